@@ -1,0 +1,51 @@
+// Part boundaries from ARCHITECTURE.md ("Parts and their rooms"): a part imports only
+// from the parts listed under "may use". Checked by `npm run lint`.
+const parts = {
+  core: [],
+  engine: ["core"],
+  serialization: ["core"],
+  storage: ["core", "engine", "serialization"],
+  environments: ["core", "engine", "storage", "serialization", "client"],
+  server: ["core", "serialization"],
+  client: ["serialization"],
+  agent: ["client", "storage", "environments", "serialization"],
+  cli: null, // may use everything
+};
+
+const boundaryRules = Object.entries(parts)
+  .filter(([, allowed]) => allowed !== null)
+  .map(([part, allowed]) => {
+    const forbidden = Object.keys(parts).filter((p) => p !== part && !allowed.includes(p));
+    return {
+      name: `boundary-${part}`,
+      comment: `src/${part} may use only: ${allowed.length ? allowed.join(", ") : "nothing else of weft"}`,
+      severity: "error",
+      from: { path: `^src/${part}/` },
+      to: { path: `^src/(${forbidden.join("|")}|cli|index\\.ts)` },
+    };
+  });
+
+module.exports = {
+  forbidden: [
+    ...boundaryRules,
+    {
+      name: "no-circular",
+      comment: "Import cycles make load order fragile and parts inseparable.",
+      severity: "error",
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: "no-dev-deps-in-src",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { dependencyTypes: ["npm-dev"] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "node", "default"] },
+  },
+};

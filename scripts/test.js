@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs the test suite with node's test runner. Node 20 expands no globs, so the
+// files are found here: every test/**/*.test.ts, or those whose path contains
+// one of the arguments (`npm test -- engine/flow-runner`).
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+
+function find(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return find(path);
+    return entry.name.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+const filters = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
+const files = find("test")
+  .sort()
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(" ") || "test/**/*.test.ts"}`);
+  process.exit(1);
+}
+const reporter = process.stdout.isTTY ? [] : ["--test-reporter=spec"];
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", ...reporter, ...flags, ...files], {
+  stdio: "inherit",
+});
+process.exit(result.status ?? 1);

@@ -1,0 +1,23 @@
+import { InvalidArgumentError } from "commander";
+
+/** What a command reads and writes: the process's streams, or a test's. */
+export interface CliContext {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Set by a command to end with this exit code. */
+  exitCode: number;
+  /** Calls `onFirst` at the first Ctrl-C; a second one exits at once. Returns a function that stops listening. */
+  onInterrupt(onFirst: () => void): () => void;
+}
+
+/** Collects a repeatable option's values. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Parses a positive integer option value. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}

@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { registerGraphCommand } from "./commands/graph-command.ts";
+import { registerRunCommand } from "./commands/run-command.ts";
+import type { CliContext } from "./context.ts";
+import { EXIT, exitCodeOf, formatError } from "./output.ts";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+function processContext(): CliContext {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    exitCode: EXIT.ok,
+    onInterrupt(onFirst) {
+      let seen = false;
+      const handler = () => {
+        if (seen) process.exit(EXIT.interrupted);
+        seen = true;
+        process.stderr.write("\ninterrupted: cancelling the run (Ctrl-C again to quit now)\n");
+        onFirst();
+      };
+      process.on("SIGINT", handler);
+      process.on("SIGTERM", handler);
+      return () => {
+        process.off("SIGINT", handler);
+        process.off("SIGTERM", handler);
+      };
+    },
+  };
+}
+
+/** Builds the `weft` command tree. */
+export function createProgram(cli: CliContext): Command {
+  const program = new Command("weft")
+    .description("weft: workflows of TypeScript tasks, with retries, triggers, mapping and caching.")
+    .version(pkg.version, "-v, --version")
+    .option("--verbose", "show stack traces with errors")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({
+      writeOut: (s) => cli.stdout.write(s),
+      writeErr: (s) => cli.stderr.write(s),
+    })
+    .exitOverride();
+  program.addHelpText("after", "\nExamples:\n  weft run examples/etl.ts\n  weft graph examples/map.ts --format dot\n");
+  registerRunCommand(program, cli);
+  registerGraphCommand(program, cli);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the `weft` command with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], cli: CliContext = processContext()): Promise<number> {
+  const program = createProgram(cli);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return cli.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end with 0; everything else commander refuses is bad usage.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    cli.stderr.write(formatError(error, program.opts<{ verbose?: boolean }>().verbose === true || argv.includes("--verbose")));
+    return exitCodeOf(error);
+  }
+}

@@ -1,0 +1,51 @@
+import { isWeftError } from "../core/errors.ts";
+
+/** Exit codes shared by every command. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** An error that ends a command with a given exit code and message (already worded for people). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code = "USAGE",
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+/** `error: … (CODE)` and optionally `hint: …`; the stack only when verbose. */
+export function formatError(error: unknown, verbose: boolean): string {
+  const lines: string[] = [];
+  if (error instanceof CliError || isWeftError(error)) {
+    lines.push(`error: ${error.message} (${error.code})`);
+    if (error.hint) lines.push(`hint: ${error.hint}`);
+  } else if (error instanceof Error) {
+    lines.push(`error: ${error.message} (INTERNAL)`);
+    if (!verbose) lines.push("hint: run again with --verbose for the stack trace");
+  } else {
+    lines.push(`error: ${String(error)} (INTERNAL)`);
+  }
+  if (verbose && error instanceof Error && error.stack) lines.push(error.stack);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The exit code for an error: bad input is 2, anything else 1. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CliError) return error.exitCode;
+  if (isWeftError(error)) return error.code === "WORKER_FAILED" ? EXIT.failed : EXIT.usage;
+  return EXIT.failed;
+}
+
+/** Renders rows as a left-aligned text table with a header. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}

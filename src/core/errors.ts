@@ -1,0 +1,62 @@
+/**
+ * Stable error codes. Code branches on these, never on messages or classes:
+ * errors cross threads and processes, where `instanceof` lies.
+ */
+export const ERROR_CODES = [
+  "INVALID_TASK_OPTIONS",
+  "INVALID_FLOW_OPTIONS",
+  "INVALID_FLOW_NAME",
+  "TASK_OUTSIDE_FLOW",
+  "NESTED_FLOW_BUILD",
+  "FLOW_BUILD_FAILED",
+  "GRAPH_CYCLE",
+  "DUPLICATE_PARAMETER",
+  "DUPLICATE_SLUG",
+  "UNKNOWN_TASK",
+  "UNKNOWN_PARAMETER",
+  "MISSING_PARAMETER",
+  "INVALID_PARAMETER",
+  "INVALID_ARGUMENT",
+  "CONTEXT_OUTSIDE_TASK",
+  "RESULT_UNAVAILABLE",
+  "ENGINE_NOT_INSTALLED",
+  "INVALID_EXECUTOR",
+  "FLOW_MODULE_NOT_FOUND",
+  "FLOW_MODULE_IMPORT_FAILED",
+  "NO_FLOW_IN_MODULE",
+  "AMBIGUOUS_FLOW",
+  "DUPLICATE_FLOW_NAME",
+  "FLOW_NOT_FOUND",
+  "WORKER_FAILED",
+  "VALUE_NOT_CLONEABLE",
+  "USAGE",
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * The root of every error weft throws on purpose. `code` is stable; `message`
+ * names the value that is wrong and, where possible, the fix; `hint` is an
+ * optional second line for people.
+ */
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; hint?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "WeftError";
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+/** True for any error carrying a weft error code, whichever copy of weft made it. */
+export function isWeftError(value: unknown): value is WeftError {
+  return (
+    value instanceof Error &&
+    typeof (value as unknown as { code?: unknown }).code === "string" &&
+    (ERROR_CODES as readonly string[]).includes((value as unknown as { code: string }).code)
+  );
+}

@@ -1,0 +1,180 @@
+import { pathToFileURL } from "node:url";
+import { WeftError } from "./errors.ts";
+import type { ExecutorSpec } from "./executor-spec.ts";
+import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./graph.ts";
+import type { Logger, Reporter } from "./reporter.ts";
+import type { State } from "./states.ts";
+
+/** A value with every {@link Ref} inside replaced by the type of its result. */
+export type Resolved<O> = O extends Ref<infer T>
+  ? T
+  : O extends readonly unknown[]
+    ? { -readonly [K in keyof O]: Resolved<O[K]> }
+    : O extends Record<string, unknown>
+      ? { -readonly [K in keyof O]: Resolved<O[K]> }
+      : O;
+
+/** Options of a flow. */
+export interface FlowOptions<Out> {
+  /** Shown by `weft inspect` and the UI. */
+  description?: string;
+  /**
+   * The tasks whose states decide the flow's final state, as slugs or as a
+   * function of what the builder returned. @default the terminal tasks
+   */
+  referenceTasks?: readonly string[] | ((outputs: Out) => readonly Ref<unknown>[]);
+  /** Where task functions run when the run itself does not say. @default "concurrent" */
+  executor?: ExecutorSpec;
+}
+
+/** Options of one flow run. */
+export interface RunOptions {
+  /** Parameter values; checked against the flow's declarations. */
+  parameters?: Readonly<Record<string, unknown>>;
+  /** Overrides the flow's executor. */
+  executor?: ExecutorSpec;
+  /** Hears every state change (console progress, the API reporter, tests). */
+  reporter?: Reporter;
+  /** Receives the engine's own messages. @default discards them */
+  logger?: Logger;
+  /** Cancels the run: pending tasks end Cancelled and running tasks' signals fire. */
+  signal?: AbortSignal;
+  /** The flow run's id. @default a random UUID */
+  flowRunId?: string;
+  /** Slugs of `manual_only` tasks approved to run in this run. */
+  approve?: readonly string[];
+}
+
+/** The outcome of a flow run. */
+export interface FlowRun<Out = unknown> {
+  readonly id: string;
+  readonly flowName: string;
+  /** The flow run's final state. */
+  readonly state: State;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** Final state of every task, by slug (built on first use). */
+  readonly taskStates: ReadonlyMap<string, State>;
+  /** The final state of one task. */
+  stateOf(ref: Ref<unknown> | string): State;
+  /** The result of a successful task; throws `RESULT_UNAVAILABLE` naming its state otherwise. */
+  result<T>(ref: Ref<T> | string): T;
+  /** What the builder returned, with each reference replaced by its task's result. */
+  readonly outputs: Resolved<Out>;
+}
+
+type FlowRunnerHook = (flow: Flow<unknown>, options: RunOptions) => Promise<FlowRun<unknown>>;
+let runnerHook: FlowRunnerHook | undefined;
+
+/** @internal The engine installs itself here, so that `core` never imports `engine`. */
+export function installFlowRunner(hook: FlowRunnerHook): void {
+  runnerHook = hook;
+}
+
+const FLOW_BRAND = Symbol.for("weft.flow");
+
+/**
+ * A named, static graph of tasks. The builder runs once, on first use, and
+ * always yields the same graph and the same task slugs.
+ */
+export class Flow<Out = unknown> {
+  /** @internal */
+  readonly [FLOW_BRAND] = true;
+  private built: FlowGraph<Out> | undefined;
+
+  /** @internal Use {@link flow}. */
+  constructor(
+    readonly name: string,
+    private readonly builder: () => Out,
+    readonly options: Readonly<FlowOptions<Out>>,
+    /** The URL of the module that defined the flow (where other threads and processes load it from). */
+    readonly moduleUrl: string | undefined,
+  ) {}
+
+  /** The flow's graph, built on first use. */
+  get graph(): FlowGraph<Out> {
+    if (this.built === undefined) {
+      try {
+        this.built = buildGraph(this.name, this.builder, this.options.referenceTasks);
+      } catch (error) {
+        if (error instanceof WeftError) throw error;
+        throw new WeftError(
+          "FLOW_BUILD_FAILED",
+          `building flow "${this.name}" threw: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
+    }
+    return this.built;
+  }
+
+  /** Builds the graph now (it is otherwise built on first use) and returns it. */
+  build(): FlowGraph<Out> {
+    return this.graph;
+  }
+
+  /** What the builder returned: references to pass to {@link FlowRun.result}. */
+  get outputs(): Out {
+    return this.graph.outputs;
+  }
+
+  /** The parameters the flow declares. */
+  get parameters(): ReadonlyMap<string, ParameterSpec> {
+    return this.graph.parameters;
+  }
+
+  /**
+   * Runs the flow in this process and resolves with its outcome (a failed flow
+   * resolves too: look at `run.state`). Rejects only for bad input such as an
+   * unknown parameter.
+   */
+  run(options: RunOptions = {}): Promise<FlowRun<Out>> {
+    if (runnerHook === undefined) {
+      return Promise.reject(
+        new WeftError("ENGINE_NOT_INSTALLED", "no engine is loaded", { hint: 'import from "weft"' }),
+      );
+    }
+    return runnerHook(this as Flow<unknown>, options) as Promise<FlowRun<Out>>;
+  }
+}
+
+/** True for a Flow made by any copy of weft. */
+export function isFlow(value: unknown): value is Flow<unknown> {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
+}
+
+/**
+ * Defines a flow: a name and a builder function that calls tasks.
+ * @example
+ * export const etl = flow("etl", () => {
+ *   const rows = extract(parameter("path", "data/orders.csv"));
+ *   return { report: report(transform(rows)) };
+ * });
+ */
+export function flow<Out>(name: string, builder: () => Out, options: FlowOptions<Out> = {}): Flow<Out> {
+  if (typeof name !== "string" || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
+    throw new WeftError(
+      "INVALID_FLOW_NAME",
+      `flow name ${JSON.stringify(name)} is not usable: 1–100 letters, digits, "_", "-" or ".", starting with a letter or digit`,
+    );
+  }
+  if (typeof builder !== "function") {
+    throw new WeftError("INVALID_FLOW_OPTIONS", `flow "${name}": expected a builder function, got ${typeof builder}`);
+  }
+  return new Flow(name, builder, Object.freeze({ ...options }), callerModuleUrl());
+}
+
+/** The URL of the module that called `flow()`, read from the call stack. */
+function callerModuleUrl(): string | undefined {
+  const original = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_error, frames) => frames;
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder, flow);
+    const frames = holder.stack as NodeJS.CallSite[] | undefined;
+    const file = frames?.[0]?.getFileName();
+    if (file === undefined || file === null || file.startsWith("node:")) return undefined;
+    return file.startsWith("file:") || file.startsWith("data:") ? file : pathToFileURL(file).href;
+  } finally {
+    Error.prepareStackTrace = original;
+  }
+}

@@ -1,0 +1,414 @@
+import { WeftError } from "./errors.ts";
+import type { TaskSpec } from "./task-options.ts";
+
+declare const REF_VALUE: unique symbol;
+
+/**
+ * A reference to the future result of a task inside a flow builder. Pass it
+ * to other tasks to make an edge; call {@link Ref.after} to order without
+ * passing data. A `Ref` is also the graph node itself (one object per task call),
+ * which keeps a million-task flow small.
+ */
+export class Ref<T> {
+  /** Phantom: the type of the result this reference stands for. */
+  declare readonly [REF_VALUE]?: T;
+
+  /** @internal Upstream node indices, deduplicated (data edges and `after` edges). */
+  upstream: number[];
+  /** @internal Node indices ordered with `after()`, no data passed. */
+  afterEdges: number[] | undefined = undefined;
+
+  /** @internal */
+  constructor(
+    /** @internal The builder that owns this node. */
+    readonly builder: GraphBuilder,
+    /** @internal Position in the flow's node list (topological within data edges). */
+    readonly index: number,
+    /** @internal What runs. */
+    readonly task: TaskSpec,
+    /** @internal Arguments as given, with refs and arrays of refs encoded (see {@link RefList}). */
+    readonly args: readonly unknown[],
+    /** @internal One child run per item. */
+    readonly mapped: boolean,
+    /** @internal nth node of this task name in the flow (1-based); 0 for parameters. */
+    readonly ordinal: number,
+    upstream: number[],
+    /** @internal Whether any argument holds a ref (else args are passed as they are). */
+    readonly hasRefs: boolean,
+  ) {
+    this.upstream = upstream;
+  }
+
+  /** The stable id of this task in its flow, e.g. `extract-1`; a parameter's slug is its name. */
+  get slug(): string {
+    return this.ordinal === 0 ? this.task.name : `${this.task.name}-${this.ordinal}`;
+  }
+
+  /** The task's name. */
+  get name(): string {
+    return this.task.name;
+  }
+
+  /**
+   * Runs this task only after `refs` have finished (their results are not passed).
+   * @example
+   * const load = save(rows); load.after(createTable);
+   */
+  after(...refs: Ref<unknown>[]): this {
+    if (this.builder.finished) {
+      throw new WeftError(
+        "FLOW_BUILD_FAILED",
+        `${this.slug}.after() called after the flow "${this.builder.flowName}" was built`,
+        { hint: "call .after() inside the flow builder function" },
+      );
+    }
+    for (const ref of refs) {
+      this.builder.checkRef(ref, `${this.slug}.after()`);
+      if (ref.index === this.index) {
+        throw new WeftError("GRAPH_CYCLE", `${this.slug}.after(${this.slug}): a task cannot wait for itself`);
+      }
+      if (!this.upstream.includes(ref.index)) this.upstream.push(ref.index);
+      (this.afterEdges ??= []).push(ref.index);
+    }
+    return this;
+  }
+
+  /** @internal */
+  toString(): string {
+    return `Ref(${this.slug})`;
+  }
+}
+
+/** An array argument that holds refs; resolved item by item at run time. */
+export class RefList {
+  constructor(readonly items: readonly unknown[]) {}
+}
+
+/** Wraps a mapped task's argument that every child receives whole. */
+export class Unmapped<T> {
+  /** Phantom type of the wrapped value. */
+  declare readonly [REF_VALUE]?: T;
+  constructor(readonly value: unknown) {}
+}
+
+/**
+ * Marks an argument of `task.map(...)` as constant: every child gets the whole value.
+ * @example
+ * const totals = add.map(ys, unmapped(offset));
+ */
+export function unmapped<T>(value: Ref<T>): Unmapped<T>;
+export function unmapped<T>(value: T): Unmapped<T>;
+export function unmapped(value: unknown): Unmapped<unknown> {
+  return new Unmapped(value);
+}
+
+/** One edge of the graph, as serialization and `weft graph` see it. */
+export interface Edge {
+  readonly upstream: string;
+  readonly downstream: string;
+  /** The argument position (0-based), or `"after"` for an ordering-only edge. */
+  readonly key: number | "after";
+  /** Whether the downstream task maps over this input. */
+  readonly mapped: boolean;
+}
+
+/** A flow parameter's declaration. */
+export interface ParameterSpec {
+  readonly name: string;
+  readonly defaultValue: unknown;
+  readonly required: boolean;
+  /** The JSON type that values must have (inferred from the default when not given). */
+  readonly type: ParameterType | undefined;
+  readonly description: string | undefined;
+  readonly validate: ((value: unknown) => boolean | string) | undefined;
+}
+
+/** JSON types a parameter can declare. */
+export const PARAMETER_TYPES = ["string", "number", "integer", "boolean", "object", "array"] as const;
+/** One of {@link PARAMETER_TYPES}. */
+export type ParameterType = (typeof PARAMETER_TYPES)[number];
+
+const EMPTY: number[] = [];
+
+/** Collects the nodes of one flow while its builder function runs. */
+export class GraphBuilder {
+  readonly nodes: Ref<unknown>[] = [];
+  readonly parameters = new Map<string, ParameterSpec>();
+  private readonly ordinals = new Map<string, number>();
+  finished = false;
+
+  constructor(readonly flowName: string) {}
+
+  /** Throws unless `ref` is a node of this graph. */
+  checkRef(ref: unknown, where: string): asserts ref is Ref<unknown> {
+    if (!(ref instanceof Ref)) {
+      throw new WeftError("INVALID_ARGUMENT", `${where}: expected a task reference, got ${typeof ref}`);
+    }
+    if (ref.builder !== this) {
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        `${where}: ${ref.slug} belongs to flow "${ref.builder.flowName}", not "${this.flowName}"`,
+        { hint: "a reference can only be used inside the flow that created it" },
+      );
+    }
+  }
+
+  /** Adds a node for a task call; encodes refs in `rawArgs` and records upstream edges. */
+  add(task: TaskSpec, rawArgs: readonly unknown[], mapped: boolean, ordinal?: number): Ref<unknown> {
+    let upstream = EMPTY;
+    let hasRefs = false;
+    let args = rawArgs;
+    const where = () => `${task.name}${mapped ? ".map" : ""}()`;
+    const addUp = (ref: Ref<unknown>) => {
+      this.checkRef(ref, where());
+      if (upstream === EMPTY) upstream = [ref.index];
+      else if (upstream.length < 16 ? !upstream.includes(ref.index) : !upstreamSet(upstream).has(ref.index)) {
+        upstream.push(ref.index);
+        if (upstream.length >= 16) upstreamSet(upstream).add(ref.index);
+      }
+    };
+    for (let i = 0; i < rawArgs.length; i++) {
+      const arg = rawArgs[i];
+      if (arg instanceof Ref) {
+        addUp(arg);
+        hasRefs = true;
+      } else if (arg instanceof Unmapped) {
+        if (!mapped) {
+          throw new WeftError("INVALID_ARGUMENT", `${where()}: unmapped() only makes sense in task.map()`);
+        }
+        hasRefs = true;
+        if (arg.value instanceof Ref) addUp(arg.value);
+        else if (Array.isArray(arg.value) && arg.value.some((v) => v instanceof Ref)) {
+          for (const v of arg.value) if (v instanceof Ref) addUp(v);
+          if (args === rawArgs) args = rawArgs.slice();
+          (args as unknown[])[i] = new Unmapped(new RefList(arg.value));
+        }
+      } else if (Array.isArray(arg)) {
+        let any = false;
+        for (const v of arg) {
+          if (v instanceof Ref) {
+            addUp(v);
+            any = true;
+          }
+        }
+        if (any) {
+          if (args === rawArgs) args = rawArgs.slice();
+          (args as unknown[])[i] = new RefList(arg);
+          hasRefs = true;
+        }
+      } else if (mapped) {
+        throw new WeftError(
+          "INVALID_ARGUMENT",
+          `${where()}: argument ${i} must be an array, a reference to an array, or unmapped(value); got ${describe(arg)}`,
+        );
+      }
+    }
+    if (upstream.length >= 16) setCache.delete(upstream);
+    const n = ordinal ?? this.nextOrdinal(task.name);
+    const node = new Ref<unknown>(this, this.nodes.length, task, args, mapped, n, upstream, hasRefs);
+    this.nodes.push(node);
+    return node;
+  }
+
+  private nextOrdinal(name: string): number {
+    const n = (this.ordinals.get(name) ?? 0) + 1;
+    this.ordinals.set(name, n);
+    return n;
+  }
+}
+
+const setCache = new WeakMap<number[], Set<number>>();
+function upstreamSet(list: number[]): Set<number> {
+  let set = setCache.get(list);
+  if (set === undefined) {
+    set = new Set(list);
+    setCache.set(list, set);
+  }
+  return set;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  return typeof value === "object" ? (value.constructor?.name ?? "an object") : `${typeof value} ${String(value)}`;
+}
+
+/**
+ * A built flow graph: nodes in creation order, downstream adjacency in flat
+ * arrays (CSR), the parameters, the reference tasks and what the builder returned.
+ */
+export class FlowGraph<Out = unknown> {
+  /** Start of node i's downstream list in {@link downTargets}. */
+  readonly downOffsets: Int32Array;
+  /** Downstream node indices, grouped by upstream node. */
+  readonly downTargets: Int32Array;
+  /** Indices of the nodes that decide the flow's final state. */
+  readonly referenceNodes: readonly number[];
+  private slugIndex: Map<string, number> | undefined;
+
+  constructor(
+    readonly flowName: string,
+    readonly nodes: readonly Ref<unknown>[],
+    readonly parameters: ReadonlyMap<string, ParameterSpec>,
+    /** What the builder function returned. */
+    readonly outputs: Out,
+    referenceSlugs: readonly string[] | undefined,
+  ) {
+    const n = nodes.length;
+    const counts = new Int32Array(n + 1);
+    let edges = 0;
+    for (const node of nodes) {
+      for (const u of node.upstream) counts[u + 1]!++;
+      edges += node.upstream.length;
+    }
+    for (let i = 0; i < n; i++) counts[i + 1]! += counts[i]!;
+    const targets = new Int32Array(edges);
+    const fill = counts.slice(0, n);
+    for (const node of nodes) for (const u of node.upstream) targets[fill[u]!++] = node.index;
+    this.downOffsets = counts;
+    this.downTargets = targets;
+    this.checkAcyclic();
+    this.referenceNodes =
+      referenceSlugs === undefined
+        ? nodes.filter((node) => counts[node.index + 1] === counts[node.index]).map((node) => node.index)
+        : referenceSlugs.map((slug) => this.indexOf(slug, "referenceTasks"));
+  }
+
+  /** Number of task nodes (parameters included). */
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  /** The node with this slug. Throws `UNKNOWN_TASK` (listing a few slugs) when there is none. */
+  node(slug: string): Ref<unknown> {
+    return this.nodes[this.indexOf(slug, "slug")]!;
+  }
+
+  /** True when the flow has a task with this slug. */
+  has(slug: string): boolean {
+    return this.slugs().has(slug);
+  }
+
+  private slugs(): Map<string, number> {
+    if (this.slugIndex === undefined) {
+      const map = new Map<string, number>();
+      for (const node of this.nodes) {
+        const slug = node.slug;
+        if (map.has(slug)) {
+          throw new WeftError("DUPLICATE_SLUG", `flow "${this.flowName}": two tasks have the slug "${slug}"`, {
+            hint: "a parameter's name must differ from every task slug",
+          });
+        }
+        map.set(slug, node.index);
+      }
+      this.slugIndex = map;
+    }
+    return this.slugIndex;
+  }
+
+  private indexOf(slug: string, what: string): number {
+    const index = this.slugs().get(slug);
+    if (index === undefined) {
+      const known = [...this.slugs().keys()].slice(0, 10).join(", ");
+      throw new WeftError("UNKNOWN_TASK", `flow "${this.flowName}" has no task "${slug}" (${what})`, {
+        hint: `known slugs: ${known}${this.nodes.length > 10 ? ", …" : ""}`,
+      });
+    }
+    return index;
+  }
+
+  /** Every edge, data edges first per node then `after` edges. */
+  *edges(): Generator<Edge> {
+    for (const node of this.nodes) {
+      const down = node.slug;
+      for (let key = 0; key < node.args.length; key++) {
+        const arg = node.args[key];
+        const isUnmapped = arg instanceof Unmapped;
+        const inner = isUnmapped ? arg.value : arg;
+        const mapped = node.mapped && !isUnmapped;
+        const refs = inner instanceof Ref ? [inner] : inner instanceof RefList ? inner.items : [];
+        for (const r of refs) {
+          if (r instanceof Ref) yield { upstream: r.slug, downstream: down, key, mapped };
+        }
+      }
+      for (const u of node.afterEdges ?? []) {
+        yield { upstream: this.nodes[u]!.slug, downstream: down, key: "after", mapped: false };
+      }
+    }
+  }
+
+  /** Kahn's algorithm over the whole graph; names one cycle when there is one. */
+  private checkAcyclic(): void {
+    const n = this.nodes.length;
+    const pending = new Int32Array(n);
+    const queue = new Int32Array(n);
+    let tail = 0;
+    for (let i = 0; i < n; i++) {
+      pending[i] = this.nodes[i]!.upstream.length;
+      if (pending[i] === 0) queue[tail++] = i;
+    }
+    for (let head = 0; head < tail; head++) {
+      const u = queue[head]!;
+      for (let e = this.downOffsets[u]!; e < this.downOffsets[u + 1]!; e++) {
+        const d = this.downTargets[e]!;
+        if (--pending[d]! === 0) queue[tail++] = d;
+      }
+    }
+    if (tail === n) return;
+    // Walk upstream from a node left over until a node repeats: that loop is a cycle.
+    let at = pending.findIndex((p) => p > 0);
+    const seenAt = new Map<number, number>();
+    const path: number[] = [];
+    while (!seenAt.has(at)) {
+      seenAt.set(at, path.length);
+      path.push(at);
+      at = this.nodes[at]!.upstream.find((u) => pending[u]! > 0)!;
+    }
+    const loop = path.slice(seenAt.get(at)).reverse();
+    const names = [...loop, loop[0]!].map((i) => this.nodes[i]!.slug).join(" → ");
+    throw new WeftError("GRAPH_CYCLE", `flow "${this.flowName}" has a cycle: ${names}`, {
+      hint: "a cycle can only come from .after(); remove one of those orderings",
+    });
+  }
+}
+
+let active: GraphBuilder | undefined;
+
+/** The builder of the flow being built right now, or undefined outside a flow builder. */
+export function activeBuilder(): GraphBuilder | undefined {
+  return active;
+}
+
+/** Runs `build` with a fresh builder active; the graph is frozen when it returns. */
+export function buildGraph<Out>(
+  flowName: string,
+  build: () => Out,
+  referenceTasks: ((outputs: Out) => readonly Ref<unknown>[]) | readonly string[] | undefined,
+): FlowGraph<Out> {
+  if (active !== undefined) {
+    throw new WeftError(
+      "NESTED_FLOW_BUILD",
+      `flow "${flowName}" was built inside the builder of flow "${active.flowName}"`,
+      { hint: "build flows at module level, not inside another flow's builder" },
+    );
+  }
+  const builder: GraphBuilder = new GraphBuilder(flowName);
+  active = builder;
+  let outputs: Out;
+  try {
+    outputs = build();
+  } finally {
+    active = undefined;
+    builder.finished = true;
+  }
+  let referenceSlugs: readonly string[] | undefined;
+  if (typeof referenceTasks === "function") {
+    referenceSlugs = referenceTasks(outputs).map((ref) => {
+      builder.checkRef(ref, `flow "${flowName}" referenceTasks`);
+      return ref.slug;
+    });
+  } else {
+    referenceSlugs = referenceTasks;
+  }
+  return new FlowGraph(flowName, builder.nodes, builder.parameters, outputs, referenceSlugs);
+}

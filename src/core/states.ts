@@ -1,0 +1,177 @@
+import { inspect } from "node:util";
+
+/**
+ * Every state type, as in Prefect's tree:
+ * Pending (Scheduled → Retrying, Submitted, Paused), Running (Cancelling),
+ * Finished (Success → Cached, Mapped, Skipped; Failed → TriggerFailed, TimedOut; Cancelled).
+ */
+export const STATE_TYPES = [
+  "Pending",
+  "Scheduled",
+  "Submitted",
+  "Retrying",
+  "Paused",
+  "Running",
+  "Cancelling",
+  "Finished",
+  "Success",
+  "Cached",
+  "Mapped",
+  "Skipped",
+  "Failed",
+  "TriggerFailed",
+  "TimedOut",
+  "Cancelled",
+] as const;
+
+/** One of {@link STATE_TYPES}. */
+export type StateType = (typeof STATE_TYPES)[number];
+
+/** The parent of each state type in the tree (`undefined` for the three roots). */
+export const STATE_PARENT: Readonly<Record<StateType, StateType | undefined>> = {
+  Pending: undefined,
+  Scheduled: "Pending",
+  Submitted: "Pending",
+  Retrying: "Scheduled",
+  Paused: "Pending",
+  Running: undefined,
+  Cancelling: "Running",
+  Finished: undefined,
+  Success: "Finished",
+  Cached: "Success",
+  Mapped: "Success",
+  Skipped: "Success",
+  Failed: "Finished",
+  TriggerFailed: "Failed",
+  TimedOut: "Failed",
+  Cancelled: "Finished",
+};
+
+/** True when `type` is `ancestor` or lies below it in the state tree. */
+export function isStateA(type: StateType, ancestor: StateType): boolean {
+  let t: StateType | undefined = type;
+  while (t !== undefined) {
+    if (t === ancestor) return true;
+    t = STATE_PARENT[t];
+  }
+  return false;
+}
+
+function familyOf(root: StateType): ReadonlySet<StateType> {
+  return new Set(STATE_TYPES.filter((t) => isStateA(t, root)));
+}
+const PENDING = familyOf("Pending");
+const RUNNING = familyOf("Running");
+const FINISHED = familyOf("Finished");
+const SUCCESSFUL = familyOf("Success");
+const FAILED = familyOf("Failed");
+
+/** A task's or flow's error as plain data, so it crosses threads, processes and the API intact. */
+export interface ErrorData {
+  /** The error's class name (`TypeError`), or `NonError` when something else was thrown. */
+  readonly type: string;
+  readonly message: string;
+  readonly stack?: string;
+  /** A weft error code, when the error carried one. */
+  readonly code?: string;
+}
+
+/** Converts anything thrown into {@link ErrorData}: the one place where this happens. */
+export function toErrorData(thrown: unknown): ErrorData {
+  if (thrown instanceof Error) {
+    const code = (thrown as { code?: unknown }).code;
+    return {
+      type: thrown.name || thrown.constructor?.name || "Error",
+      message: thrown.message,
+      ...(thrown.stack === undefined ? {} : { stack: thrown.stack }),
+      ...(typeof code === "string" ? { code } : {}),
+    };
+  }
+  if (isErrorData(thrown)) return thrown;
+  return {
+    type: "NonError",
+    message: `threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Number.POSITIVE_INFINITY })}`,
+  };
+}
+
+function isErrorData(value: unknown): value is ErrorData {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as ErrorData).type === "string" &&
+    typeof (value as ErrorData).message === "string" &&
+    Object.keys(value).every((k) => k === "type" || k === "message" || k === "stack" || k === "code")
+  );
+}
+
+/**
+ * The state of a task run, a mapped child or a flow run. Immutable by convention;
+ * one class with a fixed shape keeps the engine's hot path monomorphic.
+ */
+export class State {
+  /** When this state was entered (ms since the epoch). */
+  readonly timestamp: number;
+
+  constructor(
+    readonly type: StateType,
+    readonly message: string | undefined = undefined,
+    /** The value a successful run produced (`undefined` otherwise). */
+    readonly result: unknown = undefined,
+    /** What went wrong, for Failed states. */
+    readonly error: ErrorData | undefined = undefined,
+    /** When the run started (ms), on finished states. */
+    readonly startedAt: number | undefined = undefined,
+    /** How many attempts were made (1 = no retry). */
+    readonly attempts = 0,
+    /** For Retrying: when the next attempt starts (ms since the epoch). */
+    readonly retryAt: number | undefined = undefined,
+    /** For Mapped: the children's states, by map index. */
+    readonly children: readonly State[] | undefined = undefined,
+    timestamp?: number,
+  ) {
+    this.timestamp = timestamp ?? Date.now();
+  }
+
+  /** Pending or one of its subtypes. */
+  isPending(): boolean {
+    return PENDING.has(this.type);
+  }
+  /** Running or Cancelling. */
+  isRunning(): boolean {
+    return RUNNING.has(this.type);
+  }
+  /** Any terminal state. */
+  isFinished(): boolean {
+    return FINISHED.has(this.type);
+  }
+  /** Success or one of its subtypes (Cached, Mapped, Skipped). */
+  isSuccessful(): boolean {
+    return SUCCESSFUL.has(this.type);
+  }
+  /** Failed or one of its subtypes (TriggerFailed, TimedOut). */
+  isFailed(): boolean {
+    return FAILED.has(this.type);
+  }
+  /** Skipped. */
+  isSkipped(): boolean {
+    return this.type === "Skipped";
+  }
+  /** How long the run took, when both ends are known. */
+  get durationMs(): number | undefined {
+    return this.startedAt === undefined ? undefined : this.timestamp - this.startedAt;
+  }
+
+  /** A plain-data view (what reporters, `--json` and the API print). */
+  toJSON(): Record<string, unknown> {
+    return {
+      type: this.type,
+      ...(this.message === undefined ? {} : { message: this.message }),
+      timestamp: new Date(this.timestamp).toISOString(),
+      ...(this.startedAt === undefined ? {} : { startedAt: new Date(this.startedAt).toISOString() }),
+      ...(this.attempts === 0 ? {} : { attempts: this.attempts }),
+      ...(this.retryAt === undefined ? {} : { retryAt: new Date(this.retryAt).toISOString() }),
+      ...(this.error === undefined ? {} : { error: this.error }),
+      ...(this.children === undefined ? {} : { children: this.children.length }),
+    };
+  }
+}

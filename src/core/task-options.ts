@@ -1,0 +1,116 @@
+import { z } from "zod";
+import { WeftError } from "./errors.ts";
+import { TRIGGERS, type TriggerName } from "./triggers.ts";
+
+/** What kind of node a task makes: user tasks, and three built-ins. */
+export type NodeKind = "task" | "parameter" | "condition" | "merge";
+
+/**
+ * Options of a task (what users write).
+ * @example
+ * task("fetch", fetchPage, { retries: 3, retryDelay: (n) => 100 * 2 ** n, timeout: 5_000 })
+ */
+export interface TaskOptions<A extends unknown[] = unknown[]> {
+  /** Extra attempts after the first failure. @default 0 */
+  retries?: number;
+  /** Milliseconds before a retry, or a function of the attempt that failed (1-based). @default 0 */
+  retryDelay?: number | ((attempt: number) => number);
+  /** Milliseconds one attempt may take. In-process this is a soft timeout (the task is abandoned and its signal fires); the worker-threads executor enforces it hard. @default none */
+  timeout?: number;
+  /** Decides from the upstream states whether the task runs. @default "all_successful" */
+  trigger?: TriggerName;
+  /** End Skipped when any upstream was skipped (before the trigger is asked). @default true */
+  skipOnUpstreamSkip?: boolean;
+  /** Keep a successful result for this many milliseconds and reuse it for equal inputs. @default none */
+  cacheFor?: number;
+  /** The cache key of one call, from its inputs. @default JSON of the inputs */
+  cacheKey?: (...args: A) => string;
+  /** Free-form labels (shown, and used for routing by later executors). @default [] */
+  tags?: string[];
+}
+
+/** Task options after validation: complete and frozen. */
+export interface ResolvedTaskOptions {
+  readonly retries: number;
+  readonly retryDelay: number | ((attempt: number) => number);
+  readonly timeout: number | undefined;
+  readonly trigger: TriggerName;
+  readonly skipOnUpstreamSkip: boolean;
+  readonly cacheFor: number | undefined;
+  readonly cacheKey: ((...args: never[]) => string) | undefined;
+  readonly tags: readonly string[];
+}
+
+/** What a graph node needs to know about its task. */
+export interface TaskSpec {
+  readonly name: string;
+  readonly kind: NodeKind;
+  readonly fn: (...args: never[]) => unknown;
+  readonly options: ResolvedTaskOptions;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a user function of any signature; its use site types it.
+type AnyFunction = (...args: any[]) => any;
+const fnSchema = z.custom<AnyFunction>((v) => typeof v === "function", { message: "expected a function" });
+
+const taskOptionsSchema = z.strictObject({
+  retries: z.int().min(0).optional(),
+  retryDelay: z.union([z.number().min(0), fnSchema]).optional(),
+  timeout: z.number().positive().optional(),
+  trigger: z.enum(TRIGGERS).optional(),
+  skipOnUpstreamSkip: z.boolean().optional(),
+  cacheFor: z.number().positive().optional(),
+  cacheKey: fnSchema.optional(),
+  tags: z.array(z.string()).optional(),
+});
+
+/** Defaults shared by every task without options (one frozen object). */
+export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
+  retries: 0,
+  retryDelay: 0,
+  timeout: undefined,
+  trigger: "all_successful",
+  skipOnUpstreamSkip: true,
+  cacheFor: undefined,
+  cacheKey: undefined,
+  tags: Object.freeze([]) as readonly string[],
+});
+
+/** Validates a task's options once, naming the task, the field and the value when one is wrong. */
+export function resolveTaskOptions(taskName: string, options: unknown): ResolvedTaskOptions {
+  if (options === undefined) return DEFAULT_TASK_OPTIONS;
+  const parsed = taskOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new WeftError(
+      "INVALID_TASK_OPTIONS",
+      `task "${taskName}": ${formatIssues(parsed.error, options)}`,
+    );
+  }
+  const o = parsed.data;
+  return Object.freeze({
+    retries: o.retries ?? 0,
+    retryDelay: o.retryDelay ?? 0,
+    timeout: o.timeout,
+    trigger: o.trigger ?? "all_successful",
+    skipOnUpstreamSkip: o.skipOnUpstreamSkip ?? true,
+    cacheFor: o.cacheFor,
+    cacheKey: o.cacheKey,
+    tags: Object.freeze([...(o.tags ?? [])]),
+  });
+}
+
+/** One line per zod issue: `field: what is wrong (got value)`. */
+export function formatIssues(error: z.ZodError, input: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.join(".");
+      let got: unknown = input;
+      for (const key of issue.path) got = (got as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
+      const shown =
+        issue.code === "unrecognized_keys"
+          ? ""
+          : ` (got ${typeof got === "function" ? "a function" : JSON.stringify(got) ?? String(got)})`;
+      return `${path ? `option ${path}: ` : ""}${issue.message}${shown}`;
+    })
+    .join("; ");
+}

@@ -1,0 +1,39 @@
+import { callInContext } from "../../core/context.ts";
+import type { Ref } from "../../core/graph.ts";
+import type { TaskRunContext } from "../task-context.ts";
+import type { Executor } from "./executor.ts";
+
+/** Default bound on concurrent task runs. */
+export const DEFAULT_MAX_CONCURRENCY = 100;
+
+/**
+ * Runs task bodies in this thread. `serial` keeps one task run in flight;
+ * `concurrent` lets async task runs overlap up to `maxConcurrency`.
+ * Synchronous bodies complete inline either way, with no promise allocated.
+ */
+export class InProcessExecutor implements Executor {
+  readonly hardTimeouts = false;
+
+  constructor(
+    readonly kind: "serial" | "concurrent",
+    readonly maxInFlight: number,
+  ) {}
+
+  async start(): Promise<void> {}
+
+  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown {
+    return callInContext(ctx, node.task.fn, args);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The serial executor: one task run at a time. */
+export function createSerialExecutor(): Executor {
+  return new InProcessExecutor("serial", 1);
+}
+
+/** The concurrent executor (the default). */
+export function createConcurrentExecutor(maxConcurrency = DEFAULT_MAX_CONCURRENCY): Executor {
+  return new InProcessExecutor("concurrent", maxConcurrency);
+}

@@ -1,0 +1,222 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { callInContext } from "../../core/context.ts";
+import { WeftError } from "../../core/errors.ts";
+import type { Flow } from "../../core/flow.ts";
+import type { Ref } from "../../core/graph.ts";
+import type { ErrorData } from "../../core/states.ts";
+import type { TaskRunContext } from "../task-context.ts";
+import { type Executor, TaskTimeout } from "./executor.ts";
+import type { WorkerReply, WorkerRequest } from "./worker-threads-protocol.ts";
+
+interface Call {
+  readonly id: number;
+  readonly request: WorkerRequest & { type: "run" };
+  readonly ctx: TaskRunContext;
+  readonly timeout: number | undefined;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  call: Call | undefined;
+  timer: NodeJS.Timeout | undefined;
+  gone: boolean;
+}
+
+// Each thread registers tsx itself so that it can import TypeScript flow modules.
+const BOOTSTRAP = `
+const { workerData } = require("node:worker_threads");
+import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.entry); });
+`;
+
+/**
+ * Runs task bodies in a pool of worker threads, one task at a time per thread.
+ * Each thread imports the flow's module and finds the task by slug; inputs and
+ * results cross by structured clone. A timeout is hard: the thread running the
+ * task is terminated and replaced.
+ */
+export class WorkerThreadsExecutor implements Executor {
+  readonly kind = "worker-threads";
+  readonly hardTimeouts = true;
+  readonly maxInFlight: number;
+  private readonly maxWorkers: number;
+  private readonly idle: PoolWorker[] = [];
+  private readonly all = new Set<PoolWorker>();
+  private readonly queue: Call[] = [];
+  private queueHead = 0;
+  private nextId = 1;
+  private moduleUrl = "";
+  private flowName = "";
+  private closed = false;
+
+  constructor(options: { maxWorkers?: number | undefined; maxConcurrency?: number | undefined } = {}) {
+    this.maxWorkers = options.maxWorkers ?? Math.max(1, availableParallelism());
+    this.maxInFlight = options.maxConcurrency ?? 2 * this.maxWorkers;
+  }
+
+  async start(flow: Flow<unknown>): Promise<void> {
+    const url = flow.moduleUrl;
+    if (url === undefined || !url.startsWith("file:")) {
+      throw new WeftError(
+        "INVALID_EXECUTOR",
+        `flow "${flow.name}" cannot run on worker threads: the module that defines it is not a file (${url ?? "unknown"})`,
+        { hint: "define the flow in a module file and export it; or use the concurrent executor" },
+      );
+    }
+    this.moduleUrl = url;
+    this.flowName = flow.name;
+  }
+
+  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown {
+    // Built-in nodes (conditions) are tiny closures: run them here.
+    if (node.task.kind !== "task") return callInContext(ctx, node.task.fn, args);
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const request: Call["request"] = {
+        type: "run",
+        id,
+        moduleUrl: this.moduleUrl,
+        flowName: this.flowName,
+        slug: node.slug,
+        mapIndex: ctx.mapIndex,
+        attempt: ctx.attempt,
+        flowRunId: ctx.flowRunId,
+        parameters: ctx.parameters,
+        args,
+      };
+      this.queue.push({ id, request, ctx, timeout: node.task.options.timeout, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Hands queued calls to idle threads, starting threads up to the pool size. */
+  private pump(): void {
+    while (this.queueHead < this.queue.length) {
+      let pw = this.idle.pop();
+      if (pw === undefined) {
+        if (this.all.size >= this.maxWorkers) return;
+        pw = this.spawn();
+      }
+      const call = this.queue[this.queueHead++]!;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.send(pw, call);
+    }
+  }
+
+  private send(pw: PoolWorker, call: Call): void {
+    try {
+      pw.worker.postMessage(call.request);
+    } catch (error) {
+      this.idle.push(pw);
+      call.reject(
+        new WeftError(
+          "VALUE_NOT_CLONEABLE",
+          `the inputs of task ${call.request.slug} cannot be sent to a worker thread: ${(error as Error).message}`,
+          { hint: "pass plain data between tasks on the worker-threads executor" },
+        ),
+      );
+      return;
+    }
+    pw.call = call;
+    // A busy thread keeps the process alive; an idle one must not.
+    pw.worker.ref();
+    if (call.timeout !== undefined) {
+      const ms = call.timeout;
+      pw.timer = setTimeout(() => {
+        pw.call = undefined;
+        this.retire(pw);
+        call.ctx.abort(new Error("hard timeout"));
+        call.reject(new TaskTimeout(true, ms, "the worker thread running the task was terminated"));
+        this.pump();
+      }, ms);
+    }
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(BOOTSTRAP, {
+      eval: true,
+      workerData: {
+        tsx: import.meta.resolve("tsx/esm/api"),
+        entry: new URL("./worker-threads-worker.ts", import.meta.url).href,
+      },
+      // The parent's loader flags (e.g. --import tsx) are not needed: the bootstrap registers tsx.
+      execArgv: [],
+      stderr: false,
+    });
+    const pw: PoolWorker = { worker, call: undefined, timer: undefined, gone: false };
+    this.all.add(pw);
+    worker.on("message", (message: WorkerReply) => this.onMessage(pw, message));
+    worker.on("error", (error) => this.onDeath(pw, `threw outside any task: ${error.message}`));
+    worker.on("exit", (code) => this.onDeath(pw, `exited with code ${code}`));
+    worker.unref();
+    return pw;
+  }
+
+  private onMessage(pw: PoolWorker, message: WorkerReply): void {
+    if (message.type === "log") {
+      const call = pw.call;
+      call?.ctx.scope.logSink?.(message.record);
+      return;
+    }
+    if (message.type !== "result") return;
+    const call = pw.call;
+    if (call === undefined || call.id !== message.id) return;
+    clearTimeout(pw.timer);
+    pw.call = undefined;
+    pw.worker.unref();
+    this.idle.push(pw);
+    if (message.ok) call.resolve(message.value);
+    else call.reject(rebuildError(message.error, message.signal));
+    this.pump();
+  }
+
+  private onDeath(pw: PoolWorker, how: string): void {
+    if (pw.gone) return;
+    this.retire(pw);
+    const call = pw.call;
+    pw.call = undefined;
+    if (call !== undefined && !this.closed) {
+      call.reject(
+        new WeftError("WORKER_FAILED", `the worker thread running task ${call.request.slug} ${how}`),
+      );
+    }
+    if (!this.closed) this.pump();
+  }
+
+  private retire(pw: PoolWorker): void {
+    pw.gone = true;
+    clearTimeout(pw.timer);
+    this.all.delete(pw);
+    const at = this.idle.indexOf(pw);
+    if (at !== -1) this.idle.splice(at, 1);
+    void pw.worker.terminate();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const workers = [...this.all];
+    for (const pw of workers) {
+      pw.gone = true;
+      clearTimeout(pw.timer);
+    }
+    this.all.clear();
+    this.idle.length = 0;
+    await Promise.all(workers.map((pw) => pw.worker.terminate()));
+  }
+}
+
+/** Turns error data from a thread back into an Error the task runner understands. */
+function rebuildError(data: ErrorData, signal: "skip" | "fail" | undefined): Error {
+  const error = new Error(data.message);
+  error.name = data.type;
+  if (data.stack !== undefined) error.stack = data.stack;
+  if (data.code !== undefined) Object.assign(error, { code: data.code });
+  if (signal !== undefined) Object.assign(error, { signal });
+  return error;
+}

@@ -1,0 +1,31 @@
+import type { LogRecord } from "../../core/reporter.ts";
+import type { ErrorData } from "../../core/states.ts";
+
+/** Messages from the executor to a worker thread. */
+export type WorkerRequest =
+  | {
+      readonly type: "run";
+      readonly id: number;
+      readonly moduleUrl: string;
+      readonly flowName: string;
+      readonly slug: string;
+      readonly mapIndex: number | undefined;
+      readonly attempt: number;
+      readonly flowRunId: string;
+      readonly parameters: Readonly<Record<string, unknown>>;
+      readonly args: readonly unknown[];
+    }
+  | { readonly type: "abort"; readonly id: number; readonly reason: string };
+
+/** Messages from a worker thread to the executor. */
+export type WorkerReply =
+  | { readonly type: "ready" }
+  | { readonly type: "log"; readonly record: LogRecord }
+  | { readonly type: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | {
+      readonly type: "result";
+      readonly id: number;
+      readonly ok: false;
+      readonly error: ErrorData;
+      readonly signal?: "skip" | "fail";
+    };

@@ -1,0 +1,75 @@
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { WeftError } from "../core/errors.ts";
+import { type Flow, isFlow } from "../core/flow.ts";
+
+/** The flows a module exports, in export order. Refuses two flows with one name. */
+export function flowsOfModule(namespace: Record<string, unknown>, where: string): Flow<unknown>[] {
+  const flows: Flow<unknown>[] = [];
+  const seen = new Map<string, string>();
+  for (const [exportName, value] of Object.entries(namespace)) {
+    if (!isFlow(value) || flows.includes(value)) continue;
+    const other = seen.get(value.name);
+    if (other !== undefined) {
+      throw new WeftError(
+        "DUPLICATE_FLOW_NAME",
+        `${where} exports two flows named "${value.name}" (as ${other} and ${exportName})`,
+        { hint: "flow names must be unique within a module" },
+      );
+    }
+    seen.set(value.name, exportName);
+    flows.push(value);
+  }
+  return flows;
+}
+
+/** Imports a module by URL, showing the module's own error when its import throws. */
+async function importModule(url: string, where: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, { cause: error });
+  }
+}
+
+/**
+ * Imports a flow file (TypeScript needs the tsx loader, which the `weft` command
+ * registers) and returns the flows it exports.
+ */
+export async function loadFlowFile(path: string): Promise<Flow<unknown>[]> {
+  const absolute = resolve(path);
+  if (!existsSync(absolute) || !statSync(absolute).isFile()) {
+    throw new WeftError("FLOW_MODULE_NOT_FOUND", `flow file not found: ${path}`);
+  }
+  const flows = flowsOfModule(await importModule(pathToFileURL(absolute).href, path), path);
+  if (flows.length === 0) {
+    throw new WeftError("NO_FLOW_IN_MODULE", `${path} exports no flow`, {
+      hint: 'export the flow: export const myFlow = flow("my-flow", () => { … })',
+    });
+  }
+  return flows;
+}
+
+/** Picks one flow by name; with no name there must be exactly one. */
+export function pickFlow(flows: readonly Flow<unknown>[], name: string | undefined, where: string): Flow<unknown> {
+  const names = flows.map((f) => f.name).join(", ");
+  if (name === undefined) {
+    if (flows.length === 1) return flows[0]!;
+    throw new WeftError("AMBIGUOUS_FLOW", `${where} exports ${flows.length} flows: ${names}`, {
+      hint: "choose one with --flow NAME",
+    });
+  }
+  const found = flows.find((f) => f.name === name);
+  if (found === undefined) {
+    throw new WeftError("FLOW_NOT_FOUND", `${where} has no flow named "${name}"`, { hint: `its flows: ${names}` });
+  }
+  return found;
+}
+
+/** Imports a module by URL and returns its exported flow named `name`. */
+export async function loadFlowFromModule(url: string, name: string): Promise<Flow<unknown>> {
+  const flows = flowsOfModule(await importModule(url, url), url);
+  return pickFlow(flows, name, url);
+}

@@ -1,0 +1,164 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Ref } from "../core/graph.ts";
+import type { Reporter } from "../core/reporter.ts";
+import { signalOf } from "../core/signals.ts";
+import { State, toErrorData } from "../core/states.ts";
+import type { ResultCache } from "./cache.ts";
+import { type Executor, TaskTimeout } from "./executors/executor.ts";
+import { type RunScope, TaskRunContext } from "./task-context.ts";
+
+/** A state, now or later. Synchronous task bodies finish without a promise. */
+export type MaybePromise<T> = T | Promise<T>;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/**
+ * Runs one task run (or one mapped child): cache check, attempts through the
+ * executor, soft timeouts, retries with delays, and the state events between.
+ * Triggers and skips are decided by the flow runner before it gets here.
+ */
+export class TaskRunner {
+  constructor(
+    private readonly scope: RunScope,
+    private readonly executor: Executor,
+    private readonly reporter: Reporter | undefined,
+    private readonly cache: ResultCache,
+  ) {}
+
+  /** Runs `node` (child `mapIndex` when mapped) with resolved arguments to a finished state. */
+  run(node: Ref<unknown>, mapIndex: number | undefined, args: readonly unknown[]): MaybePromise<State> {
+    const startedAt = Date.now();
+    let cacheKey: string | undefined;
+    if (node.task.options.cacheFor !== undefined) {
+      try {
+        cacheKey = this.cache.keyFor(this.scope.info.flowName, node, args);
+      } catch (error) {
+        return new State("Failed", `cannot compute the cache key: ${toErrorData(error).message}`, undefined, toErrorData(error), startedAt, 0);
+      }
+      const hit = this.cache.get(cacheKey);
+      if (hit !== undefined) {
+        return new State("Cached", `cached result from ${new Date(hit.createdAt).toISOString()} (key ${cacheKey})`, hit.value, undefined, startedAt, 0);
+      }
+    }
+    this.emit(node, mapIndex, new State("Running", undefined, undefined, undefined, startedAt));
+    return this.attempt(node, mapIndex, args, 1, startedAt, cacheKey);
+  }
+
+  private emit(node: Ref<unknown>, mapIndex: number | undefined, state: State): void {
+    this.reporter?.taskState?.(this.scope.info, node, mapIndex, state);
+  }
+
+  private attempt(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    attempt: number,
+    startedAt: number,
+    cacheKey: string | undefined,
+  ): MaybePromise<State> {
+    const ctx = new TaskRunContext(this.scope, node, mapIndex, attempt);
+    const timeout = node.task.options.timeout;
+    const soft = timeout !== undefined && !this.executor.hardTimeouts;
+    const attemptStart = soft ? performance.now() : 0;
+    let out: unknown;
+    try {
+      out = this.executor.invoke(node, args, ctx);
+    } catch (error) {
+      return this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error);
+    }
+    if (isThenable(out)) {
+      const pending = soft ? withSoftTimeout(out, timeout, ctx) : out;
+      return Promise.resolve(pending).then(
+        (value) => this.succeeded(node, value, attempt, startedAt, cacheKey),
+        (error: unknown) => this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error),
+      );
+    }
+    if (soft && performance.now() - attemptStart > timeout) {
+      const ms = Math.round(performance.now() - attemptStart);
+      const error = new TaskTimeout(
+        false,
+        timeout,
+        `the task ran synchronously for ${ms} ms and could not be interrupted in-process (use the worker-threads executor for a hard timeout)`,
+      );
+      return this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error);
+    }
+    return this.succeeded(node, out, attempt, startedAt, cacheKey);
+  }
+
+  private succeeded(
+    node: Ref<unknown>,
+    value: unknown,
+    attempts: number,
+    startedAt: number,
+    cacheKey: string | undefined,
+  ): State {
+    if (cacheKey !== undefined) this.cache.set(cacheKey, value, node.task.options.cacheFor!);
+    return new State("Success", undefined, value, undefined, startedAt, attempts);
+  }
+
+  private failed(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    attempt: number,
+    startedAt: number,
+    cacheKey: string | undefined,
+    error: unknown,
+  ): MaybePromise<State> {
+    const signal = signalOf(error);
+    if (signal === "skip") {
+      return new State("Skipped", (error as Error).message, undefined, undefined, startedAt, attempt);
+    }
+    const data = toErrorData(error);
+    const options = node.task.options;
+    if (signal !== "fail" && attempt <= options.retries && !this.scope.signal.aborted) {
+      const delay = typeof options.retryDelay === "function" ? options.retryDelay(attempt) : options.retryDelay;
+      const retryAt = Date.now() + delay;
+      this.emit(
+        node,
+        mapIndex,
+        new State("Retrying", `attempt ${attempt} of ${options.retries + 1} failed: ${data.message}`, undefined, data, startedAt, attempt, retryAt),
+      );
+      const next = () => this.attempt(node, mapIndex, args, attempt + 1, startedAt, cacheKey);
+      if (delay <= 0) return Promise.resolve().then(next);
+      return sleep(delay, undefined, { signal: this.scope.signal }).then(next, () =>
+        new State("Cancelled", "the flow run was cancelled while the task waited to retry", undefined, undefined, startedAt, attempt),
+      );
+    }
+    if (error instanceof TaskTimeout || (error as { name?: unknown })?.name === "TaskTimeout") {
+      return new State("TimedOut", data.message, undefined, data, startedAt, attempt);
+    }
+    return new State("Failed", data.message, undefined, data, startedAt, attempt);
+  }
+}
+
+/** Races a task's promise against its timeout; on timeout the task is abandoned and its signal fires. */
+function withSoftTimeout(pending: PromiseLike<unknown>, ms: number, ctx: TaskRunContext): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new TaskTimeout(
+        false,
+        ms,
+        "the task was abandoned and its abort signal fired; in-process code cannot be stopped (use the worker-threads executor for a hard timeout)",
+      );
+      ctx.abort(error);
+      reject(error);
+    }, ms);
+    pending.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
