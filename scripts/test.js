@@ -24,7 +24,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = process.stdout.isTTY ? [] : ["--test-reporter=spec"];
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", ...reporter, ...flags, ...files], {
-  stdio: "inherit",
-});
+const result = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", ...reporter, ...flags, ...files],
+  {
+    stdio: "inherit",
+  },
+);
 process.exit(result.status ?? 1);

@@ -5,7 +5,9 @@ import { registerRunCommand } from "./commands/run-command.ts";
 import type { CliContext } from "./context.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 function processContext(): CliContext {
   return {
@@ -33,7 +35,9 @@ function processContext(): CliContext {
 /** Builds the `weft` command tree. */
 export function createProgram(cli: CliContext): Command {
   const program = new Command("weft")
-    .description("weft: workflows of TypeScript tasks, with retries, triggers, mapping and caching.")
+    .description(
+      "weft: workflows of TypeScript tasks, with retries, triggers, mapping and caching.",
+    )
     .version(pkg.version, "-v, --version")
     .option("--verbose", "show stack traces with errors")
     .showHelpAfterError("(run with --help for usage)")
@@ -42,7 +46,10 @@ export function createProgram(cli: CliContext): Command {
       writeErr: (s) => cli.stderr.write(s),
     })
     .exitOverride();
-  program.addHelpText("after", "\nExamples:\n  weft run examples/etl.ts\n  weft graph examples/map.ts --format dot\n");
+  program.addHelpText(
+    "after",
+    "\nExamples:\n  weft run examples/etl.ts\n  weft graph examples/map.ts --format dot\n",
+  );
   registerRunCommand(program, cli);
   registerGraphCommand(program, cli);
   for (const command of program.commands) command.exitOverride();
@@ -50,7 +57,10 @@ export function createProgram(cli: CliContext): Command {
 }
 
 /** Runs the `weft` command with `argv` (without node and script) and returns the exit code. */
-export async function main(argv: readonly string[], cli: CliContext = processContext()): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  cli: CliContext = processContext(),
+): Promise<number> {
   const program = createProgram(cli);
   try {
     await program.parseAsync([...argv], { from: "user" });
@@ -60,7 +70,12 @@ export async function main(argv: readonly string[], cli: CliContext = processCon
       // Help and version end with 0; everything else commander refuses is bad usage.
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    cli.stderr.write(formatError(error, program.opts<{ verbose?: boolean }>().verbose === true || argv.includes("--verbose")));
+    cli.stderr.write(
+      formatError(
+        error,
+        program.opts<{ verbose?: boolean }>().verbose === true || argv.includes("--verbose"),
+      ),
+    );
     return exitCodeOf(error);
   }
 }

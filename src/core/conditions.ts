@@ -1,8 +1,8 @@
 import { WeftError } from "./errors.ts";
 import { activeBuilder, type Ref } from "./graph.ts";
 import { Skip } from "./signals.ts";
-import { DEFAULT_TASK_OPTIONS } from "./task-options.ts";
 import { makeTask } from "./task.ts";
+import { DEFAULT_TASK_OPTIONS } from "./task-options.ts";
 
 /**
  * Builds a conditional branch: the tasks made inside `build` run only when
@@ -24,7 +24,9 @@ export function when<T, Out>(ref: Ref<T>, value: T, build: () => Out): Out {
     "condition",
     (actual: unknown) => {
       if (Object.is(actual, value)) return actual;
-      throw new Skip(`condition not met: ${JSON.stringify(actual) ?? String(actual)} is not ${shown}`);
+      throw new Skip(
+        `condition not met: ${JSON.stringify(actual) ?? String(actual)} is not ${shown}`,
+      );
     },
     DEFAULT_TASK_OPTIONS,
   );
@@ -51,7 +53,8 @@ export function merge<R extends Ref<unknown>[]>(...refs: R): Ref<RefValue<R[numb
   if (activeBuilder() === undefined) {
     throw new WeftError("TASK_OUTSIDE_FLOW", "merge() was called outside a flow builder");
   }
-  if (refs.length === 0) throw new WeftError("INVALID_ARGUMENT", "merge() needs at least one reference");
+  if (refs.length === 0)
+    throw new WeftError("INVALID_ARGUMENT", "merge() needs at least one reference");
   const node = makeTask("merge", "merge", (...values: unknown[]) => values[0], MERGE_OPTIONS);
   return node(...refs) as Ref<RefValue<R[number]>>;
 }

@@ -39,6 +39,10 @@ export function context(): TaskContext {
 }
 
 /** @internal Calls `fn(...args)` with `ctx` as the current task context. */
-export function callInContext<R>(ctx: TaskContext, fn: (...args: never[]) => R, args: readonly unknown[]): R {
+export function callInContext<R>(
+  ctx: TaskContext,
+  fn: (...args: never[]) => R,
+  args: readonly unknown[],
+): R {
   return storage.run(ctx, fn as (...a: unknown[]) => R, ...args);
 }

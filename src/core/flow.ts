@@ -6,13 +6,14 @@ import type { Logger, Reporter } from "./reporter.ts";
 import type { State } from "./states.ts";
 
 /** A value with every {@link Ref} inside replaced by the type of its result. */
-export type Resolved<O> = O extends Ref<infer T>
-  ? T
-  : O extends readonly unknown[]
-    ? { -readonly [K in keyof O]: Resolved<O[K]> }
-    : O extends Record<string, unknown>
+export type Resolved<O> =
+  O extends Ref<infer T>
+    ? T
+    : O extends readonly unknown[]
       ? { -readonly [K in keyof O]: Resolved<O[K]> }
-      : O;
+      : O extends Record<string, unknown>
+        ? { -readonly [K in keyof O]: Resolved<O[K]> }
+        : O;
 
 /** Options of a flow. */
 export interface FlowOptions<Out> {
@@ -130,7 +131,9 @@ export class Flow<Out = unknown> {
   run(options: RunOptions = {}): Promise<FlowRun<Out>> {
     if (runnerHook === undefined) {
       return Promise.reject(
-        new WeftError("ENGINE_NOT_INSTALLED", "no engine is loaded", { hint: 'import from "weft"' }),
+        new WeftError("ENGINE_NOT_INSTALLED", "no engine is loaded", {
+          hint: 'import from "weft"',
+        }),
       );
     }
     return runnerHook(this as Flow<unknown>, options) as Promise<FlowRun<Out>>;
@@ -139,7 +142,11 @@ export class Flow<Out = unknown> {
 
 /** True for a Flow made by any copy of weft. */
 export function isFlow(value: unknown): value is Flow<unknown> {
-  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[FLOW_BRAND] === true
+  );
 }
 
 /**
@@ -150,7 +157,11 @@ export function isFlow(value: unknown): value is Flow<unknown> {
  *   return { report: report(transform(rows)) };
  * });
  */
-export function flow<Out>(name: string, builder: () => Out, options: FlowOptions<Out> = {}): Flow<Out> {
+export function flow<Out>(
+  name: string,
+  builder: () => Out,
+  options: FlowOptions<Out> = {},
+): Flow<Out> {
   if (typeof name !== "string" || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
     throw new WeftError(
       "INVALID_FLOW_NAME",
@@ -158,7 +169,10 @@ export function flow<Out>(name: string, builder: () => Out, options: FlowOptions
     );
   }
   if (typeof builder !== "function") {
-    throw new WeftError("INVALID_FLOW_OPTIONS", `flow "${name}": expected a builder function, got ${typeof builder}`);
+    throw new WeftError(
+      "INVALID_FLOW_OPTIONS",
+      `flow "${name}": expected a builder function, got ${typeof builder}`,
+    );
   }
   return new Flow(name, builder, Object.freeze({ ...options }), callerModuleUrl());
 }

@@ -65,10 +65,14 @@ export class Ref<T> {
     for (const ref of refs) {
       this.builder.checkRef(ref, `${this.slug}.after()`);
       if (ref.index === this.index) {
-        throw new WeftError("GRAPH_CYCLE", `${this.slug}.after(${this.slug}): a task cannot wait for itself`);
+        throw new WeftError(
+          "GRAPH_CYCLE",
+          `${this.slug}.after(${this.slug}): a task cannot wait for itself`,
+        );
       }
       if (!this.upstream.includes(ref.index)) this.upstream.push(ref.index);
-      (this.afterEdges ??= []).push(ref.index);
+      this.afterEdges ??= [];
+      this.afterEdges.push(ref.index);
     }
     return this;
   }
@@ -124,7 +128,14 @@ export interface ParameterSpec {
 }
 
 /** JSON types a parameter can declare. */
-export const PARAMETER_TYPES = ["string", "number", "integer", "boolean", "object", "array"] as const;
+export const PARAMETER_TYPES = [
+  "string",
+  "number",
+  "integer",
+  "boolean",
+  "object",
+  "array",
+] as const;
 /** One of {@link PARAMETER_TYPES}. */
 export type ParameterType = (typeof PARAMETER_TYPES)[number];
 
@@ -142,7 +153,10 @@ export class GraphBuilder {
   /** Throws unless `ref` is a node of this graph. */
   checkRef(ref: unknown, where: string): asserts ref is Ref<unknown> {
     if (!(ref instanceof Ref)) {
-      throw new WeftError("INVALID_ARGUMENT", `${where}: expected a task reference, got ${typeof ref}`);
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        `${where}: expected a task reference, got ${typeof ref}`,
+      );
     }
     if (ref.builder !== this) {
       throw new WeftError(
@@ -153,45 +167,41 @@ export class GraphBuilder {
     }
   }
 
-  /** Adds a node for a task call; encodes refs in `rawArgs` and records upstream edges. */
+  /**
+   * Adds a node for a task call; encodes refs in `rawArgs` and records upstream
+   * edges. This is the hot path of building: no closures, O(1) per reference.
+   */
   add(task: TaskSpec, rawArgs: readonly unknown[], mapped: boolean, ordinal?: number): Ref<unknown> {
-    let upstream = EMPTY;
+    const index = this.nodes.length;
+    if (index >= this.seen.length) {
+      const grown = new Int32Array(this.seen.length * 2);
+      grown.set(this.seen);
+      this.seen = grown;
+    }
+    this.upstream = EMPTY;
     let hasRefs = false;
+    let mappable = false;
     let args = rawArgs;
-    const where = () => `${task.name}${mapped ? ".map" : ""}()`;
-    const addUp = (ref: Ref<unknown>) => {
-      this.checkRef(ref, where());
-      if (upstream === EMPTY) upstream = [ref.index];
-      else if (upstream.length < 16 ? !upstream.includes(ref.index) : !upstreamSet(upstream).has(ref.index)) {
-        upstream.push(ref.index);
-        if (upstream.length >= 16) upstreamSet(upstream).add(ref.index);
-      }
-    };
     for (let i = 0; i < rawArgs.length; i++) {
       const arg = rawArgs[i];
       if (arg instanceof Ref) {
-        addUp(arg);
+        this.addUpstream(arg, index, task, mapped);
         hasRefs = true;
+        mappable = true;
       } else if (arg instanceof Unmapped) {
         if (!mapped) {
-          throw new WeftError("INVALID_ARGUMENT", `${where()}: unmapped() only makes sense in task.map()`);
+          throw new WeftError("INVALID_ARGUMENT", `${callName(task, mapped)}: unmapped() only makes sense in task.map()`);
         }
         hasRefs = true;
-        if (arg.value instanceof Ref) addUp(arg.value);
-        else if (Array.isArray(arg.value) && arg.value.some((v) => v instanceof Ref)) {
-          for (const v of arg.value) if (v instanceof Ref) addUp(v);
+        const inner = arg.value;
+        if (inner instanceof Ref) this.addUpstream(inner, index, task, mapped);
+        else if (Array.isArray(inner) && this.addUpstreamList(inner, index, task, mapped)) {
           if (args === rawArgs) args = rawArgs.slice();
-          (args as unknown[])[i] = new Unmapped(new RefList(arg.value));
+          (args as unknown[])[i] = new Unmapped(new RefList(inner));
         }
       } else if (Array.isArray(arg)) {
-        let any = false;
-        for (const v of arg) {
-          if (v instanceof Ref) {
-            addUp(v);
-            any = true;
-          }
-        }
-        if (any) {
+        mappable = true;
+        if (this.addUpstreamList(arg, index, task, mapped)) {
           if (args === rawArgs) args = rawArgs.slice();
           (args as unknown[])[i] = new RefList(arg);
           hasRefs = true;
@@ -199,15 +209,48 @@ export class GraphBuilder {
       } else if (mapped) {
         throw new WeftError(
           "INVALID_ARGUMENT",
-          `${where()}: argument ${i} must be an array, a reference to an array, or unmapped(value); got ${describe(arg)}`,
+          `${callName(task, mapped)}: argument ${i} must be an array, a reference to an array, or unmapped(value); got ${describe(arg)}`,
         );
       }
     }
-    if (upstream.length >= 16) setCache.delete(upstream);
+    if (mapped && !mappable) {
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        `${callName(task, mapped)}: needs at least one argument to map over (an array or a reference to one)`,
+      );
+    }
     const n = ordinal ?? this.nextOrdinal(task.name);
-    const node = new Ref<unknown>(this, this.nodes.length, task, args, mapped, n, upstream, hasRefs);
+    const node = new Ref<unknown>(this, index, task, args, mapped, n, this.upstream, hasRefs);
+    this.upstream = EMPTY;
     this.nodes.push(node);
     return node;
+  }
+
+  /** Upstream list of the node being added (EMPTY until its first reference). */
+  private upstream: number[] = EMPTY;
+  /** seen[u] === node index + 1 when node u is already upstream of the node being added. */
+  private seen = new Int32Array(1024);
+
+  private addUpstream(ref: Ref<unknown>, index: number, task: TaskSpec, mapped: boolean): void {
+    if (ref.builder !== this) this.checkRef(ref, `${callName(task, mapped)}`);
+    const u = ref.index;
+    if (this.seen[u] === index + 1) return;
+    this.seen[u] = index + 1;
+    if (this.upstream === EMPTY) this.upstream = [u];
+    else this.upstream.push(u);
+  }
+
+  /** Adds the refs of an array argument; true when it held any. */
+  private addUpstreamList(list: readonly unknown[], index: number, task: TaskSpec, mapped: boolean): boolean {
+    let any = false;
+    for (let j = 0; j < list.length; j++) {
+      const v = list[j];
+      if (v instanceof Ref) {
+        this.addUpstream(v, index, task, mapped);
+        any = true;
+      }
+    }
+    return any;
   }
 
   private nextOrdinal(name: string): number {
@@ -217,20 +260,16 @@ export class GraphBuilder {
   }
 }
 
-const setCache = new WeakMap<number[], Set<number>>();
-function upstreamSet(list: number[]): Set<number> {
-  let set = setCache.get(list);
-  if (set === undefined) {
-    set = new Set(list);
-    setCache.set(list, set);
-  }
-  return set;
+function callName(task: TaskSpec, mapped: boolean): string {
+  return `${task.name}${mapped ? ".map" : ""}()`;
 }
 
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (typeof value === "string") return `the string ${JSON.stringify(value.slice(0, 40))}`;
-  return typeof value === "object" ? (value.constructor?.name ?? "an object") : `${typeof value} ${String(value)}`;
+  return typeof value === "object"
+    ? (value.constructor?.name ?? "an object")
+    : `${typeof value} ${String(value)}`;
 }
 
 /**
@@ -270,7 +309,9 @@ export class FlowGraph<Out = unknown> {
     this.checkAcyclic();
     this.referenceNodes =
       referenceSlugs === undefined
-        ? nodes.filter((node) => counts[node.index + 1] === counts[node.index]).map((node) => node.index)
+        ? nodes
+            .filter((node) => counts[node.index + 1] === counts[node.index])
+            .map((node) => node.index)
         : referenceSlugs.map((slug) => this.indexOf(slug, "referenceTasks"));
   }
 
@@ -295,9 +336,13 @@ export class FlowGraph<Out = unknown> {
       for (const node of this.nodes) {
         const slug = node.slug;
         if (map.has(slug)) {
-          throw new WeftError("DUPLICATE_SLUG", `flow "${this.flowName}": two tasks have the slug "${slug}"`, {
-            hint: "a parameter's name must differ from every task slug",
-          });
+          throw new WeftError(
+            "DUPLICATE_SLUG",
+            `flow "${this.flowName}": two tasks have the slug "${slug}"`,
+            {
+              hint: "a parameter's name must differ from every task slug",
+            },
+          );
         }
         map.set(slug, node.index);
       }
@@ -310,9 +355,13 @@ export class FlowGraph<Out = unknown> {
     const index = this.slugs().get(slug);
     if (index === undefined) {
       const known = [...this.slugs().keys()].slice(0, 10).join(", ");
-      throw new WeftError("UNKNOWN_TASK", `flow "${this.flowName}" has no task "${slug}" (${what})`, {
-        hint: `known slugs: ${known}${this.nodes.length > 10 ? ", …" : ""}`,
-      });
+      throw new WeftError(
+        "UNKNOWN_TASK",
+        `flow "${this.flowName}" has no task "${slug}" (${what})`,
+        {
+          hint: `known slugs: ${known}${this.nodes.length > 10 ? ", …" : ""}`,
+        },
+      );
     }
     return index;
   }

@@ -1,7 +1,13 @@
 import { WeftError } from "./errors.ts";
-import { activeBuilder, PARAMETER_TYPES, type ParameterSpec, type ParameterType, type Ref } from "./graph.ts";
-import { DEFAULT_TASK_OPTIONS } from "./task-options.ts";
+import {
+  activeBuilder,
+  PARAMETER_TYPES,
+  type ParameterSpec,
+  type ParameterType,
+  type Ref,
+} from "./graph.ts";
 import { makeTask } from "./task.ts";
+import { DEFAULT_TASK_OPTIONS } from "./task-options.ts";
 
 /** Options of a flow parameter. */
 export interface ParameterOptions<T> {
@@ -21,10 +27,17 @@ export interface ParameterOptions<T> {
  * const day = parameter("day", "2026-01-01", { description: "partition to load" });
  * const limit = parameter<number>("limit"); // required
  */
-export function parameter<T>(name: string, defaultValue?: T, options: ParameterOptions<T> = {}): Ref<T> {
+export function parameter<T>(
+  name: string,
+  defaultValue?: T,
+  options: ParameterOptions<T> = {},
+): Ref<T> {
   const builder = activeBuilder();
   if (builder === undefined) {
-    throw new WeftError("TASK_OUTSIDE_FLOW", `parameter "${name}" was declared outside a flow builder`);
+    throw new WeftError(
+      "TASK_OUTSIDE_FLOW",
+      `parameter "${name}" was declared outside a flow builder`,
+    );
   }
   if (typeof name !== "string" || !/^[A-Za-z_][\w.-]{0,99}$/.test(name)) {
     throw new WeftError(
@@ -33,10 +46,16 @@ export function parameter<T>(name: string, defaultValue?: T, options: ParameterO
     );
   }
   if (builder.parameters.has(name)) {
-    throw new WeftError("DUPLICATE_PARAMETER", `flow "${builder.flowName}" declares parameter "${name}" twice`);
+    throw new WeftError(
+      "DUPLICATE_PARAMETER",
+      `flow "${builder.flowName}" declares parameter "${name}" twice`,
+    );
   }
   const type = options.type ?? inferType(defaultValue);
-  if (options.type !== undefined && !(PARAMETER_TYPES as readonly string[]).includes(options.type)) {
+  if (
+    options.type !== undefined &&
+    !(PARAMETER_TYPES as readonly string[]).includes(options.type)
+  ) {
     throw new WeftError(
       "INVALID_PARAMETER",
       `parameter "${name}": unknown type ${JSON.stringify(options.type)} (known: ${PARAMETER_TYPES.join(", ")})`,
@@ -94,7 +113,9 @@ export function resolveParameters(
     if (!specs.has(key)) {
       const known = [...specs.keys()];
       throw new WeftError("UNKNOWN_PARAMETER", `flow "${flowName}" has no parameter "${key}"`, {
-        hint: known.length ? `its parameters: ${known.join(", ")}` : "this flow takes no parameters",
+        hint: known.length
+          ? `its parameters: ${known.join(", ")}`
+          : "this flow takes no parameters",
       });
     }
   }
@@ -103,9 +124,13 @@ export function resolveParameters(
     const has = Object.hasOwn(given, spec.name) && given[spec.name] !== undefined;
     if (!has) {
       if (spec.required) {
-        throw new WeftError("MISSING_PARAMETER", `flow "${flowName}" needs parameter "${spec.name}"`, {
-          hint: `pass it with --param ${spec.name}=…`,
-        });
+        throw new WeftError(
+          "MISSING_PARAMETER",
+          `flow "${flowName}" needs parameter "${spec.name}"`,
+          {
+            hint: `pass it with --param ${spec.name}=…`,
+          },
+        );
       }
       values[spec.name] = spec.defaultValue;
       continue;
@@ -141,16 +166,25 @@ function article(type: ParameterType): string {
  * numbers and booleans are parsed, strings kept, arrays and objects read as JSON.
  * Without a declared type, JSON is tried and the text kept when it is not JSON.
  */
-export function parseParameterText(flowName: string, spec: ParameterSpec | undefined, name: string, text: string): unknown {
+export function parseParameterText(
+  flowName: string,
+  spec: ParameterSpec | undefined,
+  name: string,
+  text: string,
+): unknown {
   const fail = (what: string) =>
-    new WeftError("INVALID_PARAMETER", `parameter "${name}" of flow "${flowName}" must be ${what}, got ${JSON.stringify(text)}`);
+    new WeftError(
+      "INVALID_PARAMETER",
+      `parameter "${name}" of flow "${flowName}" must be ${what}, got ${JSON.stringify(text)}`,
+    );
   switch (spec?.type) {
     case "string":
       return text;
     case "number":
     case "integer": {
       const n = text.trim() === "" ? Number.NaN : Number(text);
-      if (!Number.isFinite(n) || (spec.type === "integer" && !Number.isInteger(n))) throw fail(article(spec.type));
+      if (!Number.isFinite(n) || (spec.type === "integer" && !Number.isInteger(n)))
+        throw fail(article(spec.type));
       return n;
     }
     case "boolean":

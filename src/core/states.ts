@@ -100,7 +100,9 @@ function isErrorData(value: unknown): value is ErrorData {
     value !== null &&
     typeof (value as ErrorData).type === "string" &&
     typeof (value as ErrorData).message === "string" &&
-    Object.keys(value).every((k) => k === "type" || k === "message" || k === "stack" || k === "code")
+    Object.keys(value).every(
+      (k) => k === "type" || k === "message" || k === "stack" || k === "code",
+    )
   );
 }
 
@@ -167,7 +169,9 @@ export class State {
       type: this.type,
       ...(this.message === undefined ? {} : { message: this.message }),
       timestamp: new Date(this.timestamp).toISOString(),
-      ...(this.startedAt === undefined ? {} : { startedAt: new Date(this.startedAt).toISOString() }),
+      ...(this.startedAt === undefined
+        ? {}
+        : { startedAt: new Date(this.startedAt).toISOString() }),
       ...(this.attempts === 0 ? {} : { attempts: this.attempts }),
       ...(this.retryAt === undefined ? {} : { retryAt: new Date(this.retryAt).toISOString() }),
       ...(this.error === undefined ? {} : { error: this.error }),

@@ -51,7 +51,9 @@ export interface TaskSpec {
 
 // biome-ignore lint/suspicious/noExplicitAny: a user function of any signature; its use site types it.
 type AnyFunction = (...args: any[]) => any;
-const fnSchema = z.custom<AnyFunction>((v) => typeof v === "function", { message: "expected a function" });
+const fnSchema = z.custom<AnyFunction>((v) => typeof v === "function", {
+  message: "expected a function",
+});
 
 const taskOptionsSchema = z.strictObject({
   retries: z.int().min(0).optional(),
@@ -105,11 +107,12 @@ export function formatIssues(error: z.ZodError, input: unknown): string {
     .map((issue) => {
       const path = issue.path.join(".");
       let got: unknown = input;
-      for (const key of issue.path) got = (got as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
+      for (const key of issue.path)
+        got = (got as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
       const shown =
         issue.code === "unrecognized_keys"
           ? ""
-          : ` (got ${typeof got === "function" ? "a function" : JSON.stringify(got) ?? String(got)})`;
+          : ` (got ${typeof got === "function" ? "a function" : (JSON.stringify(got) ?? String(got))})`;
       return `${path ? `option ${path}: ` : ""}${issue.message}${shown}`;
     })
     .join("; ");

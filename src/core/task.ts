@@ -9,10 +9,7 @@ import {
 } from "./task-options.ts";
 
 /** What a task argument may be: the value, a reference to it, or (for arrays) an array of either. */
-export type Input<T> =
-  | T
-  | Ref<T>
-  | (T extends readonly (infer E)[] ? readonly Input<E>[] : never);
+export type Input<T> = T | Ref<T> | (T extends readonly (infer E)[] ? readonly Input<E>[] : never);
 
 /** What a mapped task argument may be: an array (of values or refs), a reference to an array, or `unmapped(x)`. */
 export type MapInput<T> = readonly Input<T>[] | Ref<readonly T[]> | Unmapped<T>;
@@ -52,7 +49,10 @@ export function task<A extends unknown[], R>(
   fn: (...args: A) => R,
   options?: TaskOptions<A>,
 ): Task<A, R>;
-export function task<A extends unknown[], R>(fn: (...args: A) => R, options?: TaskOptions<A>): Task<A, R>;
+export function task<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  options?: TaskOptions<A>,
+): Task<A, R>;
 export function task<A extends unknown[], R>(
   nameOrFn: string | ((...args: A) => R),
   fnOrOptions?: ((...args: A) => R) | TaskOptions<A>,
@@ -63,7 +63,10 @@ export function task<A extends unknown[], R>(
   const options = named ? maybeOptions : (fnOrOptions as TaskOptions<A> | undefined);
   const name = named ? nameOrFn : fn?.name || "task";
   if (typeof fn !== "function") {
-    throw new WeftError("INVALID_TASK_OPTIONS", `task "${name}": expected a function, got ${typeof fn}`);
+    throw new WeftError(
+      "INVALID_TASK_OPTIONS",
+      `task "${name}": expected a function, got ${typeof fn}`,
+    );
   }
   checkName(name);
   return makeTask(name, "task", fn, resolveTaskOptions(name, options));
@@ -95,7 +98,12 @@ export function makeTask<A extends unknown[], R>(
     map: { value: (...args: unknown[]) => builderFor(name, true).add(self, args, true) },
     with: {
       value: (more: TaskOptions<A>) =>
-        makeTask(name, kind, fn, resolveTaskOptions(name, { ...pickUserOptions(options), ...more })),
+        makeTask(
+          name,
+          kind,
+          fn,
+          resolveTaskOptions(name, { ...pickUserOptions(options), ...more }),
+        ),
     },
   });
   return self;
@@ -121,7 +129,9 @@ function builderFor(name: string, mapped: boolean) {
     throw new WeftError(
       "TASK_OUTSIDE_FLOW",
       `task "${name}" was ${mapped ? "mapped" : "called"} outside a flow builder`,
-      { hint: `call it inside flow("…", () => { … }), or call ${name}.fn(…) to run the function directly` },
+      {
+        hint: `call it inside flow("…", () => { … }), or call ${name}.fn(…) to run the function directly`,
+      },
     );
   }
   return builder;

@@ -18,9 +18,14 @@ export class ResultCache {
   /** The key of one call of `node` with `args`. Throws when the inputs cannot be turned into a key. */
   keyFor(flowName: string, node: Ref<unknown>, args: readonly unknown[]): string {
     const custom = node.task.options.cacheKey;
-    const key = custom === undefined ? JSON.stringify(args) : (custom as (...a: unknown[]) => unknown)(...args);
+    const key =
+      custom === undefined
+        ? JSON.stringify(args)
+        : (custom as (...a: unknown[]) => unknown)(...args);
     if (typeof key !== "string") {
-      throw new TypeError(`cacheKey of task "${node.task.name}" returned ${typeof key}, expected a string`);
+      throw new TypeError(
+        `cacheKey of task "${node.task.name}" returned ${typeof key}, expected a string`,
+      );
     }
     return `${flowName}/${node.task.name}/${key}`;
   }

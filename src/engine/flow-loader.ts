@@ -30,7 +30,9 @@ async function importModule(url: string, where: string): Promise<Record<string, 
     return (await import(url)) as Record<string, unknown>;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, { cause: error });
+    throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -53,7 +55,11 @@ export async function loadFlowFile(path: string): Promise<Flow<unknown>[]> {
 }
 
 /** Picks one flow by name; with no name there must be exactly one. */
-export function pickFlow(flows: readonly Flow<unknown>[], name: string | undefined, where: string): Flow<unknown> {
+export function pickFlow(
+  flows: readonly Flow<unknown>[],
+  name: string | undefined,
+  where: string,
+): Flow<unknown> {
   const names = flows.map((f) => f.name).join(", ");
   if (name === undefined) {
     if (flows.length === 1) return flows[0]!;
@@ -63,7 +69,9 @@ export function pickFlow(flows: readonly Flow<unknown>[], name: string | undefin
   }
   const found = flows.find((f) => f.name === name);
   if (found === undefined) {
-    throw new WeftError("FLOW_NOT_FOUND", `${where} has no flow named "${name}"`, { hint: `its flows: ${names}` });
+    throw new WeftError("FLOW_NOT_FOUND", `${where} has no flow named "${name}"`, {
+      hint: `its flows: ${names}`,
+    });
   }
   return found;
 }

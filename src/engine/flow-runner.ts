@@ -10,7 +10,7 @@ import { describeTriggerFailure, evaluateTrigger, type UpstreamSummary } from ".
 import { processCache } from "./cache.ts";
 import { createExecutor } from "./executors/create-executor.ts";
 import type { Executor } from "./executors/executor.ts";
-import { type RunScope } from "./task-context.ts";
+import type { RunScope } from "./task-context.ts";
 import { type MaybePromise, TaskRunner } from "./task-runner.ts";
 
 /** A mapped node whose children are being dispatched. */
@@ -34,7 +34,10 @@ interface MapJob {
  * Runs a flow in this process: parameters, executor, reporter. Resolves with
  * the outcome even when the flow fails; rejects only for bad input.
  */
-export async function runFlow<Out>(flow: Flow<Out>, options: RunOptions = {}): Promise<FlowRun<Out>> {
+export async function runFlow<Out>(
+  flow: Flow<Out>,
+  options: RunOptions = {},
+): Promise<FlowRun<Out>> {
   const graph = flow.graph;
   const parameters = resolveParameters(flow.name, graph.parameters, options.parameters);
   for (const slug of options.approve ?? []) graph.node(slug);
@@ -82,8 +85,14 @@ class FlowRunner<Out> {
     this.states = new Array(n);
     this.remaining = new Int32Array(n);
     this.queue = new Int32Array(n);
-    this.info = { id: options.flowRunId ?? randomUUID(), flowName: flow.name, parameters, taskCount: n };
-    this.reporter = options.reporter === undefined ? undefined : guardReporter(options.reporter, options);
+    this.info = {
+      id: options.flowRunId ?? randomUUID(),
+      flowName: flow.name,
+      parameters,
+      taskCount: n,
+    };
+    this.reporter =
+      options.reporter === undefined ? undefined : guardReporter(options.reporter, options);
     const logSink: ((r: LogRecord) => void) | undefined = this.reporter?.log?.bind(this.reporter);
     const scope: RunScope = { info: this.info, signal: this.controller.signal, logSink };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
@@ -96,7 +105,10 @@ class FlowRunner<Out> {
     const onAbort = () => this.cancel();
     if (signal?.aborted) this.cancel();
     else signal?.addEventListener("abort", onAbort, { once: true });
-    this.reporter?.flowState?.(this.info, new State("Running", undefined, undefined, undefined, started));
+    this.reporter?.flowState?.(
+      this.info,
+      new State("Running", undefined, undefined, undefined, started),
+    );
     for (let i = 0; i < this.nodes.length; i++) {
       const up = this.nodes[i]!.upstream.length;
       this.remaining[i] = up;
@@ -112,7 +124,9 @@ class FlowRunner<Out> {
     const final = this.finalState(started);
     this.reporter?.flowState?.(this.info, final);
     await this.reporter?.close?.();
-    return new FlowRunResult(this.flow, this.graph, this.info, final, this.states, (i) => this.resultOf(i));
+    return new FlowRunResult(this.flow, this.graph, this.info, final, this.states, (i) =>
+      this.resultOf(i),
+    );
   }
 
   private cancel(): void {
@@ -140,7 +154,8 @@ class FlowRunner<Out> {
         }
       }
       if (this.cancelled) return;
-      if (this.inFlight === 0 && this.mapHead === this.mapJobs.length && this.qHead === this.qTail) return;
+      if (this.inFlight === 0 && this.mapHead === this.mapJobs.length && this.qHead === this.qTail)
+        return;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
@@ -173,7 +188,10 @@ class FlowRunner<Out> {
     const node = this.nodes[i]!;
     const kind = node.task.kind;
     if (kind === "parameter") {
-      this.finish(i, new State("Success", undefined, this.parameters[node.task.name], undefined, Date.now(), 0));
+      this.finish(
+        i,
+        new State("Success", undefined, this.parameters[node.task.name], undefined, Date.now(), 0),
+      );
       return;
     }
     if (node.mapped) {
@@ -217,15 +235,26 @@ class FlowRunner<Out> {
     }
     const verdict = evaluateTrigger(options.trigger, up);
     if (verdict === "run") return undefined;
-    if (verdict === "fail") return new State("TriggerFailed", describeTriggerFailure(options.trigger, up));
+    if (verdict === "fail")
+      return new State("TriggerFailed", describeTriggerFailure(options.trigger, up));
     if (this.approved.has(i)) return undefined;
-    return new State("Paused", `manual_only trigger: waiting for approval (run again with --approve ${this.nodes[i]!.slug})`);
+    return new State(
+      "Paused",
+      `manual_only trigger: waiting for approval (run again with --approve ${this.nodes[i]!.slug})`,
+    );
   }
 
   private merge(node: Ref<unknown>): State {
     for (const arg of node.args) {
       if (arg instanceof Ref && !this.states[arg.index]!.isSkipped()) {
-        return new State("Success", `merged from ${arg.slug}`, this.resultOf(arg.index), undefined, Date.now(), 0);
+        return new State(
+          "Success",
+          `merged from ${arg.slug}`,
+          this.resultOf(arg.index),
+          undefined,
+          Date.now(),
+          0,
+        );
       }
     }
     return new State("Skipped", "every merged branch was skipped");
@@ -269,7 +298,10 @@ class FlowRunner<Out> {
     // Mapped upstreams whose children line up with ours are judged child by child.
     let alignedSet: Set<number> | undefined;
     for (const arg of node.args) {
-      if (arg instanceof Ref && this.states[arg.index]!.children !== undefined) (alignedSet ??= new Set()).add(arg.index);
+      if (arg instanceof Ref && this.states[arg.index]!.children !== undefined) {
+        alignedSet ??= new Set();
+        alignedSet.add(arg.index);
+      }
     }
     this.summarize(node.upstream, alignedSet);
     const verdict = this.decide(i, this.summary);
@@ -295,7 +327,13 @@ class FlowRunner<Out> {
         if (children !== undefined) aligned.push(children);
         if (!Array.isArray(list)) {
           const got = list === null ? "null" : typeof list;
-          this.finish(i, failed(startedAt, `argument ${p} of ${node.task.name}.map() must be an array, but ${arg.slug} returned ${got}`));
+          this.finish(
+            i,
+            failed(
+              startedAt,
+              `argument ${p} of ${node.task.name}.map() must be an array, but ${arg.slug} returned ${got}`,
+            ),
+          );
           return;
         }
       } else {
@@ -305,7 +343,10 @@ class FlowRunner<Out> {
       if (length !== -1 && items.length !== length) {
         this.finish(
           i,
-          failed(startedAt, `the mapped arguments of ${node.task.name}.map() differ in length: ${length} and ${items.length} items (argument ${p})`),
+          failed(
+            startedAt,
+            `the mapped arguments of ${node.task.name}.map() differ in length: ${length} and ${items.length} items (argument ${p})`,
+          ),
         );
         return;
       }
@@ -313,11 +354,34 @@ class FlowRunner<Out> {
       lists[p] = items;
     }
     if (length <= 0) {
-      this.finish(i, new State("Mapped", "mapped over 0 items", undefined, undefined, startedAt, 0, undefined, []));
+      this.finish(
+        i,
+        new State(
+          "Mapped",
+          "mapped over 0 items",
+          undefined,
+          undefined,
+          startedAt,
+          0,
+          undefined,
+          [],
+        ),
+      );
       return;
     }
     const base = { ...this.summary };
-    this.mapJobs.push({ index: i, count: length, next: 0, done: 0, startedAt, base, lists, consts, aligned, childStates: new Array(length) });
+    this.mapJobs.push({
+      index: i,
+      count: length,
+      next: 0,
+      done: 0,
+      startedAt,
+      base,
+      lists,
+      consts,
+      aligned,
+      childStates: new Array(length),
+    });
   }
 
   private startChild(job: MapJob): void {
@@ -358,7 +422,19 @@ class FlowRunner<Out> {
     const s: UpstreamSummary = { total: 0, successful: 0, failed: 0, skipped: 0 };
     for (const child of job.childStates) count(s, child);
     const message = `${s.total} children: ${s.successful - s.skipped} succeeded, ${s.failed} failed, ${s.skipped} skipped`;
-    this.finish(job.index, new State("Mapped", message, undefined, undefined, job.startedAt, 0, undefined, job.childStates));
+    this.finish(
+      job.index,
+      new State(
+        "Mapped",
+        message,
+        undefined,
+        undefined,
+        job.startedAt,
+        0,
+        undefined,
+        job.childStates,
+      ),
+    );
   }
 
   private finish(i: number, state: State): void {
@@ -393,16 +469,35 @@ class FlowRunner<Out> {
     for (const r of refs) {
       const state = this.states[r];
       if (state === undefined || state.type === "Paused") waiting++;
-      else if (state.isFailed() || state.children?.some((c) => c.isFailed())) failedRefs.push(this.nodes[r]!.slug);
+      else if (state.isFailed() || state.children?.some((c) => c.isFailed()))
+        failedRefs.push(this.nodes[r]!.slug);
     }
     if (failedRefs.length > 0) {
       const shown = failedRefs.slice(0, 5).join(", ") + (failedRefs.length > 5 ? ", …" : "");
-      return new State("Failed", `${failedRefs.length} of ${refs.length} reference tasks failed: ${shown}`, undefined, undefined, started);
+      return new State(
+        "Failed",
+        `${failedRefs.length} of ${refs.length} reference tasks failed: ${shown}`,
+        undefined,
+        undefined,
+        started,
+      );
     }
     if (waiting > 0 || this.paused > 0) {
-      return new State("Paused", `${this.paused} manual_only task(s) wait for approval`, undefined, undefined, started);
+      return new State(
+        "Paused",
+        `${this.paused} manual_only task(s) wait for approval`,
+        undefined,
+        undefined,
+        started,
+      );
     }
-    return new State("Success", `all ${refs.length} reference tasks succeeded`, undefined, undefined, started);
+    return new State(
+      "Success",
+      `all ${refs.length} reference tasks succeeded`,
+      undefined,
+      undefined,
+      started,
+    );
   }
 }
 
@@ -431,7 +526,9 @@ function guardReporter(reporter: Reporter, options: RunOptions): Reporter {
         fn.apply(reporter, args);
       } catch (error) {
         broken = true;
-        options.logger?.error(`reporter.${name} threw; the reporter is disabled for this run: ${toErrorData(error).message}`);
+        options.logger?.error(
+          `reporter.${name} threw; the reporter is disabled for this run: ${toErrorData(error).message}`,
+        );
       }
     };
   const guarded: Reporter = {};
@@ -495,7 +592,10 @@ class FlowRunResult<Out> implements FlowRun<Out> {
     const state = this.stateAt(i);
     if (!state.isSuccessful()) {
       const slug = this.graph.nodes[i]!.slug;
-      throw new WeftError("RESULT_UNAVAILABLE", `task ${slug} has no result: it ended ${state.type}${state.message ? ` (${state.message})` : ""}`);
+      throw new WeftError(
+        "RESULT_UNAVAILABLE",
+        `task ${slug} has no result: it ended ${state.type}${state.message ? ` (${state.message})` : ""}`,
+      );
     }
     return this.resultAt(i) as T;
   }
@@ -507,7 +607,11 @@ class FlowRunResult<Out> implements FlowRun<Out> {
         return this.stateAt(i).isSuccessful() ? this.resultAt(i) : undefined;
       }
       if (Array.isArray(value)) return value.map(resolve);
-      if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+      if (
+        value !== null &&
+        typeof value === "object" &&
+        Object.getPrototypeOf(value) === Object.prototype
+      ) {
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
       }
       return value;

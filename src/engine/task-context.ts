@@ -1,6 +1,11 @@
 import type { TaskContext } from "../core/context.ts";
 import type { Ref } from "../core/graph.ts";
-import { createRunLogger, type FlowRunInfo, type Logger, type LogRecord } from "../core/reporter.ts";
+import {
+  createRunLogger,
+  type FlowRunInfo,
+  type Logger,
+  type LogRecord,
+} from "../core/reporter.ts";
 
 /** What every task run of one flow run shares. */
 export interface RunScope {
@@ -45,7 +50,12 @@ export class TaskRunContext implements TaskContext {
     return this.scope.info.parameters;
   }
   get logger(): Logger {
-    this.cachedLogger ??= createRunLogger(this.scope.logSink, this.scope.info.id, this.node.slug, this.mapIndex);
+    this.cachedLogger ??= createRunLogger(
+      this.scope.logSink,
+      this.scope.info.id,
+      this.node.slug,
+      this.mapIndex,
+    );
     return this.cachedLogger;
   }
   get signal(): AbortSignal {

@@ -32,18 +32,36 @@ export class TaskRunner {
   ) {}
 
   /** Runs `node` (child `mapIndex` when mapped) with resolved arguments to a finished state. */
-  run(node: Ref<unknown>, mapIndex: number | undefined, args: readonly unknown[]): MaybePromise<State> {
+  run(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+  ): MaybePromise<State> {
     const startedAt = Date.now();
     let cacheKey: string | undefined;
     if (node.task.options.cacheFor !== undefined) {
       try {
         cacheKey = this.cache.keyFor(this.scope.info.flowName, node, args);
       } catch (error) {
-        return new State("Failed", `cannot compute the cache key: ${toErrorData(error).message}`, undefined, toErrorData(error), startedAt, 0);
+        return new State(
+          "Failed",
+          `cannot compute the cache key: ${toErrorData(error).message}`,
+          undefined,
+          toErrorData(error),
+          startedAt,
+          0,
+        );
       }
       const hit = this.cache.get(cacheKey);
       if (hit !== undefined) {
-        return new State("Cached", `cached result from ${new Date(hit.createdAt).toISOString()} (key ${cacheKey})`, hit.value, undefined, startedAt, 0);
+        return new State(
+          "Cached",
+          `cached result from ${new Date(hit.createdAt).toISOString()} (key ${cacheKey})`,
+          hit.value,
+          undefined,
+          startedAt,
+          0,
+        );
       }
     }
     this.emit(node, mapIndex, new State("Running", undefined, undefined, undefined, startedAt));
@@ -113,22 +131,47 @@ export class TaskRunner {
   ): MaybePromise<State> {
     const signal = signalOf(error);
     if (signal === "skip") {
-      return new State("Skipped", (error as Error).message, undefined, undefined, startedAt, attempt);
+      return new State(
+        "Skipped",
+        (error as Error).message,
+        undefined,
+        undefined,
+        startedAt,
+        attempt,
+      );
     }
     const data = toErrorData(error);
     const options = node.task.options;
     if (signal !== "fail" && attempt <= options.retries && !this.scope.signal.aborted) {
-      const delay = typeof options.retryDelay === "function" ? options.retryDelay(attempt) : options.retryDelay;
+      const delay =
+        typeof options.retryDelay === "function" ? options.retryDelay(attempt) : options.retryDelay;
       const retryAt = Date.now() + delay;
       this.emit(
         node,
         mapIndex,
-        new State("Retrying", `attempt ${attempt} of ${options.retries + 1} failed: ${data.message}`, undefined, data, startedAt, attempt, retryAt),
+        new State(
+          "Retrying",
+          `attempt ${attempt} of ${options.retries + 1} failed: ${data.message}`,
+          undefined,
+          data,
+          startedAt,
+          attempt,
+          retryAt,
+        ),
       );
       const next = () => this.attempt(node, mapIndex, args, attempt + 1, startedAt, cacheKey);
       if (delay <= 0) return Promise.resolve().then(next);
-      return sleep(delay, undefined, { signal: this.scope.signal }).then(next, () =>
-        new State("Cancelled", "the flow run was cancelled while the task waited to retry", undefined, undefined, startedAt, attempt),
+      return sleep(delay, undefined, { signal: this.scope.signal }).then(
+        next,
+        () =>
+          new State(
+            "Cancelled",
+            "the flow run was cancelled while the task waited to retry",
+            undefined,
+            undefined,
+            startedAt,
+            attempt,
+          ),
       );
     }
     if (error instanceof TaskTimeout || (error as { name?: unknown })?.name === "TaskTimeout") {
@@ -139,7 +182,11 @@ export class TaskRunner {
 }
 
 /** Races a task's promise against its timeout; on timeout the task is abandoned and its signal fires. */
-function withSoftTimeout(pending: PromiseLike<unknown>, ms: number, ctx: TaskRunContext): Promise<unknown> {
+function withSoftTimeout(
+  pending: PromiseLike<unknown>,
+  ms: number,
+  ctx: TaskRunContext,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       const error = new TaskTimeout(

@@ -11,14 +11,22 @@ export function registerGraphCommand(program: Command, cli: CliContext): void {
   program
     .command("graph")
     .summary("print a flow's graph (mermaid or dot)")
-    .description("Print the graph of a flow: its tasks and the edges between them, as Mermaid (default) or Graphviz dot.")
+    .description(
+      "Print the graph of a flow: its tasks and the edges between them, as Mermaid (default) or Graphviz dot.",
+    )
     .argument("<file>", "a .ts or .js file that exports flows")
     .option("-f, --flow <name>", "which flow, when the file exports several")
     .option("--format <format>", `${FORMATS.join(" | ")}`, "mermaid")
-    .addHelpText("after", "\nExamples:\n  weft graph examples/etl.ts\n  weft graph examples/etl.ts --format dot | dot -Tsvg > etl.svg\n")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft graph examples/etl.ts\n  weft graph examples/etl.ts --format dot | dot -Tsvg > etl.svg\n",
+    )
     .action(async (file: string, flags: { flow?: string; format: string }) => {
       if (!(FORMATS as readonly string[]).includes(flags.format)) {
-        throw new CliError(`unknown --format ${JSON.stringify(flags.format)} (known: ${FORMATS.join(", ")})`, EXIT.usage);
+        throw new CliError(
+          `unknown --format ${JSON.stringify(flags.format)} (known: ${FORMATS.join(", ")})`,
+          EXIT.usage,
+        );
       }
       const flow = pickFlow(await loadFlowFile(file), flags.flow, file);
       const graph = flow.graph;

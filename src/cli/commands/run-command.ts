@@ -25,23 +25,43 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
   program
     .command("run")
     .summary("run a flow from a file, here and now")
-    .description("Run a flow defined in a TypeScript or JavaScript file in this process, with live progress, and print its task states.")
+    .description(
+      "Run a flow defined in a TypeScript or JavaScript file in this process, with live progress, and print its task states.",
+    )
     .argument("<file>", "a .ts or .js file that exports flows")
     .option("-f, --flow <name>", "which flow, when the file exports several")
-    .option("-p, --param <name=value>", "a parameter value (repeatable); numbers, booleans and JSON are parsed by the parameter's type", collect, [])
+    .option(
+      "-p, --param <name=value>",
+      "a parameter value (repeatable); numbers, booleans and JSON are parsed by the parameter's type",
+      collect,
+      [],
+    )
     .option("--params-json <json>", "parameter values as one JSON object (--param wins)")
-    .option("-e, --executor <kind>", "serial | concurrent | worker-threads (default: the flow's, else concurrent)")
-    .option("--max-concurrency <n>", "task runs in flight at once (concurrent, worker-threads)", positiveInt)
+    .option(
+      "-e, --executor <kind>",
+      "serial | concurrent | worker-threads (default: the flow's, else concurrent)",
+    )
+    .option(
+      "--max-concurrency <n>",
+      "task runs in flight at once (concurrent, worker-threads)",
+      positiveInt,
+    )
     .option("--max-workers <n>", "threads in the pool (worker-threads)", positiveInt)
     .option("--approve <slug>", "approve a manual_only task to run (repeatable)", collect, [])
     .option("--json", "print one JSON document with the run's states on stdout")
-    .addHelpText("after", "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n",
+    )
     .action(async (file: string, flags: RunFlags) => {
       const flows = await loadFlowFile(file);
       const flow = pickFlow(flows, flags.flow, file);
       const parameters = parseParameters(flow, flags);
       const executor = executorFrom(flags);
-      const reporter = new ConsoleReporter({ stream: cli.stderr, live: cli.stderr.isTTY === true && !flags.json });
+      const reporter = new ConsoleReporter({
+        stream: cli.stderr,
+        live: cli.stderr.isTTY === true && !flags.json,
+      });
       const controller = new AbortController();
       const stop = cli.onInterrupt(() => controller.abort());
       let run: FlowRun<unknown>;
@@ -58,7 +78,8 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       }
       cli.stdout.write(flags.json ? `${JSON.stringify(runToJson(run))}\n` : taskTable(run));
       const type = run.state.type;
-      cli.exitCode = type === "Success" ? EXIT.ok : type === "Cancelled" ? EXIT.interrupted : EXIT.failed;
+      cli.exitCode =
+        type === "Success" ? EXIT.ok : type === "Cancelled" ? EXIT.interrupted : EXIT.failed;
     });
 }
 
@@ -69,7 +90,10 @@ function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, u
     try {
       parsed = JSON.parse(flags.paramsJson);
     } catch (error) {
-      throw new CliError(`--params-json is not valid JSON: ${(error as Error).message}`, EXIT.usage);
+      throw new CliError(
+        `--params-json is not valid JSON: ${(error as Error).message}`,
+        EXIT.usage,
+      );
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new CliError("--params-json must be a JSON object of parameter values", EXIT.usage);
@@ -78,13 +102,16 @@ function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, u
   }
   for (const pair of flags.param) {
     const eq = pair.indexOf("=");
-    if (eq <= 0) throw new CliError(`--param ${JSON.stringify(pair)} must look like name=value`, EXIT.usage);
+    if (eq <= 0)
+      throw new CliError(`--param ${JSON.stringify(pair)} must look like name=value`, EXIT.usage);
     const name = pair.slice(0, eq);
     const spec = flow.parameters.get(name);
     if (spec === undefined) {
       const known = [...flow.parameters.keys()];
       throw new WeftError("UNKNOWN_PARAMETER", `flow "${flow.name}" has no parameter "${name}"`, {
-        hint: known.length ? `its parameters: ${known.join(", ")}` : "this flow takes no parameters",
+        hint: known.length
+          ? `its parameters: ${known.join(", ")}`
+          : "this flow takes no parameters",
       });
     }
     values[name] = parseParameterText(flow.name, spec, name, pair.slice(eq + 1));
@@ -109,7 +136,13 @@ function executorFrom(flags: RunFlags): ExecutorSpec | undefined {
 export function runToJson(run: FlowRun<unknown>): Record<string, unknown> {
   const tasks: Record<string, unknown>[] = [];
   for (const [slug, state] of run.taskStates) tasks.push({ slug, ...state.toJSON() });
-  return { flowRunId: run.id, flow: run.flowName, parameters: run.parameters, state: run.state.toJSON(), tasks };
+  return {
+    flowRunId: run.id,
+    flow: run.flowName,
+    parameters: run.parameters,
+    state: run.state.toJSON(),
+    tasks,
+  };
 }
 
 const ROW_LIMIT = 100;
@@ -118,7 +151,13 @@ const ROW_LIMIT = 100;
 export function taskTable(run: FlowRun<unknown>): string {
   const states = run.taskStates;
   if (states.size <= ROW_LIMIT) {
-    const rows = [...states].map(([slug, s]) => [slug, s.type, duration(s), s.attempts > 1 ? String(s.attempts) : "", brief(s)]);
+    const rows = [...states].map(([slug, s]) => [
+      slug,
+      s.type,
+      duration(s),
+      s.attempts > 1 ? String(s.attempts) : "",
+      brief(s),
+    ]);
     return table(["TASK", "STATE", "DURATION", "ATTEMPTS", "MESSAGE"], rows);
   }
   const groups = new Map<string, { count: number; byType: Map<string, number>; ms: number }>();

@@ -12,6 +12,9 @@ export function createExecutor(spec: ExecutorSpec | undefined): Executor {
     case "concurrent":
       return createConcurrentExecutor(options.maxConcurrency);
     case "worker-threads":
-      return new WorkerThreadsExecutor({ maxWorkers: options.maxWorkers, maxConcurrency: options.maxConcurrency });
+      return new WorkerThreadsExecutor({
+        maxWorkers: options.maxWorkers,
+        maxConcurrency: options.maxConcurrency,
+      });
   }
 }

@@ -48,7 +48,11 @@ export interface ResolvedExecutorOptions {
 /** Checks an executor spec (from code, a flag or JSON) once, naming what is wrong. */
 export function resolveExecutorOptions(spec: ExecutorSpec | undefined): ResolvedExecutorOptions {
   const raw: Record<string, unknown> =
-    spec === undefined ? { type: "concurrent" } : typeof spec === "string" ? { type: spec } : { ...spec };
+    spec === undefined
+      ? { type: "concurrent" }
+      : typeof spec === "string"
+        ? { type: spec }
+        : { ...spec };
   const type = raw.type;
   if (typeof type !== "string" || !(EXECUTOR_KINDS as readonly string[]).includes(type)) {
     throw new WeftError("INVALID_EXECUTOR", `unknown executor ${JSON.stringify(type)}`, {
@@ -59,11 +63,19 @@ export function resolveExecutorOptions(spec: ExecutorSpec | undefined): Resolved
     const v = raw[key];
     if (v === undefined) return undefined;
     if (!Number.isInteger(v) || (v as number) < 1) {
-      throw new WeftError("INVALID_EXECUTOR", `executor ${type}: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
+      throw new WeftError(
+        "INVALID_EXECUTOR",
+        `executor ${type}: ${key} must be a positive integer, got ${JSON.stringify(v)}`,
+      );
     }
     return v as number;
   };
-  const allowed = type === "serial" ? ["type"] : type === "concurrent" ? ["type", "maxConcurrency"] : ["type", "maxConcurrency", "maxWorkers"];
+  const allowed =
+    type === "serial"
+      ? ["type"]
+      : type === "concurrent"
+        ? ["type", "maxConcurrency"]
+        : ["type", "maxConcurrency", "maxWorkers"];
   for (const key of Object.keys(raw)) {
     if (!allowed.includes(key)) {
       throw new WeftError("INVALID_EXECUTOR", `executor ${type} has no option "${key}"`, {
@@ -71,5 +83,9 @@ export function resolveExecutorOptions(spec: ExecutorSpec | undefined): Resolved
       });
     }
   }
-  return { type: type as ExecutorKind, maxConcurrency: positiveInt("maxConcurrency"), maxWorkers: positiveInt("maxWorkers") };
+  return {
+    type: type as ExecutorKind,
+    maxConcurrency: positiveInt("maxConcurrency"),
+    maxWorkers: positiveInt("maxWorkers"),
+  };
 }

@@ -51,7 +51,9 @@ export class WorkerThreadsExecutor implements Executor {
   private flowName = "";
   private closed = false;
 
-  constructor(options: { maxWorkers?: number | undefined; maxConcurrency?: number | undefined } = {}) {
+  constructor(
+    options: { maxWorkers?: number | undefined; maxConcurrency?: number | undefined } = {},
+  ) {
     this.maxWorkers = options.maxWorkers ?? Math.max(1, availableParallelism());
     this.maxInFlight = options.maxConcurrency ?? 2 * this.maxWorkers;
   }
@@ -182,7 +184,10 @@ export class WorkerThreadsExecutor implements Executor {
     pw.call = undefined;
     if (call !== undefined && !this.closed) {
       call.reject(
-        new WeftError("WORKER_FAILED", `the worker thread running task ${call.request.slug} ${how}`),
+        new WeftError(
+          "WORKER_FAILED",
+          `the worker thread running task ${call.request.slug} ${how}`,
+        ),
       );
     }
     if (!this.closed) this.pump();

@@ -61,12 +61,20 @@ async function run(request: Extract<WorkerRequest, { type: "run" }>): Promise<vo
       throw new WeftError(
         "VALUE_NOT_CLONEABLE",
         `the result of task ${request.slug} cannot cross from its worker thread: ${cause}`,
-        { hint: "return plain data (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions, class instances with methods or handles" },
+        {
+          hint: "return plain data (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions, class instances with methods or handles",
+        },
       );
     }
   } catch (error) {
     const signal = signalOf(error);
-    reply({ type: "result", id: request.id, ok: false, error: toErrorData(error), ...(signal ? { signal } : {}) });
+    reply({
+      type: "result",
+      id: request.id,
+      ok: false,
+      error: toErrorData(error),
+      ...(signal ? { signal } : {}),
+    });
   } finally {
     controllers.delete(request.id);
   }

@@ -16,7 +16,18 @@ export interface ConsoleReporterOptions {
 }
 
 const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
-const SHOWN: readonly StateType[] = ["Success", "Cached", "Mapped", "Skipped", "Failed", "TriggerFailed", "TimedOut", "Retrying", "Paused", "Cancelled"];
+const SHOWN: readonly StateType[] = [
+  "Success",
+  "Cached",
+  "Mapped",
+  "Skipped",
+  "Failed",
+  "TriggerFailed",
+  "TimedOut",
+  "Retrying",
+  "Paused",
+  "Cancelled",
+];
 
 /**
  * Shows a local flow run on a terminal: a live line with counts per state and
@@ -51,7 +62,8 @@ export class ConsoleReporter implements Reporter {
       this.run = run;
       this.started = state.timestamp;
       this.chatty = run.taskCount <= this.lineLimit;
-      if (!this.live) this.print(`flow ${run.flowName} running (run ${run.id}, ${run.taskCount} tasks)`);
+      if (!this.live)
+        this.print(`flow ${run.flowName} running (run ${run.id}, ${run.taskCount} tasks)`);
       if (this.live || !this.chatty) {
         this.timer = setInterval(() => this.progress(), this.interval);
         this.timer.unref();
@@ -61,7 +73,9 @@ export class ConsoleReporter implements Reporter {
     if (!state.isFinished() && state.type !== "Paused") return;
     clearInterval(this.timer);
     this.clearLine();
-    this.print(`flow ${run.flowName} ${state.type}${state.message ? `: ${state.message}` : ""} in ${elapsed(state.timestamp - this.started)}`);
+    this.print(
+      `flow ${run.flowName} ${state.type}${state.message ? `: ${state.message}` : ""} in ${elapsed(state.timestamp - this.started)}`,
+    );
   }
 
   taskState(_run: FlowRunInfo, task: TaskInfo, mapIndex: number | undefined, state: State): void {
@@ -82,13 +96,18 @@ export class ConsoleReporter implements Reporter {
     const problem = state.isFailed() || type === "Paused";
     if (problem || (!this.live && this.chatty && mapIndex === undefined)) {
       const took = state.durationMs === undefined ? "" : ` (${elapsed(state.durationMs)})`;
-      this.print(`task ${label(task, mapIndex)} ${type}${took}${state.message ? `: ${state.message}` : ""}`);
+      this.print(
+        `task ${label(task, mapIndex)} ${type}${took}${state.message ? `: ${state.message}` : ""}`,
+      );
     }
   }
 
   log(record: LogRecord): void {
     if (LEVELS.indexOf(record.level) < this.minLevel) return;
-    const where = record.taskSlug === undefined ? "" : ` ${record.taskSlug}${record.mapIndex === undefined ? "" : `[${record.mapIndex}]`}`;
+    const where =
+      record.taskSlug === undefined
+        ? ""
+        : ` ${record.taskSlug}${record.mapIndex === undefined ? "" : `[${record.mapIndex}]`}`;
     const fields = record.fields === undefined ? "" : ` ${JSON.stringify(record.fields)}`;
     this.print(`${record.level}${where}: ${record.message}${fields}`);
   }
