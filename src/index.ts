@@ -1,5 +1,6 @@
 // The public API of weft: nothing outside this list is promised to users.
 import "./engine/index.ts";
+import "./serialization/index.ts";
 
 export { merge, when } from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";

@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerBuildCommand } from "./commands/build-command.ts";
+import { registerExecuteCommand } from "./commands/execute-command.ts";
 import { registerGraphCommand } from "./commands/graph-command.ts";
+import { registerInspectCommand } from "./commands/inspect-command.ts";
 import { registerRunCommand } from "./commands/run-command.ts";
 import type { CliContext } from "./context.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
@@ -52,6 +55,9 @@ export function createProgram(cli: CliContext): Command {
   );
   registerRunCommand(program, cli);
   registerGraphCommand(program, cli);
+  registerBuildCommand(program, cli);
+  registerInspectCommand(program, cli);
+  registerExecuteCommand(program, cli);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -3,6 +3,7 @@ import { WeftError } from "./errors.ts";
 import type { ExecutorSpec } from "./executor-spec.ts";
 import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./graph.ts";
 import type { Logger, Reporter } from "./reporter.ts";
+import type { Schedule } from "./schedules.ts";
 import type { State } from "./states.ts";
 
 /** A value with every {@link Ref} inside replaced by the type of its result. */
@@ -15,6 +16,41 @@ export type Resolved<O> =
         ? { -readonly [K in keyof O]: Resolved<O[K]> }
         : O;
 
+/**
+ * What core needs of a Storage (the whole interface is in `storage/`): where a
+ * flow's code is kept. Core never imports the storage part.
+ */
+export interface FlowStorage {
+  readonly type: string;
+  readonly labels: readonly string[];
+  /** Records the flow and returns its location. */
+  addFlow(flow: Flow<unknown>): string;
+  /** Bundles and uploads what was added. */
+  build(): Promise<FlowStorage>;
+  toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What core needs of an Environment (the whole interface is in `environments/`): how a run executes. */
+export interface FlowEnvironment {
+  readonly type: string;
+  readonly labels: readonly string[];
+  toJSON(): { type: string; schemaVersion: number };
+}
+
+/** Options of `flow.serialize()`. */
+export interface SerializeOptions {
+  /** Add the flow to its storage and build it, so that the output has a location. @default false */
+  build?: boolean;
+  /** Overrides the flow's storage. */
+  storage?: FlowStorage;
+  /** Overrides the flow's environment. */
+  environment?: FlowEnvironment;
+  /** Overrides the flow's schedule (`null` removes it). */
+  schedule?: Schedule | null;
+  /** Overrides the flow's labels. */
+  labels?: readonly string[];
+}
+
 /** Options of a flow. */
 export interface FlowOptions<Out> {
   /** Shown by `weft inspect` and the UI. */
@@ -26,6 +62,14 @@ export interface FlowOptions<Out> {
   referenceTasks?: readonly string[] | ((outputs: Out) => readonly Ref<unknown>[]);
   /** Where task functions run when the run itself does not say. @default "concurrent" */
   executor?: ExecutorSpec;
+  /** When the server should run the flow. */
+  schedule?: Schedule;
+  /** Where the flow's code is kept for runs elsewhere (registration). */
+  storage?: FlowStorage;
+  /** How runs of the flow execute (registration). */
+  environment?: FlowEnvironment;
+  /** Agents must carry all of these labels to run the flow. @default [] */
+  labels?: readonly string[];
 }
 
 /** Options of one flow run. */
@@ -69,6 +113,22 @@ let runnerHook: FlowRunnerHook | undefined;
 /** @internal The engine installs itself here, so that `core` never imports `engine`. */
 export function installFlowRunner(hook: FlowRunnerHook): void {
   runnerHook = hook;
+}
+
+/** The serialized form of a flow (its schema is in `serialization/`). */
+export type SerializedFlowJSON = { readonly schemaVersion: number; readonly name: string } & Record<
+  string,
+  unknown
+>;
+type FlowSerializerHook = (
+  flow: Flow<unknown>,
+  options: SerializeOptions,
+) => SerializedFlowJSON | Promise<SerializedFlowJSON>;
+let serializerHook: FlowSerializerHook | undefined;
+
+/** @internal The serialization part installs itself here. */
+export function installFlowSerializer(hook: FlowSerializerHook): void {
+  serializerHook = hook;
 }
 
 const FLOW_BRAND = Symbol.for("weft.flow");
@@ -121,6 +181,22 @@ export class Flow<Out = unknown> {
   /** The parameters the flow declares. */
   get parameters(): ReadonlyMap<string, ParameterSpec> {
     return this.graph.parameters;
+  }
+
+  /**
+   * The flow as versioned JSON: its graph, parameters, schedule and labels and,
+   * with `build: true`, its storage (after `addFlow` and `build`), location and
+   * environment. Without build the result is ready at once; with build it is a promise.
+   */
+  serialize(options?: SerializeOptions & { build?: false }): SerializedFlowJSON;
+  serialize(options: SerializeOptions & { build: true }): Promise<SerializedFlowJSON>;
+  serialize(options: SerializeOptions = {}): SerializedFlowJSON | Promise<SerializedFlowJSON> {
+    if (serializerHook === undefined) {
+      throw new WeftError("ENGINE_NOT_INSTALLED", "the serializer is not loaded", {
+        hint: 'import from "weft"',
+      });
+    }
+    return serializerHook(this as Flow<unknown>, options);
   }
 
   /**

@@ -171,7 +171,12 @@ export class GraphBuilder {
    * Adds a node for a task call; encodes refs in `rawArgs` and records upstream
    * edges. This is the hot path of building: no closures, O(1) per reference.
    */
-  add(task: TaskSpec, rawArgs: readonly unknown[], mapped: boolean, ordinal?: number): Ref<unknown> {
+  add(
+    task: TaskSpec,
+    rawArgs: readonly unknown[],
+    mapped: boolean,
+    ordinal?: number,
+  ): Ref<unknown> {
     const index = this.nodes.length;
     if (index >= this.seen.length) {
       const grown = new Int32Array(this.seen.length * 2);
@@ -190,7 +195,10 @@ export class GraphBuilder {
         mappable = true;
       } else if (arg instanceof Unmapped) {
         if (!mapped) {
-          throw new WeftError("INVALID_ARGUMENT", `${callName(task, mapped)}: unmapped() only makes sense in task.map()`);
+          throw new WeftError(
+            "INVALID_ARGUMENT",
+            `${callName(task, mapped)}: unmapped() only makes sense in task.map()`,
+          );
         }
         hasRefs = true;
         const inner = arg.value;
@@ -241,7 +249,12 @@ export class GraphBuilder {
   }
 
   /** Adds the refs of an array argument; true when it held any. */
-  private addUpstreamList(list: readonly unknown[], index: number, task: TaskSpec, mapped: boolean): boolean {
+  private addUpstreamList(
+    list: readonly unknown[],
+    index: number,
+    task: TaskSpec,
+    mapped: boolean,
+  ): boolean {
     let any = false;
     for (let j = 0; j < list.length; j++) {
       const v = list[j];

@@ -101,8 +101,16 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
   });
 }
 
-/** One line per zod issue: `field: what is wrong (got value)`. */
-export function formatIssues(error: z.ZodError, input: unknown): string {
+/**
+ * One phrase per zod issue, `<prefix><field>: what is wrong (got value)`, joined
+ * with "; ". An issue at the root gets `root` instead of a field name.
+ */
+export function formatIssues(
+  error: z.ZodError,
+  input: unknown,
+  prefix = "option ",
+  root = "",
+): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.join(".");
@@ -110,10 +118,11 @@ export function formatIssues(error: z.ZodError, input: unknown): string {
       for (const key of issue.path)
         got = (got as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
       const shown =
-        issue.code === "unrecognized_keys"
+        issue.code === "unrecognized_keys" || got === undefined
           ? ""
-          : ` (got ${typeof got === "function" ? "a function" : (JSON.stringify(got) ?? String(got))})`;
-      return `${path ? `option ${path}: ` : ""}${issue.message}${shown}`;
+          : ` (got ${typeof got === "function" ? "a function" : (JSON.stringify(got) ?? String(got)).slice(0, 80)})`;
+      const field = path ? `${prefix}${path}: ` : root ? `${root}: ` : "";
+      return `${field}${issue.message}${shown}`;
     })
     .join("; ");
 }

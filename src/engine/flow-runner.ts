@@ -44,14 +44,14 @@ export async function runFlow<Out>(
   const executor = createExecutor(options.executor ?? flow.options.executor);
   try {
     await executor.start(flow as Flow<unknown>);
-    return await new FlowRunner(flow, graph, parameters, executor, options).run();
+    return await new GraphRun(flow, graph, parameters, executor, options).run();
   } finally {
     await executor.close();
   }
 }
 
 /** Walks one flow run's graph: triggers, skips, mapping, dispatch to the executor, final state. */
-class FlowRunner<Out> {
+class GraphRun<Out> {
   private readonly nodes: FlowGraph<Out>["nodes"];
   private readonly states: (State | undefined)[];
   private readonly remaining: Int32Array;
@@ -618,4 +618,15 @@ class FlowRunResult<Out> implements FlowRun<Out> {
     };
     return resolve(this.graph.outputs) as Resolved<Out>;
   }
+}
+
+/** A loaded flow, ready to run in this process (what `storage.getRunner` returns). */
+export interface FlowRunner {
+  readonly flow: Flow<unknown>;
+  run(options?: RunOptions): Promise<FlowRun<unknown>>;
+}
+
+/** Wraps a loaded flow as a {@link FlowRunner}. */
+export function createFlowRunner(flow: Flow<unknown>): FlowRunner {
+  return { flow, run: (options) => runFlow(flow, options) };
 }

@@ -1,0 +1,203 @@
+import { WeftError } from "../core/errors.ts";
+import {
+  type Flow,
+  type FlowEnvironment,
+  type FlowStorage,
+  installFlowSerializer,
+  type SerializeOptions,
+} from "../core/flow.ts";
+import type { ParameterSpec } from "../core/graph.ts";
+import {
+  scheduleFromJSON as buildSchedule,
+  type Schedule,
+  type ScheduleJSON,
+} from "../core/schedules.ts";
+import { type ErrorData, State } from "../core/states.ts";
+import { assertNoCredentials } from "./credentials.ts";
+import {
+  flowSchema,
+  SCHEMA_VERSIONS,
+  type SerializedFlow,
+  type SerializedParameter,
+  type SerializedSchedule,
+  type SerializedState,
+  scheduleSchema,
+  stateSchema,
+} from "./schemas.ts";
+import { parseStrict } from "./validate.ts";
+
+/** What a serialized flow carries beside its graph. */
+export interface FlowDeployment {
+  readonly storage?: FlowStorage | undefined;
+  readonly environment?: FlowEnvironment | undefined;
+  readonly location?: string | undefined;
+  readonly schedule?: Schedule | null | undefined;
+  readonly labels?: readonly string[] | undefined;
+}
+
+/** A flow's graph and deployment as versioned JSON, validated against the flow schema. */
+export function serializeFlowGraph(
+  flow: Flow<unknown>,
+  deployment: FlowDeployment = {},
+): SerializedFlow {
+  const graph = flow.graph;
+  const schedule =
+    deployment.schedule === undefined ? flow.options.schedule : (deployment.schedule ?? undefined);
+  const storage = deployment.storage;
+  const environment = deployment.environment;
+  const labels = new Set<string>(deployment.labels ?? flow.options.labels ?? []);
+  for (const label of storage?.labels ?? []) labels.add(label);
+  for (const label of environment?.labels ?? []) labels.add(label);
+  const json: SerializedFlow = {
+    schemaVersion: SCHEMA_VERSIONS.flow,
+    name: flow.name,
+    ...(flow.options.description === undefined ? {} : { description: flow.options.description }),
+    parameters: [...graph.parameters.values()].map((p) => serializeParameter(flow.name, p)),
+    tasks: graph.nodes.map((node) => {
+      const o = node.task.options;
+      return {
+        slug: node.slug,
+        name: node.task.name,
+        kind: node.task.kind,
+        mapped: node.mapped,
+        options: {
+          retries: o.retries,
+          retryDelay: typeof o.retryDelay === "function" ? "function" : o.retryDelay,
+          ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
+          trigger: o.trigger,
+          skipOnUpstreamSkip: o.skipOnUpstreamSkip,
+          ...(o.cacheFor === undefined ? {} : { cacheFor: o.cacheFor }),
+          cacheKey: o.cacheKey !== undefined,
+          tags: [...o.tags],
+        },
+      };
+    }),
+    edges: [...graph.edges()],
+    referenceTasks: graph.referenceNodes.map((i) => graph.nodes[i]!.slug),
+    ...(schedule === undefined ? {} : { schedule: scheduleToJSON(schedule) }),
+    ...(storage === undefined ? {} : { storage: storage.toJSON() }),
+    ...(environment === undefined ? {} : { environment: environment.toJSON() }),
+    ...(deployment.location === undefined ? {} : { location: deployment.location }),
+    labels: [...labels].sort(),
+  };
+  if (json.storage !== undefined) assertNoCredentials(json.storage, `flow "${flow.name}" storage`);
+  if (json.environment !== undefined)
+    assertNoCredentials(json.environment, `flow "${flow.name}" environment`);
+  return parseStrict("flow", flowSchema, json, `flow "${flow.name}"`);
+}
+
+function serializeParameter(flowName: string, p: ParameterSpec): SerializedParameter {
+  if (p.defaultValue !== undefined) {
+    let same = false;
+    try {
+      same =
+        JSON.stringify(JSON.parse(JSON.stringify(p.defaultValue))) ===
+        JSON.stringify(p.defaultValue);
+    } catch {
+      same = false;
+    }
+    if (!same || typeof p.defaultValue === "function") {
+      throw new WeftError(
+        "NOT_SERIALIZABLE",
+        `flow "${flowName}": the default value of parameter "${p.name}" is not plain JSON`,
+        { hint: "use strings, numbers, booleans, arrays and plain objects as parameter defaults" },
+      );
+    }
+  }
+  return {
+    name: p.name,
+    ...(p.defaultValue === undefined
+      ? {}
+      : { default: p.defaultValue as SerializedParameter["default"] }),
+    required: p.required,
+    ...(p.type === undefined ? {} : { type: p.type }),
+    ...(p.description === undefined ? {} : { description: p.description }),
+    validated: p.validate !== undefined,
+  };
+}
+
+/**
+ * `flow.serialize()`: the graph alone; with `build`, the flow is added to its
+ * storage, the storage is built, and the storage JSON and location are included.
+ */
+async function serializeBuilt(
+  flow: Flow<unknown>,
+  options: SerializeOptions,
+): Promise<SerializedFlow> {
+  const storage = options.storage ?? flow.options.storage;
+  if (storage === undefined) {
+    throw new WeftError("STORAGE_NOT_BUILT", `flow "${flow.name}" has no storage to build`, {
+      hint: "set the flow's storage option, or pass serialize({ build: true, storage })",
+    });
+  }
+  const location = storage.addFlow(flow);
+  const built = await storage.build();
+  return serializeFlowGraph(flow, {
+    storage: built,
+    environment: options.environment ?? flow.options.environment,
+    location,
+    schedule: options.schedule,
+    labels: options.labels,
+  });
+}
+
+installFlowSerializer((flow, options) => {
+  if (options.build === true) return serializeBuilt(flow, options);
+  return serializeFlowGraph(flow, {
+    storage: options.storage ?? flow.options.storage,
+    environment: options.environment ?? flow.options.environment,
+    schedule: options.schedule,
+    labels: options.labels,
+  });
+});
+
+/** Validates serialized flow JSON (strict; names the field that is wrong). */
+export function parseSerializedFlow(json: unknown): SerializedFlow {
+  return parseStrict("flow", flowSchema, json, "flow");
+}
+
+/** A schedule as versioned JSON. */
+export function scheduleToJSON(schedule: Schedule): SerializedSchedule {
+  return { schemaVersion: SCHEMA_VERSIONS.schedule, ...schedule.toJSON() } as SerializedSchedule;
+}
+
+/** Rebuilds a schedule from versioned JSON, validating it (an invalid cron expression is refused). */
+export function scheduleFromJSON(json: unknown): Schedule {
+  const { schemaVersion: _v, ...rest } = parseStrict("schedule", scheduleSchema, json);
+  return buildSchedule(rest as ScheduleJSON);
+}
+
+/** A state as versioned JSON (its result included only when it is plain JSON). */
+export function stateToJSON(state: State): SerializedState {
+  const plain = state.toJSON() as Omit<SerializedState, "schemaVersion">;
+  let result: unknown;
+  if (state.result !== undefined) {
+    try {
+      result = JSON.parse(JSON.stringify(state.result));
+    } catch {
+      result = undefined;
+    }
+  }
+  return {
+    schemaVersion: SCHEMA_VERSIONS.state,
+    ...plain,
+    ...(result === undefined ? {} : { result: result as SerializedState["result"] }),
+  };
+}
+
+/** Rebuilds a State from versioned JSON. */
+export function stateFromJSON(json: unknown): State {
+  const s = parseStrict("state", stateSchema, json);
+  const ms = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso));
+  return new State(
+    s.type,
+    s.message,
+    s.result,
+    s.error as ErrorData | undefined,
+    ms(s.startedAt),
+    s.attempts ?? 0,
+    ms(s.retryAt),
+    undefined,
+    Date.parse(s.timestamp),
+  );
+}

@@ -1,0 +1,26 @@
+// Importing this part installs `flow.serialize()` into core.
+
+export { assertNoCredentials, resolveSecretReference } from "./credentials.ts";
+export {
+  type FlowDeployment,
+  parseSerializedFlow,
+  scheduleFromJSON,
+  scheduleToJSON,
+  serializeFlowGraph,
+  stateFromJSON,
+  stateToJSON,
+} from "./flow-serializer.ts";
+export { type RegistryEntry, TypeRegistry } from "./registry.ts";
+export {
+  jsonSchemas,
+  SCHEMA_VERSIONS,
+  type SchemaKind,
+  type SerializedEdge,
+  type SerializedFlow,
+  type SerializedParameter,
+  type SerializedSchedule,
+  type SerializedState,
+  type SerializedTask,
+  type TypedObject,
+} from "./schemas.ts";
+export { parseStrict } from "./validate.ts";

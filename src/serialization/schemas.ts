@@ -1,0 +1,158 @@
+import { z } from "zod";
+import { PARAMETER_TYPES } from "../core/graph.ts";
+import { STATE_TYPES } from "../core/states.ts";
+import { TRIGGERS } from "../core/triggers.ts";
+
+/**
+ * The schema version of each serialized object kind. Loading is strict: a
+ * version newer than these is refused with an upgrade hint, an older one is
+ * migrated explicitly (none exist yet). Tasks and edges live inside a flow and
+ * share its version.
+ */
+export const SCHEMA_VERSIONS = {
+  flow: 1,
+  state: 1,
+  schedule: 1,
+  storage: 1,
+  environment: 1,
+} as const;
+/** A serialized object kind with its own schema version. */
+export type SchemaKind = keyof typeof SCHEMA_VERSIONS;
+
+const isoDate = z.iso.datetime({ offset: true });
+const slug = z.string().min(1).max(220);
+
+/** A schedule: cron with time zone, fixed interval, or explicit dates; optional bounds. */
+export const scheduleSchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    schemaVersion: z.literal(SCHEMA_VERSIONS.schedule),
+    type: z.literal("cron"),
+    expression: z.string().min(1),
+    timezone: z.string().min(1),
+    start: isoDate.optional(),
+    end: isoDate.optional(),
+  }),
+  z.strictObject({
+    schemaVersion: z.literal(SCHEMA_VERSIONS.schedule),
+    type: z.literal("interval"),
+    every: z.int().min(1000),
+    start: isoDate.optional(),
+    end: isoDate.optional(),
+  }),
+  z.strictObject({
+    schemaVersion: z.literal(SCHEMA_VERSIONS.schedule),
+    type: z.literal("dates"),
+    dates: z.array(isoDate),
+  }),
+]);
+export type SerializedSchedule = z.infer<typeof scheduleSchema>;
+
+/** A task's options, as far as JSON can carry them (functions become flags). */
+export const taskOptionsSchema = z.strictObject({
+  retries: z.int().min(0),
+  /** Milliseconds, or "function" when computed per attempt by code. */
+  retryDelay: z.union([z.number().min(0), z.literal("function")]),
+  timeout: z.number().positive().optional(),
+  trigger: z.enum(TRIGGERS),
+  skipOnUpstreamSkip: z.boolean(),
+  cacheFor: z.number().positive().optional(),
+  /** True when a cacheKey function is set in code. */
+  cacheKey: z.boolean(),
+  tags: z.array(z.string()),
+});
+
+/** One task (node) of a flow. */
+export const taskSchema = z.strictObject({
+  slug,
+  name: z.string().min(1),
+  kind: z.enum(["task", "parameter", "condition", "merge"]),
+  mapped: z.boolean(),
+  options: taskOptionsSchema,
+});
+export type SerializedTask = z.infer<typeof taskSchema>;
+
+/** One edge: data flows from `upstream` into argument `key` of `downstream` ("after" orders only). */
+export const edgeSchema = z.strictObject({
+  upstream: slug,
+  downstream: slug,
+  key: z.union([z.int().min(0), z.literal("after")]),
+  mapped: z.boolean(),
+});
+export type SerializedEdge = z.infer<typeof edgeSchema>;
+
+/** A flow parameter. */
+export const parameterSchema = z.strictObject({
+  name: z.string().min(1),
+  default: z.json().optional(),
+  required: z.boolean(),
+  type: z.enum(PARAMETER_TYPES).optional(),
+  description: z.string().optional(),
+  /** True when a validate function is set in code. */
+  validated: z.boolean(),
+});
+export type SerializedParameter = z.infer<typeof parameterSchema>;
+
+/** A storage or environment, validated in full by its registry entry. */
+export const typedObjectSchema = z.looseObject({
+  type: z.string().min(1),
+  schemaVersion: z.int().min(1),
+});
+export type TypedObject = z.infer<typeof typedObjectSchema>;
+
+/** A flow: its graph, plus (once built) where its code is and how it runs. */
+export const flowSchema = z.strictObject({
+  schemaVersion: z.literal(SCHEMA_VERSIONS.flow),
+  name: z.string().min(1),
+  description: z.string().optional(),
+  parameters: z.array(parameterSchema),
+  tasks: z.array(taskSchema),
+  edges: z.array(edgeSchema),
+  referenceTasks: z.array(slug),
+  schedule: scheduleSchema.optional(),
+  storage: typedObjectSchema.optional(),
+  environment: typedObjectSchema.optional(),
+  /** The flow's location in its storage (set by a build). */
+  location: z.string().min(1).optional(),
+  labels: z.array(z.string().min(1)),
+});
+export type SerializedFlow = z.infer<typeof flowSchema>;
+
+/** A task's error as data. */
+export const errorDataSchema = z.strictObject({
+  type: z.string(),
+  message: z.string(),
+  stack: z.string().optional(),
+  code: z.string().optional(),
+});
+
+/** A state of a task run or flow run. */
+export const stateSchema = z.strictObject({
+  schemaVersion: z.literal(SCHEMA_VERSIONS.state),
+  type: z.enum(STATE_TYPES),
+  message: z.string().optional(),
+  timestamp: isoDate,
+  startedAt: isoDate.optional(),
+  attempts: z.int().min(0).optional(),
+  retryAt: isoDate.optional(),
+  result: z.json().optional(),
+  error: errorDataSchema.optional(),
+  /** For Mapped: how many children. */
+  children: z.int().min(0).optional(),
+});
+export type SerializedState = z.infer<typeof stateSchema>;
+
+/** JSON Schema (draft 2020-12) of every object kind, from the same zod schemas. */
+export function jsonSchemas(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const kinds = {
+    flow: flowSchema,
+    task: taskSchema,
+    edge: edgeSchema,
+    state: stateSchema,
+    schedule: scheduleSchema,
+  };
+  for (const [kind, schema] of Object.entries(kinds)) {
+    out[kind] = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input" });
+  }
+  return out;
+}

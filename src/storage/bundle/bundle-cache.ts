@@ -1,0 +1,140 @@
+import {
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { WeftError } from "../../core/errors.ts";
+import type { Flow } from "../../core/flow.ts";
+import { weftHome } from "../../core/home.ts";
+import { flowsOfModule } from "../../engine/flow-loader.ts";
+import { sha256 } from "./flow-bundler.ts";
+
+/** This weft package's root: bundles resolve `weft` to it, so they run on this runtime. */
+const WEFT_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const BUNDLE_FILE = /^[0-9a-f]{64}\.mjs$/;
+
+/** The default cache directory: `$WEFT_HOME/cache`. */
+export function defaultCacheDir(): string {
+  return join(weftHome(), "cache");
+}
+
+/**
+ * Verified bundles on local disk, ready to import. The cache root holds a
+ * `node_modules/weft` link to the running weft, so a bundle's `import … from
+ * "weft"` resolves (by Node's own rules) to the weft of the process loading it.
+ */
+export class BundleCache {
+  readonly bundlesDir: string;
+  private readonly loaded = new Map<string, Promise<Record<string, unknown>>>();
+
+  constructor(readonly root: string = defaultCacheDir()) {
+    this.bundlesDir = join(root, "bundles");
+  }
+
+  /** The local path of a bundle (it may not exist). */
+  pathOf(file: string): string {
+    if (!BUNDLE_FILE.test(file)) {
+      throw new WeftError(
+        "STORAGE_LOCATION_INVALID",
+        `${JSON.stringify(file)} is not a bundle name (<sha256>.mjs)`,
+      );
+    }
+    return join(this.bundlesDir, file);
+  }
+
+  /** The verified code of a cached bundle, or undefined when absent; a corrupt entry is removed. */
+  read(file: string): string | undefined {
+    const path = this.pathOf(file);
+    let code: string;
+    try {
+      code = readFileSync(path, "utf8");
+    } catch {
+      return undefined;
+    }
+    if (sha256(code) !== file.slice(0, 64)) {
+      rmSync(path, { force: true });
+      return undefined;
+    }
+    return code;
+  }
+
+  /** Stores `code` as `file` after checking that its hash matches the name. */
+  write(file: string, code: string, source: string): void {
+    const path = this.pathOf(file);
+    if (sha256(code) !== file.slice(0, 64)) {
+      throw new WeftError(
+        "STORAGE_HASH_MISMATCH",
+        `${source}: bundle ${file} does not match its hash; refused`,
+        {
+          hint: "the artifact was changed or corrupted after it was built; build the flow again",
+        },
+      );
+    }
+    mkdirSync(this.bundlesDir, { recursive: true });
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(tmp, code);
+    renameSync(tmp, path);
+  }
+
+  /** Imports a cached bundle (once per process) and returns the flow named `flowName`. */
+  async load(file: string, flowName: string, source: string): Promise<Flow<unknown>> {
+    let loading = this.loaded.get(file);
+    if (loading === undefined) {
+      if (this.read(file) === undefined) {
+        throw new WeftError(
+          "STORAGE_HASH_MISMATCH",
+          `${source}: bundle ${file} is missing or corrupt in the cache`,
+        );
+      }
+      this.linkRuntime();
+      loading = import(pathToFileURL(this.pathOf(file)).href) as Promise<Record<string, unknown>>;
+      this.loaded.set(file, loading);
+      loading.catch(() => this.loaded.delete(file));
+    }
+    let namespace: Record<string, unknown>;
+    try {
+      namespace = await loading;
+    } catch (error) {
+      throw new WeftError(
+        "FLOW_MODULE_IMPORT_FAILED",
+        `${source}: importing bundle ${file} failed: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const flow = flowsOfModule(namespace, `${source} ${file}`).find((f) => f.name === flowName);
+    if (flow === undefined) {
+      const names = flowsOfModule(namespace, file).map((f) => f.name);
+      throw new WeftError(
+        "STORAGE_FLOW_MISSING",
+        `${source}: bundle ${file} has no flow named "${flowName}"`,
+        {
+          hint: names.length ? `it exports: ${names.join(", ")}` : "it exports no flow",
+        },
+      );
+    }
+    return flow;
+  }
+
+  /** Points `<root>/node_modules/weft` at the running weft (atomically replacing a stale link). */
+  private linkRuntime(): void {
+    const dir = join(this.root, "node_modules");
+    const link = join(dir, "weft");
+    try {
+      if (readlinkSync(link) === WEFT_ROOT) return;
+    } catch {
+      // absent or not a link: made below
+    }
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${link}.${process.pid}.${Date.now()}.tmp`;
+    symlinkSync(WEFT_ROOT, tmp, "dir");
+    renameSync(tmp, link);
+  }
+}

@@ -1,0 +1,95 @@
+import { createHash } from "node:crypto";
+import { dirname, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
+import { WeftError } from "../../core/errors.ts";
+
+/** One content-addressed ES module holding a flow file and what it imports (but weft). */
+export interface Bundle {
+  /** The module's code. */
+  readonly code: string;
+  /** SHA-256 of the code, hex. */
+  readonly hash: string;
+  /** `<hash>.mjs`: the artifact part of a location. */
+  readonly file: string;
+  /** Source files that went in, relative to the entry's directory. */
+  readonly inputs: readonly string[];
+}
+
+/** Options of the bundler. */
+export interface BundleOptions {
+  /** Packages left out of the bundle, to be installed where it runs (native addons, say). @default [] */
+  external?: readonly string[];
+}
+
+/** The root of this weft package (its src/ must never end up inside a bundle). */
+const WEFT_SRC = fileURLToPath(new URL("../../", import.meta.url));
+
+// Bundled CommonJS dependencies call require(); give the ES module one.
+const BANNER =
+  "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);";
+
+/** SHA-256 of text or bytes, hex. */
+export function sha256(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/**
+ * Bundles the module at `moduleUrl` into one self-contained ES module with
+ * esbuild. `weft` stays external, so the bundle runs on the weft of the process
+ * that loads it. The same code always yields the same bytes and hash.
+ */
+export function bundleFlowModule(moduleUrl: string, options: BundleOptions = {}): Bundle {
+  if (!moduleUrl.startsWith("file:")) {
+    throw new WeftError(
+      "BUNDLE_FAILED",
+      `cannot bundle ${moduleUrl}: only flows defined in module files can be stored`,
+    );
+  }
+  const entry = fileURLToPath(moduleUrl);
+  const base = dirname(entry);
+  let result: ReturnType<typeof buildSync>;
+  try {
+    result = buildSync({
+      entryPoints: [entry],
+      absWorkingDir: base,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+      legalComments: "none",
+      external: ["weft", "weft/*", ...(options.external ?? [])],
+      banner: { js: BANNER },
+    });
+  } catch (error) {
+    const detail = (
+      error as { errors?: { text: string; location?: { file: string; line: number } | null }[] }
+    ).errors
+      ?.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text))
+      .join("; ");
+    throw new WeftError(
+      "BUNDLE_FAILED",
+      `bundling ${relative(process.cwd(), entry) || entry} failed: ${detail ?? (error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const inputs = Object.keys(result.metafile?.inputs ?? {});
+  const own = inputs.find((input) => resolve(base, input).startsWith(WEFT_SRC));
+  if (own !== undefined && !entry.startsWith(WEFT_SRC)) {
+    throw new WeftError(
+      "BUNDLE_FAILED",
+      `${relative(process.cwd(), entry)} imports weft by a file path (${own}); a stored flow must import from "weft"`,
+      {
+        hint: 'write import { task, flow } from "weft", so that the bundle runs on the weft where it is loaded',
+      },
+    );
+  }
+  const code = result.outputFiles?.[0]?.text ?? "";
+  const hash = sha256(code);
+  return { code, hash, file: `${hash}.mjs`, inputs };
+}

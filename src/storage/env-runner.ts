@@ -1,0 +1,32 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { WeftError } from "../core/errors.ts";
+import type { EnvRunner, Storage } from "./storage.ts";
+
+/** The `weft` command of this installation. */
+export const WEFT_BIN = fileURLToPath(new URL("../../bin/weft.js", import.meta.url));
+
+/**
+ * An env runner for `location` in `storage`: it starts `node weft execute` and
+ * tells it everything through WEFT_FLOW_LOCATION and WEFT_STORAGE (the storage's JSON).
+ */
+export function createEnvRunner(storage: Storage, location: string): EnvRunner {
+  if (!storage.shareable) {
+    throw new WeftError(
+      "STORAGE_NOT_SHAREABLE",
+      `${storage.type} storage ${storage.name} cannot be loaded by another process`,
+      { hint: "use local, module, s3, git or http storage for runs in another process" },
+    );
+  }
+  const env = { WEFT_FLOW_LOCATION: location, WEFT_STORAGE: JSON.stringify(storage.toJSON()) };
+  return {
+    env,
+    start(options = {}) {
+      return spawn(process.execPath, [...(options.execArgv ?? []), WEFT_BIN, "execute"], {
+        env: { ...process.env, ...env, ...options.env },
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+        stdio: options.stdio ?? ["ignore", "pipe", "pipe"],
+      });
+    },
+  };
+}

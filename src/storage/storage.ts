@@ -1,0 +1,90 @@
+import type { ChildProcess, StdioOptions } from "node:child_process";
+import { WeftError } from "../core/errors.ts";
+import type { Flow, FlowStorage } from "../core/flow.ts";
+import type { FlowRunner } from "../engine/flow-runner.ts";
+
+/** The storage kinds weft ships. */
+export const STORAGE_TYPES = ["memory", "local", "module", "s3", "git", "http"] as const;
+/** One of {@link STORAGE_TYPES}. */
+export type StorageType = (typeof STORAGE_TYPES)[number];
+
+/** A storage as JSON: its kind, schema version and settings, never a secret. */
+export interface SerializedStorage {
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly [setting: string]: unknown;
+}
+
+/**
+ * Where a flow's code is kept (PIN-7). A storage holds several flows; `addFlow`
+ * records one and returns its location, `build` bundles and uploads, and
+ * `getRunner` loads the code back (in this process) while `getEnvRunner` starts
+ * `weft execute` elsewhere, driven by environment variables only.
+ */
+export interface Storage extends FlowStorage {
+  /** Registry key, e.g. "local". */
+  readonly type: string;
+  /** A name for people, e.g. the directory or bucket. */
+  readonly name: string;
+  /** Flow name → location, for every flow added (or known from JSON). */
+  readonly flows: Readonly<Record<string, string>>;
+  /** Labels an agent must carry to load from here (e.g. the host name of a local directory). */
+  readonly labels: string[];
+  /** Whether another process on this machine can load the code (not `memory`). */
+  readonly shareable: boolean;
+  /** Whether another machine can load the code (s3, git, http, module). */
+  readonly remote: boolean;
+  addFlow(flow: Flow<unknown>): string;
+  /** PIN-7's `__contains__`: a flow (or flow name) this storage holds. */
+  contains(flow: Flow<unknown> | string): boolean;
+  build(): Promise<Storage>;
+  /** Loads the flow at `location` into this process. */
+  getRunner(location: string): Promise<FlowRunner>;
+  /** A way to run the flow at `location` in a fresh process, through `weft execute`. */
+  getEnvRunner(location: string): EnvRunner;
+  toJSON(): SerializedStorage;
+}
+
+/** How an {@link EnvRunner} starts its process. */
+export interface EnvRunnerOptions {
+  /** Variables added to the child's environment (e.g. WEFT_FLOW_RUN_ID, WEFT_PARAMETERS). */
+  env?: Readonly<Record<string, string>>;
+  /** Node flags for the child (e.g. --max-old-space-size=512). */
+  execArgv?: readonly string[];
+  cwd?: string;
+  /** @default ["ignore", "pipe", "pipe"] */
+  stdio?: StdioOptions;
+}
+
+/**
+ * Starts `weft execute` in a child process that learns everything from its
+ * environment: WEFT_FLOW_LOCATION and WEFT_STORAGE (JSON), plus what the caller adds.
+ */
+export interface EnvRunner {
+  /** The variables that tell the child what to load. */
+  readonly env: Readonly<Record<string, string>>;
+  start(options?: EnvRunnerOptions): ChildProcess;
+}
+
+/** A parsed location: the code artifact and the flow inside it. */
+export interface Location {
+  readonly artifact: string;
+  readonly flowName: string;
+}
+
+/** Splits `artifact#flowName`, refusing anything else. */
+export function parseLocation(location: string, storage: string): Location {
+  const at = typeof location === "string" ? location.lastIndexOf("#") : -1;
+  if (at <= 0 || at === location.length - 1) {
+    throw new WeftError(
+      "STORAGE_LOCATION_INVALID",
+      `${storage}: location ${JSON.stringify(location)} is not <artifact>#<flow name>`,
+    );
+  }
+  return { artifact: location.slice(0, at), flowName: location.slice(at + 1) };
+}
+
+/** Joins an artifact and a flow name into a location. */
+export function formatLocation(artifact: string, flowName: string): string {
+  return `${artifact}#${flowName}`;
+}
