@@ -28,8 +28,9 @@ export function assertNoCredentials(json: unknown, where: string): void {
       }
       return;
     }
-    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`, key));
-    else if (typeof value === "object" && value !== null) {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, key);
+    } else if (typeof value === "object" && value !== null) {
       for (const [k, v] of Object.entries(value)) walk(v, `${path}.${k}`, k);
     }
   };
