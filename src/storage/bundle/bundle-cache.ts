@@ -92,7 +92,7 @@ export class BundleCache {
           `${source}: bundle ${file} is missing or corrupt in the cache`,
         );
       }
-      this.linkRuntime();
+      ensureRuntimeLink(this.root);
       loading = import(pathToFileURL(this.pathOf(file)).href) as Promise<Record<string, unknown>>;
       this.loaded.set(file, loading);
       loading.catch(() => this.loaded.delete(file));
@@ -122,19 +122,22 @@ export class BundleCache {
     }
     return flow;
   }
+}
 
-  /** Points `<root>/node_modules/weft` at the running weft (atomically replacing a stale link). */
-  private linkRuntime(): void {
-    const dir = join(this.root, "node_modules");
-    const link = join(dir, "weft");
-    try {
-      if (readlinkSync(link) === WEFT_ROOT) return;
-    } catch {
-      // absent or not a link: made below
-    }
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${link}.${process.pid}.${Date.now()}.tmp`;
-    symlinkSync(WEFT_ROOT, tmp, "dir");
-    renameSync(tmp, link);
+/**
+ * Points `<root>/node_modules/weft` at the running weft (atomically replacing a
+ * stale link), so that code stored under `root` resolves `weft` to this runtime.
+ */
+export function ensureRuntimeLink(root: string): void {
+  const dir = join(root, "node_modules");
+  const link = join(dir, "weft");
+  try {
+    if (readlinkSync(link) === WEFT_ROOT) return;
+  } catch {
+    // absent or not a link: made below
   }
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${link}.${process.pid}.${Date.now()}.tmp`;
+  symlinkSync(WEFT_ROOT, tmp, "dir");
+  renameSync(tmp, link);
 }
