@@ -14,12 +14,15 @@ export type {
 } from "./core/executor-spec.ts";
 export {
   type Flow,
+  type FlowEnvironment,
   type FlowOptions,
   type FlowRun,
+  type FlowStorage,
   flow,
   isFlow,
   type Resolved,
   type RunOptions,
+  type SerializeOptions,
 } from "./core/flow.ts";
 export {
   type Edge,
@@ -39,9 +42,23 @@ export type {
   Reporter,
   TaskInfo,
 } from "./core/reporter.ts";
+export {
+  cron,
+  dates,
+  interval,
+  type Schedule,
+  type ScheduleBounds,
+  type ScheduleType,
+} from "./core/schedules.ts";
 export { Fail, Skip } from "./core/signals.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";
 export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
-export { runFlow } from "./engine/index.ts";
+export { createFlowRunner, type FlowRunner, runFlow } from "./engine/index.ts";
+export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";
+export { createLocalStorage, type LocalStorageOptions } from "./storage/local-storage.ts";
+export { createMemoryStorage } from "./storage/memory-storage.ts";
+export { createModuleStorage, type ModuleStorageOptions } from "./storage/module-storage.ts";
+export { storageFromJSON, storageRegistry } from "./storage/registry.ts";
+export type { EnvRunner, EnvRunnerOptions, SerializedStorage, Storage } from "./storage/storage.ts";
