@@ -43,10 +43,14 @@ export function createProgram(cli: CliContext): Command {
     )
     .version(pkg.version, "-v, --version")
     .option("--verbose", "show stack traces with errors")
-    .showHelpAfterError("(run with --help for usage)")
     .configureOutput({
       writeOut: (s) => cli.stdout.write(s),
       writeErr: (s) => cli.stderr.write(s),
+      // Commander's refusals speak with the same voice as every other error.
+      outputError: (message, write) => {
+        const text = message.trim().replace(/^error:\s*/, "");
+        write(`error: ${text} (USAGE)\nhint: run with --help for usage and examples\n`);
+      },
     })
     .exitOverride();
   program.addHelpText(

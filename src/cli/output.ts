@@ -28,7 +28,14 @@ export function formatError(error: unknown, verbose: boolean): string {
   } else {
     lines.push(`error: ${String(error)} (INTERNAL)`);
   }
-  if (verbose && error instanceof Error && error.stack) lines.push(error.stack);
+  if (verbose) {
+    // The stack of the error, then of each cause: the user's module is usually in a cause.
+    let current: unknown = error;
+    for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+      if (current.stack) lines.push(depth === 0 ? current.stack : `caused by: ${current.stack}`);
+      current = current.cause;
+    }
+  }
   return `${lines.join("\n")}\n`;
 }
 

@@ -5,6 +5,7 @@ import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./grap
 import type { Logger, Reporter } from "./reporter.ts";
 import type { Schedule } from "./schedules.ts";
 import type { State } from "./states.ts";
+import { toErrorData } from "./states.ts";
 
 /** A value with every {@link Ref} inside replaced by the type of its result. */
 export type Resolved<O> =
@@ -51,6 +52,14 @@ export interface SerializeOptions {
   labels?: readonly string[];
 }
 
+/**
+ * Picks reference tasks from what the builder returned. Declared as a method so
+ * that its parameter is bivariant: any `Flow<Out>` is then a `Flow<unknown>`.
+ */
+export type ReferenceTasksFunction<Out> = {
+  pick(outputs: Out): readonly Ref<unknown>[];
+}["pick"];
+
 /** Options of a flow. */
 export interface FlowOptions<Out> {
   /** Shown by `weft inspect` and the UI. */
@@ -59,7 +68,7 @@ export interface FlowOptions<Out> {
    * The tasks whose states decide the flow's final state, as slugs or as a
    * function of what the builder returned. @default the terminal tasks
    */
-  referenceTasks?: readonly string[] | ((outputs: Out) => readonly Ref<unknown>[]);
+  referenceTasks?: readonly string[] | ReferenceTasksFunction<Out>;
   /** Where task functions run when the run itself does not say. @default "concurrent" */
   executor?: ExecutorSpec;
   /** When the server should run the flow. */
@@ -160,7 +169,7 @@ export class Flow<Out = unknown> {
         if (error instanceof WeftError) throw error;
         throw new WeftError(
           "FLOW_BUILD_FAILED",
-          `building flow "${this.name}" threw: ${error instanceof Error ? error.message : String(error)}`,
+          `building flow "${this.name}" threw: ${toErrorData(error).message}`,
           { cause: error },
         );
       }

@@ -70,7 +70,9 @@ export class Ref<T> {
           `${this.slug}.after(${this.slug}): a task cannot wait for itself`,
         );
       }
-      if (!this.upstream.includes(ref.index)) this.upstream.push(ref.index);
+      // Input-less nodes share one empty array: replace it rather than push into it.
+      if (this.upstream.length === 0) this.upstream = [ref.index];
+      else if (!this.upstream.includes(ref.index)) this.upstream.push(ref.index);
       this.afterEdges ??= [];
       this.afterEdges.push(ref.index);
     }
@@ -264,6 +266,28 @@ export class GraphBuilder {
       }
     }
     return any;
+  }
+
+  /** Refuses a parameter whose name is also a task's slug (`add-1`), which would hide one of them. */
+  checkSlugs(): void {
+    for (const name of this.parameters.keys()) {
+      const match = /^(.*)-(\d+)$/.exec(name);
+      if (match === null) continue;
+      const count = this.ordinals.get(match[1]!) ?? 0;
+      if (
+        Number(match[2]) >= 1 &&
+        Number(match[2]) <= count &&
+        String(Number(match[2])) === match[2]
+      ) {
+        throw new WeftError(
+          "DUPLICATE_SLUG",
+          `flow "${this.flowName}": parameter "${name}" has the slug of task ${name}`,
+          {
+            hint: "rename the parameter; a parameter's slug is its name",
+          },
+        );
+      }
+    }
   }
 
   private nextOrdinal(name: string): number {
@@ -463,6 +487,7 @@ export function buildGraph<Out>(
     active = undefined;
     builder.finished = true;
   }
+  builder.checkSlugs();
   let referenceSlugs: readonly string[] | undefined;
   if (typeof referenceTasks === "function") {
     referenceSlugs = referenceTasks(outputs).map((ref) => {

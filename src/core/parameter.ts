@@ -139,7 +139,7 @@ export function resolveParameters(
     if (spec.type !== undefined && !typeMatches(spec.type, value)) {
       throw new WeftError(
         "INVALID_PARAMETER",
-        `parameter "${spec.name}" of flow "${flowName}" must be ${article(spec.type)}, got ${JSON.stringify(value)}`,
+        `parameter "${spec.name}" of flow "${flowName}" must be ${article(spec.type)}, got ${show(value)}`,
       );
     }
     if (spec.validate !== undefined) {
@@ -148,13 +148,19 @@ export function resolveParameters(
         const why = typeof verdict === "string" ? `: ${verdict}` : "";
         throw new WeftError(
           "INVALID_PARAMETER",
-          `parameter "${spec.name}" of flow "${flowName}" refused ${JSON.stringify(value)}${why}`,
+          `parameter "${spec.name}" of flow "${flowName}" refused ${show(value)}${why}`,
         );
       }
     }
     values[spec.name] = value;
   }
   return values;
+}
+
+/** A value as a message shows it: JSON, except what JSON cannot say (NaN, Infinity, undefined). */
+function show(value: unknown): string {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return JSON.stringify(value) ?? String(value);
 }
 
 function article(type: ParameterType): string {

@@ -1,8 +1,9 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { WeftError } from "../core/errors.ts";
+import { isWeftError, WeftError } from "../core/errors.ts";
 import { type Flow, isFlow } from "../core/flow.ts";
+import { toErrorData } from "../core/states.ts";
 
 /** The flows a module exports, in export order. Refuses two flows with one name. */
 export function flowsOfModule(namespace: Record<string, unknown>, where: string): Flow<unknown>[] {
@@ -29,10 +30,20 @@ async function importModule(url: string, where: string): Promise<Record<string, 
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, {
-      cause: error,
-    });
+    // A weft error raised while the module ran (a bad task option, say) keeps its own code.
+    if (isWeftError(error)) {
+      throw new WeftError(error.code, `${where}: ${error.message}`, {
+        cause: error,
+        ...(error.hint ? { hint: error.hint } : {}),
+      });
+    }
+    throw new WeftError(
+      "FLOW_MODULE_IMPORT_FAILED",
+      `importing ${where} failed: ${toErrorData(error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

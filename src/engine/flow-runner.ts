@@ -458,8 +458,21 @@ class GraphRun<Out> {
       return new State("Failed", `the engine failed: ${error.message}`, undefined, error, started);
     }
     if (this.cancelled) {
+      for (const job of this.mapJobs) {
+        if (this.states[job.index] !== undefined) continue;
+        const node = this.nodes[job.index]!;
+        for (let c = 0; c < job.next; c++) {
+          if (job.childStates[c] !== undefined) continue;
+          const state = new State("Cancelled", "the flow run was cancelled");
+          job.childStates[c] = state;
+          this.reporter?.taskState?.(this.info, node, c, state);
+        }
+      }
       for (let i = 0; i < this.states.length; i++) {
-        this.states[i] ??= new State("Cancelled", "the flow run was cancelled");
+        if (this.states[i] !== undefined) continue;
+        const state = new State("Cancelled", "the flow run was cancelled");
+        this.states[i] = state;
+        this.reporter?.taskState?.(this.info, this.nodes[i]!, undefined, state);
       }
       return new State("Cancelled", "the flow run was cancelled", undefined, undefined, started);
     }
@@ -535,7 +548,15 @@ function guardReporter(reporter: Reporter, options: RunOptions): Reporter {
   if (reporter.flowState) guarded.flowState = guard("flowState", reporter.flowState);
   if (reporter.taskState) guarded.taskState = guard("taskState", reporter.taskState);
   if (reporter.log) guarded.log = guard("log", reporter.log);
-  if (reporter.close) guarded.close = () => reporter.close?.();
+  if (reporter.close) {
+    guarded.close = async () => {
+      try {
+        await reporter.close?.();
+      } catch (error) {
+        options.logger?.error(`reporter.close threw: ${toErrorData(error).message}`);
+      }
+    };
+  }
   return guarded;
 }
 

@@ -143,8 +143,24 @@ export class TaskRunner {
     const data = toErrorData(error);
     const options = node.task.options;
     if (signal !== "fail" && attempt <= options.retries && !this.scope.signal.aborted) {
-      const delay =
-        typeof options.retryDelay === "function" ? options.retryDelay(attempt) : options.retryDelay;
+      let delay: number;
+      try {
+        delay =
+          typeof options.retryDelay === "function"
+            ? Number(options.retryDelay(attempt))
+            : options.retryDelay;
+      } catch (thrown) {
+        const why = toErrorData(thrown);
+        return new State(
+          "Failed",
+          `retryDelay of task ${node.task.name} threw: ${why.message}`,
+          undefined,
+          why,
+          startedAt,
+          attempt,
+        );
+      }
+      if (!Number.isFinite(delay) || delay < 0) delay = 0;
       const retryAt = Date.now() + delay;
       this.emit(
         node,

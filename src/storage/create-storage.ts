@@ -1,7 +1,10 @@
 import { WeftError } from "../core/errors.ts";
+import { createGitStorage } from "./git-storage.ts";
+import { createHttpStorage } from "./http-storage.ts";
 import { createLocalStorage } from "./local-storage.ts";
 import { createMemoryStorage } from "./memory-storage.ts";
 import { createModuleStorage } from "./module-storage.ts";
+import { createS3Storage } from "./s3-storage.ts";
 import { STORAGE_TYPES, type Storage } from "./storage.ts";
 
 /**
@@ -48,6 +51,31 @@ export function createStorage(kind: string, options: Record<string, unknown> = {
       allow("module", "name");
       return createModuleStorage({
         module: need("module"),
+        ...(str("name") ? { name: str("name")! } : {}),
+      });
+    case "s3":
+      allow("bucket", "prefix", "endpoint", "region", "pathStyle", "name");
+      return createS3Storage({
+        bucket: need("bucket"),
+        ...(str("prefix") ? { prefix: str("prefix")! } : {}),
+        ...(str("endpoint") ? { endpoint: str("endpoint")! } : {}),
+        ...(str("region") ? { region: str("region")! } : {}),
+        ...(options.pathStyle === true ? { forcePathStyle: true } : {}),
+        ...(str("name") ? { name: str("name")! } : {}),
+      });
+    case "git":
+      allow("repo", "ref", "path", "name");
+      return createGitStorage({
+        repo: need("repo"),
+        path: need("path"),
+        ...(str("ref") ? { ref: str("ref")! } : {}),
+        ...(str("name") ? { name: str("name")! } : {}),
+      });
+    case "http":
+      allow("url", "authHeader", "name");
+      return createHttpStorage({
+        url: need("url"),
+        ...(str("authHeader") ? { authHeader: str("authHeader")! } : {}),
         ...(str("name") ? { name: str("name")! } : {}),
       });
     default:

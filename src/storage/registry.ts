@@ -1,7 +1,10 @@
 import { TypeRegistry } from "../serialization/registry.ts";
+import { gitStorageFromJSON, gitStorageSchema } from "./git-storage.ts";
+import { httpStorageFromJSON, httpStorageSchema } from "./http-storage.ts";
 import { localStorageFromJSON, localStorageSchema } from "./local-storage.ts";
 import { memoryStorageFromJSON, memoryStorageSchema } from "./memory-storage.ts";
 import { moduleStorageFromJSON, moduleStorageSchema } from "./module-storage.ts";
+import { s3StorageFromJSON, s3StorageSchema } from "./s3-storage.ts";
 import type { Storage } from "./storage.ts";
 
 /** `type` → schema and constructor of every storage kind. */
@@ -21,6 +24,9 @@ storageRegistry.register({
   schema: moduleStorageSchema,
   create: moduleStorageFromJSON,
 });
+storageRegistry.register({ type: "s3", schema: s3StorageSchema, create: s3StorageFromJSON });
+storageRegistry.register({ type: "git", schema: gitStorageSchema, create: gitStorageFromJSON });
+storageRegistry.register({ type: "http", schema: httpStorageSchema, create: httpStorageFromJSON });
 
 /**
  * Rebuilds a storage from its JSON (PIN-7's deserialize): refuses an unknown

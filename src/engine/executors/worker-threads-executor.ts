@@ -44,6 +44,8 @@ export class WorkerThreadsExecutor implements Executor {
   private readonly maxWorkers: number;
   private readonly idle: PoolWorker[] = [];
   private readonly all = new Set<PoolWorker>();
+  /** Terminations of retired threads, awaited by close() so that no thread outlives the run. */
+  private readonly terminating = new Set<Promise<number>>();
   private readonly queue: Call[] = [];
   private queueHead = 0;
   private nextId = 1;
@@ -127,16 +129,19 @@ export class WorkerThreadsExecutor implements Executor {
     pw.call = call;
     // A busy thread keeps the process alive; an idle one must not.
     pw.worker.ref();
-    if (call.timeout !== undefined) {
-      const ms = call.timeout;
-      pw.timer = setTimeout(() => {
-        pw.call = undefined;
-        this.retire(pw);
-        call.ctx.abort(new Error("hard timeout"));
-        call.reject(new TaskTimeout(true, ms, "the worker thread running the task was terminated"));
-        this.pump();
-      }, ms);
-    }
+  }
+
+  /** Starts the hard timeout when the thread reports that the task body began. */
+  private armTimeout(pw: PoolWorker, call: Call): void {
+    if (call.timeout === undefined) return;
+    const ms = call.timeout;
+    pw.timer = setTimeout(() => {
+      pw.call = undefined;
+      this.retire(pw);
+      call.ctx.abort(new Error("hard timeout"));
+      call.reject(new TaskTimeout(true, ms, "the worker thread running the task was terminated"));
+      this.pump();
+    }, ms);
   }
 
   private spawn(): PoolWorker {
@@ -163,6 +168,10 @@ export class WorkerThreadsExecutor implements Executor {
     if (message.type === "log") {
       const call = pw.call;
       call?.ctx.scope.logSink?.(message.record);
+      return;
+    }
+    if (message.type === "started") {
+      if (pw.call?.id === message.id) this.armTimeout(pw, pw.call);
       return;
     }
     if (message.type !== "result") return;
@@ -199,7 +208,9 @@ export class WorkerThreadsExecutor implements Executor {
     this.all.delete(pw);
     const at = this.idle.indexOf(pw);
     if (at !== -1) this.idle.splice(at, 1);
-    void pw.worker.terminate();
+    const done = pw.worker.terminate();
+    this.terminating.add(done);
+    void done.finally(() => this.terminating.delete(done));
   }
 
   async close(): Promise<void> {
@@ -212,7 +223,7 @@ export class WorkerThreadsExecutor implements Executor {
     }
     this.all.clear();
     this.idle.length = 0;
-    await Promise.all(workers.map((pw) => pw.worker.terminate()));
+    await Promise.all([...workers.map((pw) => pw.worker.terminate()), ...this.terminating]);
   }
 }
 
@@ -220,7 +231,8 @@ export class WorkerThreadsExecutor implements Executor {
 function rebuildError(data: ErrorData, signal: "skip" | "fail" | undefined): Error {
   const error = new Error(data.message);
   error.name = data.type;
-  if (data.stack !== undefined) error.stack = data.stack;
+  // Never the stack of this `new Error`: it would point into weft, not the task.
+  error.stack = data.stack ?? `${data.type}: ${data.message}`;
   if (data.code !== undefined) Object.assign(error, { code: data.code });
   if (signal !== undefined) Object.assign(error, { signal });
   return error;

@@ -20,6 +20,8 @@ export type WorkerRequest =
 /** Messages from a worker thread to the executor. */
 export type WorkerReply =
   | { readonly type: "ready" }
+  /** The task body starts now (its module is loaded): the hard timeout counts from here. */
+  | { readonly type: "started"; readonly id: number }
   | { readonly type: "log"; readonly record: LogRecord }
   | { readonly type: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
   | {

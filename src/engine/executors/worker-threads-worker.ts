@@ -53,6 +53,7 @@ async function run(request: Extract<WorkerRequest, { type: "run" }>): Promise<vo
       },
       signal: controller.signal,
     };
+    reply({ type: "started", id: request.id });
     const value = await callInContext(ctx, node.task.fn, request.args);
     try {
       reply({ type: "result", id: request.id, ok: true, value });
