@@ -23,7 +23,12 @@ export type Resolved<O> =
  */
 export interface FlowStorage {
   readonly type: string;
+  readonly name: string;
   readonly labels: readonly string[];
+  /** Another process on this machine can load the code. */
+  readonly shareable: boolean;
+  /** Another machine can load the code. */
+  readonly remote: boolean;
   /** Records the flow and returns its location. */
   addFlow(flow: Flow<unknown>): string;
   /** Bundles and uploads what was added. */
@@ -35,7 +40,42 @@ export interface FlowStorage {
 export interface FlowEnvironment {
   readonly type: string;
   readonly labels: readonly string[];
+  /**
+   * What the environment needs of a storage: nothing (runs in the process that
+   * has the flow), `shareable` (another process loads it) or `remote` (another machine does).
+   */
+  readonly storageNeeds: StorageNeed;
   toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What an environment needs of a storage, weakest first. */
+export const STORAGE_NEEDS = ["none", "shareable", "remote"] as const;
+/** One of {@link STORAGE_NEEDS}. */
+export type StorageNeed = (typeof STORAGE_NEEDS)[number];
+
+/**
+ * Refuses an environment paired with a storage it cannot use (PIN-7 left this to
+ * run time; weft refuses it when the flow is serialized or run), naming both.
+ */
+export function checkPairing(environment: FlowEnvironment, storage: FlowStorage): void {
+  const need = environment.storageNeeds;
+  const fits =
+    need === "none" ||
+    (need === "shareable" && storage.shareable) ||
+    (need === "remote" && storage.remote);
+  if (!fits) {
+    const what = need === "remote" ? "another machine" : "another process";
+    throw new WeftError(
+      "STORAGE_NOT_SHAREABLE",
+      `the ${environment.type} environment runs flows in ${what}, which cannot load from ${storage.type} storage ${storage.name}`,
+      {
+        hint:
+          need === "remote"
+            ? "use s3, git, http or module storage"
+            : "use local, module, s3, git or http storage (memory storage lives in one process)",
+      },
+    );
+  }
 }
 
 /** Options of `flow.serialize()`. */

@@ -1,5 +1,6 @@
 import { WeftError } from "../core/errors.ts";
 import {
+  checkPairing,
   type Flow,
   type FlowEnvironment,
   type FlowStorage,
@@ -45,6 +46,7 @@ export function serializeFlowGraph(
     deployment.schedule === undefined ? flow.options.schedule : (deployment.schedule ?? undefined);
   const storage = deployment.storage;
   const environment = deployment.environment;
+  if (storage !== undefined && environment !== undefined) checkPairing(environment, storage);
   const labels = new Set<string>(deployment.labels ?? flow.options.labels ?? []);
   for (const label of storage?.labels ?? []) labels.add(label);
   for (const label of environment?.labels ?? []) labels.add(label);

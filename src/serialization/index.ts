@@ -11,8 +11,11 @@ export {
   stateToJSON,
 } from "./flow-serializer.ts";
 export { type RegistryEntry, TypeRegistry } from "./registry.ts";
+export { createEventWriter, parseEventLine, replayEvent } from "./run-events.ts";
 export {
   jsonSchemas,
+  type RunEvent,
+  runEventSchema,
   SCHEMA_VERSIONS,
   type SchemaKind,
   type SerializedEdge,

@@ -156,3 +156,36 @@ export function jsonSchemas(): Record<string, unknown> {
   }
   return out;
 }
+
+/** A log record on the wire. */
+export const logRecordSchema = z.strictObject({
+  level: z.enum(["debug", "info", "warn", "error"]),
+  message: z.string(),
+  time: z.number(),
+  flowRunId: z.string(),
+  taskSlug: z.string().optional(),
+  mapIndex: z.int().min(0).optional(),
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+
+/**
+ * One event of a flow run, as a flow-run process (`weft execute`) reports it to
+ * whoever started it: one JSON object per line.
+ */
+export const runEventSchema = z.discriminatedUnion("event", [
+  z.strictObject({
+    event: z.literal("flow"),
+    state: stateSchema,
+    taskCount: z.int().min(0).optional(),
+  }),
+  z.strictObject({
+    event: z.literal("task"),
+    slug,
+    name: z.string(),
+    mapped: z.boolean(),
+    mapIndex: z.int().min(0).optional(),
+    state: stateSchema,
+  }),
+  z.strictObject({ event: z.literal("log"), record: logRecordSchema }),
+]);
+export type RunEvent = z.infer<typeof runEventSchema>;

@@ -26,6 +26,7 @@ export function createEnvRunner(storage: Storage, location: string): EnvRunner {
         env: { ...process.env, ...env, ...options.env },
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
         stdio: options.stdio ?? ["ignore", "pipe", "pipe"],
+        detached: options.detached ?? false,
       });
     },
   };

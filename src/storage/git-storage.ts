@@ -4,7 +4,7 @@ import { join, posix, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
-import type { Flow } from "../core/flow.ts";
+import { Flow } from "../core/flow.ts";
 import { flowsOfModule } from "../engine/flow-loader.ts";
 import { createFlowRunner, type FlowRunner } from "../engine/flow-runner.ts";
 import { defaultCacheDir, ensureRuntimeLink } from "./bundle/bundle-cache.ts";
@@ -188,7 +188,19 @@ class GitStorage implements Storage {
         { cause: error },
       );
     }
-    return flowsOfModule(namespace, where);
+    const flows = flowsOfModule(namespace, where);
+    // A flow made by another copy of weft runs, but its tasks' context() and the
+    // like talk to that copy and fail: refuse it with the cause instead.
+    if (flows.some((f) => !(f instanceof Flow))) {
+      throw new WeftError(
+        "FLOW_MODULE_IMPORT_FAILED",
+        `${where}: the file was loaded as CommonJS (a package.json of the repository has no "type": "module"), so its import of "weft" got a second copy of weft`,
+        {
+          hint: 'add "type": "module" to the repository\'s package.json, or name the flow file .mts',
+        },
+      );
+    }
+    return flows;
   }
 
   /** Where git commands run: `<cacheDir>/git`, marked as ES modules (see {@link ensureModuleScope}). */

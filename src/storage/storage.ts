@@ -54,6 +54,8 @@ export interface EnvRunnerOptions {
   cwd?: string;
   /** @default ["ignore", "pipe", "pipe"] */
   stdio?: StdioOptions;
+  /** Start the child as the leader of its own process group (so its whole tree can be killed). @default false */
+  detached?: boolean;
 }
 
 /**

@@ -1,6 +1,12 @@
+import { Socket } from "node:net";
 import type { Command } from "commander";
 import { WeftError } from "../../core/errors.ts";
+import type { ExecutorSpec } from "../../core/executor-spec.ts";
+import type { Reporter } from "../../core/reporter.ts";
+import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
+import type { FlowRunner } from "../../engine/flow-runner.ts";
 import { ConsoleReporter } from "../../engine/reporters/console-reporter.ts";
+import { createEventWriter } from "../../serialization/run-events.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT } from "../output.ts";
@@ -15,15 +21,21 @@ interface ExecuteFlags {
 /**
  * `weft execute`: the entry point of a flow-run process. Everything comes from
  * environment variables (flags override): WEFT_FLOW_LOCATION, WEFT_STORAGE (JSON),
- * WEFT_FLOW_RUN_ID, WEFT_PARAMETERS (JSON). Exit 0 when the flow succeeded,
- * 1 when it failed (or could not be loaded), 2 when its inputs were wrong.
+ * WEFT_FLOW_RUN_ID, WEFT_PARAMETERS (JSON), WEFT_EXECUTOR (a kind or JSON
+ * options). Exit 0 when the flow succeeded, 1 when it failed (or could not be
+ * loaded), 2 when its inputs were wrong.
+ *
+ * Started by the subprocess environment, it also reads WEFT_EVENTS_FD (write
+ * one JSON event per line to that descriptor instead of printing progress) and
+ * WEFT_EXIT_WITH_PARENT (stop, with everything it started, when stdin closes:
+ * the parent died).
  */
 export function registerExecuteCommand(program: Command, cli: CliContext): void {
   program
     .command("execute")
     .summary("run one flow run from environment variables (for agents and environments)")
     .description(
-      "Run one flow run, learning everything from the environment: WEFT_FLOW_LOCATION, WEFT_STORAGE (the storage as JSON), WEFT_FLOW_RUN_ID and WEFT_PARAMETERS (JSON). Flags override the variables.",
+      "Run one flow run, learning everything from the environment: WEFT_FLOW_LOCATION, WEFT_STORAGE (the storage as JSON), WEFT_FLOW_RUN_ID, WEFT_PARAMETERS (JSON) and WEFT_EXECUTOR. Flags override the variables.",
     )
     .option("--location <location>", "the flow's location in its storage (WEFT_FLOW_LOCATION)")
     .option("--storage <json>", "the storage as JSON (WEFT_STORAGE)")
@@ -31,10 +43,11 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
     .option("--params-json <json>", "parameter values as a JSON object (WEFT_PARAMETERS)")
     .addHelpText(
       "after",
-      '\nExamples:\n  WEFT_FLOW_LOCATION=…#etl WEFT_STORAGE=\'{"type":"local",…}\' weft execute\n',
+      "\nExamples:\n  WEFT_FLOW_LOCATION='<hash>.mjs#etl' WEFT_STORAGE='{\"type\":\"local\",…}' weft execute\n",
     )
     .action(async (flags: ExecuteFlags) => {
       const env = process.env;
+      if (env.WEFT_EXIT_WITH_PARENT === "1") exitWithParent();
       const location = flags.location ?? required(env.WEFT_FLOW_LOCATION, "WEFT_FLOW_LOCATION");
       const storageJson = parseJson(
         flags.storage ?? required(env.WEFT_STORAGE, "WEFT_STORAGE"),
@@ -52,34 +65,40 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
         );
       }
       const flowRunId = flags.flowRunId ?? env.WEFT_FLOW_RUN_ID;
+      const executor = executorFrom(env.WEFT_EXECUTOR);
       const storage = storageFromJSON(storageJson);
-      let runner: Awaited<ReturnType<typeof storage.getRunner>>;
+      let runner: FlowRunner;
       try {
         runner = await storage.getRunner(location);
       } catch (error) {
         // The inputs were well formed but the code could not be loaded: the run failed.
-        if (error instanceof Error)
-          throw new CliError(
-            error.message,
-            EXIT.failed,
-            (error as { code?: string }).code ?? "LOAD_FAILED",
-          );
-        throw error;
+        const code = (error as { code?: string }).code ?? "LOAD_FAILED";
+        throw new CliError(
+          error instanceof Error ? error.message : String(error),
+          EXIT.failed,
+          code,
+        );
       }
       const controller = new AbortController();
       const stop = cli.onInterrupt(() => controller.abort());
+      const events = eventsStream(env.WEFT_EVENTS_FD);
+      const reporter: Reporter = events
+        ? createEventWriter((line) => events.write(line))
+        : new ConsoleReporter({ stream: cli.stderr, live: false });
       try {
         const run = await runner.run({
           parameters: parameters as Record<string, unknown>,
-          reporter: new ConsoleReporter({ stream: cli.stderr, live: false }),
+          reporter,
           signal: controller.signal,
           ...(flowRunId ? { flowRunId } : {}),
+          ...(executor === undefined ? {} : { executor }),
         });
         const type = run.state.type;
         cli.exitCode =
           type === "Success" ? EXIT.ok : type === "Cancelled" ? EXIT.interrupted : EXIT.failed;
       } finally {
         stop();
+        if (events) await new Promise<void>((resolve) => events.end(resolve));
       }
     });
 }
@@ -102,4 +121,43 @@ function parseJson(text: string, name: string): unknown {
       `${name} is not valid JSON: ${(error as Error).message}`,
     );
   }
+}
+
+function executorFrom(text: string | undefined): ExecutorSpec | undefined {
+  if (text === undefined || text === "") return undefined;
+  const spec = (
+    text.startsWith("{") || text.startsWith('"') ? parseJson(text, "WEFT_EXECUTOR") : text
+  ) as ExecutorSpec;
+  try {
+    resolveExecutorOptions(spec);
+  } catch (error) {
+    throw new WeftError("ENV_VAR_INVALID", `WEFT_EXECUTOR: ${(error as Error).message}`);
+  }
+  return spec;
+}
+
+/** The event channel to the parent: a pipe on descriptor WEFT_EVENTS_FD. */
+function eventsStream(fd: string | undefined): Socket | undefined {
+  if (fd === undefined || fd === "") return undefined;
+  const n = Number(fd);
+  if (!Number.isInteger(n) || n < 3) {
+    throw new WeftError(
+      "ENV_VAR_INVALID",
+      `WEFT_EVENTS_FD must be a descriptor number of 3 or more, got ${JSON.stringify(fd)}`,
+    );
+  }
+  return new Socket({ fd: n, readable: false, writable: true });
+}
+
+/** When stdin (held open by the parent) closes, the parent is gone: stop this process and its group. */
+function exitWithParent(): void {
+  process.stdin.on("error", () => {});
+  process.stdin.on("close", () => {
+    try {
+      process.kill(-process.pid, "SIGKILL");
+    } catch {
+      process.exit(EXIT.failed);
+    }
+  });
+  process.stdin.resume();
 }

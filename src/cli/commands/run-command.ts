@@ -1,15 +1,26 @@
+import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import type { Flow, FlowRun } from "../../core/flow.ts";
-import { parseParameterText } from "../../core/parameter.ts";
+import type { Flow } from "../../core/flow.ts";
+import { checkPairing } from "../../core/flow.ts";
+import { parseParameterText, resolveParameters } from "../../core/parameter.ts";
 import type { State } from "../../core/states.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
 import { ConsoleReporter, elapsed } from "../../engine/reporters/console-reporter.ts";
+import { StateCollector, teeReporter } from "../../engine/reporters/tee-reporter.ts";
+import { createEnvironment } from "../../environments/create-environment.ts";
+import { createLocalStorage } from "../../storage/local-storage.ts";
+import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import { type CliContext, collect, positiveInt } from "../context.ts";
 import { CliError, EXIT, table } from "../output.ts";
+import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 
-interface RunFlags {
+interface RunFlags extends StorageFlags {
+  environment?: string;
+  heapLimit?: number;
+  timeout?: number;
+  env: string[];
   flow?: string;
   param: string[];
   paramsJson?: string;
@@ -22,11 +33,11 @@ interface RunFlags {
 
 /** `weft run <file>`: runs a flow from a TypeScript or JavaScript file in this process. */
 export function registerRunCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command("run")
     .summary("run a flow from a file, here and now")
     .description(
-      "Run a flow defined in a TypeScript or JavaScript file in this process, with live progress, and print its task states.",
+      "Run a flow defined in a TypeScript or JavaScript file, with live progress, and print its task states. By default it runs in this process; with --environment it is stored (--storage, default local) and executed through that environment, e.g. in a fresh process.",
     )
     .argument("<file>", "a .ts or .js file that exports flows")
     .option("-f, --flow <name>", "which flow, when the file exports several")
@@ -48,39 +59,121 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     )
     .option("--max-workers <n>", "threads in the pool (worker-threads)", positiveInt)
     .option("--approve <slug>", "approve a manual_only task to run (repeatable)", collect, [])
-    .option("--json", "print one JSON document with the run's states on stdout")
+    .option(
+      "--environment <kind>",
+      "local | subprocess: run through an environment (stores the flow first)",
+    )
+    .option("--heap-limit <mb>", "subprocess: the child's heap limit in MB", positiveInt)
+    .option(
+      "--timeout <ms>",
+      "subprocess: wall-clock limit of the whole run; the child's process tree is killed past it",
+      positiveInt,
+    )
+    .option(
+      "--env <name=value>",
+      "subprocess: an environment variable for the child (repeatable)",
+      collect,
+      [],
+    )
+    .option("--json", "print one JSON document with the run's states on stdout");
+  addStorageFlags(command, false)
     .addHelpText(
       "after",
-      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n",
+      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n",
     )
     .action(async (file: string, flags: RunFlags) => {
       const flows = await loadFlowFile(file);
       const flow = pickFlow(flows, flags.flow, file);
       const parameters = parseParameters(flow, flags);
       const executor = executorFrom(flags);
-      const reporter = new ConsoleReporter({
+      const console = new ConsoleReporter({
         stream: cli.stderr,
         live: cli.stderr.isTTY === true && !flags.json,
       });
       const controller = new AbortController();
       const stop = cli.onInterrupt(() => controller.abort());
-      let run: FlowRun<unknown>;
       try {
-        run = await flow.run({
-          parameters,
-          reporter,
-          signal: controller.signal,
-          approve: flags.approve,
-          ...(executor === undefined ? {} : { executor }),
+        if (flags.environment === undefined && flags.storage === undefined) {
+          for (const [flag, value] of [
+            ["--heap-limit", flags.heapLimit],
+            ["--timeout", flags.timeout],
+          ] as const) {
+            if (value !== undefined)
+              throw new CliError(`${flag} needs --environment subprocess`, EXIT.usage);
+          }
+          const run = await flow.run({
+            parameters,
+            reporter: console,
+            signal: controller.signal,
+            approve: flags.approve,
+            ...(executor === undefined ? {} : { executor }),
+          });
+          cli.stdout.write(
+            flags.json
+              ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates))}\n`
+              : taskTable(run.taskStates),
+          );
+          cli.exitCode = exitCodeFor(run.state);
+          return;
+        }
+        const kind = flags.environment ?? "local";
+        const environment = createEnvironment(kind, {
+          executor,
+          heapLimitMb: flags.heapLimit,
+          timeoutMs: flags.timeout,
+          env: flags.env.length ? parseEnvPairs(flags.env) : undefined,
         });
+        const storage =
+          storageFromFlags(flags) ??
+          (kind === "local" ? createMemoryStorage() : createLocalStorage());
+        // Refused up front, before anything is built or started.
+        checkPairing(environment, storage);
+        if (flags.approve.length)
+          throw new CliError("--approve works only without --environment", EXIT.usage);
+        const values = resolveParameters(flow.name, flow.parameters, parameters);
+        const location = storage.addFlow(flow);
+        await storage.build();
+        await environment.setup(storage);
+        const collector = new StateCollector();
+        const flowRunId = randomUUID();
+        const { state } = await environment.execute(storage, location, {
+          flowRunId,
+          parameters: values,
+          reporter: teeReporter(console, collector),
+          signal: controller.signal,
+        });
+        await console.close();
+        cli.stdout.write(
+          flags.json
+            ? `${JSON.stringify(runToJson(flowRunId, flow.name, values, state, collector.states))}\n`
+            : taskTable(collector.states),
+        );
+        if (!flags.json && !state.isSuccessful())
+          cli.stderr.write(`flow ${flow.name} ${state.type}: ${state.message ?? ""}\n`);
+        cli.exitCode = exitCodeFor(state);
       } finally {
         stop();
       }
-      cli.stdout.write(flags.json ? `${JSON.stringify(runToJson(run))}\n` : taskTable(run));
-      const type = run.state.type;
-      cli.exitCode =
-        type === "Success" ? EXIT.ok : type === "Cancelled" ? EXIT.interrupted : EXIT.failed;
     });
+}
+
+function exitCodeFor(state: State): number {
+  return state.type === "Success"
+    ? EXIT.ok
+    : state.type === "Cancelled"
+      ? EXIT.interrupted
+      : EXIT.failed;
+}
+
+function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0)
+      throw new CliError(`--env ${JSON.stringify(pair)} must look like NAME=value`, EXIT.usage);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
 }
 
 function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, unknown> {
@@ -133,23 +226,22 @@ function executorFrom(flags: RunFlags): ExecutorSpec | undefined {
 }
 
 /** The run as one JSON document (what `--json` prints). */
-export function runToJson(run: FlowRun<unknown>): Record<string, unknown> {
+export function runToJson(
+  flowRunId: string,
+  flowName: string,
+  parameters: Readonly<Record<string, unknown>>,
+  state: State,
+  taskStates: ReadonlyMap<string, State>,
+): Record<string, unknown> {
   const tasks: Record<string, unknown>[] = [];
-  for (const [slug, state] of run.taskStates) tasks.push({ slug, ...state.toJSON() });
-  return {
-    flowRunId: run.id,
-    flow: run.flowName,
-    parameters: run.parameters,
-    state: run.state.toJSON(),
-    tasks,
-  };
+  for (const [slug, s] of taskStates) tasks.push({ slug, ...s.toJSON() });
+  return { flowRunId, flow: flowName, parameters, state: state.toJSON(), tasks };
 }
 
 const ROW_LIMIT = 100;
 
 /** One row per task, or one per task name when the flow is big. */
-export function taskTable(run: FlowRun<unknown>): string {
-  const states = run.taskStates;
+export function taskTable(states: ReadonlyMap<string, State>): string {
   if (states.size <= ROW_LIMIT) {
     const rows = [...states].map(([slug, s]) => [
       slug,

@@ -1,0 +1,32 @@
+import type { FlowRunInfo, LogRecord, Reporter, TaskInfo } from "../../core/reporter.ts";
+import type { State } from "../../core/states.ts";
+
+/** Sends every event to each reporter in turn. */
+export function teeReporter(...reporters: Reporter[]): Reporter {
+  return {
+    flowState: (run: FlowRunInfo, state: State) => {
+      for (const r of reporters) r.flowState?.(run, state);
+    },
+    taskState: (run: FlowRunInfo, task: TaskInfo, mapIndex: number | undefined, state: State) => {
+      for (const r of reporters) r.taskState?.(run, task, mapIndex, state);
+    },
+    log: (record: LogRecord) => {
+      for (const r of reporters) r.log?.(record);
+    },
+    close: async () => {
+      for (const r of reporters) await r.close?.();
+    },
+  };
+}
+
+/**
+ * Keeps the last state of every task (not of mapped children) it hears, in the
+ * order tasks first appeared: how a run executed elsewhere is shown here.
+ */
+export class StateCollector implements Reporter {
+  readonly states = new Map<string, State>();
+
+  taskState(_run: FlowRunInfo, task: TaskInfo, mapIndex: number | undefined, state: State): void {
+    if (mapIndex === undefined) this.states.set(task.slug, state);
+  }
+}

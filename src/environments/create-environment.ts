@@ -1,0 +1,46 @@
+import { WeftError } from "../core/errors.ts";
+import type { ExecutorSpec } from "../core/executor-spec.ts";
+import { ENVIRONMENT_TYPES, type Environment } from "./environment.ts";
+import { createLocalEnvironment } from "./local-environment.ts";
+import { createSubprocessEnvironment } from "./subprocess/subprocess-environment.ts";
+
+/** Loose options from command-line flags. */
+export interface EnvironmentFlagOptions {
+  executor?: ExecutorSpec | undefined;
+  heapLimitMb?: number | undefined;
+  timeoutMs?: number | undefined;
+  env?: Record<string, string> | undefined;
+  labels?: string[] | undefined;
+}
+
+/** Makes an environment of `kind` from command-line options, refusing options the kind does not take. */
+export function createEnvironment(kind: string, options: EnvironmentFlagOptions = {}): Environment {
+  const common = {
+    ...(options.executor === undefined ? {} : { executor: options.executor }),
+    ...(options.labels === undefined ? {} : { labels: options.labels }),
+  };
+  switch (kind) {
+    case "local":
+      for (const key of ["heapLimitMb", "timeoutMs", "env"] as const) {
+        if (options[key] !== undefined) {
+          throw new WeftError(
+            "USAGE",
+            `the local environment runs in this process: ${key} needs --environment subprocess`,
+          );
+        }
+      }
+      return createLocalEnvironment(common);
+    case "subprocess":
+      return createSubprocessEnvironment({
+        ...common,
+        ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.env === undefined ? {} : { env: options.env }),
+      });
+    default:
+      throw new WeftError(
+        "UNKNOWN_TYPE",
+        `unknown environment kind "${kind}" (known: ${ENVIRONMENT_TYPES.join(", ")})`,
+      );
+  }
+}

@@ -1,0 +1,114 @@
+import type { FlowEnvironment, StorageNeed } from "../core/flow.ts";
+import type { Logger, Reporter } from "../core/reporter.ts";
+import { State, toErrorData } from "../core/states.ts";
+import type { Storage } from "../storage/storage.ts";
+
+/** The environment kinds weft ships. */
+export const ENVIRONMENT_TYPES = ["local", "subprocess"] as const;
+/** One of {@link ENVIRONMENT_TYPES}. */
+export type EnvironmentType = (typeof ENVIRONMENT_TYPES)[number];
+
+/** An environment as JSON: its kind, schema version and settings (pure configuration). */
+export interface SerializedEnvironment {
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly [setting: string]: unknown;
+}
+
+/** What one execution is about. */
+export interface ExecuteContext {
+  readonly flowRunId: string;
+  readonly parameters?: Readonly<Record<string, unknown>>;
+  /** Hears every state change and log line of the run. */
+  readonly reporter?: Reporter;
+  /** Receives the environment's own messages (and a child's stray output). */
+  readonly logger?: Logger;
+  /** Cancels the run. */
+  readonly signal?: AbortSignal;
+  /** Variables for flow-run processes (e.g. WEFT_API_URL, WEFT_API_TOKEN). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** How an execution ended. */
+export interface ExecuteResult {
+  /** The flow run's final state. */
+  readonly state: State;
+}
+
+/** Hooks around an execution; code-only (they do not travel with the JSON). */
+export interface EnvironmentHooks {
+  /** Runs before the flow; if it throws, the run fails with "onStart hook failed: …" and the flow does not start. */
+  onStart?: (ctx: ExecuteContext) => void | Promise<void>;
+  /** Runs after the flow, always; it cannot change the final state (its errors are logged). */
+  onExit?: (ctx: ExecuteContext, state: State) => void | Promise<void>;
+}
+
+/**
+ * How a flow run executes (PIN-7), independent of where its code is stored.
+ * Pure configuration: the JSON registered with the server is the only copy.
+ *
+ * Contract change from ARCHITECTURE.md: `execute` resolves with the final
+ * state, so that callers (agents, `weft run`) need not infer it from events.
+ */
+export interface Environment extends FlowEnvironment {
+  readonly type: string;
+  /** Agents must carry all of these labels. */
+  readonly labels: string[];
+  readonly storageNeeds: StorageNeed;
+  /** Provisions what the environment needs and checks that `storage` fits. */
+  setup(storage: Storage): Promise<void>;
+  /** Runs one flow run of the flow at `location` in `storage`. */
+  execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult>;
+  /** Reaps what `execute` left behind (weft's addition to PIN-7). Idempotent. */
+  teardown?(ctx: ExecuteContext): Promise<void>;
+  toJSON(): SerializedEnvironment;
+}
+
+/**
+ * Runs `body` between the hooks: a failing onStart fails the run with a distinct
+ * message (the body never starts); onExit always runs and cannot change the state.
+ */
+export async function withHooks(
+  hooks: EnvironmentHooks,
+  ctx: ExecuteContext,
+  body: () => Promise<State>,
+): Promise<ExecuteResult> {
+  let state: State;
+  try {
+    await hooks.onStart?.(ctx);
+  } catch (error) {
+    const data = toErrorData(error);
+    state = new State("Failed", `onStart hook failed: ${data.message}`, undefined, data);
+    ctx.reporter?.flowState?.(
+      { id: ctx.flowRunId, flowName: "", parameters: ctx.parameters ?? {}, taskCount: 0 },
+      state,
+    );
+    await runOnExit(hooks, ctx, state);
+    return { state };
+  }
+  try {
+    state = await body();
+  } catch (error) {
+    const data = toErrorData(error);
+    state = new State("Failed", data.message, undefined, data);
+  }
+  await runOnExit(hooks, ctx, state);
+  return { state };
+}
+
+async function runOnExit(
+  hooks: EnvironmentHooks,
+  ctx: ExecuteContext,
+  state: State,
+): Promise<void> {
+  try {
+    await hooks.onExit?.(ctx, state);
+  } catch (error) {
+    ctx.logger?.error(
+      `onExit hook failed (the run keeps its state ${state.type}): ${toErrorData(error).message}`,
+      {
+        flowRunId: ctx.flowRunId,
+      },
+    );
+  }
+}

@@ -1,0 +1,103 @@
+import { z } from "zod";
+import type { ExecutorSpec } from "../core/executor-spec.ts";
+import { checkPairing } from "../core/flow.ts";
+import { resolveExecutorOptions } from "../engine/executors/executor.ts";
+import type { Storage } from "../storage/storage.ts";
+import {
+  type Environment,
+  type EnvironmentHooks,
+  type ExecuteContext,
+  type ExecuteResult,
+  type SerializedEnvironment,
+  withHooks,
+} from "./environment.ts";
+
+/** Options of the local environment. */
+export interface LocalEnvironmentOptions extends EnvironmentHooks {
+  /** Where task bodies run. @default "concurrent" */
+  executor?: ExecutorSpec;
+  /** Agents must carry all of these. @default [] */
+  labels?: string[];
+}
+
+const executorSchema = z.union([
+  z.enum(["serial", "concurrent", "worker-threads"]),
+  z.strictObject({
+    type: z.enum(["serial", "concurrent", "worker-threads"]),
+    maxConcurrency: z.int().min(1).optional(),
+    maxWorkers: z.int().min(1).optional(),
+  }),
+]);
+
+/** The JSON of a local environment. */
+export const localEnvironmentSchema = z.strictObject({
+  type: z.literal("local"),
+  schemaVersion: z.literal(1),
+  labels: z.array(z.string().min(1)),
+  executor: executorSchema.optional(),
+});
+
+/** Runs the flow in the calling process (an agent's, or `weft run`'s) with a chosen executor. */
+class LocalEnvironment implements Environment {
+  readonly type = "local";
+  readonly storageNeeds = "none";
+  readonly labels: string[];
+  private readonly executor: ExecutorSpec | undefined;
+
+  constructor(private readonly options: LocalEnvironmentOptions) {
+    if (options.executor !== undefined) resolveExecutorOptions(options.executor);
+    this.executor = options.executor;
+    this.labels = [...(options.labels ?? [])];
+  }
+
+  async setup(storage: Storage): Promise<void> {
+    checkPairing(this, storage);
+  }
+
+  execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
+    return withHooks(this.options, ctx, async () => {
+      const runner = await storage.getRunner(location);
+      const run = await runner.run({
+        flowRunId: ctx.flowRunId,
+        ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
+        ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
+        ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
+        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+        ...(this.executor === undefined ? {} : { executor: this.executor }),
+      });
+      return run.state;
+    });
+  }
+
+  async teardown(): Promise<void> {}
+
+  toJSON(): SerializedEnvironment {
+    return {
+      type: this.type,
+      schemaVersion: 1,
+      labels: this.labels,
+      ...(this.executor === undefined ? {} : { executor: this.executor }),
+    };
+  }
+}
+
+/**
+ * Runs flows in the calling process with a chosen executor.
+ * @example
+ * flow("etl", build, { environment: createLocalEnvironment({ executor: "worker-threads" }) })
+ */
+export function createLocalEnvironment(options: LocalEnvironmentOptions = {}): Environment {
+  return new LocalEnvironment(options);
+}
+
+/** Rebuilds a local environment from validated JSON. */
+export function localEnvironmentFromJSON(
+  json: z.infer<typeof localEnvironmentSchema>,
+): Environment {
+  return createLocalEnvironment({
+    labels: json.labels,
+    ...(json.executor === undefined ? {} : { executor: json.executor as ExecutorSpec }),
+  });
+}
+
+export { executorSchema };

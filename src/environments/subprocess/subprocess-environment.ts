@@ -1,0 +1,262 @@
+import type { ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { z } from "zod";
+import { WeftError } from "../../core/errors.ts";
+import type { ExecutorSpec } from "../../core/executor-spec.ts";
+import { checkPairing } from "../../core/flow.ts";
+import type { FlowRunInfo, LogRecord } from "../../core/reporter.ts";
+import { State } from "../../core/states.ts";
+import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
+import { stateFromJSON } from "../../serialization/flow-serializer.ts";
+import { parseEventLine, replayEvent } from "../../serialization/run-events.ts";
+import { parseLocation, type Storage } from "../../storage/storage.ts";
+import {
+  type Environment,
+  type EnvironmentHooks,
+  type ExecuteContext,
+  type ExecuteResult,
+  type SerializedEnvironment,
+  withHooks,
+} from "../environment.ts";
+import { executorSchema } from "../local-environment.ts";
+import { describeExit, signalTree } from "./process-tree.ts";
+
+/** Options of the subprocess environment. */
+export interface SubprocessEnvironmentOptions extends EnvironmentHooks {
+  /** Where task bodies run inside the child. @default "concurrent" */
+  executor?: ExecutorSpec;
+  /** The child's V8 heap limit in MB (--max-old-space-size). @default Node's default */
+  heapLimitMb?: number;
+  /** Wall-clock limit of the whole run in ms; past it the child's process tree is killed. @default none */
+  timeoutMs?: number;
+  /** Extra environment variables for the child. @default {} */
+  env?: Record<string, string>;
+  /** The child's working directory. @default the current directory */
+  cwd?: string;
+  /** Agents must carry all of these. @default [] */
+  labels?: string[];
+  /** After a cancel, how long the child may take to stop before it is killed. @default 5000 */
+  killGraceMs?: number;
+}
+
+/** The JSON of a subprocess environment. */
+export const subprocessEnvironmentSchema = z.strictObject({
+  type: z.literal("subprocess"),
+  schemaVersion: z.literal(1),
+  labels: z.array(z.string().min(1)),
+  executor: executorSchema.optional(),
+  heapLimitMb: z.int().min(16).optional(),
+  timeoutMs: z.int().min(1).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+  cwd: z.string().min(1).optional(),
+  killGraceMs: z.int().min(0).optional(),
+});
+
+const STDERR_TAIL = 30;
+
+/**
+ * Runs each flow run in a fresh `node` process started through the storage's env
+ * runner and driven by environment variables only. Isolates crashes and memory,
+ * and makes timeouts hard: the child's whole process tree is killed.
+ */
+class SubprocessEnvironment implements Environment {
+  readonly type = "subprocess";
+  readonly storageNeeds = "shareable";
+  readonly labels: string[];
+  private readonly children = new Map<string, ChildProcess>();
+
+  constructor(private readonly options: SubprocessEnvironmentOptions) {
+    if (options.executor !== undefined) resolveExecutorOptions(options.executor);
+    for (const key of ["heapLimitMb", "timeoutMs", "killGraceMs"] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
+        throw new WeftError(
+          "INVALID_FLOW_OPTIONS",
+          `subprocess environment: ${key} must be a non-negative integer, got ${v}`,
+        );
+      }
+    }
+    this.labels = [...(options.labels ?? [])];
+  }
+
+  async setup(storage: Storage): Promise<void> {
+    checkPairing(this, storage);
+  }
+
+  execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
+    return withHooks(this.options, ctx, () => this.runChild(storage, location, ctx));
+  }
+
+  private runChild(storage: Storage, location: string, ctx: ExecuteContext): Promise<State> {
+    checkPairing(this, storage);
+    const o = this.options;
+    const runner = storage.getEnvRunner(location);
+    const env: Record<string, string> = {
+      ...o.env,
+      ...ctx.env,
+      WEFT_FLOW_RUN_ID: ctx.flowRunId,
+      WEFT_PARAMETERS: JSON.stringify(ctx.parameters ?? {}),
+      WEFT_EVENTS_FD: "3",
+      WEFT_EXIT_WITH_PARENT: "1",
+      ...(o.executor === undefined ? {} : { WEFT_EXECUTOR: JSON.stringify(o.executor) }),
+    };
+    const started = Date.now();
+    const child = runner.start({
+      env,
+      execArgv: o.heapLimitMb === undefined ? [] : [`--max-old-space-size=${o.heapLimitMb}`],
+      ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+      // stdin stays open: when this process dies, the child sees it close and stops.
+      stdio: ["pipe", "pipe", "pipe", "pipe"],
+      detached: true,
+    });
+    this.children.set(ctx.flowRunId, child);
+    const run: FlowRunInfo = {
+      id: ctx.flowRunId,
+      flowName: parseLocation(location, storage.name).flowName,
+      parameters: ctx.parameters ?? {},
+      taskCount: 0,
+    };
+    let final: State | undefined;
+    let timedOut = false;
+    let cancelled = false;
+    const stderrTail: string[] = [];
+
+    const forward = (stream: Readable | null, name: "stdout" | "stderr") => {
+      if (stream === null) return;
+      createInterface({ input: stream }).on("line", (line) => {
+        if (name === "stderr") {
+          stderrTail.push(line);
+          if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
+        }
+        const record: LogRecord = {
+          level: name === "stderr" ? "warn" : "info",
+          message: line,
+          time: Date.now(),
+          flowRunId: ctx.flowRunId,
+          fields: { stream: name, pid: child.pid },
+        };
+        ctx.reporter?.log?.(record);
+        ctx.logger?.[record.level](line, { flowRunId: ctx.flowRunId, stream: name });
+      });
+    };
+    forward(child.stdout, "stdout");
+    forward(child.stderr, "stderr");
+    const events = child.stdio[3] as Readable | null | undefined;
+    if (events) {
+      createInterface({ input: events }).on("line", (line) => {
+        try {
+          const event = parseEventLine(line);
+          if (ctx.reporter) replayEvent(event, ctx.reporter, run);
+          if (event.event === "flow" && event.state.type !== "Running")
+            final = stateFromJSON(event.state);
+        } catch (error) {
+          ctx.logger?.warn(
+            `ignored a malformed event from the flow-run process: ${(error as Error).message}`,
+          );
+        }
+      });
+    }
+
+    const timer =
+      o.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            signalTree(child, "SIGKILL");
+          }, o.timeoutMs);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      cancelled = true;
+      signalTree(child, "SIGTERM");
+      graceTimer = setTimeout(() => signalTree(child, "SIGKILL"), o.killGraceMs ?? 5000);
+    };
+    if (ctx.signal?.aborted) onAbort();
+    else ctx.signal?.addEventListener("abort", onAbort, { once: true });
+
+    return new Promise<State>((resolve) => {
+      child.on("error", (error) => {
+        stderrTail.push(`error: ${error.message}`);
+      });
+      // Reap whatever the run left in its process group once the child itself exits.
+      child.on("exit", () => signalTree(child, "SIGKILL"));
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        clearTimeout(graceTimer);
+        ctx.signal?.removeEventListener("abort", onAbort);
+        this.children.delete(ctx.flowRunId);
+        if (timedOut) {
+          resolve(
+            new State(
+              "TimedOut",
+              `hard timeout after ${o.timeoutMs} ms: the flow-run process and its children were killed`,
+              undefined,
+              undefined,
+              started,
+            ),
+          );
+        } else if (final !== undefined) {
+          resolve(final);
+        } else if (cancelled) {
+          resolve(
+            new State(
+              "Cancelled",
+              "the flow run was cancelled; its process was stopped",
+              undefined,
+              undefined,
+              started,
+            ),
+          );
+        } else {
+          const message = describeExit(code, signal, stderrTail, o.heapLimitMb);
+          resolve(
+            new State("Failed", message, undefined, { type: "ProcessExit", message }, started),
+          );
+        }
+      });
+    });
+  }
+
+  async teardown(ctx: ExecuteContext): Promise<void> {
+    const child = this.children.get(ctx.flowRunId);
+    if (child !== undefined) signalTree(child, "SIGKILL");
+  }
+
+  toJSON(): SerializedEnvironment {
+    const o = this.options;
+    return {
+      type: this.type,
+      schemaVersion: 1,
+      labels: this.labels,
+      ...(o.executor === undefined ? {} : { executor: o.executor }),
+      ...(o.heapLimitMb === undefined ? {} : { heapLimitMb: o.heapLimitMb }),
+      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+      ...(o.env === undefined ? {} : { env: o.env }),
+      ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+      ...(o.killGraceMs === undefined ? {} : { killGraceMs: o.killGraceMs }),
+    };
+  }
+}
+
+/**
+ * Runs each flow run in a fresh `node` process (through `weft execute`), for
+ * isolation and hard timeouts. Needs a storage that another process can load.
+ * @example
+ * createSubprocessEnvironment({ heapLimitMb: 512, timeoutMs: 30 * 60_000 })
+ */
+export function createSubprocessEnvironment(
+  options: SubprocessEnvironmentOptions = {},
+): Environment {
+  return new SubprocessEnvironment(options);
+}
+
+/** Rebuilds a subprocess environment from validated JSON. */
+export function subprocessEnvironmentFromJSON(
+  json: z.infer<typeof subprocessEnvironmentSchema>,
+): Environment {
+  const { type: _t, schemaVersion: _v, executor, ...rest } = json;
+  return createSubprocessEnvironment({
+    ...rest,
+    ...(executor === undefined ? {} : { executor: executor as ExecutorSpec }),
+  } as SubprocessEnvironmentOptions);
+}
