@@ -346,6 +346,27 @@ describe("git storage", () => {
     );
   });
 
+  test("a flow file loaded as CommonJS (second copy of weft) is refused with the fix", async () => {
+    const { repo } = makeRepo(root);
+    const cjs = commit(repo, "a package.json without type", {
+      "package.json": '{ "name": "f" }\n',
+    });
+    const esm = commit(repo, "type module", {
+      "package.json": '{ "name": "f", "type": "module" }\n',
+    });
+    const cacheDir = join(root, `cache-${randomUUID()}`);
+    const location = `${FLOW_PATH}#git-etl`;
+    const at = (commitId: string) =>
+      createGitStorage({ repo, path: FLOW_PATH, cacheDir, commit: commitId });
+    await assert.rejects(at(cjs).getRunner(location), (e: unknown) => {
+      assert.ok(isWeftError(e) && e.code === "FLOW_MODULE_IMPORT_FAILED", String(e));
+      assert.match(e.message, /CommonJS/);
+      assert.match(e.hint ?? "", /"type": "module"/);
+      return true;
+    });
+    assert.equal(await runOut(at(esm), location), "V1 HELLO ADA FROM GIT-ETL");
+  });
+
   test("build refuses a flow whose graph differs from the committed code", async () => {
     const { repo } = makeRepo(root);
     const storage = createGitStorage({
