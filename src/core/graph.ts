@@ -103,6 +103,7 @@ export class Unmapped<T> {
  * const totals = add.map(ys, unmapped(offset));
  */
 export function unmapped<T>(value: Ref<T>): Unmapped<T>;
+export function unmapped<T>(value: readonly (T | Ref<T>)[]): Unmapped<T[]>;
 export function unmapped<T>(value: T): Unmapped<T>;
 export function unmapped(value: unknown): Unmapped<unknown> {
   return new Unmapped(value);

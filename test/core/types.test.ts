@@ -73,9 +73,7 @@ const typed = flow(`types-${randomUUID()}`, () => {
     add.map(1, [2]);
     // @ts-expect-error the array holds strings, add takes numbers
     add.map(["a"], [1]);
-    // Defect: unmapped() refuses an array holding refs, which the runtime supports
-    // (test/engine/mapping.test.ts). Delete the directive below once this type-checks.
-    // @ts-expect-error unmapped([ref, value]) should be an Unmapped<number[]>
+    // unmapped() of an array holding refs is an Unmapped<number[]>.
     sum.map(unmapped([y, 3]));
     // @ts-expect-error sum takes an array, not a number
     sum(y);

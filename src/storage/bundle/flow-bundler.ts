@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildSync } from "esbuild";
+import { createRequire } from "node:module";
 import { WeftError } from "../../core/errors.ts";
 
 /** One content-addressed ES module holding a flow file and what it imports (but weft). */
@@ -29,6 +29,13 @@ const WEFT_SRC = fileURLToPath(new URL("../../", import.meta.url));
 const BANNER =
   "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);";
 
+// esbuild is loaded on first use: processes that only load bundles (weft execute) never pay for it.
+let esbuild: typeof import("esbuild") | undefined;
+function loadEsbuild(): typeof import("esbuild") {
+  esbuild ??= createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
+  return esbuild;
+}
+
 /** SHA-256 of text or bytes, hex. */
 export function sha256(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
@@ -48,9 +55,9 @@ export function bundleFlowModule(moduleUrl: string, options: BundleOptions = {})
   }
   const entry = fileURLToPath(moduleUrl);
   const base = dirname(entry);
-  let result: ReturnType<typeof buildSync>;
+  let result: ReturnType<typeof import("esbuild").buildSync>;
   try {
-    result = buildSync({
+    result = loadEsbuild().buildSync({
       entryPoints: [entry],
       absWorkingDir: base,
       bundle: true,
