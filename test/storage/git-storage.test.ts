@@ -99,6 +99,8 @@ async function runOut(storage: ReturnType<typeof createGitStorage>, location: st
 let root: string;
 before(() => {
   root = mkdtempSync(join(tmpdir(), "weft-git-"));
+  // Whatever falls back to $WEFT_HOME (a storage rebuilt from JSON) stays in here, never in ~/.weft.
+  process.env.WEFT_HOME = join(root, "home");
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 

@@ -102,6 +102,8 @@ const cache = () => join(root, `cache-${randomUUID()}`);
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), "weft-http-"));
+  // Whatever falls back to $WEFT_HOME (a storage rebuilt from JSON) stays in here, never in ~/.weft.
+  process.env.WEFT_HOME = join(root, "home");
   await server.start();
 });
 after(async () => {
