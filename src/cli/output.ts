@@ -39,10 +39,19 @@ export function formatError(error: unknown, verbose: boolean): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** The exit code for an error: bad input is 2, anything else 1. */
+/** Weft error codes that mean something failed (exit 1) rather than that the input was wrong (exit 2). */
+const FAILURE_CODES: ReadonlySet<string> = new Set([
+  "WORKER_FAILED",
+  "STORAGE_UNREACHABLE",
+  "STORAGE_BUILD_FAILED",
+  "STORAGE_HASH_MISMATCH",
+  "ENGINE_NOT_INSTALLED",
+]);
+
+/** The exit code for an error: bad input is 2, a failure 1. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;
-  if (isWeftError(error)) return error.code === "WORKER_FAILED" ? EXIT.failed : EXIT.usage;
+  if (isWeftError(error)) return FAILURE_CODES.has(error.code) ? EXIT.failed : EXIT.usage;
   return EXIT.failed;
 }
 

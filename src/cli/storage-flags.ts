@@ -18,6 +18,7 @@ export interface StorageFlags {
   path?: string;
   url?: string;
   authHeader?: string;
+  storageName?: string;
 }
 
 /** Adds the storage flags to a command. */
@@ -43,7 +44,8 @@ export function addStorageFlags(command: Command, required: boolean): Command {
     .option(
       "--auth-header <env:NAME>",
       "http: Authorization header value, read from an environment variable",
-    );
+    )
+    .option("--storage-name <name>", "a name for the storage, shown to people");
 }
 
 /** The storage the flags describe, or undefined without --storage. */
@@ -69,5 +71,6 @@ export function storageFromFlags(flags: StorageFlags): Storage | undefined {
     if (rest[key] !== undefined) options[key] = rest[key];
   }
   if (hostnameLabel === false) options.hostnameLabel = false;
+  if (flags.storageName !== undefined) options.name = flags.storageName;
   return createStorage(storage as string, options);
 }

@@ -130,8 +130,15 @@ export class State {
     /** For Mapped: the children's states, by map index. */
     readonly children: readonly State[] | undefined = undefined,
     timestamp?: number,
+    /** For a Mapped state rebuilt from JSON, where only the number of children travels. */
+    private readonly knownChildCount?: number,
   ) {
     this.timestamp = timestamp ?? Date.now();
+  }
+
+  /** How many children a Mapped state has (also when only the count is known). */
+  get childCount(): number | undefined {
+    return this.children?.length ?? this.knownChildCount;
   }
 
   /** Pending or one of its subtypes. */
@@ -175,7 +182,7 @@ export class State {
       ...(this.attempts === 0 ? {} : { attempts: this.attempts }),
       ...(this.retryAt === undefined ? {} : { retryAt: new Date(this.retryAt).toISOString() }),
       ...(this.error === undefined ? {} : { error: this.error }),
-      ...(this.children === undefined ? {} : { children: this.children.length }),
+      ...(this.childCount === undefined ? {} : { children: this.childCount }),
     };
   }
 }

@@ -110,6 +110,8 @@ export function formatIssues(
   input: unknown,
   prefix = "option ",
   root = "",
+  /** Echo the rejected value (off where values may be secrets). */
+  echo = true,
 ): string {
   return error.issues
     .map((issue) => {
@@ -118,7 +120,7 @@ export function formatIssues(
       for (const key of issue.path)
         got = (got as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
       const shown =
-        issue.code === "unrecognized_keys" || got === undefined
+        !echo || issue.code === "unrecognized_keys" || got === undefined
           ? ""
           : ` (got ${typeof got === "function" ? "a function" : (JSON.stringify(got) ?? String(got)).slice(0, 80)})`;
       const field = path ? `${prefix}${path}: ` : root ? `${root}: ` : "";

@@ -37,13 +37,18 @@ async function importModule(url: string, where: string): Promise<Record<string, 
         ...(error.hint ? { hint: error.hint } : {}),
       });
     }
-    throw new WeftError(
-      "FLOW_MODULE_IMPORT_FAILED",
-      `importing ${where} failed: ${toErrorData(error).message}`,
-      {
-        cause: error,
-      },
-    );
+    const message = toErrorData(error).message;
+    // A .ts/.js file in a package without "type": "module" is CommonJS: it cannot load weft (an ES module).
+    const commonJs =
+      /require\(\) (of )?ES Module|ERR_REQUIRE_(ESM|CYCLE|ASYNC_MODULE)|in a cycle/i.test(message);
+    throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, {
+      cause: error,
+      ...(commonJs
+        ? {
+            hint: 'flow files are ES modules: name the file .mts, or add "type": "module" to the nearest package.json',
+          }
+        : {}),
+    });
   }
 }
 

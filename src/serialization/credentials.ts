@@ -5,8 +5,8 @@ const CREDENTIAL_KEY =
   /secret|password|passwd|token|credential|private.?key|api.?key|access.?key|session.?key|auth/i;
 /** A reference to where a secret comes from, resolved where it is used. */
 const REFERENCE = /^env:[A-Za-z_][A-Za-z0-9_]*$/;
-/** Values that look like keys whatever their field is called (AWS access key ids). */
-const CREDENTIAL_VALUE = /^(AKIA|ASIA)[A-Z0-9]{16}$/;
+/** Values that look like keys whatever their field is called: AWS access key ids, URLs with a password. */
+const CREDENTIAL_VALUE = /^(AKIA|ASIA)[A-Z0-9]{16}$|^[a-z][a-z0-9+.-]*:\/\/[^/\s@]*:[^/\s@]+@/i;
 
 /**
  * Refuses a serialized object that holds a credential: a credential-looking key
@@ -14,28 +14,41 @@ const CREDENTIAL_VALUE = /^(AKIA|ASIA)[A-Z0-9]{16}$/;
  * like an access key. The error names the field, never the value.
  */
 export function assertNoCredentials(json: unknown, where: string): void {
-  const walk = (value: unknown, path: string, key: string | undefined) => {
+  const refuse = (path: string) => {
+    throw new WeftError(
+      "CREDENTIAL_IN_CONFIG",
+      `${path} looks like a credential; serialized configuration may only name where a secret comes from`,
+      {
+        hint: `write "env:NAME" and set the environment variable NAME where the flow runs`,
+      },
+    );
+  };
+  // `sensitive`: somewhere above this value is a credential-looking key.
+  // `names`: the keys here are names (flow names), not settings.
+  const walk = (value: unknown, path: string, sensitive: boolean, names: boolean) => {
     if (typeof value === "string") {
-      const sensitive = key !== undefined && CREDENTIAL_KEY.test(key);
-      if ((sensitive && value !== "" && !REFERENCE.test(value)) || CREDENTIAL_VALUE.test(value)) {
-        throw new WeftError(
-          "CREDENTIAL_IN_CONFIG",
-          `${path} looks like a credential; serialized configuration may only name where a secret comes from`,
-          {
-            hint: `write "env:NAME" and set the environment variable NAME where the flow runs`,
-          },
-        );
-      }
+      if ((sensitive && value !== "" && !REFERENCE.test(value)) || CREDENTIAL_VALUE.test(value))
+        refuse(path);
       return;
     }
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, key);
+      for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, sensitive, false);
     } else if (typeof value === "object" && value !== null) {
-      for (const [k, v] of Object.entries(value)) walk(v, `${path}.${k}`, k);
+      for (const [k, v] of Object.entries(value)) {
+        walk(
+          v,
+          `${path}.${k}`,
+          sensitive || (!names && CREDENTIAL_KEY.test(k)),
+          !names && NAME_MAPS.has(k),
+        );
+      }
     }
   };
-  walk(json, where, undefined);
+  walk(json, where, false, false);
 }
+
+/** Settings whose keys are names chosen by users (a flow called "refresh-token" is no secret). */
+const NAME_MAPS = new Set(["flows"]);
 
 /** Reads a secret named by an `env:NAME` reference from the environment. */
 export function resolveSecretReference(

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { WeftError } from "../core/errors.ts";
 import {
   checkPairing,
@@ -89,22 +90,14 @@ export function serializeFlowGraph(
 }
 
 function serializeParameter(flowName: string, p: ParameterSpec): SerializedParameter {
-  if (p.defaultValue !== undefined) {
-    let same = false;
-    try {
-      same =
-        JSON.stringify(JSON.parse(JSON.stringify(p.defaultValue))) ===
-        JSON.stringify(p.defaultValue);
-    } catch {
-      same = false;
-    }
-    if (!same || typeof p.defaultValue === "function") {
-      throw new WeftError(
-        "NOT_SERIALIZABLE",
-        `flow "${flowName}": the default value of parameter "${p.name}" is not plain JSON`,
-        { hint: "use strings, numbers, booleans, arrays and plain objects as parameter defaults" },
-      );
-    }
+  if (p.defaultValue !== undefined && !isPlainJson(p.defaultValue)) {
+    throw new WeftError(
+      "NOT_SERIALIZABLE",
+      `flow "${flowName}": the default value of parameter "${p.name}" is not plain JSON`,
+      {
+        hint: "use strings, finite numbers, booleans, null, arrays and plain objects as parameter defaults",
+      },
+    );
   }
   return {
     name: p.name,
@@ -169,17 +162,19 @@ export function scheduleFromJSON(json: unknown): Schedule {
   return buildSchedule(rest as ScheduleJSON);
 }
 
+/** True when JSON carries `value` exactly (no Date, Map, NaN, undefined member, class instance…). */
+export function isPlainJson(value: unknown): boolean {
+  try {
+    return isDeepStrictEqual(JSON.parse(JSON.stringify(value)), value);
+  } catch {
+    return false;
+  }
+}
+
 /** A state as versioned JSON (its result included only when it is plain JSON). */
 export function stateToJSON(state: State): SerializedState {
   const plain = state.toJSON() as Omit<SerializedState, "schemaVersion">;
-  let result: unknown;
-  if (state.result !== undefined) {
-    try {
-      result = JSON.parse(JSON.stringify(state.result));
-    } catch {
-      result = undefined;
-    }
-  }
+  const result = state.result !== undefined && isPlainJson(state.result) ? state.result : undefined;
   return {
     schemaVersion: SCHEMA_VERSIONS.state,
     ...plain,
@@ -201,5 +196,6 @@ export function stateFromJSON(json: unknown): State {
     ms(s.retryAt),
     undefined,
     Date.parse(s.timestamp),
+    s.children,
   );
 }

@@ -31,7 +31,12 @@ export function parseStrict<S extends z.ZodType>(
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new WeftError("INVALID_SERIALIZED", formatIssues(parsed.error, json, `${where}.`, where));
+    // Storage and environment settings may hold secrets: their rejected values are never echoed.
+    const echo = kind !== "storage" && kind !== "environment";
+    throw new WeftError(
+      "INVALID_SERIALIZED",
+      formatIssues(parsed.error, json, `${where}.`, where, echo),
+    );
   }
   return parsed.data;
 }

@@ -60,7 +60,8 @@ class ModuleStorage implements Storage {
   }
 
   addFlow(flow: Flow<unknown>): string {
-    const location = formatLocation(this.module, flow.name);
+    // The specifier may be an absolute path: it lives in the JSON, not in the location.
+    const location = formatLocation("module", flow.name);
     this.flowMap[flow.name] = location;
     return location;
   }
@@ -84,10 +85,10 @@ class ModuleStorage implements Storage {
 
   async getRunner(location: string): Promise<FlowRunner> {
     const { artifact, flowName } = parseLocation(location, `module storage ${this.name}`);
-    if (artifact !== this.module) {
+    if (artifact !== "module") {
       throw new WeftError(
         "STORAGE_LOCATION_INVALID",
-        `module storage ${this.name}: location ${location} names another module`,
+        `module storage ${this.name}: location ${location} is not module#<flow name>`,
       );
     }
     const flow = (await this.importFlows()).find((f) => f.name === flowName);

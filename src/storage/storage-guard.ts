@@ -56,6 +56,8 @@ class StorageGuard implements Storage {
 
   getEnvRunner(location: string): EnvRunner {
     this.check(location);
+    // The child receives this storage's JSON: it must hold no credential either.
+    assertNoCredentials(this.impl.toJSON(), `${this.type} storage`);
     return this.impl.getEnvRunner(location);
   }
 

@@ -400,9 +400,7 @@ describe("weft execute", { concurrency: true }, () => {
     assert.match(result.stderr, /"not-etl"/);
   });
 
-  test("a load error keeps its hint line (which flows the bundle exports)", {
-    todo: "defect: execute-command rewraps getRunner errors as new CliError(message, 1, code) without the WeftError's hint, so 'hint: it exports: etl' (and every other load hint) is lost",
-  }, async () => {
+  test("a load error keeps its hint line (which flows the bundle exports)", async () => {
     const build = await built;
     const artifact = build.flows[0]!.location.split("#")[0];
     const result = await weft(
@@ -413,9 +411,7 @@ describe("weft execute", { concurrency: true }, () => {
     assert.match(result.stderr, /^hint: it exports: etl$/m);
   });
 
-  test("a malformed or escaping WEFT_FLOW_LOCATION is bad input: exit 2", {
-    todo: "defect: execute-command maps every getRunner error to exit 1, so STORAGE_LOCATION_INVALID and STORAGE_LOCATION_ESCAPE (wrong input) exit 1 like a failed load",
-  }, async () => {
+  test("a malformed or escaping WEFT_FLOW_LOCATION is bad input: exit 2", async () => {
     for (const [location, code] of [
       ["no-hash-here", "STORAGE_LOCATION_INVALID"],
       ["../../etc/passwd#etl", "STORAGE_LOCATION_ESCAPE"],

@@ -71,13 +71,12 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
       try {
         runner = await storage.getRunner(location);
       } catch (error) {
-        // The inputs were well formed but the code could not be loaded: the run failed.
         const code = (error as { code?: string }).code ?? "LOAD_FAILED";
-        throw new CliError(
-          error instanceof Error ? error.message : String(error),
-          EXIT.failed,
-          code,
-        );
+        // A malformed location is bad input; otherwise the inputs were fine but the code could not be loaded.
+        const bad = code === "STORAGE_LOCATION_INVALID" || code === "STORAGE_LOCATION_ESCAPE";
+        const hint = (error as { hint?: string }).hint;
+        const message = error instanceof Error ? error.message : String(error);
+        throw new CliError(message, bad ? EXIT.usage : EXIT.failed, code, hint);
       }
       const controller = new AbortController();
       const stop = cli.onInterrupt(() => controller.abort());

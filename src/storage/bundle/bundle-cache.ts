@@ -139,5 +139,16 @@ export function ensureRuntimeLink(root: string): void {
   mkdirSync(dir, { recursive: true });
   const tmp = `${link}.${process.pid}.${Date.now()}.tmp`;
   symlinkSync(WEFT_ROOT, tmp, "dir");
-  renameSync(tmp, link);
+  try {
+    renameSync(tmp, link);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw new WeftError(
+      "STORAGE_BUILD_FAILED",
+      `cannot link ${link} to this weft: ${(error as Error).message}`,
+      {
+        hint: `${link} must be a link weft manages; remove it (weft makes it again)`,
+      },
+    );
+  }
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
 import { WeftError } from "../../core/errors.ts";
 
 /** One content-addressed ES module holding a flow file and what it imports (but weft). */
