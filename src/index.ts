@@ -56,6 +56,22 @@ export { type AnyTask, type Input, type MapInput, type Task, task } from "./core
 export type { TaskOptions } from "./core/task-options.ts";
 export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
 export { createFlowRunner, type FlowRunner, runFlow } from "./engine/index.ts";
+export type {
+  Environment,
+  EnvironmentHooks,
+  ExecuteContext,
+  ExecuteResult,
+  SerializedEnvironment,
+} from "./environments/environment.ts";
+export {
+  createLocalEnvironment,
+  type LocalEnvironmentOptions,
+} from "./environments/local-environment.ts";
+export { environmentFromJSON, environmentRegistry } from "./environments/registry.ts";
+export {
+  createSubprocessEnvironment,
+  type SubprocessEnvironmentOptions,
+} from "./environments/subprocess/subprocess-environment.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";
 export { createGitStorage, type GitStorageOptions } from "./storage/git-storage.ts";
 export { createHttpStorage, type HttpStorageOptions } from "./storage/http-storage.ts";
