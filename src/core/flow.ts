@@ -3,6 +3,7 @@ import { WeftError } from "./errors.ts";
 import type { ExecutorSpec } from "./executor-spec.ts";
 import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./graph.ts";
 import type { Logger, Reporter } from "./reporter.ts";
+import type { ResultBackend } from "./results.ts";
 import type { Schedule } from "./schedules.ts";
 import type { State } from "./states.ts";
 import { toErrorData } from "./states.ts";
@@ -45,6 +46,11 @@ export interface FlowEnvironment {
    * has the flow), `shareable` (another process loads it) or `remote` (another machine does).
    */
   readonly storageNeeds: StorageNeed;
+  /**
+   * True when a task's retry may run in another process than its first attempt
+   * (a distributed executor): its inputs must then be persisted results.
+   */
+  readonly retriesElsewhere?: boolean;
   toJSON(): { type: string; schemaVersion: number };
 }
 
@@ -119,6 +125,8 @@ export interface FlowOptions<Out> {
   environment?: FlowEnvironment;
   /** Agents must carry all of these labels to run the flow. @default [] */
   labels?: readonly string[];
+  /** Where task results are persisted (checkpoints, caches, resume). @default results stay in memory */
+  result?: ResultBackend;
 }
 
 /** Options of one flow run. */
@@ -137,6 +145,13 @@ export interface RunOptions {
   flowRunId?: string;
   /** Slugs of `manual_only` tasks approved to run in this run. */
   approve?: readonly string[];
+  /** Overrides the flow's result backend. */
+  result?: ResultBackend;
+  /**
+   * The id of an earlier run of this flow to resume: tasks whose results that run
+   * persisted are not run again (their results are read back). Needs a result backend.
+   */
+  resume?: string;
 }
 
 /** The outcome of a flow run. */

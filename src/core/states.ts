@@ -132,6 +132,8 @@ export class State {
     timestamp?: number,
     /** For a Mapped state rebuilt from JSON, where only the number of children travels. */
     private readonly knownChildCount?: number,
+    /** Where the result was persisted, when it was (a result backend location). */
+    readonly location?: string,
   ) {
     this.timestamp = timestamp ?? Date.now();
   }
@@ -183,6 +185,7 @@ export class State {
       ...(this.retryAt === undefined ? {} : { retryAt: new Date(this.retryAt).toISOString() }),
       ...(this.error === undefined ? {} : { error: this.error }),
       ...(this.childCount === undefined ? {} : { children: this.childCount }),
+      ...(this.location === undefined ? {} : { location: this.location }),
     };
   }
 }

@@ -27,6 +27,14 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
   cacheKey?: (...args: A) => string;
   /** Free-form labels (shown, and used for routing by later executors). @default [] */
   tags?: string[];
+  /** Persist the result in the flow's result backend. @default true when the flow has one */
+  checkpoint?: boolean;
+  /**
+   * `"content"`: cache by the hash of the task's code, its inputs and its options (no key
+   * function to write); changing the task's code invalidates it. Needs a result backend.
+   * Combine with `cacheFor` to bound its age. @default none
+   */
+  cache?: "content";
 }
 
 /** Task options after validation: complete and frozen. */
@@ -39,6 +47,9 @@ export interface ResolvedTaskOptions {
   readonly cacheFor: number | undefined;
   readonly cacheKey: ((...args: never[]) => string) | undefined;
   readonly tags: readonly string[];
+  /** Undefined: follow the flow (checkpoint when it has a result backend). */
+  readonly checkpoint: boolean | undefined;
+  readonly cache: "content" | undefined;
 }
 
 /** What a graph node needs to know about its task. */
@@ -64,6 +75,8 @@ const taskOptionsSchema = z.strictObject({
   cacheFor: z.number().positive().optional(),
   cacheKey: fnSchema.optional(),
   tags: z.array(z.string()).optional(),
+  checkpoint: z.boolean().optional(),
+  cache: z.literal("content").optional(),
 });
 
 /** Defaults shared by every task without options (one frozen object). */
@@ -76,6 +89,8 @@ export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
   cacheFor: undefined,
   cacheKey: undefined,
   tags: Object.freeze([]) as readonly string[],
+  checkpoint: undefined,
+  cache: undefined,
 });
 
 /** Validates a task's options once, naming the task, the field and the value when one is wrong. */
@@ -98,6 +113,8 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     cacheFor: o.cacheFor,
     cacheKey: o.cacheKey,
     tags: Object.freeze([...(o.tags ?? [])]),
+    checkpoint: o.checkpoint,
+    cache: o.cache,
   });
 }
 

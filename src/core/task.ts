@@ -120,6 +120,8 @@ function pickUserOptions(o: ResolvedTaskOptions): TaskOptions {
   if (o.timeout !== undefined) out.timeout = o.timeout;
   if (o.cacheFor !== undefined) out.cacheFor = o.cacheFor;
   if (o.cacheKey !== undefined) out.cacheKey = o.cacheKey as (...args: unknown[]) => string;
+  if (o.checkpoint !== undefined) out.checkpoint = o.checkpoint;
+  if (o.cache !== undefined) out.cache = o.cache;
   return out;
 }
 

@@ -1,27 +1,41 @@
+import { createHash } from "node:crypto";
+import { serialize } from "node:v8";
 import type { Ref } from "../core/graph.ts";
+import type { ResultBackend } from "../core/results.ts";
 
 /** One cached result. */
 export interface CacheEntry {
   readonly value: unknown;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** Where the entry is persisted, for a cache kept in a result backend. */
+  readonly location?: string;
 }
 
+/** With `cache: "content"` and no `cacheFor`, an entry lives this long. */
+export const CONTENT_CACHE_TTL_MS = 365 * 24 * 3600 * 1000;
+
 /**
- * Results of tasks with `cacheFor`, kept in this process and shared by its runs.
- * Keys are the flow name, the task name and the task's cache key (by default the
- * JSON of its inputs). Persisted caches come with result backends.
+ * Results of tasks with `cacheFor` or `cache: "content"`. Kept in this process
+ * (shared by its runs), and in the flow's result backend when it has one, so
+ * that a cache outlives the process. Keys are the flow name, the task name and
+ * the task's cache key.
  */
 export class ResultCache {
   private readonly entries = new Map<string, CacheEntry>();
 
-  /** The key of one call of `node` with `args`. Throws when the inputs cannot be turned into a key. */
+  /**
+   * The key of one call of `node` with `args`: the task's cacheKey function,
+   * or for `cache: "content"` the hash of the task's code, options and inputs,
+   * or else the JSON of the inputs. Throws when the inputs cannot make a key.
+   */
   keyFor(flowName: string, node: Ref<unknown>, args: readonly unknown[]): string {
-    const custom = node.task.options.cacheKey;
-    const key =
-      custom === undefined
-        ? JSON.stringify(args)
-        : (custom as (...a: unknown[]) => unknown)(...args);
+    const options = node.task.options;
+    let key: unknown;
+    if (options.cacheKey !== undefined)
+      key = (options.cacheKey as (...a: unknown[]) => unknown)(...args);
+    else if (options.cache === "content") key = contentKey(node, args);
+    else key = JSON.stringify(args);
     if (typeof key !== "string") {
       throw new TypeError(
         `cacheKey of task "${node.task.name}" returned ${typeof key}, expected a string`,
@@ -30,25 +44,94 @@ export class ResultCache {
     return `${flowName}/${node.task.name}/${key}`;
   }
 
-  /** The live entry under `key`, dropping it when expired. */
-  get(key: string, now = Date.now()): CacheEntry | undefined {
+  /** The live entry under `key` (from this process, else from `backend`), dropping expired ones. */
+  get(
+    key: string,
+    backend?: ResultBackend,
+    now = Date.now(),
+  ): CacheEntry | undefined | Promise<CacheEntry | undefined> {
     const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= now) {
+    if (entry !== undefined) {
+      if (entry.expiresAt > now) return entry;
       this.entries.delete(key);
-      return undefined;
     }
-    return entry;
+    if (backend === undefined) return undefined;
+    const location = cacheLocation(key);
+    return backend.exists(location).then(async (found) => {
+      if (!found) return undefined;
+      const stored = (await backend.read(location)) as {
+        createdAt?: unknown;
+        expiresAt?: unknown;
+        value?: unknown;
+      };
+      if (
+        typeof stored?.expiresAt !== "number" ||
+        typeof stored.createdAt !== "number" ||
+        stored.expiresAt <= now
+      )
+        return undefined;
+      const hit: CacheEntry = {
+        value: stored.value,
+        createdAt: stored.createdAt,
+        expiresAt: stored.expiresAt,
+        location,
+      };
+      this.entries.set(key, hit);
+      return hit;
+    });
   }
 
-  set(key: string, value: unknown, ttlMs: number, now = Date.now()): void {
-    this.entries.set(key, { value, createdAt: now, expiresAt: now + ttlMs });
+  /** Keeps `value` under `key` for `ttlMs`, in this process and in `backend` when given. */
+  set(
+    key: string,
+    value: unknown,
+    ttlMs: number,
+    backend?: ResultBackend,
+    now = Date.now(),
+  ): void | Promise<void> {
+    const entry = { value, createdAt: now, expiresAt: now + ttlMs };
+    this.entries.set(key, entry);
+    if (backend === undefined) return;
+    return backend.write(entry, cacheLocation(key)).then(() => undefined);
   }
 
-  /** Forgets everything (tests). */
+  /** Forgets what this process holds (tests). */
   clear(): void {
     this.entries.clear();
   }
+}
+
+/** Where a cache entry lives in a result backend. */
+export function cacheLocation(key: string): string {
+  return `_cache/${createHash("sha256").update(key).digest("hex")}`;
+}
+
+/** The hash of a task's code, its options (without functions) and its inputs. */
+function contentKey(node: Ref<unknown>, args: readonly unknown[]): string {
+  const o = node.task.options;
+  const hash = createHash("sha256");
+  hash.update(node.task.fn.toString());
+  hash.update("\0");
+  hash.update(
+    JSON.stringify({
+      retries: o.retries,
+      timeout: o.timeout,
+      trigger: o.trigger,
+      cacheFor: o.cacheFor,
+      tags: o.tags,
+      mapped: node.mapped,
+    }),
+  );
+  hash.update("\0");
+  // JSON when it can say the inputs exactly; else the V8 wire format (Date, Map, typed arrays…).
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(args);
+  } catch {
+    json = undefined;
+  }
+  hash.update(json ?? serialize(args));
+  return `content:${hash.digest("hex")}`;
 }
 
 /** The cache shared by every run in this process. */

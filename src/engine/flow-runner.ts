@@ -5,6 +5,7 @@ import type { Flow, FlowRun, Resolved, RunOptions } from "../core/flow.ts";
 import { type FlowGraph, Ref, RefList, Unmapped } from "../core/graph.ts";
 import { resolveParameters } from "../core/parameter.ts";
 import type { FlowRunInfo, LogRecord, Reporter } from "../core/reporter.ts";
+import { type ResultBackend, renderResultLocation } from "../core/results.ts";
 import { State, toErrorData } from "../core/states.ts";
 import { describeTriggerFailure, evaluateTrigger, type UpstreamSummary } from "../core/triggers.ts";
 import { processCache } from "./cache.ts";
@@ -41,6 +42,18 @@ export async function runFlow<Out>(
   const graph = flow.graph;
   const parameters = resolveParameters(flow.name, graph.parameters, options.parameters);
   for (const slug of options.approve ?? []) graph.node(slug);
+  if (options.resume !== undefined) {
+    const results = options.result ?? flow.options.result;
+    if (results === undefined || !results.template.includes("{flowRunId}")) {
+      throw new WeftError(
+        "RESULT_NOT_PERSISTED",
+        `cannot resume run ${options.resume} of flow "${flow.name}": ${results === undefined ? "the flow has no result backend" : `its result template ${results.template} has no {flowRunId}`}`,
+        {
+          hint: "give the flow a result backend (flow option result, or --result-dir) so that runs persist their results",
+        },
+      );
+    }
+  }
   const executor = createExecutor(options.executor ?? flow.options.executor);
   try {
     await executor.start(flow as Flow<unknown>);
@@ -72,6 +85,8 @@ class GraphRun<Out> {
   private readonly tasks: TaskRunner;
   private readonly approved: ReadonlySet<number>;
   private crash: unknown;
+  private readonly results: ResultBackend | undefined;
+  private readonly resumeFrom: string | undefined;
 
   constructor(
     private readonly flow: Flow<Out>,
@@ -94,7 +109,14 @@ class GraphRun<Out> {
     this.reporter =
       options.reporter === undefined ? undefined : guardReporter(options.reporter, options);
     const logSink: ((r: LogRecord) => void) | undefined = this.reporter?.log?.bind(this.reporter);
-    const scope: RunScope = { info: this.info, signal: this.controller.signal, logSink };
+    this.results = options.result ?? flow.options.result;
+    this.resumeFrom = options.resume;
+    const scope: RunScope = {
+      info: this.info,
+      signal: this.controller.signal,
+      logSink,
+      results: this.results,
+    };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
     this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
   }
@@ -209,7 +231,85 @@ class GraphRun<Out> {
       return;
     }
     const args = node.hasRefs ? this.resolveArgs(node.args) : node.args;
-    this.settle(this.tasks.run(node, undefined, args), (state) => this.finish(i, state));
+    const run = () => this.tasks.run(node, undefined, args);
+    this.settle(
+      this.resumeFrom === undefined ? run() : this.resumed(node, undefined, run),
+      (state) => this.finish(i, state),
+    );
+  }
+
+  /**
+   * For a resumed run: the task's result from the earlier run when it was
+   * persisted (read back, and kept under this run's id too), else `run()`.
+   * A result that is gone or unreadable means the task runs again, with a warning.
+   */
+  private resumed(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    run: () => MaybePromise<State>,
+  ): MaybePromise<State> {
+    const results = this.results!;
+    if (node.task.kind !== "task") return run();
+    const where = {
+      flowName: this.flow.name,
+      taskSlug: node.slug,
+      taskName: node.task.name,
+      mapIndex,
+    };
+    const earlier = renderResultLocation(results.template, {
+      ...where,
+      flowRunId: this.resumeFrom!,
+    });
+    const startedAt = Date.now();
+    return results
+      .exists(earlier)
+      .then(async (found) => {
+        if (!found) return run();
+        let value: unknown;
+        try {
+          value = await results.read(earlier);
+        } catch (error) {
+          this.warn(
+            node,
+            mapIndex,
+            `the result of run ${this.resumeFrom} at ${earlier} is unreadable, so the task runs again: ${toErrorData(error).message}`,
+          );
+          return run();
+        }
+        const location = await results.write(value, { ...where, flowRunId: this.info.id });
+        return new State(
+          "Success",
+          `resumed from run ${this.resumeFrom} (result at ${earlier})`,
+          value,
+          undefined,
+          startedAt,
+          0,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          location,
+        );
+      })
+      .catch((error: unknown) => {
+        this.warn(
+          node,
+          mapIndex,
+          `resuming from run ${this.resumeFrom} failed, so the task runs again: ${toErrorData(error).message}`,
+        );
+        return run();
+      });
+  }
+
+  private warn(node: Ref<unknown>, mapIndex: number | undefined, message: string): void {
+    this.reporter?.log?.({
+      level: "warn",
+      message,
+      time: Date.now(),
+      flowRunId: this.info.id,
+      taskSlug: node.slug,
+      ...(mapIndex === undefined ? {} : { mapIndex }),
+    });
   }
 
   /** Fills {@link summary} from upstream states (mapped upstreams count child by child). */
@@ -412,7 +512,10 @@ class GraphRun<Out> {
         args[p] = item instanceof Ref ? this.resultOf(item.index) : item;
       }
     }
-    this.settle(this.tasks.run(node, c, args), (state) => this.childDone(job, c, state));
+    const run = () => this.tasks.run(node, c, args);
+    this.settle(this.resumeFrom === undefined ? run() : this.resumed(node, c, run), (state) =>
+      this.childDone(job, c, state),
+    );
   }
 
   private childDone(job: MapJob, c: number, state: State): void {

@@ -6,6 +6,7 @@ import {
   type Logger,
   type LogRecord,
 } from "../core/reporter.ts";
+import type { ResultBackend } from "../core/results.ts";
 
 /** What every task run of one flow run shares. */
 export interface RunScope {
@@ -14,6 +15,8 @@ export interface RunScope {
   readonly signal: AbortSignal;
   /** Where task logs go (the reporter), if anywhere. */
   readonly logSink: ((record: LogRecord) => void) | undefined;
+  /** Where results are persisted, if anywhere. */
+  readonly results: ResultBackend | undefined;
 }
 
 /**

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Ref } from "../core/graph.ts";
 import type { Reporter } from "../core/reporter.ts";
+import type { ResultContext } from "../core/results.ts";
 import { signalOf } from "../core/signals.ts";
 import { State, toErrorData } from "../core/states.ts";
-import type { ResultCache } from "./cache.ts";
+import { type CacheEntry, CONTENT_CACHE_TTL_MS, type ResultCache } from "./cache.ts";
 import { type Executor, TaskTimeout } from "./executors/executor.ts";
 import { type RunScope, TaskRunContext } from "./task-context.ts";
 
@@ -20,8 +21,10 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /**
  * Runs one task run (or one mapped child): cache check, attempts through the
- * executor, soft timeouts, retries with delays, and the state events between.
- * Triggers and skips are decided by the flow runner before it gets here.
+ * executor, soft timeouts, retries with delays, result persistence, and the
+ * state events between. Triggers and skips are decided by the flow runner
+ * before it gets here. Without a cache or a result backend, a synchronous task
+ * body completes with no promise and two allocations (context, final state).
  */
 export class TaskRunner {
   constructor(
@@ -38,32 +41,78 @@ export class TaskRunner {
     args: readonly unknown[],
   ): MaybePromise<State> {
     const startedAt = Date.now();
-    let cacheKey: string | undefined;
-    if (node.task.options.cacheFor !== undefined) {
-      try {
-        cacheKey = this.cache.keyFor(this.scope.info.flowName, node, args);
-      } catch (error) {
-        return new State(
-          "Failed",
-          `cannot compute the cache key: ${toErrorData(error).message}`,
-          undefined,
-          toErrorData(error),
-          startedAt,
-          0,
-        );
-      }
-      const hit = this.cache.get(cacheKey);
-      if (hit !== undefined) {
-        return new State(
-          "Cached",
-          `cached result from ${new Date(hit.createdAt).toISOString()} (key ${cacheKey})`,
-          hit.value,
-          undefined,
-          startedAt,
-          0,
-        );
-      }
+    const options = node.task.options;
+    if (options.cacheFor === undefined && options.cache === undefined) {
+      return this.start(node, mapIndex, args, startedAt, undefined);
     }
+    let cacheKey: string;
+    try {
+      cacheKey = this.cache.keyFor(this.scope.info.flowName, node, args);
+    } catch (error) {
+      const data = toErrorData(error);
+      return new State(
+        "Failed",
+        `cannot compute the cache key: ${data.message}`,
+        undefined,
+        data,
+        startedAt,
+        0,
+      );
+    }
+    const hit = this.cache.get(cacheKey, this.scope.results);
+    if (hit instanceof Promise) {
+      return hit.then(
+        (entry) =>
+          this.fromCache(entry, cacheKey, startedAt) ??
+          this.start(node, mapIndex, args, startedAt, cacheKey),
+        (error: unknown) => {
+          this.scope.logSink?.({
+            level: "warn",
+            message: `cache entry unreadable, running the task: ${toErrorData(error).message}`,
+            time: Date.now(),
+            flowRunId: this.scope.info.id,
+            taskSlug: node.slug,
+            ...(mapIndex === undefined ? {} : { mapIndex }),
+          });
+          return this.start(node, mapIndex, args, startedAt, cacheKey);
+        },
+      );
+    }
+    return (
+      this.fromCache(hit, cacheKey, startedAt) ??
+      this.start(node, mapIndex, args, startedAt, cacheKey)
+    );
+  }
+
+  private fromCache(
+    entry: CacheEntry | undefined,
+    key: string,
+    startedAt: number,
+  ): State | undefined {
+    if (entry === undefined) return undefined;
+    const where = entry.location === undefined ? `key ${key}` : `at ${entry.location}`;
+    return new State(
+      "Cached",
+      `cached result from ${new Date(entry.createdAt).toISOString()} (${where})`,
+      entry.value,
+      undefined,
+      startedAt,
+      0,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      entry.location,
+    );
+  }
+
+  private start(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    startedAt: number,
+    cacheKey: string | undefined,
+  ): MaybePromise<State> {
     this.emit(node, mapIndex, new State("Running", undefined, undefined, undefined, startedAt));
     return this.attempt(node, mapIndex, args, 1, startedAt, cacheKey);
   }
@@ -93,7 +142,7 @@ export class TaskRunner {
     if (isThenable(out)) {
       const pending = soft ? withSoftTimeout(out, timeout, ctx) : out;
       return Promise.resolve(pending).then(
-        (value) => this.succeeded(node, value, attempt, startedAt, cacheKey),
+        (value) => this.succeeded(node, mapIndex, value, attempt, startedAt, cacheKey),
         (error: unknown) => this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error),
       );
     }
@@ -106,18 +155,63 @@ export class TaskRunner {
       );
       return this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error);
     }
-    return this.succeeded(node, out, attempt, startedAt, cacheKey);
+    return this.succeeded(node, mapIndex, out, attempt, startedAt, cacheKey);
   }
 
   private succeeded(
     node: Ref<unknown>,
+    mapIndex: number | undefined,
     value: unknown,
     attempts: number,
     startedAt: number,
     cacheKey: string | undefined,
-  ): State {
-    if (cacheKey !== undefined) this.cache.set(cacheKey, value, node.task.options.cacheFor!);
-    return new State("Success", undefined, value, undefined, startedAt, attempts);
+  ): MaybePromise<State> {
+    const options = node.task.options;
+    const results = this.scope.results;
+    const checkpoint =
+      results !== undefined && node.task.kind === "task" && (options.checkpoint ?? true);
+    const cached =
+      cacheKey === undefined
+        ? undefined
+        : this.cache.set(cacheKey, value, options.cacheFor ?? CONTENT_CACHE_TTL_MS, results);
+    if (!checkpoint && cached === undefined) {
+      return new State("Success", undefined, value, undefined, startedAt, attempts);
+    }
+    const where: ResultContext = {
+      flowName: this.scope.info.flowName,
+      flowRunId: this.scope.info.id,
+      taskSlug: node.slug,
+      taskName: node.task.name,
+      mapIndex,
+    };
+    const written = checkpoint ? results.write(value, where) : Promise.resolve(undefined);
+    return Promise.all([written, cached]).then(
+      ([location]) =>
+        new State(
+          "Success",
+          undefined,
+          value,
+          undefined,
+          startedAt,
+          attempts,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          location,
+        ),
+      (error: unknown) => {
+        const data = toErrorData(error);
+        return new State(
+          "Failed",
+          `the result could not be persisted: ${data.message}`,
+          undefined,
+          data,
+          startedAt,
+          attempts,
+        );
+      },
+    );
   }
 
   private failed(

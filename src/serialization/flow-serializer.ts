@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from "node:util";
 import { WeftError } from "../core/errors.ts";
 import {
   checkPairing,
@@ -9,6 +8,7 @@ import {
   type SerializeOptions,
 } from "../core/flow.ts";
 import type { ParameterSpec } from "../core/graph.ts";
+import { isPlainJson } from "../core/json.ts";
 import {
   scheduleFromJSON as buildSchedule,
   type Schedule,
@@ -48,6 +48,7 @@ export function serializeFlowGraph(
   const storage = deployment.storage;
   const environment = deployment.environment;
   if (storage !== undefined && environment !== undefined) checkPairing(environment, storage);
+  if (environment?.retriesElsewhere) checkPersistedInputs(flow, environment.type);
   const labels = new Set<string>(deployment.labels ?? flow.options.labels ?? []);
   for (const label of storage?.labels ?? []) labels.add(label);
   for (const label of environment?.labels ?? []) labels.add(label);
@@ -72,6 +73,8 @@ export function serializeFlowGraph(
           ...(o.cacheFor === undefined ? {} : { cacheFor: o.cacheFor }),
           cacheKey: o.cacheKey !== undefined,
           tags: [...o.tags],
+          ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
+          ...(o.cache === undefined ? {} : { cache: o.cache }),
         },
       };
     }),
@@ -80,6 +83,7 @@ export function serializeFlowGraph(
     ...(schedule === undefined ? {} : { schedule: scheduleToJSON(schedule) }),
     ...(storage === undefined ? {} : { storage: storage.toJSON() }),
     ...(environment === undefined ? {} : { environment: environment.toJSON() }),
+    ...(flow.options.result === undefined ? {} : { result: flow.options.result.toJSON() }),
     ...(deployment.location === undefined ? {} : { location: deployment.location }),
     labels: [...labels].sort(),
   };
@@ -87,6 +91,45 @@ export function serializeFlowGraph(
   if (json.environment !== undefined)
     assertNoCredentials(json.environment, `flow "${flow.name}" environment`);
   return parseStrict("flow", flowSchema, json, `flow "${flow.name}"`);
+}
+
+/**
+ * Where a retry may run in another process, a task with retries or a cache must
+ * be able to read its inputs there: every data upstream must persist its result.
+ * Prefect only warned about this; weft refuses, naming the tasks.
+ */
+function checkPersistedInputs(flow: Flow<unknown>, environmentType: string): void {
+  const graph = flow.graph;
+  const hasBackend = flow.options.result !== undefined;
+  const persisted = (i: number) => {
+    const task = graph.nodes[i]!.task;
+    return task.kind === "parameter" || (hasBackend && (task.options.checkpoint ?? true));
+  };
+  const problems: string[] = [];
+  for (const node of graph.nodes) {
+    const o = node.task.options;
+    if (
+      node.task.kind !== "task" ||
+      (o.retries === 0 && o.cacheFor === undefined && o.cache === undefined)
+    )
+      continue;
+    const after = new Set(node.afterEdges ?? []);
+    const missing = node.upstream
+      .filter((u) => !after.has(u) && !persisted(u))
+      .map((u) => graph.nodes[u]!.slug);
+    if (missing.length > 0) problems.push(`${node.slug} (inputs from ${missing.join(", ")})`);
+  }
+  if (problems.length > 0) {
+    throw new WeftError(
+      "RESULT_NOT_PERSISTED",
+      `flow "${flow.name}": in the ${environmentType} environment a retry may run in another process, but these tasks retry or cache with inputs that are not persisted: ${problems.slice(0, 10).join("; ")}`,
+      {
+        hint: hasBackend
+          ? "turn checkpoint back on for their upstream tasks"
+          : "give the flow a result backend (flow option result)",
+      },
+    );
+  }
 }
 
 function serializeParameter(flowName: string, p: ParameterSpec): SerializedParameter {
@@ -160,15 +203,6 @@ export function scheduleToJSON(schedule: Schedule): SerializedSchedule {
 export function scheduleFromJSON(json: unknown): Schedule {
   const { schemaVersion: _v, ...rest } = parseStrict("schedule", scheduleSchema, json);
   return buildSchedule(rest as ScheduleJSON);
-}
-
-/** True when JSON carries `value` exactly (no Date, Map, NaN, undefined member, class instance…). */
-export function isPlainJson(value: unknown): boolean {
-  try {
-    return isDeepStrictEqual(JSON.parse(JSON.stringify(value)), value);
-  } catch {
-    return false;
-  }
 }
 
 /** A state as versioned JSON (its result included only when it is plain JSON). */

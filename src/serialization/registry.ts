@@ -20,7 +20,7 @@ export interface RegistryEntry<T, J = unknown> {
 export class TypeRegistry<T> {
   private readonly entries = new Map<string, RegistryEntry<T, never>>();
 
-  constructor(readonly kind: Extract<SchemaKind, "storage" | "environment">) {}
+  constructor(readonly kind: Extract<SchemaKind, "storage" | "environment" | "result">) {}
 
   register<J>(entry: RegistryEntry<T, J>): void {
     if (this.entries.has(entry.type)) {

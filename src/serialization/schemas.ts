@@ -15,6 +15,7 @@ export const SCHEMA_VERSIONS = {
   schedule: 1,
   storage: 1,
   environment: 1,
+  result: 1,
 } as const;
 /** A serialized object kind with its own schema version. */
 export type SchemaKind = keyof typeof SCHEMA_VERSIONS;
@@ -59,6 +60,9 @@ export const taskOptionsSchema = z.strictObject({
   /** True when a cacheKey function is set in code. */
   cacheKey: z.boolean(),
   tags: z.array(z.string()),
+  /** Persist the result in the flow's result backend (absent: when the flow has one). */
+  checkpoint: z.boolean().optional(),
+  cache: z.literal("content").optional(),
 });
 
 /** One task (node) of a flow. */
@@ -111,6 +115,8 @@ export const flowSchema = z.strictObject({
   schedule: scheduleSchema.optional(),
   storage: typedObjectSchema.optional(),
   environment: typedObjectSchema.optional(),
+  /** Where task results are persisted. */
+  result: typedObjectSchema.optional(),
   /** The flow's location in its storage (set by a build). */
   location: z.string().min(1).optional(),
   labels: z.array(z.string().min(1)),

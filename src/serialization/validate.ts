@@ -32,7 +32,7 @@ export function parseStrict<S extends z.ZodType>(
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     // Storage and environment settings may hold secrets: their rejected values are never echoed.
-    const echo = kind !== "storage" && kind !== "environment";
+    const echo = kind !== "storage" && kind !== "environment" && kind !== "result";
     throw new WeftError(
       "INVALID_SERIALIZED",
       formatIssues(parsed.error, json, `${where}.`, where, echo),

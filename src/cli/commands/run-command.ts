@@ -5,10 +5,13 @@ import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
 import { parseParameterText, resolveParameters } from "../../core/parameter.ts";
+import type { ResultBackend } from "../../core/results.ts";
 import type { State } from "../../core/states.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
 import { ConsoleReporter, elapsed } from "../../engine/reporters/console-reporter.ts";
 import { StateCollector, teeReporter } from "../../engine/reporters/tee-reporter.ts";
+import { createLocalResultBackend } from "../../engine/results/local-result-backend.ts";
+import type { ResultSerializer } from "../../engine/results/result-serializers.ts";
 import { createEnvironment } from "../../environments/create-environment.ts";
 import { createLocalStorage } from "../../storage/local-storage.ts";
 import { createMemoryStorage } from "../../storage/memory-storage.ts";
@@ -17,6 +20,9 @@ import { CliError, EXIT, table } from "../output.ts";
 import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 
 interface RunFlags extends StorageFlags {
+  resultDir?: string;
+  resultSerializer?: string;
+  resume?: string;
   environment?: string;
   heapLimit?: number;
   timeout?: number;
@@ -75,6 +81,15 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       collect,
       [],
     )
+    .option(
+      "--result-dir <dir>",
+      "persist task results as files in this directory (checkpoints, caches, resume)",
+    )
+    .option("--result-serializer <kind>", "json | binary (Date, Map, Set, typed arrays, BigInt)")
+    .option(
+      "--resume <run id>",
+      "resume an earlier run: tasks whose results it persisted are not run again",
+    )
     .option("--json", "print one JSON document with the run's states on stdout");
   addStorageFlags(command, false)
     .addHelpText(
@@ -101,13 +116,18 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
             if (value !== undefined)
               throw new CliError(`${flag} needs --environment subprocess`, EXIT.usage);
           }
+          const result = resultBackendFrom(flags);
           const run = await flow.run({
             parameters,
             reporter: console,
             signal: controller.signal,
             approve: flags.approve,
             ...(executor === undefined ? {} : { executor }),
+            ...(result === undefined ? {} : { result }),
+            ...(flags.resume === undefined ? {} : { resume: flags.resume }),
           });
+          if (!flags.json)
+            cli.stderr.write(`flow run ${run.id}${result ? ` (results in ${result.name})` : ""}\n`);
           cli.stdout.write(
             flags.json
               ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates))}\n`
@@ -155,6 +175,20 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
         stop();
       }
     });
+}
+
+function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {
+  if (flags.resultDir === undefined) {
+    if (flags.resultSerializer !== undefined)
+      throw new CliError("--result-serializer needs --result-dir", EXIT.usage);
+    return undefined;
+  }
+  return createLocalResultBackend({
+    directory: flags.resultDir,
+    ...(flags.resultSerializer === undefined
+      ? {}
+      : { serializer: flags.resultSerializer as ResultSerializer }),
+  });
 }
 
 function exitCodeFor(state: State): number {
