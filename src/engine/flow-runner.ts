@@ -185,17 +185,25 @@ class GraphRun<Out> {
     }
   }
 
-  /** Tracks a pending state: counts it in flight and finishes it when it settles. */
-  private settle(result: MaybePromise<State>, done: (state: State) => void): void {
+  /**
+   * Finishes node `i` (or child `c` of `job`) with `result`: at once when it is a
+   * state (no closure, no promise: the hot path), else when it settles, counting
+   * it in flight meanwhile.
+   */
+  private settle(result: MaybePromise<State>, i: number, job?: MapJob, c = 0): void {
     if (!(result instanceof Promise)) {
-      done(result);
+      if (job === undefined) this.finish(i, result);
+      else this.childDone(job, c, result);
       return;
     }
     this.inFlight++;
     result.then(
       (state) => {
         this.inFlight--;
-        if (!this.cancelled) done(state);
+        if (!this.cancelled) {
+          if (job === undefined) this.finish(i, state);
+          else this.childDone(job, c, state);
+        }
         this.wake?.();
       },
       (error: unknown) => {
@@ -231,11 +239,12 @@ class GraphRun<Out> {
       return;
     }
     const args = node.hasRefs ? this.resolveArgs(node.args) : node.args;
-    const run = () => this.tasks.run(node, undefined, args);
-    this.settle(
-      this.resumeFrom === undefined ? run() : this.resumed(node, undefined, run),
-      (state) => this.finish(i, state),
-    );
+    if (this.resumeFrom === undefined) this.settle(this.tasks.run(node, undefined, args), i);
+    else
+      this.settle(
+        this.resumed(node, undefined, () => this.tasks.run(node, undefined, args)),
+        i,
+      );
   }
 
   /**
@@ -512,10 +521,15 @@ class GraphRun<Out> {
         args[p] = item instanceof Ref ? this.resultOf(item.index) : item;
       }
     }
-    const run = () => this.tasks.run(node, c, args);
-    this.settle(this.resumeFrom === undefined ? run() : this.resumed(node, c, run), (state) =>
-      this.childDone(job, c, state),
-    );
+    if (this.resumeFrom === undefined)
+      this.settle(this.tasks.run(node, c, args), job.index, job, c);
+    else
+      this.settle(
+        this.resumed(node, c, () => this.tasks.run(node, c, args)),
+        job.index,
+        job,
+        c,
+      );
   }
 
   private childDone(job: MapJob, c: number, state: State): void {
