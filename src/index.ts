@@ -42,6 +42,7 @@ export type {
   Reporter,
   TaskInfo,
 } from "./core/reporter.ts";
+export type { ResultBackend, ResultContext } from "./core/results.ts";
 export {
   cron,
   dates,
@@ -56,6 +57,15 @@ export { type AnyTask, type Input, type MapInput, type Task, task } from "./core
 export type { TaskOptions } from "./core/task-options.ts";
 export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
 export { createFlowRunner, type FlowRunner, runFlow } from "./engine/index.ts";
+export {
+  createLocalResultBackend,
+  type LocalResultBackendOptions,
+} from "./engine/results/local-result-backend.ts";
+export type { ResultSerializer } from "./engine/results/result-serializers.ts";
+export {
+  createS3ResultBackend,
+  type S3ResultBackendOptions,
+} from "./engine/results/s3-result-backend.ts";
 export type {
   Environment,
   EnvironmentHooks,
@@ -79,5 +89,6 @@ export { createLocalStorage, type LocalStorageOptions } from "./storage/local-st
 export { createMemoryStorage } from "./storage/memory-storage.ts";
 export { createModuleStorage, type ModuleStorageOptions } from "./storage/module-storage.ts";
 export { storageFromJSON, storageRegistry } from "./storage/registry.ts";
+export { resultBackendFromJSON } from "./storage/result-backend-registry.ts";
 export { createS3Storage, type S3StorageOptions } from "./storage/s3-storage.ts";
 export type { EnvRunner, EnvRunnerOptions, SerializedStorage, Storage } from "./storage/storage.ts";

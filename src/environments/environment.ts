@@ -71,6 +71,7 @@ export interface Environment extends FlowEnvironment {
 export async function withHooks(
   hooks: EnvironmentHooks,
   ctx: ExecuteContext,
+  flowName: string,
   body: () => Promise<State>,
 ): Promise<ExecuteResult> {
   let state: State;
@@ -80,7 +81,7 @@ export async function withHooks(
     const data = toErrorData(error);
     state = new State("Failed", `onStart hook failed: ${data.message}`, undefined, data);
     ctx.reporter?.flowState?.(
-      { id: ctx.flowRunId, flowName: "", parameters: ctx.parameters ?? {}, taskCount: 0 },
+      { id: ctx.flowRunId, flowName, parameters: ctx.parameters ?? {}, taskCount: 0 },
       state,
     );
     await runOnExit(hooks, ctx, state);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
 import { checkPairing } from "../core/flow.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
-import type { Storage } from "../storage/storage.ts";
+import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
   type Environment,
   type EnvironmentHooks,
@@ -55,18 +55,23 @@ class LocalEnvironment implements Environment {
   }
 
   execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
-    return withHooks(this.options, ctx, async () => {
-      const runner = await storage.getRunner(location);
-      const run = await runner.run({
-        flowRunId: ctx.flowRunId,
-        ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
-        ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
-        ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
-        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-        ...(this.executor === undefined ? {} : { executor: this.executor }),
-      });
-      return run.state;
-    });
+    return withHooks(
+      this.options,
+      ctx,
+      parseLocation(location, storage.name).flowName,
+      async () => {
+        const runner = await storage.getRunner(location);
+        const run = await runner.run({
+          flowRunId: ctx.flowRunId,
+          ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
+          ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
+          ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
+          ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+          ...(this.executor === undefined ? {} : { executor: this.executor }),
+        });
+        return run.state;
+      },
+    );
   }
 
   async teardown(): Promise<void> {}

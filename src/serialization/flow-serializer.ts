@@ -168,6 +168,9 @@ async function serializeBuilt(
       hint: "set the flow's storage option, or pass serialize({ build: true, storage })",
     });
   }
+  const environment = options.environment ?? flow.options.environment;
+  // Refused before anything is bundled or uploaded.
+  if (environment !== undefined) checkPairing(environment, storage);
   const location = storage.addFlow(flow);
   const built = await storage.build();
   return serializeFlowGraph(flow, {

@@ -3,6 +3,10 @@ import {
   localResultBackendFromJSON,
   localResultBackendSchema,
 } from "../engine/results/local-result-backend.ts";
+import {
+  s3ResultBackendFromJSON,
+  s3ResultBackendSchema,
+} from "../engine/results/s3-result-backend.ts";
 import { TypeRegistry } from "../serialization/registry.ts";
 
 /**
@@ -14,6 +18,11 @@ resultBackendRegistry.register({
   type: "local",
   schema: localResultBackendSchema,
   create: localResultBackendFromJSON,
+});
+resultBackendRegistry.register({
+  type: "s3",
+  schema: s3ResultBackendSchema,
+  create: s3ResultBackendFromJSON,
 });
 
 /** Rebuilds a result backend from its JSON, refusing an unknown type or a malformed field. */

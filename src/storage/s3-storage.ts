@@ -1,8 +1,19 @@
 import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
 import { formatIssues } from "../core/task-options.ts";
+import {
+  createSdkObjectClient,
+  type S3ErrorProfile,
+  type S3ObjectClient,
+} from "../engine/s3/s3-object-client.ts";
+import {
+  s3BucketSchema as bucketName,
+  s3EndpointSchema as endpoint,
+  s3PrefixSchema as prefix,
+  s3RegionSchema as region,
+  s3AddressingDefaults,
+} from "../engine/s3/s3-settings.ts";
 import { BundleStorage, type BundleStorageOptions } from "./bundle/bundle-storage.ts";
-import { createSdkObjectClient, type S3ObjectClient } from "./s3/s3-object-client.ts";
 import type { Storage } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
@@ -25,47 +36,6 @@ export interface S3StorageOptions extends BundleStorageOptions {
   /** Shown to people. @default "s3://<bucket>/<prefix>" */
   name?: string;
 }
-
-// 3–63 characters; the AWS rules are stricter, but other stores accept legacy
-// names with capitals and underscores. A slash means a prefix was put in the name.
-const bucketName = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/,
-    "a bucket name is 3–63 letters, digits, dots, hyphens or underscores (put a path in prefix)",
-  );
-
-const prefix = z
-  .string()
-  .transform((p) => p.replace(/^\/+|\/+$/g, ""))
-  .refine(
-    (p) => p === "" || p.split("/").every((s) => s !== "" && s !== "." && s !== ".."),
-    "a prefix has no empty, . or .. segments",
-  )
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  .refine((p) => !/[\u0000-\u001f\u007f\\]/.test(p), "a prefix has no control characters or \\");
-
-const endpoint = z
-  .url({ protocol: /^https?$/, error: "an endpoint is an http:// or https:// URL" })
-  .refine(
-    (u) => {
-      const url = URL.canParse(u) ? new URL(u) : undefined;
-      return url === undefined || (url.username === "" && url.password === "");
-    },
-    {
-      // Reported below the value, so that error messages never echo the password.
-      path: ["credentials"],
-      message:
-        "an endpoint URL carries no user or password: credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-    },
-  )
-  .refine((u) => {
-    const url = URL.canParse(u) ? new URL(u) : undefined;
-    return url === undefined || (url.search === "" && url.hash === "");
-  }, "an endpoint has no query or fragment")
-  .transform((u) => u.replace(/\/+$/, ""));
-
-const region = z.string().regex(/^[a-z0-9-]{1,64}$/, "a region is like us-east-1");
 
 const optionsSchema = z.strictObject({
   bucket: bucketName,
@@ -114,14 +84,31 @@ function resolveOptions(options: z.output<typeof optionsSchema>): ResolvedS3Stor
     bucket: options.bucket,
     prefix: options.prefix ?? "",
     endpoint: options.endpoint,
-    region: options.region ?? (options.endpoint === undefined ? undefined : "us-east-1"),
-    forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+    ...s3AddressingDefaults(options.endpoint, options.region, options.forcePathStyle),
     name: options.name,
     cacheDir: options.cacheDir,
     external: options.external ?? [],
     flows: options.flows ?? {},
   });
 }
+
+/** What S3 failures become for a storage: a failed build, a missing flow, an unreachable store. */
+const STORAGE_ERRORS: S3ErrorProfile = {
+  putFailed: "STORAGE_BUILD_FAILED",
+  putUnreachable: "STORAGE_UNREACHABLE",
+  getFailed: "STORAGE_UNREACHABLE",
+  getUnreachable: "STORAGE_UNREACHABLE",
+  getMissing: "STORAGE_FLOW_MISSING",
+  hints: {
+    missing:
+      "was the flow built into this bucket and prefix? build it again (weft build / weft register)",
+    unreachable:
+      "check the endpoint (--endpoint) and that the store is running and reachable from here",
+    noBucket: "create the bucket, or name an existing one (--bucket)",
+    noRegion:
+      "choose one in the storage (region, --region), or set AWS_REGION where the flow is built and where it runs",
+  },
+};
 
 /** Bundles as objects `<prefix>/<sha256>.mjs` in a bucket of AWS S3 or any S3-compatible store. */
 class S3Storage extends BundleStorage {
@@ -145,15 +132,16 @@ class S3Storage extends BundleStorage {
       region: options.region,
       forcePathStyle: options.forcePathStyle,
       source: this.describe(),
+      errors: STORAGE_ERRORS,
     });
   }
 
   protected async upload(file: string, code: string): Promise<void> {
-    await this.client.put(this.keyOf(file), code);
+    await this.client.put(this.keyOf(file), code, "text/javascript; charset=utf-8");
   }
 
   protected async download(file: string): Promise<string> {
-    return this.client.get(this.keyOf(file));
+    return Buffer.from(await this.client.get(this.keyOf(file))).toString("utf8");
   }
 
   protected settings(): Record<string, unknown> {

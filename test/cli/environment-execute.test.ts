@@ -254,7 +254,6 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
 
   test("WEFT_EVENTS_FD naming a descriptor that is not open exits 2 naming it", {
     timeout: TIMEOUT_MS,
-    todo: "defect: eventsStream (execute-command.ts) passes the number to new Socket({ fd }) unchecked; a descriptor that is not open ends with 'error: Unsupported fd type: UNKNOWN (INTERNAL)' and exit 1, naming neither the variable nor the problem",
   }, async () => {
     const result = await startExecute(varsFor(greetFlow, { WEFT_EVENTS_FD: "9" })).done;
     assertRefused(result, "WEFT_EVENTS_FD");
@@ -262,7 +261,6 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
 
   test("WEFT_EXIT_WITH_PARENT set to anything but 1 (or empty) exits 2 naming it", {
     timeout: TIMEOUT_MS,
-    todo: 'defect: execute-command only compares WEFT_EXIT_WITH_PARENT with "1"; any other value ("true", "yes") is silently ignored, so the child outlives its parent',
   }, async () => {
     const result = await startExecute(
       varsFor(greetFlow, { WEFT_EXIT_WITH_PARENT: "true", WEFT_PARAMETERS: '{"echo":false}' }),
@@ -297,7 +295,6 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
 
   test("WEFT_EXIT_WITH_PARENT=1 stops the tree even when started inside its parent's process group", {
     timeout: TIMEOUT_MS,
-    todo: "defect: exitWithParent (execute-command.ts) kills the process group -process.pid; when `weft execute` was not started detached (EnvRunnerOptions.detached defaults to false) that group does not exist, kill fails with ESRCH and the fallback process.exit(1) leaves the task's grandchildren running",
   }, async () => {
     await exitWithParent("exit-with-parent-member", false);
   });

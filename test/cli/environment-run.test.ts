@@ -195,7 +195,6 @@ describe("weft run --environment", { concurrency: true }, () => {
 
   test("--json keeps stdout to the one JSON document when a task prints, in every environment", {
     timeout: TIMEOUT_MS,
-    todo: "defect: with --environment local (and without --environment) a task's console.log runs in the weft process and lands on stdout before the --json document; the subprocess environment turns the same line into a log record on stderr",
   }, async () => {
     await withDirs("cli-json-stdout", async ({ tmp, home }) => {
       const [local, subprocess] = await Promise.all([

@@ -455,8 +455,6 @@ export function runEnvironmentConformance(
         assert.equal(failed.run.id, ctx.flowRunId);
         assert.equal(failed.run.flowName, "env-greet", "the reporter learns which flow failed");
       },
-      undefined,
-      'defect: withHooks (src/environments/environment.ts) reports an onStart failure with FlowRunInfo.flowName "" (and taskCount 0) because it is not told the flow\'s name; every other event of the run carries it',
     );
 
     conformance(

@@ -151,9 +151,7 @@ describe("environment and storage pairing", () => {
     assert.match(error.hint, /local/);
   });
 
-  test("flow.serialize({ build: true }) refuses an unfit pair before building anything", {
-    todo: "defect: serializeBuilt (src/serialization/flow-serializer.ts) calls storage.addFlow and storage.build before serializeFlowGraph checks the pairing, so an unfit pair is bundled and uploaded first and refused only afterwards",
-  }, async () => {
+  test("flow.serialize({ build: true }) refuses an unfit pair before building anything", async () => {
     const storage = memory();
     await expectCode(
       () =>

@@ -217,7 +217,6 @@ describe("subprocess environment", { concurrency: 4 }, () => {
 
   test("a child that dies without a final state: the reporter still hears the state execute resolves with", {
     timeout: TEST_TIMEOUT_MS,
-    todo: "defect: SubprocessEnvironment.runChild resolves Failed/TimedOut/Cancelled on the child's close without calling ctx.reporter.flowState, so a reporter (an agent's API reporter) never hears that the run ended and keeps it Running; withHooks does report its own onStart failure",
   }, async () => {
     await withDirs("sub-died-reported", async (dirs) => {
       const { running, reporter } = await runInChild(
@@ -241,7 +240,6 @@ describe("subprocess environment", { concurrency: 4 }, () => {
 
   test("a cwd that does not exist fails the run saying the process could not start, naming the cwd", {
     timeout: TEST_TIMEOUT_MS,
-    todo: "defect: a spawn failure is described as 'the flow-run process exited with code -2: spawn /usr/bin/node ENOENT' — the process never started, and the missing directory is the cwd, not node",
   }, async () => {
     await withDirs("sub-cwd", async (dirs) => {
       const cwd = join(dirs.tmp, "no-such-dir");
@@ -469,9 +467,7 @@ describe("subprocess environment", { concurrency: 4 }, () => {
     );
   });
 
-  test("what the constructor accepts, environmentFromJSON accepts (one validation at the boundary)", {
-    todo: "defect: createSubprocessEnvironment checks only that numbers are non-negative integers, while subprocessEnvironmentSchema wants timeoutMs ≥ 1, heapLimitMb ≥ 16, env names matching [A-Za-z_][A-Za-z0-9_]* and non-empty labels: such an environment runs (timeoutMs 0 kills every run at once) but its own toJSON() is refused by environmentFromJSON",
-  }, async () => {
+  test("what the constructor accepts, environmentFromJSON accepts (one validation at the boundary)", async () => {
     for (const options of [
       { timeoutMs: 0 },
       { heapLimitMb: 8 },
@@ -525,7 +521,6 @@ describe("subprocess environment, in a parent that is itself a flow-run process"
 
   test("the parent's own WEFT_EXECUTOR does not leak into a child whose environment sets none", {
     timeout: TEST_TIMEOUT_MS,
-    todo: "defect: the env runner starts the child with { ...process.env, … } and the subprocess environment sets WEFT_EXECUTOR only when it has an executor, so a parent's WEFT_EXECUTOR (e.g. an agent or a weft execute that runs nested environments) silently picks the child's executor",
   }, async () => {
     await withDirs("sub-leak", async (dirs) => {
       const out = join(dirs.tmp, "out.json");

@@ -1,3 +1,4 @@
+import { fstatSync, readdirSync, readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Command } from "commander";
 import { WeftError } from "../../core/errors.ts";
@@ -47,7 +48,14 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
     )
     .action(async (flags: ExecuteFlags) => {
       const env = process.env;
-      if (env.WEFT_EXIT_WITH_PARENT === "1") exitWithParent();
+      const withParent = env.WEFT_EXIT_WITH_PARENT;
+      if (withParent !== undefined && withParent !== "" && withParent !== "1") {
+        throw new WeftError(
+          "ENV_VAR_INVALID",
+          `WEFT_EXIT_WITH_PARENT must be 1 (or unset), got ${JSON.stringify(withParent)}`,
+        );
+      }
+      if (withParent === "1") exitWithParent();
       const location = flags.location ?? required(env.WEFT_FLOW_LOCATION, "WEFT_FLOW_LOCATION");
       const storageJson = parseJson(
         flags.storage ?? required(env.WEFT_STORAGE, "WEFT_STORAGE"),
@@ -145,18 +153,71 @@ function eventsStream(fd: string | undefined): Socket | undefined {
       `WEFT_EVENTS_FD must be a descriptor number of 3 or more, got ${JSON.stringify(fd)}`,
     );
   }
+  try {
+    const stat = fstatSync(n);
+    if (!stat.isFIFO() && !stat.isSocket()) throw new Error("not a pipe or socket");
+  } catch (error) {
+    throw new WeftError(
+      "ENV_VAR_INVALID",
+      `WEFT_EVENTS_FD=${n} is not an open pipe: ${(error as Error).message}`,
+      {
+        hint: "WEFT_EVENTS_FD is set by the subprocess environment, which opens that pipe",
+      },
+    );
+  }
   return new Socket({ fd: n, readable: false, writable: true });
 }
 
-/** When stdin (held open by the parent) closes, the parent is gone: stop this process and its group. */
+/**
+ * When stdin (held open by the parent) closes, the parent is gone: stop this
+ * process and everything it started (its process group when it leads one,
+ * else its descendants found in /proc).
+ */
 function exitWithParent(): void {
   process.stdin.on("error", () => {});
   process.stdin.on("close", () => {
     try {
       process.kill(-process.pid, "SIGKILL");
     } catch {
+      for (const pid of descendants(process.pid)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
       process.exit(EXIT.failed);
     }
   });
   process.stdin.resume();
+}
+
+/** Every descendant of `root`, from /proc (Linux); empty where /proc is not there. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const out: number[] = [];
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
 }

@@ -107,6 +107,8 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       });
       const controller = new AbortController();
       const stop = cli.onInterrupt(() => controller.abort());
+      // With --json, stdout carries one JSON document: what tasks print goes to stderr meanwhile.
+      const restoreStdout = flags.json ? divertStdout() : () => {};
       try {
         if (flags.environment === undefined && flags.storage === undefined) {
           for (const [flag, value] of [
@@ -128,6 +130,7 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
           });
           if (!flags.json)
             cli.stderr.write(`flow run ${run.id}${result ? ` (results in ${result.name})` : ""}\n`);
+          restoreStdout();
           cli.stdout.write(
             flags.json
               ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates))}\n`
@@ -163,6 +166,7 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
           signal: controller.signal,
         });
         await console.close();
+        restoreStdout();
         cli.stdout.write(
           flags.json
             ? `${JSON.stringify(runToJson(flowRunId, flow.name, values, state, collector.states))}\n`
@@ -172,9 +176,19 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
           cli.stderr.write(`flow ${flow.name} ${state.type}: ${state.message ?? ""}\n`);
         cli.exitCode = exitCodeFor(state);
       } finally {
+        restoreStdout();
         stop();
       }
     });
+}
+
+/** Sends this process's stdout writes to stderr until the returned function is called. */
+function divertStdout(): () => void {
+  const original = process.stdout.write;
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  return () => {
+    process.stdout.write = original; // idempotent
+  };
 }
 
 function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {

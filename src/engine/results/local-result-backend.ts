@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, realpath, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
@@ -68,6 +68,7 @@ class LocalResultBackend implements ResultBackend {
     const bytes = encodeResult(value, this.serializer, `result at ${location}`);
     const path = join(this.directory, location);
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await this.parentInside(location);
     try {
       await mkdir(dirname(path), { recursive: true });
       await writeFile(tmp, bytes);
@@ -102,13 +103,15 @@ class LocalResultBackend implements ResultBackend {
   }
 
   async exists(location: string): Promise<boolean> {
-    checkResultLocation(location);
+    let path: string;
     try {
-      await access(join(this.directory, location));
-      return true;
-    } catch {
-      return false;
+      path = await this.inside(location);
+    } catch (error) {
+      if ((error as WeftError).code === "RESULT_UNREADABLE") return false;
+      throw error;
     }
+    // A directory is where results are, not one.
+    return (await stat(path).catch(() => undefined))?.isFile() ?? false;
   }
 
   toJSON(): { type: string; schemaVersion: number } & Record<string, unknown> {
@@ -119,6 +122,31 @@ class LocalResultBackend implements ResultBackend {
       template: this.template,
       serializer: this.serializer,
     };
+  }
+
+  /**
+   * Refuses a write whose directory is reached through a link that leads
+   * outside the directory (checked on the nearest directory that exists, before
+   * anything is created, so nothing is made outside either).
+   */
+  private async parentInside(location: string): Promise<void> {
+    const root = await realpath(this.directory).catch(() => undefined);
+    // No root yet: mkdir makes it and everything below it, so no link can be on the way.
+    if (root === undefined) return;
+    let dir = dirname(join(this.directory, location));
+    while (dir !== this.directory) {
+      const real = await realpath(dir).catch(() => undefined);
+      if (real !== undefined) {
+        if (real !== root && !real.startsWith(root + sep)) {
+          throw new WeftError(
+            "RESULT_LOCATION_ESCAPE",
+            `the result at ${location} would be written outside ${this.directory} (through ${real})`,
+          );
+        }
+        return;
+      }
+      dir = dirname(dir);
+    }
   }
 
   /** The real path of a location, refused when a link leads outside the directory. */

@@ -7,6 +7,7 @@ import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import { checkPairing } from "../../core/flow.ts";
 import type { FlowRunInfo, LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
+import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { stateFromJSON } from "../../serialization/flow-serializer.ts";
 import { parseEventLine, replayEvent } from "../../serialization/run-events.ts";
@@ -68,16 +69,21 @@ class SubprocessEnvironment implements Environment {
 
   constructor(private readonly options: SubprocessEnvironmentOptions) {
     if (options.executor !== undefined) resolveExecutorOptions(options.executor);
-    for (const key of ["heapLimitMb", "timeoutMs", "killGraceMs"] as const) {
-      const v = options[key];
-      if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
-        throw new WeftError(
-          "INVALID_FLOW_OPTIONS",
-          `subprocess environment: ${key} must be a non-negative integer, got ${v}`,
-        );
-      }
-    }
     this.labels = [...(options.labels ?? [])];
+    // What the constructor accepts, environmentFromJSON must accept: one schema for both.
+    const { onStart: _start, onExit: _exit, ...settings } = options;
+    const checked = subprocessEnvironmentSchema.safeParse({
+      type: "subprocess",
+      schemaVersion: 1,
+      ...settings,
+      labels: this.labels,
+    });
+    if (!checked.success) {
+      throw new WeftError(
+        "INVALID_FLOW_OPTIONS",
+        `subprocess environment: ${formatIssues(checked.error, settings, "", "options")}`,
+      );
+    }
   }
 
   async setup(storage: Storage): Promise<void> {
@@ -85,7 +91,9 @@ class SubprocessEnvironment implements Environment {
   }
 
   execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
-    return withHooks(this.options, ctx, () => this.runChild(storage, location, ctx));
+    return withHooks(this.options, ctx, parseLocation(location, storage.name).flowName, () =>
+      this.runChild(storage, location, ctx),
+    );
   }
 
   private runChild(storage: Storage, location: string, ctx: ExecuteContext): Promise<State> {
@@ -99,7 +107,8 @@ class SubprocessEnvironment implements Environment {
       WEFT_PARAMETERS: JSON.stringify(ctx.parameters ?? {}),
       WEFT_EVENTS_FD: "3",
       WEFT_EXIT_WITH_PARENT: "1",
-      ...(o.executor === undefined ? {} : { WEFT_EXECUTOR: JSON.stringify(o.executor) }),
+      // Set or cleared: a parent's own WEFT_EXECUTOR must not choose the child's executor.
+      WEFT_EXECUTOR: o.executor === undefined ? "" : JSON.stringify(o.executor),
     };
     const started = Date.now();
     const child = runner.start({
@@ -121,6 +130,7 @@ class SubprocessEnvironment implements Environment {
     let timedOut = false;
     let cancelled = false;
     const stderrTail: string[] = [];
+    let spawnError: Error | undefined;
 
     const forward = (stream: Readable | null, name: "stdout" | "stderr") => {
       if (stream === null) return;
@@ -176,7 +186,7 @@ class SubprocessEnvironment implements Environment {
 
     return new Promise<State>((resolve) => {
       child.on("error", (error) => {
-        stderrTail.push(`error: ${error.message}`);
+        spawnError ??= error;
       });
       // Reap whatever the run left in its process group once the child itself exits.
       child.on("exit", () => signalTree(child, "SIGKILL"));
@@ -185,34 +195,43 @@ class SubprocessEnvironment implements Environment {
         clearTimeout(graceTimer);
         ctx.signal?.removeEventListener("abort", onAbort);
         this.children.delete(ctx.flowRunId);
-        if (timedOut) {
-          resolve(
-            new State(
-              "TimedOut",
-              `hard timeout after ${o.timeoutMs} ms: the flow-run process and its children were killed`,
-              undefined,
-              undefined,
-              started,
-            ),
-          );
-        } else if (final !== undefined) {
+        if (final !== undefined) {
           resolve(final);
-        } else if (cancelled) {
-          resolve(
-            new State(
-              "Cancelled",
-              "the flow run was cancelled; its process was stopped",
-              undefined,
-              undefined,
-              started,
-            ),
+          return;
+        }
+        let state: State;
+        if (timedOut) {
+          state = new State(
+            "TimedOut",
+            `hard timeout after ${o.timeoutMs} ms: the flow-run process and its children were killed`,
+            undefined,
+            undefined,
+            started,
           );
+        } else if (cancelled) {
+          state = new State(
+            "Cancelled",
+            "the flow run was cancelled; its process was stopped",
+            undefined,
+            undefined,
+            started,
+          );
+        } else if (spawnError !== undefined) {
+          const message = `could not start the flow-run process${o.cwd === undefined ? "" : ` (cwd ${o.cwd})`}: ${spawnError.message}`;
+          state = new State("Failed", message, undefined, { type: "SpawnError", message }, started);
         } else {
           const message = describeExit(code, signal, stderrTail, o.heapLimitMb);
-          resolve(
-            new State("Failed", message, undefined, { type: "ProcessExit", message }, started),
+          state = new State(
+            "Failed",
+            message,
+            undefined,
+            { type: "ProcessExit", message },
+            started,
           );
         }
+        // The child never said how it ended: the reporter (an agent's API reporter) must hear it here.
+        ctx.reporter?.flowState?.(run, state);
+        resolve(state);
       });
     });
   }
