@@ -23,7 +23,7 @@ export interface S3TestServer {
   /** Creates a bucket with a unique name starting with `label`, and returns the name. */
   createBucket(label: string): Promise<string>;
   /** Writes `body` under `key`, bypassing weft (to tamper with what it stored). */
-  putObject(bucket: string, key: string, body: string): Promise<void>;
+  putObject(bucket: string, key: string, body: string | Uint8Array): Promise<void>;
   /** Whether `key` is in `bucket`. */
   hasObject(bucket: string, key: string): Promise<boolean>;
   /** Stops the in-process server and removes its files (nothing for an external one). */
