@@ -101,4 +101,13 @@ export function checkResultTemplate(template: string): void {
     taskName: "t",
     mapIndex: 0,
   });
+  for (const field of ["{taskSlug}", "{mapIndex}"]) {
+    if (!template.includes(field)) {
+      throw new WeftError(
+        "INVALID_FLOW_OPTIONS",
+        `result location template ${JSON.stringify(template)} has no ${field}: results of different tasks or mapped children would overwrite each other`,
+        { hint: `the default is ${DEFAULT_RESULT_TEMPLATE}` },
+      );
+    }
+  }
 }

@@ -74,17 +74,21 @@ export interface ErrorData {
   readonly stack?: string;
   /** A weft error code, when the error carried one. */
   readonly code?: string;
+  /** How to fix it, when the error said. */
+  readonly hint?: string;
 }
 
 /** Converts anything thrown into {@link ErrorData}: the one place where this happens. */
 export function toErrorData(thrown: unknown): ErrorData {
   if (thrown instanceof Error) {
     const code = (thrown as { code?: unknown }).code;
+    const hint = (thrown as { hint?: unknown }).hint;
     return {
       type: thrown.name || thrown.constructor?.name || "Error",
       message: thrown.message,
       ...(thrown.stack === undefined ? {} : { stack: thrown.stack }),
       ...(typeof code === "string" ? { code } : {}),
+      ...(typeof hint === "string" ? { hint } : {}),
     };
   }
   if (isErrorData(thrown)) return thrown;

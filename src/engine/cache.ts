@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { serialize } from "node:v8";
 import type { Ref } from "../core/graph.ts";
+import { isPlainJson } from "../core/json.ts";
 import type { ResultBackend } from "../core/results.ts";
 
 /** One cached result. */
@@ -90,9 +91,15 @@ export class ResultCache {
     now = Date.now(),
   ): void | Promise<void> {
     const entry = { value, createdAt: now, expiresAt: now + ttlMs };
-    this.entries.set(key, entry);
-    if (backend === undefined) return;
-    return backend.write(entry, cacheLocation(key)).then(() => undefined);
+    if (backend === undefined) {
+      this.entries.set(key, entry);
+      return;
+    }
+    // Remembered here only once it is persisted: a failed write leaves no entry behind.
+    const location = cacheLocation(key);
+    return backend.write(entry, location).then(() => {
+      this.entries.set(key, { ...entry, location });
+    });
   }
 
   /** Forgets what this process holds (tests). */
@@ -123,14 +130,12 @@ function contentKey(node: Ref<unknown>, args: readonly unknown[]): string {
     }),
   );
   hash.update("\0");
-  // JSON when it can say the inputs exactly; else the V8 wire format (Date, Map, typed arrays…).
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(args);
-  } catch {
-    json = undefined;
-  }
-  hash.update(json ?? serialize(args));
+  // JSON when it says the inputs exactly; else the V8 wire format (two different Maps are both "{}" in JSON).
+  hash.update(
+    isPlainJson(args)
+      ? `j${JSON.stringify(args)}`
+      : Buffer.concat([Buffer.from("v"), serialize(args)]),
+  );
   return `content:${hash.digest("hex")}`;
 }
 

@@ -204,7 +204,7 @@ export class TaskRunner {
         const data = toErrorData(error);
         return new State(
           "Failed",
-          `the result could not be persisted: ${data.message}`,
+          `the result could not be persisted: ${data.message}${data.hint === undefined ? "" : ` (${data.hint})`}`,
           undefined,
           data,
           startedAt,

@@ -129,6 +129,7 @@ export const errorDataSchema = z.strictObject({
   message: z.string(),
   stack: z.string().optional(),
   code: z.string().optional(),
+  hint: z.string().optional(),
 });
 
 /** A state of a task run or flow run. */

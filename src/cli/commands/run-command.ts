@@ -139,6 +139,12 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
           cli.exitCode = exitCodeFor(run.state);
           return;
         }
+        if (flags.resultDir !== undefined || flags.resume !== undefined) {
+          throw new CliError(
+            "--result-dir and --resume work without --environment; for runs through an environment, set the flow's result option in code",
+            EXIT.usage,
+          );
+        }
         const kind = flags.environment ?? "local";
         const environment = createEnvironment(kind, {
           executor,

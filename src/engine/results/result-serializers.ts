@@ -9,6 +9,9 @@ export type ResultSerializer = (typeof RESULT_SERIALIZERS)[number];
 
 // V8's wire format starts with its version tag; JSON never does.
 const V8_TAG = 0xff;
+// `undefined` (a task that returns nothing) is this one byte, which neither format starts with;
+// an empty file stays what it is: a truncated, corrupt result.
+const UNDEFINED = 0x00;
 
 /**
  * Encodes a result. `json` refuses what JSON would change (a Date, a Map…)
@@ -22,8 +25,10 @@ export function encodeResult(
   serializer: ResultSerializer,
   what: string,
 ): Uint8Array {
+  // A task that returns nothing is common: `undefined` is stored as one marker byte by either serializer.
+  if (value === undefined) return Uint8Array.of(UNDEFINED);
   if (serializer === "json") {
-    if (value === undefined || !isPlainJson(value)) {
+    if (!isPlainJson(value)) {
       throw new WeftError(
         "RESULT_NOT_SERIALIZABLE",
         `${what}: the json result serializer cannot store ${describe(value)} exactly`,
@@ -49,7 +54,9 @@ export function encodeResult(
 
 /** Decodes bytes written by either serializer (the format is recognised, whatever is configured now). */
 export function decodeResult(bytes: Uint8Array, what: string): unknown {
+  if (bytes.byteLength === 1 && bytes[0] === UNDEFINED) return undefined;
   try {
+    if (bytes.byteLength === 0) throw new Error("it is empty");
     if (bytes[0] === V8_TAG) return deserialize(bytes);
     return JSON.parse(
       Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
