@@ -53,7 +53,44 @@ describe("weft run --result-dir", { concurrency: true }, () => {
     assert.equal(readFileSync(join(results, "results-cache/use-1/-", id), "utf8"), "14");
   });
 
-  test("resume: a failed run resumed later runs only what did not finish (binary serializer)", async (t) => {
+  for (const executor of ["concurrent", "worker-threads"]) {
+    test(`resume: a failed run resumed later runs only what did not finish (binary serializer, ${executor})`, async (t) => {
+      const dir = tempDir(t);
+      const log = join(dir, "ran.log");
+      const fixed = join(dir, "fixed");
+      const results = join(dir, "results");
+      const env = { RESULTS_LOG: log, RESULTS_FIXED: fixed };
+      const args = [
+        "run",
+        fixture("resume-flow.ts"),
+        "--executor",
+        executor,
+        "--result-dir",
+        results,
+      ];
+      const first = await runCli([...args, "--result-serializer", "binary"], { env });
+      assert.equal(first.code, 1, first.stderr);
+      const id = runIdOf(first.stderr);
+      assert.deepEqual(ran(log), ["index", "report"]);
+
+      writeFileSync(fixed, "");
+      const second = await runCli(
+        [...args, "--result-serializer", "binary", "--resume", id, "--json"],
+        { env },
+      );
+      assert.equal(second.code, 0, second.stderr);
+      const run = parseJsonRun(second);
+      assert.deepEqual(statesOf(run), { "index-1": "Success", "report-1": "Success" });
+      assert.match(taskOf(run, "index-1").message ?? "", new RegExp(`resumed from run ${id}`));
+      assert.deepEqual(ran(log), ["index", "report", "report"], "index did not run again");
+      const report = deserialize(
+        readFileSync(join(results, "results-resume/report-1/-", run.flowRunId)),
+      );
+      assert.equal(report, "ada=36,grace=85", "report got the Map back");
+    });
+  }
+
+  test("resume with a corrupt result: the task runs again and stderr warns, naming the location", async (t) => {
     const dir = tempDir(t);
     const log = join(dir, "ran.log");
     const fixed = join(dir, "fixed");
@@ -61,24 +98,18 @@ describe("weft run --result-dir", { concurrency: true }, () => {
     const env = { RESULTS_LOG: log, RESULTS_FIXED: fixed };
     const args = ["run", fixture("resume-flow.ts"), "--result-dir", results];
     const first = await runCli([...args, "--result-serializer", "binary"], { env });
-    assert.equal(first.code, 1, first.stderr);
     const id = runIdOf(first.stderr);
-    assert.deepEqual(ran(log), ["index", "report"]);
-
+    const location = `results-resume/index-1/-/${id}`;
+    writeFileSync(join(results, location), "garbage");
     writeFileSync(fixed, "");
-    const second = await runCli(
-      [...args, "--result-serializer", "binary", "--resume", id, "--json"],
-      { env },
-    );
+    const second = await runCli([...args, "--result-serializer", "binary", "--resume", id], {
+      env,
+    });
     assert.equal(second.code, 0, second.stderr);
-    const run = parseJsonRun(second);
-    assert.deepEqual(statesOf(run), { "index-1": "Success", "report-1": "Success" });
-    assert.match(taskOf(run, "index-1").message ?? "", new RegExp(`resumed from run ${id}`));
-    assert.deepEqual(ran(log), ["index", "report", "report"], "index did not run again");
-    const report = deserialize(
-      readFileSync(join(results, "results-resume/report-1/-", run.flowRunId)),
-    );
-    assert.equal(report, "ada=36,grace=85", "report got the Map back");
+    const warning = second.stderr.split("\n").find((l) => l.startsWith("warn index-1:"));
+    assert.ok(warning?.includes(location), second.stderr);
+    assert.ok(warning?.includes("runs again"), warning);
+    assert.deepEqual(ran(log), ["index", "report", "index", "report"]);
   });
 
   test("a crashed run (kill -9) resumes: the finished tasks do not run again", async (t) => {
@@ -155,34 +186,24 @@ describe("weft run --result-dir", { concurrency: true }, () => {
     assertCliError(result, { code: "INVALID_FLOW_OPTIONS", says: ['"xml"', "json, binary"] });
   });
 
-  test("with --environment, --result-dir and --resume are honoured or refused, never ignored", {
-    todo: "defect: run-command.ts builds no result backend on the --environment path, so --result-dir and --resume are silently ignored (exit 0, nothing persisted, everything re-run)",
-  }, async (t) => {
-    const dir = tempDir(t);
-    const results = join(dir, "results");
-    const result = await runCli([
-      "run",
-      fixture("cache-flow.ts"),
-      "--environment",
-      "local",
-      "--result-dir",
-      results,
-    ]);
-    const persisted = existsSync(results) && filesUnder(results).length > 0;
-    assert.ok(
-      persisted || result.code === 2,
-      `exit ${result.code}, results persisted: ${persisted}\n${result.stderr}`,
-    );
-    const resume = await runCli([
-      "run",
-      fixture("cache-flow.ts"),
-      "--environment",
-      "local",
-      "--resume",
-      "some-run",
-    ]);
-    assert.equal(resume.code, 2, "no result backend to resume from");
-  });
+  for (const flag of [
+    ["--result-dir", "some/dir"],
+    ["--resume", "some-run"],
+  ]) {
+    test(`with --environment, ${flag[0]} is refused rather than ignored (exit 2)`, async () => {
+      const result = await runCli([
+        "run",
+        fixture("cache-flow.ts"),
+        "--environment",
+        "local",
+        ...flag,
+      ]);
+      assertCliError(result, {
+        code: "USAGE",
+        says: ["--result-dir and --resume work without --environment"],
+      });
+    });
+  }
 });
 
 describe("a cache that outlives the process", { concurrency: true }, () => {

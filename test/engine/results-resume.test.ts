@@ -218,7 +218,10 @@ describe("resume from an earlier run", () => {
   test("a template without {flowRunId} cannot resume a run: RESULT_NOT_PERSISTED", async (t) => {
     const dir = tempDir(t);
     const f = flow(unique("resume-norunid"), () => task("t", () => 1)(), {
-      result: createLocalResultBackend({ directory: dir, template: "{flowName}/{taskSlug}/{mapIndex}" }),
+      result: createLocalResultBackend({
+        directory: dir,
+        template: "{flowName}/{taskSlug}/{mapIndex}",
+      }),
     });
     await assert.rejects(
       f.run({ resume: "r1" }),
@@ -232,10 +235,16 @@ describe("resume from an earlier run", () => {
   test("a template without {mapIndex} or {taskSlug} is refused when the backend is made", (t) => {
     const dir = tempDir(t);
     // Mapped children (or different tasks) would otherwise overwrite each other's results.
-    for (const template of ["{flowName}/{taskSlug}/{flowRunId}", "{flowName}/{mapIndex}/{flowRunId}"]) {
+    for (const template of [
+      "{flowName}/{taskSlug}/{flowRunId}",
+      "{flowName}/{mapIndex}/{flowRunId}",
+    ]) {
       assert.throws(
         () => createLocalResultBackend({ directory: dir, template }),
-        (error: unknown) => isWeftError(error) && error.code === "INVALID_FLOW_OPTIONS" && error.message.includes(template),
+        (error: unknown) =>
+          isWeftError(error) &&
+          error.code === "INVALID_FLOW_OPTIONS" &&
+          error.message.includes(template),
       );
     }
   });
