@@ -36,7 +36,7 @@ export class ResultCache {
     if (options.cacheKey !== undefined)
       key = (options.cacheKey as (...a: unknown[]) => unknown)(...args);
     else if (options.cache === "content") key = contentKey(node, args);
-    else key = JSON.stringify(args);
+    else key = exactKey(args);
     if (typeof key !== "string") {
       throw new TypeError(
         `cacheKey of task "${node.task.name}" returned ${typeof key}, expected a string`,
@@ -130,13 +130,18 @@ function contentKey(node: Ref<unknown>, args: readonly unknown[]): string {
     }),
   );
   hash.update("\0");
-  // JSON when it says the inputs exactly; else the V8 wire format (two different Maps are both "{}" in JSON).
-  hash.update(
-    isPlainJson(args)
-      ? `j${JSON.stringify(args)}`
-      : Buffer.concat([Buffer.from("v"), serialize(args)]),
-  );
+  hash.update(exactKey(args));
   return `content:${hash.digest("hex")}`;
+}
+
+/**
+ * The inputs as a key that tells apart what they hold: their JSON when it says
+ * them exactly, else the hash of V8's wire format (two different Maps are both
+ * "{}" in JSON, and undefined becomes null).
+ */
+function exactKey(args: readonly unknown[]): string {
+  if (isPlainJson(args)) return JSON.stringify(args);
+  return `v8:${createHash("sha256").update(serialize(args)).digest("hex")}`;
 }
 
 /** The cache shared by every run in this process. */
