@@ -147,6 +147,30 @@ export class State {
     return this.children?.length ?? this.knownChildCount;
   }
 
+  /** A finished state holding a result (persisted at `location`, when it was). */
+  static withResult(
+    type: "Success" | "Cached",
+    message: string | undefined,
+    result: unknown,
+    startedAt: number,
+    attempts: number,
+    location: string | undefined,
+  ): State {
+    return new State(
+      type,
+      message,
+      result,
+      undefined,
+      startedAt,
+      attempts,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      location,
+    );
+  }
+
   /** Pending or one of its subtypes. */
   isPending(): boolean {
     return PENDING.has(this.type);

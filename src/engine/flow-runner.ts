@@ -286,17 +286,12 @@ class GraphRun<Out> {
           return run();
         }
         const location = await results.write(value, { ...where, flowRunId: this.info.id });
-        return new State(
+        return State.withResult(
           "Success",
           `resumed from run ${this.resumeFrom} (result at ${earlier})`,
           value,
-          undefined,
           startedAt,
           0,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
           location,
         );
       })

@@ -91,17 +91,12 @@ export class TaskRunner {
   ): State | undefined {
     if (entry === undefined) return undefined;
     const where = entry.location === undefined ? `key ${key}` : `at ${entry.location}`;
-    return new State(
+    return State.withResult(
       "Cached",
       `cached result from ${new Date(entry.createdAt).toISOString()} (${where})`,
       entry.value,
-      undefined,
       startedAt,
       0,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
       entry.location,
     );
   }
@@ -186,20 +181,7 @@ export class TaskRunner {
     };
     const written = checkpoint ? results.write(value, where) : Promise.resolve(undefined);
     return Promise.all([written, cached]).then(
-      ([location]) =>
-        new State(
-          "Success",
-          undefined,
-          value,
-          undefined,
-          startedAt,
-          attempts,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          location,
-        ),
+      ([location]) => State.withResult("Success", undefined, value, startedAt, attempts, location),
       (error: unknown) => {
         const data = toErrorData(error);
         return new State(

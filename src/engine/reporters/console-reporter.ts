@@ -1,4 +1,11 @@
-import type { FlowRunInfo, LogLevel, LogRecord, Reporter, TaskInfo } from "../../core/reporter.ts";
+import {
+  type FlowRunInfo,
+  LOG_LEVELS,
+  type LogLevel,
+  type LogRecord,
+  type Reporter,
+  type TaskInfo,
+} from "../../core/reporter.ts";
 import type { State, StateType } from "../../core/states.ts";
 
 /** Options of the console reporter. */
@@ -15,7 +22,7 @@ export interface ConsoleReporterOptions {
   interval?: number;
 }
 
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const LEVELS: readonly LogLevel[] = LOG_LEVELS;
 const SHOWN: readonly StateType[] = [
   "Success",
   "Cached",
