@@ -321,6 +321,8 @@ describe("task options", () => {
         cacheFor: undefined,
         cacheKey: undefined,
         tags: [],
+        checkpoint: undefined,
+        cache: undefined,
       },
     );
     assert.ok(Object.isFrozen(t.options));
