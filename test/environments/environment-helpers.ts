@@ -7,8 +7,10 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isWeftError } from "../../src/core/errors.ts";
 import type { Logger, LogLevel } from "../../src/core/reporter.ts";
+import { expectCode } from "../support/expect-code.ts";
+
+export { expectCode };
 
 /** The repository root. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -30,27 +32,6 @@ export async function withDirs<T>(label: string, fn: (dirs: TestDirs) => Promise
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-/** Asserts that `fn` throws (or rejects with) a weft error with this code, and returns it. */
-export async function expectCode(
-  fn: () => unknown,
-  code: string,
-  what: string,
-): Promise<Error & { code: string; hint?: string }> {
-  let thrown: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    thrown = error;
-  }
-  assert.ok(thrown !== undefined, `${what}: expected ${code}, but nothing was thrown`);
-  assert.ok(
-    isWeftError(thrown),
-    `${what}: expected a weft error ${code}, got ${String((thrown as Error)?.stack ?? thrown)}`,
-  );
-  assert.equal(thrown.code, code, `${what}: ${thrown.message}`);
-  return thrown as Error & { code: string; hint?: string };
 }
 
 /** Polls `probe` every 25 ms until it returns a value other than undefined; fails after `timeoutMs`. */

@@ -15,11 +15,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { isWeftError } from "../../src/core/errors.ts";
 import { storageFromJSON } from "../../src/storage/registry.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { conformanceFlow, greetFlow } from "../fixtures/storage/conformance-flows.ts";
 import { otherFlow } from "../fixtures/storage/other-flow.ts";
+import { expectCode } from "../support/expect-code.ts";
+
+export { expectCode };
 
 /** The repository root: module storages resolve the fixture module from here. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -72,27 +74,6 @@ const CROSS_PROCESS_CASE: ConformanceCase =
   "a storage rebuilt from JSON runs the flow in a child process";
 /** How long a `weft execute` child may take before it is killed (it starts tsx: seconds). */
 const CHILD_TIMEOUT_MS = 60_000;
-
-/** Asserts that `fn` throws (or rejects with) a weft error with this code, and returns it. */
-export async function expectCode(
-  fn: () => unknown,
-  code: string,
-  what: string,
-): Promise<Error & { code: string; hint?: string }> {
-  let thrown: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    thrown = error;
-  }
-  assert.ok(thrown !== undefined, `${what}: expected ${code}, but nothing was thrown`);
-  assert.ok(
-    isWeftError(thrown),
-    `${what}: expected a weft error ${code}, got ${String((thrown as Error)?.stack ?? thrown)}`,
-  );
-  assert.equal(thrown.code, code, `${what}: ${thrown.message}`);
-  return thrown as Error & { code: string; hint?: string };
-}
 
 /** A fresh temporary directory, removed when `fn` is done. */
 export async function withTmp<T>(label: string, fn: (tmp: string) => Promise<T>): Promise<T> {

@@ -18,7 +18,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { isWeftError } from "../../../src/core/errors.ts";
 import {
   DEFAULT_RESULT_TEMPLATE,
   type ResultBackend,
@@ -26,6 +25,9 @@ import {
 } from "../../../src/core/results.ts";
 import type { ResultSerializer } from "../../../src/engine/results/result-serializers.ts";
 import { resultBackendFromJSON } from "../../../src/storage/result-backend-registry.ts";
+import { expectCode } from "../../support/expect-code.ts";
+
+export { expectCode };
 
 /** What `make` receives: a fresh directory of the case, and the options of the backend to make. */
 export interface ResultBackendMakeOptions {
@@ -74,27 +76,6 @@ export const RESULT_BACKEND_CASES = [
 ] as const;
 /** One of {@link RESULT_BACKEND_CASES}. */
 export type ResultBackendCase = (typeof RESULT_BACKEND_CASES)[number];
-
-/** Asserts that `fn` throws (or rejects with) a weft error with this code, and returns it. */
-export async function expectCode(
-  fn: () => unknown,
-  code: string,
-  what: string,
-): Promise<Error & { code: string; hint?: string }> {
-  let thrown: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    thrown = error;
-  }
-  assert.ok(thrown !== undefined, `${what}: expected ${code}, but nothing was thrown`);
-  assert.ok(
-    isWeftError(thrown),
-    `${what}: expected a weft error ${code}, got ${String((thrown as Error)?.stack ?? thrown)}`,
-  );
-  assert.equal(thrown.code, code, `${what}: ${thrown.message}`);
-  return thrown as Error & { code: string; hint?: string };
-}
 
 /** Asserts that `message` contains every one of `parts`. */
 export function assertNames(message: string, ...parts: string[]): void {
