@@ -1,4 +1,5 @@
 import { isWeftError } from "../core/errors.ts";
+import type { State } from "../core/states.ts";
 
 /** Exit codes shared by every command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -47,6 +48,15 @@ const FAILURE_CODES: ReadonlySet<string> = new Set([
   "STORAGE_HASH_MISMATCH",
   "ENGINE_NOT_INSTALLED",
 ]);
+
+/** The exit code for a flow run's final state: 0 Success, 130 Cancelled, 1 anything else. */
+export function exitCodeFor(state: State): number {
+  return state.type === "Success"
+    ? EXIT.ok
+    : state.type === "Cancelled"
+      ? EXIT.interrupted
+      : EXIT.failed;
+}
 
 /** The exit code for an error: bad input is 2, a failure 1. */
 export function exitCodeOf(error: unknown): number {

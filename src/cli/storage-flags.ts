@@ -66,7 +66,6 @@ export function storageFromFlags(flags: StorageFlags): Storage | undefined {
     "path",
     "url",
     "authHeader",
-    "name",
   ]) {
     if (rest[key] !== undefined) options[key] = rest[key];
   }

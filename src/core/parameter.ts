@@ -100,6 +100,18 @@ function typeMatches(type: ParameterType, value: unknown): boolean {
   }
 }
 
+/** The error for a parameter name the flow does not declare, listing those it does. */
+export function unknownParameter(
+  flowName: string,
+  specs: ReadonlyMap<string, ParameterSpec>,
+  name: string,
+): WeftError {
+  const known = [...specs.keys()];
+  return new WeftError("UNKNOWN_PARAMETER", `flow "${flowName}" has no parameter "${name}"`, {
+    hint: known.length ? `its parameters: ${known.join(", ")}` : "this flow takes no parameters",
+  });
+}
+
 /**
  * Checks a run's parameter values against the flow's declarations and fills in
  * defaults. Refuses unknown names, missing required values and wrong types.
@@ -111,12 +123,7 @@ export function resolveParameters(
 ): Record<string, unknown> {
   for (const key of Object.keys(given)) {
     if (!specs.has(key)) {
-      const known = [...specs.keys()];
-      throw new WeftError("UNKNOWN_PARAMETER", `flow "${flowName}" has no parameter "${key}"`, {
-        hint: known.length
-          ? `its parameters: ${known.join(", ")}`
-          : "this flow takes no parameters",
-      });
+      throw unknownParameter(flowName, specs, key);
     }
   }
   const values: Record<string, unknown> = {};

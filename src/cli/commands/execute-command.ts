@@ -10,7 +10,7 @@ import { ConsoleReporter } from "../../engine/reporters/console-reporter.ts";
 import { createEventWriter } from "../../serialization/run-events.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
 import type { CliContext } from "../context.ts";
-import { CliError, EXIT } from "../output.ts";
+import { CliError, EXIT, exitCodeFor } from "../output.ts";
 
 interface ExecuteFlags {
   location?: string;
@@ -100,9 +100,7 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
           ...(flowRunId ? { flowRunId } : {}),
           ...(executor === undefined ? {} : { executor }),
         });
-        const type = run.state.type;
-        cli.exitCode =
-          type === "Success" ? EXIT.ok : type === "Cancelled" ? EXIT.interrupted : EXIT.failed;
+        cli.exitCode = exitCodeFor(run.state);
       } finally {
         stop();
         if (events) await new Promise<void>((resolve) => events.end(resolve));

@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
-import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
-import { parseParameterText, resolveParameters } from "../../core/parameter.ts";
+import { parseParameterText, resolveParameters, unknownParameter } from "../../core/parameter.ts";
 import type { ResultBackend } from "../../core/results.ts";
 import type { State } from "../../core/states.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
@@ -16,7 +15,7 @@ import { createEnvironment } from "../../environments/create-environment.ts";
 import { createLocalStorage } from "../../storage/local-storage.ts";
 import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import { type CliContext, collect, positiveInt } from "../context.ts";
-import { CliError, EXIT, table } from "../output.ts";
+import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
 import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 
 interface RunFlags extends StorageFlags {
@@ -211,14 +210,6 @@ function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {
   });
 }
 
-function exitCodeFor(state: State): number {
-  return state.type === "Success"
-    ? EXIT.ok
-    : state.type === "Cancelled"
-      ? EXIT.interrupted
-      : EXIT.failed;
-}
-
 function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const pair of pairs) {
@@ -253,14 +244,7 @@ function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, u
       throw new CliError(`--param ${JSON.stringify(pair)} must look like name=value`, EXIT.usage);
     const name = pair.slice(0, eq);
     const spec = flow.parameters.get(name);
-    if (spec === undefined) {
-      const known = [...flow.parameters.keys()];
-      throw new WeftError("UNKNOWN_PARAMETER", `flow "${flow.name}" has no parameter "${name}"`, {
-        hint: known.length
-          ? `its parameters: ${known.join(", ")}`
-          : "this flow takes no parameters",
-      });
-    }
+    if (spec === undefined) throw unknownParameter(flow.name, flow.parameters, name);
     values[name] = parseParameterText(flow.name, spec, name, pair.slice(eq + 1));
   }
   return values;
