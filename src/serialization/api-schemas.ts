@@ -1,0 +1,280 @@
+import { z } from "zod";
+import {
+  flowSchema,
+  logRecordSchema,
+  scheduleSchema,
+  stateSchema,
+  typedObjectSchema,
+} from "./schemas.ts";
+
+// The server's API types: one zod schema per request and response body, shared by
+// the server (validation, OpenAPI document) and the client (typed calls). Times
+// are ISO 8601 strings in UTC (`Date.prototype.toISOString`), so they sort as text.
+
+const id = z.string().min(1).max(200);
+const isoTime = z.iso.datetime({ offset: true });
+const label = z.string().min(1).max(200);
+const cursor = z.string().min(1).max(500);
+const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
+
+/** Token scopes, widest last: `read` ⊂ `agent` ⊂ `admin`. */
+export const TOKEN_SCOPES = ["read", "agent", "admin"] as const;
+/** One of {@link TOKEN_SCOPES}. */
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** The body of every error response: `{ error: { code, message } }`. */
+export const apiErrorSchema = z.strictObject({
+  error: z.strictObject({
+    code: z.string(),
+    message: z.string(),
+    hint: z.string().optional(),
+  }),
+});
+export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
+
+/** A page of a list; `nextCursor` is absent on the last page. */
+export function pageSchema<T extends z.ZodType>(item: T) {
+  return z.strictObject({ items: z.array(item), nextCursor: cursor.optional() });
+}
+/** A page of `T`. */
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+// ── flows ────────────────────────────────────────────────────────────────────
+
+/** POST /api/flows: register a serialized flow (with storage, environment and location). */
+export const registerFlowRequestSchema = z.strictObject({
+  flow: flowSchema,
+  /** Versions of one flow share a group. @default the flow's name */
+  versionGroup: z.string().min(1).max(200).optional(),
+});
+export type RegisterFlowRequest = z.infer<typeof registerFlowRequestSchema>;
+
+/** A registered flow version, without its graph. */
+export const flowSummarySchema = z.strictObject({
+  id,
+  name: z.string(),
+  versionGroup: z.string(),
+  version: z.int().min(1),
+  /** sha256 over the structural content: same code and settings, same hash. */
+  contentHash: z.string(),
+  labels: z.array(label),
+  schedule: scheduleSchema.optional(),
+  storage: typedObjectSchema.optional(),
+  environment: typedObjectSchema.optional(),
+  location: z.string().optional(),
+  archived: z.boolean(),
+  createdAt: isoTime,
+});
+export type FlowSummary = z.infer<typeof flowSummarySchema>;
+
+/** GET /api/flows/:id: a flow version with its serialized graph. */
+export const flowDetailSchema = flowSummarySchema.extend({ flow: flowSchema });
+export type FlowDetail = z.infer<typeof flowDetailSchema>;
+
+/** The answer to a registration: the version, and whether it is new. */
+export const registerFlowResponseSchema = z.strictObject({
+  flow: flowSummarySchema,
+  created: z.boolean(),
+});
+export type RegisterFlowResponse = z.infer<typeof registerFlowResponseSchema>;
+
+/** GET /api/flows query. */
+export const listFlowsQuerySchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  archived: z.enum(["true", "false", "all"]).default("false"),
+  limit: pageLimit,
+  cursor: cursor.optional(),
+});
+export type ListFlowsQuery = z.infer<typeof listFlowsQuerySchema>;
+
+// ── flow runs ────────────────────────────────────────────────────────────────
+
+/** POST /api/flow-runs: exactly one of `flowId` (a version) and `flowName` (its newest unarchived version). */
+export const createFlowRunRequestSchema = z
+  .strictObject({
+    flowId: id.optional(),
+    flowName: z.string().min(1).optional(),
+    name: z.string().min(1).max(200).optional(),
+    parameters: z.record(z.string(), z.json()).default({}),
+    /** Extra labels an agent must carry, on top of the flow's. */
+    labels: z.array(label).default([]),
+    /** A second create with the same key (for the same flow group) returns the first run. */
+    idempotencyKey: z.string().min(1).max(200).optional(),
+    /** When the run becomes due. @default now */
+    scheduledStart: isoTime.optional(),
+  })
+  .refine((r) => (r.flowId === undefined) !== (r.flowName === undefined), {
+    message: "give exactly one of flowId and flowName",
+    path: ["flowId"],
+  });
+export type CreateFlowRunRequest = z.input<typeof createFlowRunRequestSchema>;
+
+/** A flow run as the API shows it. `version` is the row version every state write must carry. */
+export const flowRunSchema = z.strictObject({
+  id,
+  flowId: id,
+  flowName: z.string(),
+  flowVersion: z.int().min(1),
+  name: z.string(),
+  parameters: z.record(z.string(), z.json()),
+  labels: z.array(label),
+  state: stateSchema,
+  version: z.int().min(1),
+  scheduledStart: isoTime,
+  startTime: isoTime.optional(),
+  endTime: isoTime.optional(),
+  agentId: id.optional(),
+  heartbeatAt: isoTime.optional(),
+  idempotencyKey: z.string().optional(),
+  /** Made by the scheduler (not by a user or the API). */
+  autoScheduled: z.boolean(),
+  /** How many times run health has put it back to Scheduled. */
+  rescheduleCount: z.int().min(0),
+  /** How many times an agent claimed it; task-state writes may name the claim they belong to. */
+  claimCount: z.int().min(0),
+  createdAt: isoTime,
+});
+export type FlowRun = z.infer<typeof flowRunSchema>;
+
+/** The answer to a create: the run, and whether it is new (false: an idempotent repeat). */
+export const createFlowRunResponseSchema = z.strictObject({
+  run: flowRunSchema,
+  created: z.boolean(),
+});
+
+/** A task run (one unmapped task, or one mapped child) as the API shows it. */
+export const taskRunSchema = z.strictObject({
+  id,
+  flowRunId: id,
+  slug: z.string(),
+  /** The child's index for a mapped child; absent for the task itself (or a mapped parent). */
+  mapIndex: z.int().min(0).optional(),
+  state: stateSchema,
+  version: z.int().min(1),
+  attempts: z.int().min(0),
+  startTime: isoTime.optional(),
+  endTime: isoTime.optional(),
+  /** Where the result is persisted, when it is. */
+  resultRef: z.string().optional(),
+});
+export type TaskRun = z.infer<typeof taskRunSchema>;
+
+/** GET /api/flow-runs/:id: the run, its task runs and its state history (oldest first). */
+export const flowRunDetailSchema = flowRunSchema.extend({
+  taskRuns: z.array(taskRunSchema),
+  history: z.array(stateSchema),
+});
+export type FlowRunDetail = z.infer<typeof flowRunDetailSchema>;
+
+/** GET /api/flow-runs query (newest scheduled start first). `state` is a comma-separated list. */
+export const listFlowRunsQuerySchema = z.strictObject({
+  flowId: id.optional(),
+  flowName: z.string().min(1).optional(),
+  state: z.string().min(1).optional(),
+  agentId: id.optional(),
+  limit: pageLimit,
+  cursor: cursor.optional(),
+});
+export type ListFlowRunsQuery = z.infer<typeof listFlowRunsQuerySchema>;
+
+/** POST /api/flow-runs/:id/state: a state write, refused unless `version` is the run's current one. */
+export const setFlowRunStateRequestSchema = z.strictObject({
+  state: stateSchema,
+  version: z.int().min(1),
+});
+export type SetFlowRunStateRequest = z.infer<typeof setFlowRunStateRequestSchema>;
+
+/** POST /api/flow-runs/:id/heartbeat answer: the run's current state (a flow-run process stops on Cancelling). */
+export const heartbeatResponseSchema = z.strictObject({
+  state: stateSchema,
+  version: z.int().min(1),
+});
+
+/**
+ * One task-run state write. `version` is the task run's current row version
+ * (0: it does not exist yet). A write already applied (same version + 1, same
+ * state) is accepted again without effect, so a retried batch is idempotent.
+ */
+export const taskRunStateWriteSchema = z.strictObject({
+  flowRunId: id,
+  slug: z.string().min(1),
+  mapIndex: z.int().min(0).optional(),
+  state: stateSchema,
+  version: z.int().min(0),
+  /** The flow run's claim this write belongs to: refused once the run was claimed again. */
+  claim: z.int().min(1).optional(),
+  resultRef: z.string().optional(),
+});
+export type TaskRunStateWrite = z.infer<typeof taskRunStateWriteSchema>;
+
+/** POST /api/task-run-states: many writes, applied all or none. */
+export const setTaskRunStatesRequestSchema = z.strictObject({
+  states: z.array(taskRunStateWriteSchema).min(1).max(10_000),
+});
+/** Answer: the new version of each write, in order. */
+export const setTaskRunStatesResponseSchema = z.strictObject({ versions: z.array(z.int()) });
+
+// ── logs ─────────────────────────────────────────────────────────────────────
+
+/** POST /api/logs: a batch of log records (`time` in epoch milliseconds). */
+export const ingestLogsRequestSchema = z.strictObject({
+  logs: z.array(logRecordSchema).min(1).max(10_000),
+});
+/** A stored log record. */
+export const logEntrySchema = logRecordSchema.extend({ id: z.string() });
+export type LogEntry = z.infer<typeof logEntrySchema>;
+/** GET /api/flow-runs/:id/logs query (oldest first). */
+export const listLogsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(5000).default(500),
+  cursor: cursor.optional(),
+});
+
+// ── agents ───────────────────────────────────────────────────────────────────
+
+/** POST /api/agents: register (an agent of the same name gets its labels updated and keeps its id). */
+export const registerAgentRequestSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  labels: z.array(label).default([]),
+  /** Runs it executes at once (shown by `runs inspect` when all matching agents are busy). */
+  concurrency: z.int().min(1).max(10_000).default(1),
+});
+export const agentSchema = z.strictObject({
+  id,
+  name: z.string(),
+  labels: z.array(label),
+  concurrency: z.int().min(1),
+  lastSeen: isoTime,
+  createdAt: isoTime,
+});
+export type Agent = z.infer<typeof agentSchema>;
+
+/** POST /api/agents/:id/claim: up to `limit` due runs; waits up to `waitMs` for one to become due. */
+export const claimRequestSchema = z.strictObject({
+  limit: z.int().min(1).max(100).default(1),
+  waitMs: z.int().min(0).max(60_000).default(0),
+});
+/** A claimed run and what an agent needs to deploy it: the flow's storage, environment and location. */
+export const claimedRunSchema = z.strictObject({
+  run: flowRunSchema,
+  flowName: z.string(),
+  storage: typedObjectSchema.optional(),
+  environment: typedObjectSchema.optional(),
+  location: z.string().optional(),
+});
+export type ClaimedRun = z.infer<typeof claimedRunSchema>;
+export const claimResponseSchema = z.strictObject({ runs: z.array(claimedRunSchema) });
+
+// ── tokens ───────────────────────────────────────────────────────────────────
+
+/** An API token's record (never its secret). */
+export const apiTokenSchema = z.strictObject({
+  id,
+  name: z.string(),
+  scopes: z.array(z.enum(TOKEN_SCOPES)),
+  createdAt: isoTime,
+  revokedAt: isoTime.optional(),
+});
+export type ApiToken = z.infer<typeof apiTokenSchema>;
