@@ -759,6 +759,15 @@ export interface FlowRunner {
   run(options?: RunOptions): Promise<FlowRun<unknown>>;
 }
 
+/**
+ * True when a run of `flow` can resume an earlier one: its results are
+ * persisted under the run's id (a result backend whose template has {flowRunId}).
+ */
+export function canResume(flow: Flow<unknown>, result?: ResultBackend): boolean {
+  const results = result ?? flow.options.result;
+  return results !== undefined && results.template.includes("{flowRunId}");
+}
+
 /** Wraps a loaded flow as a {@link FlowRunner}. */
 export function createFlowRunner(flow: Flow<unknown>): FlowRunner {
   return { flow, run: (options) => runFlow(flow, options) };

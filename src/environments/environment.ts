@@ -27,12 +27,24 @@ export interface ExecuteContext {
   readonly signal?: AbortSignal;
   /** Variables for flow-run processes (e.g. WEFT_API_URL, WEFT_API_TOKEN). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A restarted run: the id of the run whose persisted results may be reused.
+   * Tasks whose results can be read back are not run again; ignored (every task
+   * runs) when the flow persists no results under its run id.
+   */
+  readonly resume?: string;
 }
 
 /** How an execution ended. */
 export interface ExecuteResult {
   /** The flow run's final state. */
   readonly state: State;
+  /**
+   * True when the flow-run process died without saying how the run ended
+   * (killed by a signal, out of memory): the run did not finish, it was
+   * interrupted, and may be started again.
+   */
+  readonly crashed?: boolean;
 }
 
 /** Hooks around an execution; code-only (they do not travel with the JSON). */

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
 import { checkPairing } from "../core/flow.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
+import { canResume } from "../engine/flow-runner.ts";
 import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
   type Environment,
@@ -68,6 +69,7 @@ class LocalEnvironment implements Environment {
           ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
           ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
           ...(this.executor === undefined ? {} : { executor: this.executor }),
+          ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
         });
         return run.state;
       },

@@ -5,8 +5,10 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { createLocalResultBackend } from "../../src/engine/results/local-result-backend.ts";
 import { createEnvironment } from "../../src/environments/create-environment.ts";
 import { createLocalEnvironment } from "../../src/environments/local-environment.ts";
+import { flow, task } from "../../src/index.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import { createMemoryStorage } from "../../src/storage/memory-storage.ts";
 import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
@@ -124,5 +126,60 @@ describe("local environment", { concurrency: true }, () => {
     await environment.setup(createMemoryStorage());
     const json = greetFlow.serialize({ storage: createMemoryStorage(), environment });
     assert.deepEqual(json.environment, { type: "local", schemaVersion: 1, labels: [] });
+  });
+});
+
+describe("local environment: restarted runs (ctx.resume)", () => {
+  test("a restarted run reuses what its first attempt persisted and runs only the rest", async () => {
+    await withDirs("local-resume", async ({ tmp }) => {
+      const calls: string[] = [];
+      let failLoad = true;
+      const resumable = flow(
+        `resume-${randomUUID()}`,
+        () => {
+          const extract = task("extract", () => {
+            calls.push("extract");
+            return [1, 2, 3];
+          });
+          const load = task("load", (rows: number[]) => {
+            calls.push("load");
+            if (failLoad) throw new Error("the warehouse is down");
+            return rows.length;
+          });
+          return load(extract());
+        },
+        { result: createLocalResultBackend({ directory: join(tmp, "results") }) },
+      );
+      const storage = createMemoryStorage();
+      const location = storage.addFlow(resumable);
+      await storage.build();
+      const environment = createLocalEnvironment();
+      const flowRunId = randomUUID();
+      const first = await environment.execute(storage, location, { flowRunId });
+      assert.equal(first.state.type, "Failed");
+      failLoad = false;
+      const again = await environment.execute(storage, location, { flowRunId, resume: flowRunId });
+      assert.equal(again.state.type, "Success", again.state.message);
+      assert.deepEqual(
+        calls,
+        ["extract", "load", "load"],
+        "extract ran once: its result was read back",
+      );
+    });
+  });
+
+  test("resume on a flow that persists no results runs every task (no error)", async () => {
+    const calls: string[] = [];
+    const plain = flow(`plain-${randomUUID()}`, () => task("only", () => calls.push("only"))());
+    const storage = createMemoryStorage();
+    const location = storage.addFlow(plain);
+    await storage.build();
+    const flowRunId = randomUUID();
+    const { state } = await createLocalEnvironment().execute(storage, location, {
+      flowRunId,
+      resume: flowRunId,
+    });
+    assert.equal(state.type, "Success", state.message);
+    assert.deepEqual(calls, ["only"]);
   });
 });

@@ -288,7 +288,7 @@ describe("subprocess environment", { concurrency: 4 }, () => {
     });
   });
 
-  test("a child that exits non-zero or is killed by a signal fails the run, saying how it died", {
+  test("a child that exits non-zero or is killed by a signal fails the run, saying how it died; a killed one crashed", {
     timeout: TEST_TIMEOUT_MS,
   }, async () => {
     await withDirs("sub-died", async (dirs) => {
@@ -304,6 +304,9 @@ describe("subprocess environment", { concurrency: 4 }, () => {
       assert.equal(b.state.type, "Failed", `${b.state.message}\n${logged(killed.logger)}`);
       assert.match(b.state.message ?? "", /killed by SIGKILL/);
       assert.equal(b.state.error?.type, "ProcessExit");
+      // Exiting with a code is the flow-run process's own answer; a signal interrupted it.
+      assert.equal(a.crashed, undefined);
+      assert.equal(b.crashed, true);
     });
   });
 

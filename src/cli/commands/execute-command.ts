@@ -5,7 +5,7 @@ import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Reporter } from "../../core/reporter.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
-import type { FlowRunner } from "../../engine/flow-runner.ts";
+import { canResume, type FlowRunner } from "../../engine/flow-runner.ts";
 import { ConsoleReporter } from "../../engine/reporters/console-reporter.ts";
 import { createEventWriter } from "../../serialization/run-events.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
@@ -99,6 +99,7 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
           signal: controller.signal,
           ...(flowRunId ? { flowRunId } : {}),
           ...(executor === undefined ? {} : { executor }),
+          ...(env.WEFT_RESUME && canResume(runner.flow) ? { resume: env.WEFT_RESUME } : {}),
         });
         cli.exitCode = exitCodeFor(run.state);
       } finally {

@@ -66,6 +66,8 @@ class SubprocessEnvironment implements Environment {
   readonly storageNeeds = "shareable";
   readonly labels: string[];
   private readonly children = new Map<string, ChildProcess>();
+  /** Runs whose process a signal killed before it reported a final state. */
+  private readonly crashed = new Set<string>();
 
   constructor(private readonly options: SubprocessEnvironmentOptions) {
     if (options.executor !== undefined) resolveExecutorOptions(options.executor);
@@ -90,10 +92,14 @@ class SubprocessEnvironment implements Environment {
     checkPairing(this, storage);
   }
 
-  execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
-    return withHooks(this.options, ctx, parseLocation(location, storage.name).flowName, () =>
-      this.runChild(storage, location, ctx),
+  async execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
+    const result = await withHooks(
+      this.options,
+      ctx,
+      parseLocation(location, storage.name).flowName,
+      () => this.runChild(storage, location, ctx),
     );
+    return this.crashed.delete(ctx.flowRunId) ? { ...result, crashed: true } : result;
   }
 
   private runChild(storage: Storage, location: string, ctx: ExecuteContext): Promise<State> {
@@ -109,6 +115,7 @@ class SubprocessEnvironment implements Environment {
       WEFT_EXIT_WITH_PARENT: "1",
       // Set or cleared: a parent's own WEFT_EXECUTOR must not choose the child's executor.
       WEFT_EXECUTOR: o.executor === undefined ? "" : JSON.stringify(o.executor),
+      WEFT_RESUME: ctx.resume ?? "",
     };
     const started = Date.now();
     const child = runner.start({
@@ -220,6 +227,7 @@ class SubprocessEnvironment implements Environment {
           const message = `could not start the flow-run process${o.cwd === undefined ? "" : ` (cwd ${o.cwd})`}: ${spawnError.message}`;
           state = new State("Failed", message, undefined, { type: "SpawnError", message }, started);
         } else {
+          if (signal !== null) this.crashed.add(ctx.flowRunId);
           const message = describeExit(code, signal, stderrTail, o.heapLimitMb);
           state = new State(
             "Failed",
