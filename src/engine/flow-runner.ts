@@ -765,7 +765,7 @@ export interface FlowRunner {
  */
 export function canResume(flow: Flow<unknown>, result?: ResultBackend): boolean {
   const results = result ?? flow.options.result;
-  return results !== undefined && results.template.includes("{flowRunId}");
+  return results?.template.includes("{flowRunId}") === true;
 }
 
 /** Wraps a loaded flow as a {@link FlowRunner}. */
