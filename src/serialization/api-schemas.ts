@@ -278,3 +278,29 @@ export const apiTokenSchema = z.strictObject({
   revokedAt: isoTime.optional(),
 });
 export type ApiToken = z.infer<typeof apiTokenSchema>;
+
+/** POST /api/tokens: make a token (admin). */
+export const createTokenRequestSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  scopes: z.array(z.enum(TOKEN_SCOPES)).min(1),
+});
+export type CreateTokenRequest = z.infer<typeof createTokenRequestSchema>;
+/** The answer to a token creation: the record and the secret, shown this once. */
+export const createTokenResponseSchema = z.strictObject({
+  token: apiTokenSchema,
+  secret: z.string(),
+});
+export type CreatedToken = z.infer<typeof createTokenResponseSchema>;
+
+// ── lists, health ────────────────────────────────────────────────────────────
+
+/** A whole list (agents, tokens): small enough never to be paged. */
+export function listSchema<T extends z.ZodType>(item: T) {
+  return z.strictObject({ items: z.array(item) });
+}
+/** POST /api/logs answer: how many records were stored. */
+export const ingestLogsResponseSchema = z.strictObject({ count: z.int().min(0) });
+/** GET /api/health: the process answers. */
+export const healthResponseSchema = z.strictObject({ status: z.literal("ok") });
+/** GET /api/ready: the database answers and its schema is current (else 503 DATABASE_UNAVAILABLE). */
+export const readyResponseSchema = z.strictObject({ status: z.literal("ready") });

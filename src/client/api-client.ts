@@ -1,0 +1,315 @@
+import { z } from "zod";
+import { ERROR_CODES, type ErrorCode, WeftError } from "../core/errors.ts";
+import type { LogRecord } from "../core/reporter.ts";
+import {
+  type Agent,
+  type ApiToken,
+  agentSchema,
+  apiErrorSchema,
+  apiTokenSchema,
+  type ClaimedRun,
+  type CreatedToken,
+  type CreateFlowRunRequest,
+  type CreateTokenRequest,
+  claimResponseSchema,
+  createFlowRunResponseSchema,
+  createTokenResponseSchema,
+  type FlowDetail,
+  type FlowRun,
+  type FlowRunDetail,
+  type FlowSummary,
+  flowDetailSchema,
+  flowRunDetailSchema,
+  flowRunSchema,
+  flowSummarySchema,
+  healthResponseSchema,
+  heartbeatResponseSchema,
+  ingestLogsResponseSchema,
+  type LogEntry,
+  listSchema,
+  logEntrySchema,
+  pageSchema,
+  type RegisterFlowResponse,
+  readyResponseSchema,
+  registerFlowResponseSchema,
+  setTaskRunStatesResponseSchema,
+  type TaskRunStateWrite,
+} from "../serialization/api-schemas.ts";
+import type { SerializedFlow, SerializedState } from "../serialization/schemas.ts";
+
+/** How a client reaches the API. */
+export interface ApiClientOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:4200`. */
+  readonly url: string;
+  /** An API token (sent as `Authorization: Bearer <token>`); none for an open server. */
+  readonly token?: string | undefined;
+  /** The fetch to use. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+/** An error answer of the API: the server's code, message and hint, plus the HTTP status. */
+export class ApiError extends WeftError {
+  /** The HTTP status (0 when the server was not reached). */
+  readonly status: number;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    status: number,
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super(code, message, options);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+/** A page of a list, as parsed from an answer; `nextCursor` is absent on the last page. */
+export interface ApiPage<T> {
+  items: T[];
+  nextCursor?: string | undefined;
+}
+
+/** Optional filters of `listFlows`. */
+export interface ListFlowsOptions {
+  readonly name?: string;
+  readonly archived?: "true" | "false" | "all";
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+/** Optional filters of `listFlowRuns` (`state`: one type, or several comma-separated). */
+export interface ListFlowRunsOptions {
+  readonly flowId?: string;
+  readonly flowName?: string;
+  readonly state?: string;
+  readonly agentId?: string;
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+/**
+ * The typed client of the weft API: one method per route (named as the route's
+ * OpenAPI operationId), answers parsed with the same schemas the server uses.
+ * An error answer becomes an {@link ApiError} with the server's code (or
+ * API_ERROR for a code this version does not know); a server it cannot reach,
+ * API_UNREACHABLE naming the URL.
+ */
+export interface ApiClient {
+  /** The base URL it talks to. */
+  readonly url: string;
+  health(): Promise<{ status: "ok" }>;
+  ready(): Promise<{ status: "ready" }>;
+  openapi(): Promise<Record<string, unknown>>;
+
+  registerFlow(flow: SerializedFlow, versionGroup?: string): Promise<RegisterFlowResponse>;
+  listFlows(options?: ListFlowsOptions): Promise<ApiPage<FlowSummary>>;
+  getFlow(id: string): Promise<FlowDetail>;
+
+  createFlowRun(request: CreateFlowRunRequest): Promise<{ run: FlowRun; created: boolean }>;
+  listFlowRuns(options?: ListFlowRunsOptions): Promise<ApiPage<FlowRun>>;
+  getFlowRun(id: string): Promise<FlowRunDetail>;
+  cancelFlowRun(id: string): Promise<FlowRun>;
+  /** Refused with STALE_VERSION unless `version` is the run's current row version. */
+  setFlowRunState(id: string, state: SerializedState, version: number): Promise<FlowRun>;
+  heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
+  listLogs(id: string, options?: { limit?: number; cursor?: string }): Promise<ApiPage<LogEntry>>;
+
+  /** Applies the writes all or none; answers each write's new version, in order. */
+  setTaskRunStates(writes: readonly TaskRunStateWrite[]): Promise<number[]>;
+  ingestLogs(records: readonly LogRecord[]): Promise<void>;
+
+  registerAgent(input: { name: string; labels?: string[]; concurrency?: number }): Promise<Agent>;
+  listAgents(): Promise<Agent[]>;
+  getAgent(id: string): Promise<Agent>;
+  heartbeatAgent(id: string): Promise<Agent>;
+  /**
+   * Claims up to `limit` due runs; with `waitMs`, the server holds the request
+   * until one becomes due (long poll). `signal` ends the wait (the call then
+   * rejects with the signal's reason).
+   */
+  claimFlowRuns(
+    agentId: string,
+    options?: { limit?: number; waitMs?: number; signal?: AbortSignal },
+  ): Promise<ClaimedRun[]>;
+
+  listTokens(): Promise<ApiToken[]>;
+  createToken(request: CreateTokenRequest): Promise<CreatedToken>;
+  revokeToken(idOrName: string): Promise<ApiToken>;
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/**
+ * Makes an API client.
+ * @example
+ * const api = createApiClient({ url: "http://127.0.0.1:4200", token: process.env.WEFT_API_TOKEN });
+ * const { run } = await api.createFlowRun({ flowName: "etl", parameters: { day: "2026-01-01" } });
+ */
+export function createApiClient(options: ApiClientOptions): ApiClient {
+  const base = options.url.replace(/\/+$/, "");
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (options.token !== undefined && options.token !== "")
+    headers.authorization = `Bearer ${options.token}`;
+
+  async function call<S extends z.ZodType>(
+    method: "GET" | "POST",
+    path: string,
+    schema: S,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<z.infer<S>> {
+    const url = `${base}${path}`;
+    let response: Response;
+    try {
+      response = await doFetch(url, {
+        method,
+        headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error;
+      throw unreachable(base, error);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error;
+      throw unreachable(base, error);
+    }
+    const json = parseJson(text);
+    if (!response.ok) throw errorFrom(base, method, path, response.status, json, text);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new ApiError(
+        "API_ERROR",
+        `unexpected answer from ${method} ${url}: ${parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`)
+          .join("; ")}`,
+        response.status,
+        { hint: "the server and this client may be different versions of weft" },
+      );
+    }
+    return parsed.data;
+  }
+
+  const id = (value: string) => encodeURIComponent(value);
+
+  return {
+    url: base,
+    health: () => call("GET", "/api/health", healthResponseSchema),
+    ready: () => call("GET", "/api/ready", readyResponseSchema),
+    openapi: () => call("GET", "/api/openapi.json", openApiSchema),
+
+    registerFlow: (flow, versionGroup) =>
+      call(
+        "POST",
+        "/api/flows",
+        registerFlowResponseSchema,
+        versionGroup === undefined ? { flow } : { flow, versionGroup },
+      ),
+    listFlows: (o = {}) => call("GET", `/api/flows${query(o)}`, pageSchema(flowSummarySchema)),
+    getFlow: (flowId) => call("GET", `/api/flows/${id(flowId)}`, flowDetailSchema),
+
+    createFlowRun: (request) =>
+      call("POST", "/api/flow-runs", createFlowRunResponseSchema, request),
+    listFlowRuns: (o = {}) => call("GET", `/api/flow-runs${query(o)}`, pageSchema(flowRunSchema)),
+    getFlowRun: (runId) => call("GET", `/api/flow-runs/${id(runId)}`, flowRunDetailSchema),
+    cancelFlowRun: (runId) => call("POST", `/api/flow-runs/${id(runId)}/cancel`, flowRunSchema, {}),
+    setFlowRunState: (runId, state, version) =>
+      call("POST", `/api/flow-runs/${id(runId)}/state`, flowRunSchema, { state, version }),
+    heartbeatFlowRun: (runId) =>
+      call("POST", `/api/flow-runs/${id(runId)}/heartbeat`, heartbeatResponseSchema, {}),
+    listLogs: (runId, o = {}) =>
+      call("GET", `/api/flow-runs/${id(runId)}/logs${query(o)}`, pageSchema(logEntrySchema)),
+
+    setTaskRunStates: async (writes) =>
+      (
+        await call("POST", "/api/task-run-states", setTaskRunStatesResponseSchema, {
+          states: writes,
+        })
+      ).versions,
+    ingestLogs: async (records) => {
+      await call("POST", "/api/logs", ingestLogsResponseSchema, { logs: records });
+    },
+
+    registerAgent: (input) => call("POST", "/api/agents", agentSchema, input),
+    listAgents: async () => (await call("GET", "/api/agents", listSchema(agentSchema))).items,
+    getAgent: (agentId) => call("GET", `/api/agents/${id(agentId)}`, agentSchema),
+    heartbeatAgent: (agentId) =>
+      call("POST", `/api/agents/${id(agentId)}/heartbeat`, agentSchema, {}),
+    claimFlowRuns: async (agentId, o = {}) =>
+      (
+        await call(
+          "POST",
+          `/api/agents/${id(agentId)}/claim`,
+          claimResponseSchema,
+          { limit: o.limit ?? 1, waitMs: o.waitMs ?? 0 },
+          o.signal,
+        )
+      ).runs,
+
+    listTokens: async () => (await call("GET", "/api/tokens", listSchema(apiTokenSchema))).items,
+    createToken: (request) => call("POST", "/api/tokens", createTokenResponseSchema, request),
+    revokeToken: (idOrName) =>
+      call("POST", `/api/tokens/${id(idOrName)}/revoke`, apiTokenSchema, {}),
+  };
+}
+
+/** The OpenAPI document, checked only as far as its version field. */
+const openApiSchema = z.looseObject({ openapi: z.string() });
+
+function query(params: object): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined) search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function unreachable(base: string, error: unknown): ApiError {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const why = cause?.code ?? cause?.message ?? (error as Error).message;
+  return new ApiError("API_UNREACHABLE", `cannot reach the weft API at ${base} (${why})`, 0, {
+    cause: error,
+    hint: "is `weft server start` running there? Set the address with --api or WEFT_API_URL",
+  });
+}
+
+function errorFrom(
+  base: string,
+  method: string,
+  path: string,
+  status: number,
+  json: unknown,
+  text: string,
+): ApiError {
+  const parsed = apiErrorSchema.safeParse(json);
+  if (!parsed.success) {
+    const shown = text.length > 200 ? `${text.slice(0, 197)}…` : text;
+    return new ApiError(
+      "API_ERROR",
+      `${method} ${base}${path} answered ${status}${shown ? `: ${shown}` : ""}`,
+      status,
+      { hint: `is ${base} a weft server?` },
+    );
+  }
+  const { code, message, hint } = parsed.data.error;
+  const extra = hint === undefined ? {} : { hint };
+  if (KNOWN_CODES.has(code)) return new ApiError(code as ErrorCode, message, status, extra);
+  return new ApiError("API_ERROR", `${message} (${code}, HTTP ${status})`, status, extra);
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { z } from "zod";
+import { isWeftError, WeftError } from "../../core/errors.ts";
+import type { Logger } from "../../core/reporter.ts";
+import type { Store } from "../store/store.ts";
+import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
+import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
+import { openApiDocument } from "./openapi.ts";
+import { type AnyRoute, apiRoutes } from "./routes.ts";
+
+/** How the API app is made. */
+export interface ApiAppOptions {
+  readonly store: Store;
+  /** Token checking. @default { allowOpen: false } (every route but health needs a token) */
+  readonly auth?: AuthOptions;
+  /** Largest request body accepted (413 BODY_TOO_LARGE above it). @default 16 MiB */
+  readonly bodyLimitBytes?: number;
+  /** Where unexpected errors and refusals are logged. @default silent */
+  readonly logger?: Logger;
+  /** The longest a waiting claim goes without asking the database. @default 1000 */
+  readonly claimPollMs?: number;
+  /** Aborts when the server closes: waiting claims answer at once. */
+  readonly signal?: AbortSignal;
+}
+
+/** The default request body limit: 16 MiB. */
+export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+const version = (
+  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
+
+/**
+ * The weft API as a Hono app: `app.fetch` is the whole API, so tests call
+ * `app.request()` in process and the server hands it to @hono/node-server.
+ * Routes, scopes and schemas come from one list ({@link apiRoutes}), which is
+ * also the OpenAPI document at `/api/openapi.json`.
+ * @example
+ * const app = createApp({ store, auth: { allowOpen: true } });
+ * const res = await app.request("/api/flow-runs?limit=10");
+ */
+export function createApp(options: ApiAppOptions): Hono {
+  const logger = options.logger ?? silent;
+  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const auth = createAuthenticator(options.store, options.auth);
+  let document: unknown;
+  const routes = apiRoutes({
+    store: options.store,
+    openapi: () => {
+      document ??= openApiDocument(routes, version);
+      return document;
+    },
+    ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
+  });
+
+  const app = new Hono();
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: limit,
+      onError: () => {
+        throw new WeftError(
+          "BODY_TOO_LARGE",
+          `the request body is larger than the server's limit of ${limit} bytes`,
+          { hint: "send smaller batches, or start the server with a larger --body-limit" },
+        );
+      },
+    }),
+  );
+  for (const r of routes)
+    app.on(r.method.toUpperCase(), r.path, (c) => serve(c, r, auth, options.signal));
+  app.notFound(routeNotFound);
+  app.onError((error, c) => errorResponse(error, c, logger));
+  return app;
+}
+
+async function serve(
+  c: Context,
+  r: AnyRoute,
+  auth: Authenticator,
+  closing: AbortSignal | undefined,
+): Promise<Response> {
+  const caller = await auth.authorize(
+    c.req.header("authorization"),
+    r.scope,
+    `${r.method.toUpperCase()} ${r.path}`,
+  );
+  const query = r.query === undefined ? undefined : check(r.query, c.req.query(), "query");
+  const body = r.body === undefined ? undefined : check(r.body, await readJson(c), "body");
+  const signal =
+    closing === undefined ? c.req.raw.signal : AbortSignal.any([c.req.raw.signal, closing]);
+  const result = await r.handle({ body, query, params: c.req.param(), signal, caller });
+  const status =
+    r.created === "always"
+      ? 201
+      : r.created === "when-new" && (result as { created?: unknown }).created === true
+        ? 201
+        : 200;
+  return c.json(result as object, status);
+}
+
+function check(schema: z.ZodType, input: unknown, where: "body" | "query"): unknown {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw invalidRequest(where, parsed.error, input);
+  return parsed.data;
+}
+
+/** The request body as JSON (an empty body is `{}`); the whole body is read before any write starts. */
+async function readJson(c: Context): Promise<unknown> {
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (error) {
+    if (isWeftError(error)) throw error;
+    // The client went away mid-body (or sent a broken one): nothing was written, and nothing will be.
+    throw new WeftError(
+      "INVALID_REQUEST",
+      `the request body could not be read: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new WeftError(
+      "INVALID_REQUEST",
+      `the request body is not valid JSON: ${(error as Error).message}`,
+      {
+        hint: 'send one JSON object with "Content-Type: application/json"',
+      },
+    );
+  }
+}

@@ -1,0 +1,137 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { z } from "zod";
+import { isWeftError, WeftError } from "../../core/errors.ts";
+import type { Logger } from "../../core/reporter.ts";
+import type { ApiErrorBody } from "../../serialization/api-schemas.ts";
+
+/** HTTP status of each error code the API answers with; any other error is a 500. */
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  INVALID_REQUEST: 400,
+  INVALID_PARAMETER: 400,
+  UNKNOWN_PARAMETER: 400,
+  MISSING_PARAMETER: 400,
+  INVALID_SCHEDULE: 400,
+  INVALID_FLOW_OPTIONS: 400,
+  INVALID_SERIALIZED: 400,
+  SCHEMA_VERSION_UNSUPPORTED: 400,
+  UNKNOWN_TYPE: 400,
+  CREDENTIAL_IN_CONFIG: 400,
+  STORAGE_NOT_SHAREABLE: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  ROUTE_NOT_FOUND: 404,
+  FLOW_NOT_FOUND: 404,
+  FLOW_RUN_NOT_FOUND: 404,
+  TASK_RUN_NOT_FOUND: 404,
+  AGENT_NOT_FOUND: 404,
+  TOKEN_NOT_FOUND: 404,
+  INVALID_TRANSITION: 409,
+  STALE_VERSION: 409,
+  IDEMPOTENCY_CONFLICT: 409,
+  BODY_TOO_LARGE: 413,
+  DATABASE_UNAVAILABLE: 503,
+  MIGRATION_FAILED: 503,
+};
+
+/** The HTTP status the API answers an error code with (500 for codes it does not expect). */
+export function statusOfCode(code: string): number {
+  return STATUS_BY_CODE[code] ?? 500;
+}
+
+/** The JSON body of an error response. */
+export function errorBody(code: string, message: string, hint?: string): ApiErrorBody {
+  return { error: hint === undefined ? { code, message } : { code, message, hint } };
+}
+
+/**
+ * Turns any error into the API's answer. Expected weft errors keep their code,
+ * message and hint; everything else is logged and answered with a generic 500,
+ * so internals (SQL, paths, stacks) never reach a client.
+ */
+export function errorResponse(error: unknown, c: Context, logger: Logger): Response {
+  if (isWeftError(error)) {
+    const status = statusOfCode(error.code);
+    if (
+      status < 500 ||
+      error.code === "DATABASE_UNAVAILABLE" ||
+      error.code === "MIGRATION_FAILED"
+    ) {
+      if (status >= 500)
+        logger.warn(`${c.req.method} ${c.req.path}: ${error.message}`, { code: error.code });
+      return c.json(errorBody(error.code, error.message, error.hint), status as 400);
+    }
+  } else if (error instanceof HTTPException && error.status < 500) {
+    // Hono's own refusals (none are expected: our middleware throws WeftErrors).
+    return c.json(errorBody("INVALID_REQUEST", error.message || "bad request"), error.status);
+  }
+  logger.error(`${c.req.method} ${c.req.path} failed unexpectedly`, {
+    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    ...(isWeftError(error) ? { code: error.code } : {}),
+  });
+  return c.json(
+    errorBody("INTERNAL", "internal server error; the server log has the details"),
+    500,
+  );
+}
+
+/** The answer to a path no route serves. */
+export function routeNotFound(c: Context): Response {
+  return c.json(
+    errorBody(
+      "ROUTE_NOT_FOUND",
+      `no route ${c.req.method} ${c.req.path}`,
+      "GET /api/openapi.json lists every route",
+    ),
+    404,
+  );
+}
+
+/** A request part that failed its schema: the error names the field path and the value found there. */
+export function invalidRequest(
+  where: "body" | "query",
+  error: z.ZodError,
+  input: unknown,
+): WeftError {
+  const problems = error.issues.slice(0, 5).map((issue) => {
+    const path = issue.path
+      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+      .join("");
+    const field =
+      path === "" ? where : `${where === "query" ? "query " : ""}${path.replace(/^\./, "")}`;
+    const found = valueAt(input, issue.path);
+    const shown = found.present ? ` (got ${preview(found.value)})` : "";
+    return `${field}: ${issue.message}${shown}`;
+  });
+  const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : "";
+  return new WeftError(
+    "INVALID_REQUEST",
+    `invalid request ${where}: ${problems.join("; ")}${more}`,
+    {
+      hint: "GET /api/openapi.json has the schema of every request",
+    },
+  );
+}
+
+function valueAt(
+  input: unknown,
+  path: readonly PropertyKey[],
+): { present: boolean; value?: unknown } {
+  let current: unknown = input;
+  for (const key of path) {
+    if (current === null || typeof current !== "object" || !(key in current))
+      return { present: false };
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return { present: true, value: current };
+}
+
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+}

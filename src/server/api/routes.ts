@@ -1,0 +1,416 @@
+import { z } from "zod";
+import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
+import {
+  agentSchema,
+  apiTokenSchema,
+  claimRequestSchema,
+  claimResponseSchema,
+  createFlowRunRequestSchema,
+  createFlowRunResponseSchema,
+  createTokenRequestSchema,
+  createTokenResponseSchema,
+  flowDetailSchema,
+  flowRunDetailSchema,
+  flowRunSchema,
+  flowSummarySchema,
+  healthResponseSchema,
+  heartbeatResponseSchema,
+  ingestLogsRequestSchema,
+  ingestLogsResponseSchema,
+  listFlowRunsQuerySchema,
+  listFlowsQuerySchema,
+  listLogsQuerySchema,
+  listSchema,
+  logEntrySchema,
+  pageSchema,
+  readyResponseSchema,
+  registerAgentRequestSchema,
+  registerFlowRequestSchema,
+  registerFlowResponseSchema,
+  setFlowRunStateRequestSchema,
+  setTaskRunStatesRequestSchema,
+  setTaskRunStatesResponseSchema,
+} from "../../serialization/api-schemas.ts";
+import { assertNoCredentials } from "../../serialization/credentials.ts";
+import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
+import type { SerializedFlow } from "../../serialization/schemas.ts";
+import type { Store } from "../store/store.ts";
+import type { Caller, RequiredScope } from "./auth.ts";
+import { claimWithWait } from "./claim-wait.ts";
+
+/** What a route handler gets: the validated body and query, the path parameters, and who called. */
+export interface RouteRequest<B, Q> {
+  readonly body: B;
+  readonly query: Q;
+  readonly params: Readonly<Record<string, string>>;
+  /** Aborts when the client goes away or the server closes. */
+  readonly signal: AbortSignal;
+  readonly caller: Caller;
+}
+
+/**
+ * One API route: the single description the app serves, checks and documents
+ * (the OpenAPI document is built from the same list, so it lists every route).
+ */
+export interface Route<B = unknown, Q = unknown, R = unknown> {
+  readonly method: "get" | "post";
+  /** Hono syntax: `/api/flow-runs/:id`. */
+  readonly path: string;
+  /** The operation's name in the OpenAPI document and the client. */
+  readonly operationId: string;
+  readonly summary: string;
+  readonly scope: RequiredScope;
+  readonly body?: z.ZodType<B>;
+  readonly query?: z.ZodType<Q>;
+  readonly response: z.ZodType;
+  /** Error codes this route answers with besides auth, validation and 5xx. */
+  readonly errors: readonly ErrorCode[];
+  /**
+   * When the answer is 201 Created: always, or when the result says `created`
+   * (an idempotent repeat is 200). @default never (200)
+   */
+  readonly created?: "always" | "when-new";
+  readonly handle: (request: RouteRequest<B, Q>) => Promise<R>;
+}
+
+/** A route with its types erased, as the app holds it. */
+export type AnyRoute = Route<unknown, unknown, unknown>;
+
+function route<B = undefined, Q = undefined, R = unknown>(spec: Route<B, Q, R>): AnyRoute {
+  return spec as unknown as AnyRoute;
+}
+
+/** What the routes need. */
+export interface RouteDeps {
+  readonly store: Store;
+  /** The OpenAPI document (built from these routes). */
+  readonly openapi: () => unknown;
+  /** The longest a waiting claim goes without asking the database. @default 1000 */
+  readonly claimPollMs?: number;
+}
+
+/** Every route of the API. */
+export function apiRoutes(deps: RouteDeps): AnyRoute[] {
+  const { store } = deps;
+  return [
+    // ── health ──
+    route({
+      method: "get",
+      path: "/api/health",
+      operationId: "health",
+      summary: "Liveness: the process answers (no database access).",
+      scope: "open",
+      response: healthResponseSchema,
+      errors: [],
+      handle: async () => ({ status: "ok" as const }),
+    }),
+    route({
+      method: "get",
+      path: "/api/ready",
+      operationId: "ready",
+      summary: "Readiness: the database answers and its schema is current (else 503).",
+      scope: "open",
+      response: readyResponseSchema,
+      errors: ["DATABASE_UNAVAILABLE"],
+      handle: async () => {
+        let ready = false;
+        try {
+          ready = await store.ready();
+        } catch (error) {
+          throw new WeftError(
+            "DATABASE_UNAVAILABLE",
+            `the database does not answer: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        if (!ready)
+          throw new WeftError(
+            "DATABASE_UNAVAILABLE",
+            "the database does not answer or its schema is not current",
+          );
+        return { status: "ready" as const };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/openapi.json",
+      operationId: "openapi",
+      summary: "This API's OpenAPI 3.1 document.",
+      scope: "open",
+      response: z.looseObject({ openapi: z.string() }),
+      errors: [],
+      handle: async () => deps.openapi(),
+    }),
+
+    // ── flows ──
+    route({
+      method: "post",
+      path: "/api/flows",
+      operationId: "registerFlow",
+      summary:
+        "Register a serialized flow: the same content gives the same version (200), new content the next version of its group (201).",
+      scope: "agent",
+      body: registerFlowRequestSchema,
+      response: registerFlowResponseSchema,
+      errors: ["INVALID_SCHEDULE", "CREDENTIAL_IN_CONFIG"],
+      created: "when-new",
+      handle: async ({ body }) => {
+        checkFlow(body.flow);
+        return store.registerFlow(body.flow, body.versionGroup);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/flows",
+      operationId: "listFlows",
+      summary: "List flow versions (unarchived by default), newest first.",
+      scope: "read",
+      query: listFlowsQuerySchema,
+      response: pageSchema(flowSummarySchema),
+      errors: [],
+      handle: ({ query }) => store.listFlows(query),
+    }),
+    route({
+      method: "get",
+      path: "/api/flows/:id",
+      operationId: "getFlow",
+      summary: "One flow version with its serialized graph.",
+      scope: "read",
+      response: flowDetailSchema,
+      errors: ["FLOW_NOT_FOUND"],
+      handle: ({ params }) => store.getFlow(params.id!),
+    }),
+
+    // ── flow runs ──
+    route({
+      method: "post",
+      path: "/api/flow-runs",
+      operationId: "createFlowRun",
+      summary:
+        "Create a run in Scheduled (201), or return the run an idempotency key already made (200).",
+      scope: "agent",
+      body: createFlowRunRequestSchema,
+      response: createFlowRunResponseSchema,
+      errors: ["FLOW_NOT_FOUND", "INVALID_PARAMETER", "IDEMPOTENCY_CONFLICT"],
+      created: "when-new",
+      handle: ({ body }) => store.createFlowRun(body),
+    }),
+    route({
+      method: "get",
+      path: "/api/flow-runs",
+      operationId: "listFlowRuns",
+      summary: "List runs, newest scheduled start first; `state` is a comma-separated list.",
+      scope: "read",
+      query: listFlowRunsQuerySchema,
+      response: pageSchema(flowRunSchema),
+      errors: [],
+      handle: ({ query }) => store.listFlowRuns(query),
+    }),
+    route({
+      method: "get",
+      path: "/api/flow-runs/:id",
+      operationId: "getFlowRun",
+      summary: "One run with its task runs and its state history (oldest first).",
+      scope: "read",
+      response: flowRunDetailSchema,
+      errors: ["FLOW_RUN_NOT_FOUND"],
+      handle: ({ params }) => store.getFlowRunDetail(params.id!),
+    }),
+    route({
+      method: "post",
+      path: "/api/flow-runs/:id/cancel",
+      operationId: "cancelFlowRun",
+      summary: "Cancel a run: a pending run becomes Cancelled, a running one Cancelling.",
+      scope: "agent",
+      response: flowRunSchema,
+      errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION"],
+      handle: ({ params }) => store.cancelFlowRun(params.id!),
+    }),
+    route({
+      method: "post",
+      path: "/api/flow-runs/:id/state",
+      operationId: "setFlowRunState",
+      summary: "Set a run's state; refused unless `version` is the run's current row version.",
+      scope: "agent",
+      body: setFlowRunStateRequestSchema,
+      response: flowRunSchema,
+      errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "STALE_VERSION"],
+      handle: ({ params, body }) => store.setFlowRunState(params.id!, body.state, body.version),
+    }),
+    route({
+      method: "post",
+      path: "/api/flow-runs/:id/heartbeat",
+      operationId: "heartbeatFlowRun",
+      summary: "Record a run's heartbeat; answers its current state (stop on Cancelling).",
+      scope: "agent",
+      response: heartbeatResponseSchema,
+      errors: ["FLOW_RUN_NOT_FOUND"],
+      handle: async ({ params }) => {
+        const run = await store.heartbeatFlowRun(params.id!);
+        return { state: run.state, version: run.version };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/flow-runs/:id/logs",
+      operationId: "listLogs",
+      summary: "A run's logs, oldest first, in pages.",
+      scope: "read",
+      query: listLogsQuerySchema,
+      response: pageSchema(logEntrySchema),
+      errors: ["FLOW_RUN_NOT_FOUND"],
+      handle: async ({ params, query }) => {
+        const page = await store.listLogs(params.id!, query);
+        // An empty first page may mean an unknown run: say so (404), like every other route.
+        if (page.items.length === 0 && query.cursor === undefined)
+          await store.getFlowRun(params.id!);
+        return page;
+      },
+    }),
+
+    // ── task runs, logs ──
+    route({
+      method: "post",
+      path: "/api/task-run-states",
+      operationId: "setTaskRunStates",
+      summary:
+        "Apply many task-run state writes, all or none; answers each write's new row version.",
+      scope: "agent",
+      body: setTaskRunStatesRequestSchema,
+      response: setTaskRunStatesResponseSchema,
+      errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "STALE_VERSION"],
+      handle: async ({ body }) => ({ versions: await store.setTaskRunStates(body.states) }),
+    }),
+    route({
+      method: "post",
+      path: "/api/logs",
+      operationId: "ingestLogs",
+      summary: "Store a batch of log records.",
+      scope: "agent",
+      body: ingestLogsRequestSchema,
+      response: ingestLogsResponseSchema,
+      errors: ["FLOW_RUN_NOT_FOUND"],
+      handle: async ({ body }) => {
+        await store.insertLogs(body.logs);
+        return { count: body.logs.length };
+      },
+    }),
+
+    // ── agents ──
+    route({
+      method: "post",
+      path: "/api/agents",
+      operationId: "registerAgent",
+      summary: "Register an agent (one of the same name keeps its id and gets the new labels).",
+      scope: "agent",
+      body: registerAgentRequestSchema,
+      response: agentSchema,
+      errors: [],
+      handle: ({ body }) => store.registerAgent(body),
+    }),
+    route({
+      method: "get",
+      path: "/api/agents",
+      operationId: "listAgents",
+      summary: "Every registered agent.",
+      scope: "read",
+      response: listSchema(agentSchema),
+      errors: [],
+      handle: async () => ({ items: await store.listAgents() }),
+    }),
+    route({
+      method: "get",
+      path: "/api/agents/:id",
+      operationId: "getAgent",
+      summary: "One agent.",
+      scope: "read",
+      response: agentSchema,
+      errors: ["AGENT_NOT_FOUND"],
+      handle: ({ params }) => store.getAgent(params.id!),
+    }),
+    route({
+      method: "post",
+      path: "/api/agents/:id/heartbeat",
+      operationId: "heartbeatAgent",
+      summary: "Record that an agent is alive.",
+      scope: "agent",
+      response: agentSchema,
+      errors: ["AGENT_NOT_FOUND"],
+      handle: ({ params }) => store.heartbeatAgent(params.id!),
+    }),
+    route({
+      method: "post",
+      path: "/api/agents/:id/claim",
+      operationId: "claimFlowRuns",
+      summary:
+        "Claim up to `limit` due runs whose labels are all on the agent; with `waitMs`, wait until one becomes due (long poll).",
+      scope: "agent",
+      body: claimRequestSchema,
+      response: claimResponseSchema,
+      errors: ["AGENT_NOT_FOUND"],
+      handle: async ({ params, body, signal }) => ({
+        runs: await claimWithWait(store, params.id!, body.limit, body.waitMs, signal, {
+          ...(deps.claimPollMs === undefined ? {} : { pollMs: deps.claimPollMs }),
+        }),
+      }),
+    }),
+
+    // ── tokens ──
+    route({
+      method: "get",
+      path: "/api/tokens",
+      operationId: "listTokens",
+      summary: "Every API token's record (never a secret).",
+      scope: "admin",
+      response: listSchema(apiTokenSchema),
+      errors: [],
+      handle: async () => ({ items: await store.listTokens() }),
+    }),
+    route({
+      method: "post",
+      path: "/api/tokens",
+      operationId: "createToken",
+      summary: "Make a token; its secret is in this answer only.",
+      scope: "admin",
+      body: createTokenRequestSchema,
+      response: createTokenResponseSchema,
+      errors: [],
+      created: "always",
+      handle: ({ body }) => store.createToken(body),
+    }),
+    route({
+      method: "post",
+      path: "/api/tokens/:id/revoke",
+      operationId: "revokeToken",
+      summary: "Revoke a token by id or name (takes effect within the server's token cache time).",
+      scope: "admin",
+      response: apiTokenSchema,
+      errors: ["TOKEN_NOT_FOUND"],
+      handle: ({ params }) => store.revokeToken(params.id!),
+    }),
+  ];
+}
+
+/** Refuses a flow whose schedule cannot run, or whose settings hold a credential. */
+function checkFlow(flow: SerializedFlow): void {
+  if (flow.schedule !== undefined) {
+    try {
+      scheduleFromJSON(flow.schedule);
+    } catch (error) {
+      const field =
+        flow.schedule.type === "cron"
+          ? "flow.schedule.expression"
+          : `flow.schedule (${flow.schedule.type})`;
+      throw new WeftError(
+        "INVALID_SCHEDULE",
+        `${field}: ${(error as Error).message}`,
+        isWeftError(error) && error.hint !== undefined
+          ? { hint: error.hint, cause: error }
+          : { cause: error },
+      );
+    }
+  }
+  for (const key of ["storage", "environment", "result"] as const) {
+    if (flow[key] !== undefined) assertNoCredentials(flow[key], `flow.${key}`);
+  }
+}
