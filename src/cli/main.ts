@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerAgentCommand } from "./commands/agent-command.ts";
 import { registerBuildCommand } from "./commands/build-command.ts";
 import { registerExecuteCommand } from "./commands/execute-command.ts";
 import { registerGraphCommand } from "./commands/graph-command.ts";
 import { registerInspectCommand } from "./commands/inspect-command.ts";
+import { registerRegisterCommand } from "./commands/register-command.ts";
 import { registerRunCommand } from "./commands/run-command.ts";
+import { registerWorkerCommand } from "./commands/worker-command.ts";
 import type { CliContext } from "./context.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
 
@@ -17,12 +20,12 @@ function processContext(): CliContext {
     stdout: process.stdout,
     stderr: process.stderr,
     exitCode: EXIT.ok,
-    onInterrupt(onFirst) {
+    onInterrupt(onFirst, notice = "interrupted: cancelling the run (Ctrl-C again to quit now)") {
       let seen = false;
       const handler = () => {
         if (seen) process.exit(EXIT.interrupted);
         seen = true;
-        process.stderr.write("\ninterrupted: cancelling the run (Ctrl-C again to quit now)\n");
+        process.stderr.write(`\n${notice}\n`);
         onFirst();
       };
       process.on("SIGINT", handler);
@@ -62,6 +65,9 @@ export function createProgram(cli: CliContext): Command {
   registerBuildCommand(program, cli);
   registerInspectCommand(program, cli);
   registerExecuteCommand(program, cli);
+  registerRegisterCommand(program, cli);
+  registerAgentCommand(program, cli);
+  registerWorkerCommand(program, cli);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

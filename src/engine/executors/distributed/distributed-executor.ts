@@ -1,0 +1,649 @@
+import { createHash } from "node:crypto";
+import { Queue, QueueEvents } from "bullmq";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { callInContext } from "../../../core/context.ts";
+import { WeftError } from "../../../core/errors.ts";
+import type { DistributedExecutorOptions } from "../../../core/executor-spec.ts";
+import type { Flow } from "../../../core/flow.ts";
+import type { Ref } from "../../../core/graph.ts";
+import type { LogRecord } from "../../../core/reporter.ts";
+import { type ErrorData, toErrorData } from "../../../core/states.ts";
+import type { RunScope, TaskRunContext } from "../../task-context.ts";
+import type { Executor } from "../executor.ts";
+import {
+  cancelChannel,
+  DEFAULT_INLINE_LIMIT_BYTES,
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  decodeInline,
+  encodeValue,
+  formatBytes,
+  type ItemReply,
+  JOB_NAME,
+  type JobData,
+  type JobItem,
+  jobReplySchema,
+  PROTOCOL_VERSION,
+  QUEUE_NAME,
+  queueOfTags,
+  redisAddress,
+  referenceLocation,
+  type WireValue,
+} from "./distributed-protocol.ts";
+import { closeRedis, connectRedis, readLiveWorkers } from "./redis-client.ts";
+
+const optionsSchema = z.strictObject({
+  type: z.literal("distributed"),
+  redisUrl: z.string().min(1),
+  origin: z.strictObject({
+    storage: z.looseObject({ type: z.string(), schemaVersion: z.int() }),
+    location: z.string().min(1),
+  }),
+  queue: z.string().regex(QUEUE_NAME).optional(),
+  prefix: z.string().regex(QUEUE_NAME).optional(),
+  maxInFlight: z.int().min(1).optional(),
+  maxChunk: z.int().min(1).optional(),
+  inlineLimitBytes: z.int().min(0).optional(),
+  noWorkerTimeoutMs: z.int().min(0).optional(),
+});
+
+/** A task run waiting for its worker. */
+interface Waiter {
+  readonly ctx: TaskRunContext;
+  readonly slug: string;
+  readonly mapIndex: number | undefined;
+  readonly attempt: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A job on its way or on a worker. */
+interface InFlightJob {
+  readonly id: string;
+  readonly queue: QueueState;
+  readonly waiters: Map<number, Waiter>;
+  readonly addedAt: number;
+  started: boolean;
+}
+
+interface QueueState {
+  readonly name: string;
+  readonly queue: Queue;
+  events: QueueEvents | undefined;
+  readonly ready: Promise<void>;
+  pending: { item: JobItem; waiter: Waiter }[];
+  jobs: number;
+  /** Since when no live worker serves this queue (0: one does, or unknown). */
+  orphanSince: number;
+  warned: boolean;
+}
+
+/** Jobs kept in Redis after they finish (the reply travels in the event; this is for the lost-event sweep). */
+const KEEP_COMPLETED = { age: 300, count: 10_000 };
+const KEEP_FAILED = { age: 3600, count: 10_000 };
+/** How long Redis may be gone before every waiting task fails. */
+const REDIS_GONE_LIMIT_MS = 10_000;
+/** A job older than this without its event is looked up (the event stream is capped). */
+const LOST_EVENT_AFTER_MS = 15_000;
+
+/**
+ * Runs task bodies as BullMQ jobs on `weft worker` processes. The task runner
+ * stays in this process (retries, timeouts, triggers and caches keep their
+ * meaning); a job carries only what a worker needs to run bodies: the storage's
+ * JSON and the flow's location (no code, no credentials), the run, and for each
+ * task run its slug, map index, attempt and inputs. Invokes arriving in the
+ * same tick are coalesced into jobs of up to `maxChunk` task runs, split so that
+ * about twice as many jobs as worker slots are in flight: mapping many items
+ * costs few queue round trips, and a few long tasks still spread over workers.
+ */
+export class DistributedExecutor implements Executor {
+  readonly kind = "distributed";
+  /** Timeouts are soft: the body on its worker is abandoned, the task marked TimedOut. */
+  readonly hardTimeouts = false;
+  readonly maxInFlight: number;
+  private readonly options: z.infer<typeof optionsSchema>;
+  private readonly prefix: string;
+  private readonly defaultQueue: string;
+  private readonly maxChunk: number;
+  private readonly inlineLimit: number;
+  private readonly noWorkerTimeoutMs: number;
+  private readonly originKey: string;
+  private redis: Redis | undefined;
+  private readonly queues = new Map<string, QueueState>();
+  private readonly jobs = new Map<string, InFlightJob>();
+  private scope: RunScope | undefined;
+  private resultsJson: JobData["results"];
+  private targetJobs = 8;
+  private nextItem = 1;
+  private nextJob = 1;
+  private flushing = false;
+  private closed = false;
+  private cancelled = false;
+  private withdrawn: Promise<void> | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private redisGoneSince = 0;
+  private sweeping = false;
+  private flowName = "";
+
+  constructor(spec: DistributedExecutorOptions) {
+    const parsed = optionsSchema.safeParse(spec);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.join(".") || "options";
+      throw new WeftError(
+        "INVALID_EXECUTOR",
+        `executor distributed: ${where}: ${issue?.message ?? "invalid"}`,
+        {
+          hint: "the distributed executor is made by the distributed environment: run with --environment distributed",
+        },
+      );
+    }
+    this.options = parsed.data;
+    this.prefix = parsed.data.prefix ?? DEFAULT_PREFIX;
+    this.defaultQueue = parsed.data.queue ?? DEFAULT_QUEUE;
+    this.maxInFlight = parsed.data.maxInFlight ?? 1000;
+    this.maxChunk = parsed.data.maxChunk ?? 100;
+    this.inlineLimit = parsed.data.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES;
+    this.noWorkerTimeoutMs = parsed.data.noWorkerTimeoutMs ?? 30_000;
+    this.originKey = createHash("sha256")
+      .update(JSON.stringify(parsed.data.origin))
+      .digest("hex")
+      .slice(0, 32);
+  }
+
+  async start(flow: Flow<unknown>): Promise<void> {
+    this.flowName = flow.name;
+    this.redis = await connectRedis(this.options.redisUrl, { who: "the distributed executor" });
+    this.redis.on("error", () => {});
+    try {
+      const workers = await readLiveWorkers(this.redis, this.prefix);
+      const slots = workers
+        .filter((w) => w.queues.includes(this.defaultQueue))
+        .reduce((sum, w) => sum + w.concurrency, 0);
+      this.targetJobs = Math.max(8, 2 * slots);
+    } catch {
+      // Best effort: the default target stands.
+    }
+    this.watchdog = setInterval(() => void this.watch(), 1000);
+    this.watchdog.unref();
+  }
+
+  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown {
+    // Built-in nodes (conditions, merges) are tiny closures: they run here.
+    if (node.task.kind !== "task") return callInContext(ctx, node.task.fn, args);
+    if (this.closed || this.redis === undefined) {
+      throw new WeftError("WORKER_FAILED", `task ${node.slug}: the distributed executor is closed`);
+    }
+    if (this.scope === undefined) this.bind(ctx.scope);
+    const queue = queueOfTags(node.task.options.tags, this.defaultQueue);
+    if (!QUEUE_NAME.test(queue)) {
+      throw failNow(
+        "INVALID_TASK_OPTIONS",
+        `task ${node.slug}: queue tag "queue:${queue}" names no valid queue (letters, digits, _ . -)`,
+      );
+    }
+    const mapIndex = ctx.mapIndex;
+    const attempt = ctx.attempt;
+    const wire: WireValue[] = new Array(args.length);
+    const large: number[] = [];
+    for (let k = 0; k < args.length; k++) {
+      let encoded: ReturnType<typeof encodeValue>;
+      try {
+        encoded = encodeValue(args[k]);
+      } catch (error) {
+        throw failNow(
+          "VALUE_NOT_CLONEABLE",
+          `input ${k} of task ${node.slug} cannot be sent to a worker: ${(error as Error).message}`,
+          "pass data between tasks (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions or handles",
+        );
+      }
+      wire[k] = encoded.wire;
+      if (encoded.bytes <= this.inlineLimit) continue;
+      if (this.scope!.results === undefined) {
+        throw failNow(
+          "RESULT_NOT_PERSISTED",
+          `input ${k} of task ${node.slug} is ${formatBytes(encoded.bytes)}, over the ${formatBytes(this.inlineLimit)} a job carries inline, and the flow has no result backend to pass it by reference`,
+          "give the flow a result backend (flow option result) so large inputs travel by reference, or pass a smaller value (a path, a key)",
+        );
+      }
+      large.push(k);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { ctx, slug: node.slug, mapIndex, attempt, resolve, reject };
+      const item: JobItem = {
+        id: this.nextItem++,
+        slug: node.slug,
+        ...(mapIndex === undefined ? {} : { mapIndex }),
+        attempt,
+        args: wire,
+      };
+      if (large.length === 0) {
+        this.enqueue(queue, item, waiter);
+        return;
+      }
+      const results = this.scope!.results!;
+      Promise.all(
+        large.map(async (k) => {
+          const location = referenceLocation(
+            this.scope!.info.id,
+            node.slug,
+            mapIndex,
+            attempt,
+            `in-${k}`,
+          );
+          wire[k] = { r: await results.write(args[k], location) };
+        }),
+      ).then(() => this.enqueue(queue, item, waiter), reject);
+    });
+  }
+
+  /** Learns the run (id, parameters, result backend, cancel signal) from its first task. */
+  private bind(scope: RunScope): void {
+    this.scope = scope;
+    this.resultsJson = scope.results?.toJSON() as JobData["results"];
+    const onAbort = () => this.cancel();
+    if (scope.signal.aborted) onAbort();
+    else scope.signal.addEventListener("abort", onAbort, { once: true });
+  }
+
+  private enqueue(queueName: string, item: JobItem, waiter: Waiter): void {
+    if (this.closed) {
+      waiter.reject(new WeftError("WORKER_FAILED", `task ${waiter.slug}: the run is over`));
+      return;
+    }
+    this.queueState(queueName).pending.push({ item, waiter });
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => {
+        this.flushing = false;
+        for (const state of this.queues.values()) {
+          if (state.pending.length > 0) void this.flush(state);
+        }
+      });
+    }
+  }
+
+  private queueState(name: string): QueueState {
+    let state = this.queues.get(name);
+    if (state !== undefined) return state;
+    const redis = this.redis!;
+    const queue = new Queue(name, { connection: redis, prefix: this.prefix });
+    queue.on("error", () => {});
+    const eventsKey = `${this.prefix}:${name}:events`;
+    // Listen from the stream's current end, so no event of our jobs is missed however late XREAD starts.
+    const ready = redis.xrevrange(eventsKey, "+", "-", "COUNT", 1).then(async (last) => {
+      const lastEventId = last[0]?.[0] ?? "0-0";
+      const events = new QueueEvents(name, {
+        connection: redis,
+        prefix: this.prefix,
+        lastEventId,
+        autorun: true,
+      });
+      state!.events = events;
+      events.on("error", () => {});
+      events.on("active", ({ jobId }) => {
+        const job = this.jobs.get(jobId);
+        if (job !== undefined) job.started = true;
+      });
+      events.on("completed", ({ jobId, returnvalue }) => this.completed(jobId, returnvalue));
+      events.on("failed", ({ jobId, failedReason }) => this.failed(jobId, failedReason));
+      events.on("stalled", ({ jobId }) => this.stalled(jobId));
+      await Promise.all([events.waitUntilReady(), queue.waitUntilReady()]);
+    });
+    state = {
+      name,
+      queue,
+      events: undefined,
+      ready,
+      pending: [],
+      jobs: 0,
+      orphanSince: 0,
+      warned: false,
+    };
+    this.queues.set(name, state);
+    return state;
+  }
+
+  /** Ships what is pending on one queue as jobs of up to `maxChunk` task runs. */
+  private async flush(state: QueueState): Promise<void> {
+    const pending = state.pending;
+    state.pending = [];
+    const b = pending.length;
+    // Enough jobs to keep every worker slot busy (twice over), few enough to amortise round trips.
+    const wanted = Math.max(this.targetJobs - state.jobs, Math.ceil(b / this.maxChunk), 1);
+    const count = Math.min(b, wanted);
+    const size = Math.ceil(b / count);
+    const scope = this.scope!;
+    const bulk: Parameters<Queue["addBulk"]>[0] = [];
+    const made: InFlightJob[] = [];
+    for (let at = 0; at < b; at += size) {
+      const slice = pending.slice(at, at + size);
+      const id = `${scope.info.id}.${this.nextJob++}`;
+      const job: InFlightJob = {
+        id,
+        queue: state,
+        waiters: new Map(slice.map((p) => [p.item.id, p.waiter])),
+        addedAt: Date.now(),
+        started: false,
+      };
+      const data: JobData = {
+        v: PROTOCOL_VERSION,
+        origin: {
+          key: this.originKey,
+          storage: this.options.origin.storage,
+          location: this.options.origin.location,
+        },
+        flowRunId: scope.info.id,
+        flowName: scope.info.flowName,
+        parameters: scope.info.parameters as Record<string, unknown>,
+        ...(this.resultsJson === undefined ? {} : { results: this.resultsJson }),
+        inlineLimitBytes: this.inlineLimit,
+        items: slice.map((p) => p.item),
+      };
+      this.jobs.set(id, job);
+      state.jobs++;
+      made.push(job);
+      bulk.push({
+        name: JOB_NAME,
+        data,
+        opts: {
+          jobId: id,
+          attempts: 1,
+          removeOnComplete: KEEP_COMPLETED,
+          removeOnFail: KEEP_FAILED,
+        },
+      });
+    }
+    try {
+      await state.ready;
+      await state.queue.addBulk(bulk);
+    } catch (error) {
+      const address = redisAddress(this.options.redisUrl);
+      for (const job of made) {
+        this.settleJob(job, (w) =>
+          w.reject(
+            new WeftError(
+              "REDIS_UNREACHABLE",
+              `task ${w.slug} could not be queued on ${address} (queue ${state.name}): ${toErrorData(error).message}`,
+            ),
+          ),
+        );
+      }
+    }
+  }
+
+  private completed(jobId: string, returnvalue: unknown): void {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return;
+    const parsed = jobReplySchema.safeParse(
+      typeof returnvalue === "string" ? safeJson(returnvalue) : returnvalue,
+    );
+    if (!parsed.success) {
+      this.failed(jobId, `the worker's reply is malformed: ${parsed.error.issues[0]?.message}`);
+      return;
+    }
+    const reply = parsed.data;
+    const byId = new Map<number, ItemReply>();
+    for (const item of reply.items) byId.set(item.id, item);
+    this.settleJob(job, (waiter, id) => {
+      const item = byId.get(id);
+      if (item === undefined) {
+        waiter.reject(
+          new WeftError(
+            "WORKER_FAILED",
+            `task ${waiter.slug}: worker ${reply.worker} returned no result for it`,
+          ),
+        );
+        return;
+      }
+      this.deliver(waiter, item, reply.worker);
+    });
+  }
+
+  private deliver(waiter: Waiter, item: ItemReply, worker: string): void {
+    const sink = waiter.ctx.scope.logSink;
+    if (sink !== undefined) {
+      for (const record of item.logs ?? []) sink(record as LogRecord);
+      if (item.attempt > waiter.attempt) {
+        sink({
+          level: "warn",
+          message: `task ${waiter.slug} ran as attempt ${item.attempt} on worker ${worker}: ${item.attempt - waiter.attempt} earlier start(s) stalled (their worker stopped mid-task) and BullMQ re-queued the job`,
+          time: Date.now(),
+          flowRunId: waiter.ctx.flowRunId,
+          taskSlug: waiter.slug,
+          ...(waiter.mapIndex === undefined ? {} : { mapIndex: waiter.mapIndex }),
+        });
+      }
+    }
+    if (!item.ok) {
+      waiter.reject(rebuildError(item.error as ErrorData, item.signal));
+      return;
+    }
+    const wire = item.value;
+    if ("r" in wire) {
+      const results = waiter.ctx.scope.results;
+      if (results === undefined) {
+        waiter.reject(
+          new WeftError(
+            "RESULT_UNREADABLE",
+            `task ${waiter.slug}: a result reference without a result backend`,
+          ),
+        );
+        return;
+      }
+      results.read(wire.r).then(waiter.resolve, waiter.reject);
+      return;
+    }
+    try {
+      waiter.resolve(decodeInline(wire));
+    } catch (error) {
+      waiter.reject(
+        new WeftError(
+          "RESULT_UNREADABLE",
+          `the result of task ${waiter.slug} from worker ${worker} cannot be decoded: ${toErrorData(error).message}`,
+        ),
+      );
+    }
+  }
+
+  private failed(jobId: string, reason: string): void {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return;
+    this.settleJob(job, (w) =>
+      w.reject(
+        new WeftError(
+          "WORKER_FAILED",
+          `task ${w.slug} did not finish on a worker (queue ${job.queue.name}): ${reason}`,
+        ),
+      ),
+    );
+  }
+
+  private stalled(jobId: string): void {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return;
+    job.started = false;
+    for (const w of job.waiters.values()) {
+      w.ctx.scope.logSink?.({
+        level: "warn",
+        message: `the worker running task ${w.slug} stopped mid-task; BullMQ re-queued its job for another worker (the re-run counts as the next attempt)`,
+        time: Date.now(),
+        flowRunId: w.ctx.flowRunId,
+        taskSlug: w.slug,
+        ...(w.mapIndex === undefined ? {} : { mapIndex: w.mapIndex }),
+      });
+    }
+  }
+
+  /** Ends a job: each waiter is settled by `each`, once. */
+  private settleJob(job: InFlightJob, each: (waiter: Waiter, id: number) => void): void {
+    if (!this.jobs.delete(job.id)) return;
+    job.queue.jobs--;
+    for (const [id, waiter] of job.waiters) each(waiter, id);
+    job.waiters.clear();
+  }
+
+  /** Once a second: Redis gone too long, queues no live worker serves, events lost to the capped stream. */
+  private async watch(): Promise<void> {
+    if (this.sweeping || this.closed || this.redis === undefined) return;
+    this.sweeping = true;
+    try {
+      const now = Date.now();
+      if (this.redis.status !== "ready") {
+        this.redisGoneSince ||= now;
+        if (now - this.redisGoneSince > REDIS_GONE_LIMIT_MS) this.failEverything();
+        return;
+      }
+      this.redisGoneSince = 0;
+      if (this.jobs.size === 0) return;
+      await this.checkOrphans(now);
+      await this.findLostEvents(now);
+    } catch {
+      // The next tick tries again; a Redis that stays gone is caught above.
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private failEverything(): void {
+    const address = redisAddress(this.options.redisUrl);
+    for (const job of [...this.jobs.values()]) {
+      this.settleJob(job, (w) =>
+        w.reject(
+          new WeftError(
+            "REDIS_UNREACHABLE",
+            `task ${w.slug}: lost Redis at ${address} for over ${REDIS_GONE_LIMIT_MS / 1000} s while it ran`,
+          ),
+        ),
+      );
+    }
+  }
+
+  private async checkOrphans(now: number): Promise<void> {
+    const waiting = new Set<QueueState>();
+    for (const job of this.jobs.values()) if (!job.started) waiting.add(job.queue);
+    if (waiting.size === 0) return;
+    const workers = await readLiveWorkers(this.redis!, this.prefix);
+    for (const state of waiting) {
+      if (workers.some((w) => w.queues.includes(state.name))) {
+        state.orphanSince = 0;
+        continue;
+      }
+      state.orphanSince ||= now;
+      if (!state.warned) {
+        state.warned = true;
+        this.scope?.logSink?.({
+          level: "warn",
+          message: `no live worker serves queue "${state.name}": its tasks wait (start one with: weft worker start --redis <url> --queues ${state.name})`,
+          time: now,
+          flowRunId: this.scope.info.id,
+        });
+      }
+      if (now - state.orphanSince < this.noWorkerTimeoutMs) continue;
+      for (const job of [...this.jobs.values()]) {
+        if (job.queue !== state || job.started) continue;
+        const removed = await state.queue.remove(job.id).catch(() => 0);
+        if (removed === 0) continue; // a worker took it meanwhile
+        this.settleJob(job, (w) =>
+          w.reject(
+            failNow(
+              "NO_LIVE_WORKER",
+              `task ${w.slug} did not start: no live worker serves queue "${state.name}" (waited ${Math.round((now - job.addedAt) / 1000)} s)`,
+              `start a worker for it: weft worker start --redis <url> --queues ${state.name}`,
+            ),
+          ),
+        );
+      }
+    }
+  }
+
+  private async findLostEvents(now: number): Promise<void> {
+    let looked = 0;
+    for (const job of [...this.jobs.values()]) {
+      if (now - job.addedAt < LOST_EVENT_AFTER_MS || looked++ >= 100) continue;
+      const found = await job.queue.queue.getJob(job.id);
+      if (found === undefined || found === null) continue;
+      if (found.finishedOn === undefined) continue;
+      if (found.failedReason) this.failed(job.id, found.failedReason);
+      else this.completed(job.id, found.returnvalue);
+    }
+  }
+
+  /** The run was cancelled: pending jobs leave the queues and workers abort what they run. */
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.withdrawn = this.withdraw();
+  }
+
+  private async withdraw(): Promise<void> {
+    const redis = this.redis;
+    if (redis === undefined) return;
+    const jobs = [...this.jobs.values()];
+    for (const job of jobs) {
+      this.settleJob(job, (w) =>
+        w.reject(new WeftError("WORKER_FAILED", "the flow run was cancelled")),
+      );
+    }
+    await Promise.all([
+      redis.publish(cancelChannel(this.prefix), this.scope?.info.id ?? "").catch(() => 0),
+      ...jobs.map((job) => job.queue.queue.remove(job.id).catch(() => 0)),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Jobs still out (a soft timeout abandoned them, or the run was cancelled) are withdrawn.
+    if (this.jobs.size > 0) this.cancel();
+    await this.withdrawn;
+    this.closed = true;
+    clearInterval(this.watchdog);
+    const states = [...this.queues.values()];
+    await Promise.all(
+      states.map(async (state) => {
+        await state.ready.catch(() => {});
+        await Promise.all([
+          state.events?.close().catch(() => {}),
+          state.queue.close().catch(() => {}),
+        ]);
+      }),
+    );
+    await closeRedis(this.redis);
+  }
+}
+
+/** An error the task runner does not retry (a retry would fail the same way). */
+function failNow(
+  code: "INVALID_TASK_OPTIONS" | "VALUE_NOT_CLONEABLE" | "RESULT_NOT_PERSISTED" | "NO_LIVE_WORKER",
+  message: string,
+  hint?: string,
+): WeftError {
+  const error = new WeftError(code, message, hint === undefined ? undefined : { hint });
+  Object.assign(error, { signal: "fail" });
+  return error;
+}
+
+/** Turns error data from a worker back into an Error the task runner understands. */
+function rebuildError(data: ErrorData, signal: "skip" | "fail" | undefined): Error {
+  const error = new Error(data.message);
+  error.name = data.type;
+  error.stack = data.stack ?? `${data.type}: ${data.message}`;
+  if (data.code !== undefined) Object.assign(error, { code: data.code });
+  if (data.hint !== undefined) Object.assign(error, { hint: data.hint });
+  if (signal !== undefined) Object.assign(error, { signal });
+  return error;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Makes the distributed executor from its options (checked here). */
+export function createDistributedExecutor(options: DistributedExecutorOptions): Executor {
+  return new DistributedExecutor(options);
+}

@@ -1,0 +1,458 @@
+// The loop of `weft worker start`: BullMQ workers that run task bodies for the
+// distributed executor. A job names its flow's storage (JSON) and location; the
+// worker rebuilds the storage, loads the flow's code through it (cached by
+// origin; bundle storages verify the bundle's hash), finds each task by slug and
+// runs its body with the same task context as anywhere else. The task runner
+// (retries, timeouts, triggers, caches) stays in the flow-run process.
+import { hostname } from "node:os";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { type Job, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import { callInContext, type TaskContext } from "../../core/context.ts";
+import { WeftError } from "../../core/errors.ts";
+import type { Flow } from "../../core/flow.ts";
+import type { Logger, LogRecord } from "../../core/reporter.ts";
+import { createRunLogger } from "../../core/reporter.ts";
+import type { ResultBackend } from "../../core/results.ts";
+import { signalOf } from "../../core/signals.ts";
+import { toErrorData } from "../../core/states.ts";
+import {
+  cancelChannel,
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  decodeInline,
+  encodeValue,
+  type ItemReply,
+  type JobData,
+  type JobItem,
+  type JobReply,
+  jobDataSchema,
+  PROTOCOL_VERSION,
+  QUEUE_NAME,
+  redisAddress,
+  referenceLocation,
+  type WireValue,
+  type WorkerInfo,
+  workerInfoKey,
+  workersKey,
+} from "../../engine/executors/distributed/distributed-protocol.ts";
+import { closeRedis, connectRedis } from "../../engine/executors/distributed/redis-client.ts";
+import { storageFromJSON } from "../../storage/registry.ts";
+import { resultBackendFromJSON } from "../../storage/result-backend-registry.ts";
+
+/** Options of {@link startDistributedWorker}. */
+export interface DistributedWorkerOptions {
+  /** The Redis URL (the same as the flow runs'). */
+  redisUrl: string;
+  /** The queues to serve. @default ["default"] */
+  queues?: readonly string[];
+  /** Jobs run at once per queue. @default 8 */
+  concurrency?: number;
+  /** Shown in logs and liveness. @default `<host>-<pid>` */
+  name?: string;
+  /** The BullMQ key prefix (the same as the environment's). @default "weft" */
+  prefix?: string;
+  /** Where the worker logs (one line per job, a line per failed task). */
+  logger: Logger;
+  /**
+   * How long a job's lock lasts without renewal: a worker that dies (kill -9) is
+   * noticed after about this long, and its job re-run elsewhere. @default 30000
+   */
+  lockDurationMs?: number;
+  /** On close, how long running tasks may take to finish before they are aborted. @default 30000 */
+  shutdownGraceMs?: number;
+  /** How long the liveness record lasts unless refreshed (every third of it). @default 15000 */
+  livenessTtlMs?: number;
+}
+
+/** A running worker. */
+export interface DistributedWorker {
+  readonly name: string;
+  readonly queues: readonly string[];
+  /** Stops taking jobs, lets running ones finish (bounded by shutdownGraceMs), and disconnects. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Loaded flows kept per origin (storage + location). */
+const MAX_FLOWS = 32;
+
+class WorkerLoop implements DistributedWorker {
+  readonly name: string;
+  readonly queues: readonly string[];
+  private readonly prefix: string;
+  private readonly concurrency: number;
+  private readonly logger: Logger;
+  private readonly workers: Worker[] = [];
+  private readonly flows = new Map<string, Promise<Flow<unknown>>>();
+  private readonly backends = new Map<string, ResultBackend>();
+  /** Flow run id → the abort controllers of its running task bodies. */
+  private readonly running = new Map<string, Set<AbortController>>();
+  private liveness: NodeJS.Timeout | undefined;
+  private subscriber: Redis | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: DistributedWorkerOptions,
+    private readonly redis: Redis,
+  ) {
+    this.name = options.name ?? `${hostname()}-${process.pid}`;
+    this.queues = [...(options.queues ?? [DEFAULT_QUEUE])];
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.concurrency = options.concurrency ?? 8;
+    this.logger = options.logger;
+  }
+
+  async start(): Promise<void> {
+    await this.beat();
+    const ttl = this.options.livenessTtlMs ?? 15_000;
+    this.liveness = setInterval(
+      () => {
+        this.beat().catch((error: unknown) =>
+          this.logger.warn(`liveness not refreshed: ${toErrorData(error).message}`),
+        );
+      },
+      Math.max(100, Math.floor(ttl / 3)),
+    );
+    this.subscriber = this.redis.duplicate();
+    this.subscriber.on("error", () => {});
+    this.subscriber.on("message", (_channel: string, flowRunId: string) => {
+      const controllers = this.running.get(flowRunId);
+      if (controllers === undefined) return;
+      this.logger.info(
+        `flow run ${flowRunId} was cancelled: aborting its ${controllers.size} running task(s)`,
+        {
+          flowRunId,
+        },
+      );
+      for (const c of controllers) c.abort(new Error("the flow run was cancelled"));
+    });
+    await this.subscriber.subscribe(cancelChannel(this.prefix));
+    const lockDuration = this.options.lockDurationMs ?? 30_000;
+    for (const queue of this.queues) {
+      const worker = new Worker(queue, (job, _token, signal) => this.process(job, signal), {
+        connection: this.redis,
+        prefix: this.prefix,
+        concurrency: this.concurrency,
+        name: this.name,
+        lockDuration,
+        stalledInterval: lockDuration,
+        maxStalledCount: 1,
+      });
+      worker.on("error", (error) =>
+        this.logger.warn(`queue ${queue}: ${toErrorData(error).message}`, { queue }),
+      );
+      worker.on("failed", (job, error) =>
+        this.logger.warn(`job ${job?.id ?? "?"} on queue ${queue} failed: ${error.message}`, {
+          queue,
+        }),
+      );
+      this.workers.push(worker);
+    }
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+  }
+
+  /** Refreshes this worker's liveness record. */
+  private async beat(): Promise<void> {
+    const ttl = this.options.livenessTtlMs ?? 15_000;
+    const info: WorkerInfo = {
+      name: this.name,
+      queues: [...this.queues],
+      concurrency: this.concurrency,
+      pid: process.pid,
+      host: hostname(),
+      startedAt: Date.now(),
+    };
+    await this.redis
+      .multi()
+      .set(workerInfoKey(this.prefix, this.name), JSON.stringify(info), "PX", ttl)
+      .zadd(workersKey(this.prefix), Date.now() + ttl, this.name)
+      .exec();
+  }
+
+  private async process(job: Job, signal: AbortSignal | undefined): Promise<JobReply> {
+    const parsed = jobDataSchema.safeParse(job.data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new WeftError(
+        "INVALID_SERIALIZED",
+        `job ${job.id} is not a weft job of protocol ${PROTOCOL_VERSION}: ${issue?.path.join(".")}: ${issue?.message}`,
+      );
+    }
+    const data = parsed.data;
+    const started = performance.now();
+    // Each earlier start of this job stalled (its worker stopped): the re-run is the next attempt.
+    const stalls = Math.max(0, (job.attemptsStarted ?? 1) - 1);
+    let replies: ItemReply[];
+    try {
+      const flow = await this.flowFor(data.origin);
+      const results = data.results === undefined ? undefined : this.backendFor(data.results);
+      replies = await this.runItems(flow, results, data, stalls, signal);
+    } catch (error) {
+      // The flow could not be loaded: every task of the job fails, saying why.
+      const failure = toErrorData(error);
+      replies = data.items.map((item) => ({
+        id: item.id,
+        ok: false as const,
+        attempt: item.attempt + stalls,
+        error: failure,
+      }));
+    }
+    this.logJob(data, replies, performance.now() - started);
+    return { v: PROTOCOL_VERSION, worker: this.name, items: replies };
+  }
+
+  private flowFor(origin: JobData["origin"]): Promise<Flow<unknown>> {
+    let loading = this.flows.get(origin.key);
+    if (loading === undefined) {
+      loading = (async () => {
+        const storage = storageFromJSON(origin.storage);
+        const runner = await storage.getRunner(origin.location);
+        return runner.flow;
+      })();
+      if (this.flows.size >= MAX_FLOWS) this.flows.delete(this.flows.keys().next().value!);
+      this.flows.set(origin.key, loading);
+      loading.catch(() => this.flows.delete(origin.key));
+    }
+    return loading;
+  }
+
+  private backendFor(json: NonNullable<JobData["results"]>): ResultBackend {
+    const key = JSON.stringify(json);
+    let backend = this.backends.get(key);
+    if (backend === undefined) {
+      backend = resultBackendFromJSON(json);
+      if (this.backends.size >= MAX_FLOWS) this.backends.delete(this.backends.keys().next().value!);
+      this.backends.set(key, backend);
+    }
+    return backend;
+  }
+
+  /** Runs a job's items; synchronous bodies yield to the event loop between them (lock renewals, cancels). */
+  private async runItems(
+    flow: Flow<unknown>,
+    results: ResultBackend | undefined,
+    data: JobData,
+    stalls: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ItemReply[]> {
+    let controllers = this.running.get(data.flowRunId);
+    if (controllers === undefined) {
+      controllers = new Set();
+      this.running.set(data.flowRunId, controllers);
+    }
+    const out: Promise<ItemReply>[] = [];
+    let lastYield = performance.now();
+    try {
+      for (const item of data.items) {
+        out.push(this.runItem(flow, results, data, item, stalls, signal, controllers));
+        if (performance.now() - lastYield > 50) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
+      }
+      return await Promise.all(out);
+    } finally {
+      if (controllers.size === 0) this.running.delete(data.flowRunId);
+    }
+  }
+
+  private async runItem(
+    flow: Flow<unknown>,
+    results: ResultBackend | undefined,
+    data: JobData,
+    item: JobItem,
+    stalls: number,
+    jobSignal: AbortSignal | undefined,
+    controllers: Set<AbortController>,
+  ): Promise<ItemReply> {
+    const attempt = item.attempt + stalls;
+    const logs: LogRecord[] = [];
+    const controller = new AbortController();
+    const onJobAbort = () => controller.abort(jobSignal?.reason);
+    jobSignal?.addEventListener("abort", onJobAbort, { once: true });
+    controllers.add(controller);
+    try {
+      const node = flow.graph.node(item.slug);
+      const args = await Promise.all(
+        item.args.map((wire) => this.decode(wire, results, item.slug)),
+      );
+      let logger: Logger | undefined;
+      const ctx: TaskContext = {
+        flowRunId: data.flowRunId,
+        flowName: data.flowName,
+        taskSlug: item.slug,
+        taskName: node.task.name,
+        mapIndex: item.mapIndex,
+        attempt,
+        parameters: data.parameters,
+        get logger() {
+          logger ??= createRunLogger((r) => logs.push(r), data.flowRunId, item.slug, item.mapIndex);
+          return logger;
+        },
+        signal: controller.signal,
+      };
+      const value: unknown = await callInContext(ctx, node.task.fn, args);
+      const wire = await this.encode(value, results, data, item, attempt);
+      return { id: item.id, ok: true, attempt, value: wire, ...(logs.length ? { logs } : {}) };
+    } catch (error) {
+      const signal = signalOf(error);
+      return {
+        id: item.id,
+        ok: false,
+        attempt,
+        error: toErrorData(error),
+        ...(signal === undefined ? {} : { signal }),
+        ...(logs.length ? { logs } : {}),
+      };
+    } finally {
+      controllers.delete(controller);
+      jobSignal?.removeEventListener("abort", onJobAbort);
+    }
+  }
+
+  private async decode(
+    wire: WireValue,
+    results: ResultBackend | undefined,
+    slug: string,
+  ): Promise<unknown> {
+    if (!("r" in wire)) return decodeInline(wire);
+    if (results === undefined) {
+      throw new WeftError(
+        "RESULT_UNREADABLE",
+        `an input of task ${slug} is a result reference, but the job names no result backend`,
+      );
+    }
+    return results.read(wire.r);
+  }
+
+  private async encode(
+    value: unknown,
+    results: ResultBackend | undefined,
+    data: JobData,
+    item: JobItem,
+    attempt: number,
+  ): Promise<WireValue> {
+    let encoded: ReturnType<typeof encodeValue>;
+    try {
+      encoded = encodeValue(value);
+    } catch (error) {
+      throw new WeftError(
+        "VALUE_NOT_CLONEABLE",
+        `the result of task ${item.slug} cannot be sent back from worker ${this.name}: ${describe(value)} cannot be serialized (${(error as Error).message})`,
+        {
+          hint: "return data (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions, class instances with methods or handles",
+        },
+      );
+    }
+    // Large results go by reference when the run has a result backend; without one they travel inline.
+    if (encoded.bytes <= data.inlineLimitBytes || results === undefined) return encoded.wire;
+    const location = referenceLocation(data.flowRunId, item.slug, item.mapIndex, attempt, "out");
+    return { r: await results.write(value, location) };
+  }
+
+  private logJob(data: JobData, replies: readonly ItemReply[], ms: number): void {
+    const items = data.items;
+    const failed = replies.filter((r) => !r.ok);
+    const first = items[0]!;
+    const slugs = [...new Set(items.map((i) => i.slug))];
+    const indexes = items.flatMap((i) => (i.mapIndex === undefined ? [] : [i.mapIndex]));
+    const span =
+      indexes.length === 0
+        ? ""
+        : indexes.length === 1
+          ? `[${indexes[0]}]`
+          : `[${Math.min(...indexes)}..${Math.max(...indexes)}]`;
+    const what =
+      items.length === 1
+        ? `task ${first.slug}${span}`
+        : `${items.length} tasks of ${slugs.join(", ")}${span}`;
+    const outcome = failed.length === 0 ? "ok" : `${failed.length} failed`;
+    this.logger.info(`flow run ${data.flowRunId}: ${what} ${outcome} in ${ms.toFixed(1)} ms`, {
+      flowRunId: data.flowRunId,
+    });
+    for (const reply of failed) {
+      if (reply.ok) continue;
+      const item = items.find((i) => i.id === reply.id);
+      this.logger.warn(
+        `flow run ${data.flowRunId}: task ${item?.slug ?? "?"}${item?.mapIndex === undefined ? "" : `[${item.mapIndex}]`} failed: ${reply.error.message}`,
+        { flowRunId: data.flowRunId },
+      );
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.liveness);
+    const grace = this.options.shutdownGraceMs ?? 30_000;
+    // Off the liveness list first: no new run should count on this worker.
+    await this.redis
+      .multi()
+      .zrem(workersKey(this.prefix), this.name)
+      .del(workerInfoKey(this.prefix, this.name))
+      .exec()
+      .catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const finished = Promise.all(this.workers.map((w) => w.close())).then(() => true);
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), grace);
+    });
+    const inTime = await Promise.race([finished, late]);
+    clearTimeout(timer);
+    if (!inTime) {
+      this.logger.warn(`tasks still running after ${grace} ms: aborting them`);
+      for (const set of this.running.values())
+        for (const c of set) c.abort(new Error("the worker stopped"));
+      await Promise.all(this.workers.map((w) => w.close(true).catch(() => {})));
+    }
+    await closeRedis(this.subscriber);
+    await closeRedis(this.redis);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return "a symbol";
+  if (typeof value === "object" && value !== null)
+    return `a ${value.constructor?.name ?? "null-prototype object"}`;
+  return `a ${typeof value}`;
+}
+
+/**
+ * Starts a worker serving `queues` on Redis: it checks Redis (REDIS_UNREACHABLE
+ * naming the address after bounded retries), registers its liveness, and runs
+ * jobs until {@link DistributedWorker.close}.
+ * @example
+ * const worker = await startDistributedWorker({ redisUrl: "redis://127.0.0.1:6379", queues: ["default", "gpu"], logger });
+ * process.once("SIGTERM", () => void worker.close());
+ */
+export async function startDistributedWorker(
+  options: DistributedWorkerOptions,
+): Promise<DistributedWorker> {
+  for (const queue of options.queues ?? []) {
+    if (!QUEUE_NAME.test(queue)) {
+      throw new WeftError(
+        "USAGE",
+        `queue name ${JSON.stringify(queue)} is not valid (letters, digits, _ . -)`,
+      );
+    }
+  }
+  if (options.queues !== undefined && options.queues.length === 0) {
+    throw new WeftError("USAGE", "a worker must serve at least one queue");
+  }
+  const redis = await connectRedis(options.redisUrl, { who: "weft worker" });
+  redis.on("error", (error: Error) =>
+    options.logger.warn(`Redis at ${redisAddress(options.redisUrl)}: ${error.message}`),
+  );
+  const loop = new WorkerLoop(options, redis);
+  try {
+    await loop.start();
+  } catch (error) {
+    await loop.close();
+    throw error;
+  }
+  return loop;
+}
