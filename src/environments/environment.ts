@@ -4,7 +4,7 @@ import { State, toErrorData } from "../core/states.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /** The environment kinds weft ships. */
-export const ENVIRONMENT_TYPES = ["local", "subprocess"] as const;
+export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed"] as const;
 /** One of {@link ENVIRONMENT_TYPES}. */
 export type EnvironmentType = (typeof ENVIRONMENT_TYPES)[number];
 

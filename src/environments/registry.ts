@@ -1,4 +1,8 @@
 import { TypeRegistry } from "../serialization/registry.ts";
+import {
+  distributedEnvironmentFromJSON,
+  distributedEnvironmentSchema,
+} from "./distributed/distributed-environment.ts";
 import type { Environment } from "./environment.ts";
 import { localEnvironmentFromJSON, localEnvironmentSchema } from "./local-environment.ts";
 import {
@@ -17,6 +21,11 @@ environmentRegistry.register({
   type: "subprocess",
   schema: subprocessEnvironmentSchema,
   create: subprocessEnvironmentFromJSON,
+});
+environmentRegistry.register({
+  type: "distributed",
+  schema: distributedEnvironmentSchema,
+  create: distributedEnvironmentFromJSON,
 });
 
 /** Rebuilds an environment from its JSON: refuses an unknown `type` (listing the known ones) and a malformed field (naming it). */

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
@@ -34,6 +34,8 @@ interface RunFlags extends StorageFlags {
   maxWorkers?: number;
   approve: string[];
   json?: boolean;
+  redis?: string;
+  queue?: string;
 }
 
 /** `weft run <file>`: runs a flow from a TypeScript or JavaScript file in this process. */
@@ -66,8 +68,14 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     .option("--approve <slug>", "approve a manual_only task to run (repeatable)", collect, [])
     .option(
       "--environment <kind>",
-      "local | subprocess: run through an environment (stores the flow first)",
+      "local | subprocess | distributed: run through an environment (stores the flow first)",
     )
+    .addOption(
+      new Option("--redis <url>", "distributed: the Redis URL of the workers").env(
+        "WEFT_REDIS_URL",
+      ),
+    )
+    .option("--queue <name>", "distributed: the queue of tasks without a queue:<name> tag")
     .option("--heap-limit <mb>", "subprocess: the child's heap limit in MB", positiveInt)
     .option(
       "--timeout <ms>",
@@ -93,7 +101,7 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
   addStorageFlags(command, false)
     .addHelpText(
       "after",
-      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n",
+      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n  weft run examples/map.ts --environment distributed --storage local --redis redis://127.0.0.1:6379\n",
     )
     .action(async (file: string, flags: RunFlags) => {
       const flows = await loadFlowFile(file);
@@ -145,7 +153,21 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
           );
         }
         const kind = flags.environment ?? "local";
+        if (kind === "distributed") {
+          if (flags.redis === undefined || flags.redis === "")
+            throw new CliError(
+              "--environment distributed needs a Redis URL",
+              EXIT.usage,
+              "USAGE",
+              "pass --redis redis://host:6379 or set WEFT_REDIS_URL",
+            );
+          // The environment reads it from env:WEFT_REDIS_URL, so that its JSON never holds the URL.
+          process.env.WEFT_REDIS_URL = flags.redis;
+        } else if (flags.queue !== undefined) {
+          throw new CliError("--queue needs --environment distributed", EXIT.usage);
+        }
         const environment = createEnvironment(kind, {
+          queue: flags.queue,
           executor,
           heapLimitMb: flags.heapLimit,
           timeoutMs: flags.timeout,
