@@ -88,7 +88,7 @@ export function encodeValue(value: unknown): Encoded {
       if (Number.isFinite(value) && !Object.is(value, -0)) return { wire: { j: value }, bytes: 24 };
       break;
     case "string":
-      return { wire: { j: value }, bytes: value.length * 2 + 2 };
+      return { wire: { j: value }, bytes: value.length + 2 };
     case "object":
       if (value === null) return { wire: { j: null }, bytes: 4 };
       try {

@@ -1,0 +1,197 @@
+// The distributed executor against real Redis and real `weft worker` processes:
+// a mapped flow spread over three workers gives the local run's results; a
+// worker killed with kill -9 mid-task does not stop the flow; a queue no worker
+// serves, a bad Redis URL, a value that cannot be serialized and an input too
+// large to travel inline each fail with a message that names them.
+import assert from "node:assert/strict";
+import { readdir, readFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { DistributedExecutorOptions } from "../../../src/core/executor-spec.ts";
+import type { Flow } from "../../../src/core/flow.ts";
+import type { LogRecord } from "../../../src/core/reporter.ts";
+import { createLocalResultBackend } from "../../../src/engine/results/local-result-backend.ts";
+import { createLocalStorage } from "../../../src/storage/local-storage.ts";
+import {
+  bigInputFlow,
+  type Squared,
+  slowFlow,
+  squaresFlow,
+  unservedFlow,
+  unserializableFlow,
+} from "../../fixtures/distributed/dist-flows.ts";
+import {
+  dropPrefix,
+  noRedis,
+  reapWorkers,
+  redisUrl,
+  startWorkers,
+  uniquePrefix,
+  type WorkerProcess,
+} from "../../fixtures/distributed/worker-processes.ts";
+import { expectCode } from "../../support/expect-code.ts";
+
+describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
+  let tmp = "";
+  const prefix = uniquePrefix("exec");
+  let workers: WorkerProcess[] = [];
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), "weft-dist-exec-"));
+    workers = await startWorkers(3, { prefix, home: join(tmp, "worker-home"), concurrency: 2 });
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    reapWorkers();
+    await dropPrefix(prefix);
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  /** The executor options for `flow`, stored in a local storage every worker here can read. */
+  async function executorFor(
+    flow: Flow<unknown>,
+    extra: Partial<DistributedExecutorOptions> = {},
+  ): Promise<DistributedExecutorOptions> {
+    const storage = createLocalStorage({
+      directory: join(tmp, "flows"),
+      cacheDir: join(tmp, "cache"),
+      hostnameLabel: false,
+    });
+    const location = storage.addFlow(flow);
+    await storage.build();
+    return {
+      type: "distributed",
+      redisUrl: redisUrl!,
+      prefix,
+      origin: { storage: storage.toJSON(), location },
+      ...extra,
+    };
+  }
+
+  test("three workers each run some children of a mapped flow, and the results equal the local run's", async () => {
+    const parameters = { count: 60, ms: 100 };
+    const local = await squaresFlow.run({ parameters });
+    const run = await squaresFlow.run({ parameters, executor: await executorFor(squaresFlow) });
+    assert.equal(run.state.type, "Success", run.state.message);
+    const rows = run.outputs.rows as Squared[];
+    const localRows = local.outputs.rows as Squared[];
+    assert.deepEqual(
+      rows.map(({ x, square }) => ({ x, square })),
+      localRows.map(({ x, square }) => ({ x, square })),
+    );
+    assert.equal(run.outputs.total, local.outputs.total);
+    const pids = new Set(rows.map((r) => r.pid));
+    const workerPids = new Set(workers.map((w) => w.pid));
+    for (const pid of pids) assert.ok(workerPids.has(pid), `pid ${pid} is one of the workers`);
+    assert.equal(pids.size, 3, `every worker ran some children: ${[...pids].join(", ")}`);
+    assert.ok(!pids.has(process.pid), "no child ran in the flow-run process");
+  });
+
+  test("a task whose value cannot be serialized fails, naming the task and the worker", async () => {
+    const run = await unserializableFlow.run({ executor: await executorFor(unserializableFlow) });
+    assert.equal(run.state.type, "Failed");
+    const state = run.stateOf("make-function-1");
+    assert.equal(state.type, "Failed");
+    assert.equal(state.error?.code, "VALUE_NOT_CLONEABLE");
+    assert.match(state.message ?? "", /result of task make-function-1 cannot be sent back from worker w\d/);
+    assert.match(state.message ?? "", /a function/);
+    assert.equal(state.attempts, 1, "not retried");
+  });
+
+  test("an input over the inline limit fails without a result backend, naming the task and the size", async () => {
+    const executor = await executorFor(bigInputFlow, { inlineLimitBytes: 1000 });
+    const run = await bigInputFlow.run({ parameters: { bytes: 5000 }, executor });
+    const state = run.stateOf("measure-1");
+    assert.equal(state.type, "Failed");
+    assert.equal(state.error?.code, "RESULT_NOT_PERSISTED");
+    assert.match(state.message ?? "", /input 0 of task measure-1 is 4\.9 KiB, over the 1000 B/);
+    assert.equal(run.stateOf("big-1").type, "Success", "a large result comes back inline");
+  });
+
+  test("with a result backend, a large input travels by reference", async () => {
+    const executor = await executorFor(bigInputFlow, { inlineLimitBytes: 1000 });
+    const result = createLocalResultBackend({ directory: join(tmp, "results") });
+    const run = await bigInputFlow.run({ parameters: { bytes: 5000 }, executor, result });
+    assert.equal(run.state.type, "Success", run.state.message);
+    assert.equal(run.outputs.length, 5000);
+    const refs = await readdir(join(tmp, "results", "_distributed"));
+    assert.deepEqual(refs, [run.id], "the input was written under the run's id");
+  });
+
+  test("a task routed to a queue no worker serves is reported as not started", async () => {
+    const logs: LogRecord[] = [];
+    const executor = await executorFor(unservedFlow, { noWorkerTimeoutMs: 1500 });
+    const started = Date.now();
+    const run = await unservedFlow.run({ executor, reporter: { log: (r) => logs.push(r) } });
+    const state = run.stateOf("on-gpu-1");
+    assert.equal(state.type, "Failed");
+    assert.equal(state.error?.code, "NO_LIVE_WORKER");
+    assert.match(state.message ?? "", /task on-gpu-1 did not start: no live worker serves queue "nobody-serves-this"/);
+    assert.ok(Date.now() - started < 15_000, "it did not wait for ever");
+    assert.ok(
+      logs.some((r) => r.level === "warn" && r.message.includes('no live worker serves queue "nobody-serves-this"')),
+      "a warning came first",
+    );
+  });
+
+  test("an unreachable Redis fails the run after bounded retries, naming the address", async () => {
+    const executor = await executorFor(squaresFlow);
+    const started = Date.now();
+    const error = await expectCode(
+      () => squaresFlow.run({ executor: { ...executor, redisUrl: "redis://:secret@127.0.0.1:1/0" } }),
+      "REDIS_UNREACHABLE",
+      "a Redis nobody listens on",
+    );
+    assert.match(error.message, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 after 4 attempts/);
+    assert.ok(!error.message.includes("secret"), "the password is never shown");
+    assert.ok(Date.now() - started < 15_000, "bounded");
+  });
+
+  test("a worker killed with kill -9 mid-task: its job is re-run elsewhere as the next attempt and the flow completes", async () => {
+    const killPrefix = uniquePrefix("kill");
+    const pair = await startWorkers(2, {
+      prefix: killPrefix,
+      home: join(tmp, "kill-home"),
+      concurrency: 1,
+      lockDurationMs: 1500,
+    });
+    try {
+      const dir = await mkdtemp(join(tmp, "slow-"));
+      const logs: LogRecord[] = [];
+      const executor = await executorFor(slowFlow, { prefix: killPrefix });
+      const running = slowFlow.run({
+        parameters: { count: 2, ms: 3000, dir },
+        executor,
+        reporter: { log: (r) => logs.push(r) },
+      });
+      // Wait until a first attempt has started, then kill its worker.
+      let victim: number | undefined;
+      let victimFile = "";
+      for (let i = 0; i < 200 && victim === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const files = (await readdir(dir)).filter((f) => f.endsWith("-1.pid"));
+        if (files[0] !== undefined) {
+          victimFile = files[0];
+          victim = Number(await readFile(join(dir, victimFile), "utf8"));
+        }
+      }
+      assert.ok(victim !== undefined, "a task started");
+      process.kill(victim, "SIGKILL");
+      const run = await running;
+      assert.equal(run.state.type, "Success", run.state.message);
+      const done = run.outputs.done as { i: number; pid: number; attempt: number }[];
+      const index = Number(victimFile.split("-")[1]);
+      const rerun = done[index]!;
+      assert.equal(rerun.attempt, 2, "the re-run is the next attempt");
+      assert.notEqual(rerun.pid, victim, "another worker re-ran it");
+      assert.ok(
+        logs.some((r) => r.level === "warn" && r.message.includes(`task slow-1 ran as attempt 2`)),
+        `the run's log says so: ${logs.map((r) => r.message).join(" | ")}`,
+      );
+    } finally {
+      await Promise.all(pair.map((w) => w.stop()));
+      await dropPrefix(killPrefix);
+    }
+  });
+});
