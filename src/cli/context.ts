@@ -6,8 +6,11 @@ export interface CliContext {
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   /** Set by a command to end with this exit code. */
   exitCode: number;
-  /** Calls `onFirst` at the first Ctrl-C; a second one exits at once. Returns a function that stops listening. */
-  onInterrupt(onFirst: () => void): () => void;
+  /**
+   * Calls `onFirst` at the first Ctrl-C (or SIGTERM), after printing `notice`;
+   * a second one exits at once. Returns a function that stops listening.
+   */
+  onInterrupt(onFirst: () => void, notice?: string): () => void;
 }
 
 /** Collects a repeatable option's values. */

@@ -1,0 +1,347 @@
+import { hostname } from "node:os";
+import {
+  type ApiReporter,
+  createApiReporter,
+  type ReportingApi,
+  taskRunKey,
+} from "../client/api-reporter.ts";
+import { retryTransient, sleep } from "../client/backoff.ts";
+import { isWeftError } from "../core/errors.ts";
+import type { Logger } from "../core/reporter.ts";
+import { State, toErrorData } from "../core/states.ts";
+import type { Environment } from "../environments/environment.ts";
+import { environmentFromJSON } from "../environments/registry.ts";
+import type {
+  Agent as AgentRecord,
+  ClaimedRun,
+  FlowRunDetail,
+} from "../serialization/api-schemas.ts";
+import type { SerializedState } from "../serialization/schemas.ts";
+import { storageFromJSON } from "../storage/registry.ts";
+import type { Storage } from "../storage/storage.ts";
+
+/** The part of the API an agent uses (the API client has it). */
+export interface AgentApi extends ReportingApi {
+  registerAgent(input: {
+    name: string;
+    labels: string[];
+    concurrency: number;
+  }): Promise<AgentRecord>;
+  heartbeatAgent(id: string): Promise<AgentRecord>;
+  claimFlowRuns(
+    agentId: string,
+    options: { limit: number; waitMs: number; signal?: AbortSignal },
+  ): Promise<ClaimedRun[]>;
+  heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
+  getFlowRun(id: string): Promise<FlowRunDetail>;
+}
+
+/** How an agent runs. */
+export interface AgentOptions {
+  readonly api: AgentApi;
+  /** Shown in the API and `weft runs inspect`. @default "agent-<host>" */
+  readonly name?: string;
+  /** A run goes only to an agent carrying all its labels. @default [] */
+  readonly labels?: readonly string[];
+  /** Runs executed at once. @default 4 */
+  readonly concurrency?: number;
+  /** The agent's and its runs' heartbeat period. @default 5000 */
+  readonly heartbeatIntervalMs?: number;
+  /** How long one claim request waits for a run to become due. @default 10000 */
+  readonly claimWaitMs?: number;
+  /** On stop, how long running runs may take to finish. @default 30000 */
+  readonly stopGraceMs?: number;
+  /** The agent's own messages (claims, deploys, retries). */
+  readonly logger: Logger;
+  /** Passed to every run's reporter. @default 100 */
+  readonly flushIntervalMs?: number;
+}
+
+/** A running agent. */
+export interface Agent {
+  /** Its id once registered. */
+  readonly id: string | undefined;
+  /** Runs it is executing now. */
+  readonly active: number;
+  /** Resolves when it stopped (after `stop()`), rejects only on a bug. */
+  readonly done: Promise<void>;
+  /**
+   * Stops claiming, gives back claimed runs it has not started, waits up to the
+   * grace period for running ones, then returns. Runs still going are left to
+   * the server's run health, which reschedules them. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+interface ActiveRun {
+  readonly controller: AbortController;
+  readonly finished: Promise<void>;
+  /** Set when the agent gives up on the run while stopping: its final state is not sent. */
+  abandoned: boolean;
+}
+
+const DEFAULT_ENVIRONMENT = { type: "local", schemaVersion: 1, labels: [] };
+
+/**
+ * Starts an agent: it registers (retrying while the server is unreachable or
+ * refuses it), then long-polls claims and deploys each claimed run through the
+ * run's own environment and storage, rebuilt from their JSON (PIN-7): it knows
+ * nothing else about the flow.
+ */
+export function startAgent(options: AgentOptions): Agent {
+  const api = options.api;
+  const log = options.logger;
+  const name = options.name ?? `agent-${hostname()}`;
+  const labels = [...(options.labels ?? [])];
+  const concurrency = options.concurrency ?? 4;
+  const heartbeatMs = options.heartbeatIntervalMs ?? 5000;
+  const stopping = new AbortController();
+  const active = new Map<string, ActiveRun>();
+  let id: string | undefined;
+  let wake: (() => void) | undefined;
+
+  async function register(): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const agent = await api.registerAgent({ name, labels, concurrency });
+        log.info(`agent ${name} registered as ${agent.id} with labels [${labels.join(", ")}]`);
+        return agent.id;
+      } catch (error) {
+        if (stopping.signal.aborted) throw error;
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt - 1, 7));
+        log.error(
+          `agent ${name} cannot register: ${describe(error)}; retrying in ${Math.round(delay / 1000)} s`,
+        );
+        await sleep(delay, stopping.signal);
+      }
+    }
+  }
+
+  async function loop(): Promise<void> {
+    try {
+      id = await register();
+    } catch {
+      return;
+    }
+    const beat = setInterval(() => {
+      api.heartbeatAgent(id!).catch(async (error: unknown) => {
+        if (isWeftError(error) && error.code === "AGENT_NOT_FOUND")
+          id = await register().catch(() => id);
+        else log.warn(`agent heartbeat failed: ${describe(error)}`);
+      });
+    }, heartbeatMs);
+    beat.unref();
+    let failures = 0;
+    try {
+      while (!stopping.signal.aborted) {
+        const free = concurrency - active.size;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          continue;
+        }
+        let claimed: ClaimedRun[];
+        try {
+          claimed = await api.claimFlowRuns(id, {
+            limit: free,
+            waitMs: options.claimWaitMs ?? 10_000,
+            signal: stopping.signal,
+          });
+          failures = 0;
+        } catch (error) {
+          if (stopping.signal.aborted) break;
+          failures++;
+          if (isWeftError(error) && error.code === "AGENT_NOT_FOUND") id = await register();
+          const delay = Math.min(30_000, 250 * 2 ** Math.min(failures - 1, 7));
+          log.error(`claim failed: ${describe(error)}; retrying in ${Math.round(delay / 1000)} s`);
+          await sleep(delay, stopping.signal);
+          continue;
+        }
+        for (const run of claimed) {
+          if (stopping.signal.aborted) await giveBack(run);
+          else deploy(run);
+        }
+      }
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** A run claimed while stopping goes back to Scheduled at once, for another agent. */
+  async function giveBack(claimed: ClaimedRun): Promise<void> {
+    const state: SerializedState = {
+      schemaVersion: 1,
+      type: "Scheduled",
+      message: `given back by agent ${name}, which is stopping`,
+      timestamp: new Date().toISOString(),
+    };
+    await api
+      .setFlowRunState(claimed.run.id, state, claimed.run.version)
+      .catch((error: unknown) =>
+        log.warn(`could not give back run ${claimed.run.id}: ${describe(error)}; run health will`),
+      );
+  }
+
+  function deploy(claimed: ClaimedRun): void {
+    const runId = claimed.run.id;
+    const controller = new AbortController();
+    const entry: ActiveRun = {
+      controller,
+      abandoned: false,
+      finished: executeRun(claimed, controller, () => entry.abandoned)
+        .catch((error: unknown) => log.error(`run ${runId}: ${describe(error)}`))
+        .finally(() => {
+          active.delete(runId);
+          wake?.();
+          wake = undefined;
+        }),
+    };
+    active.set(runId, entry);
+  }
+
+  async function executeRun(
+    claimed: ClaimedRun,
+    controller: AbortController,
+    abandoned: () => boolean,
+  ): Promise<void> {
+    const { run } = claimed;
+    log.info(`run ${run.id} of flow ${claimed.flowName}: claimed (claim ${run.claimCount})`);
+    let detail: FlowRunDetail | undefined;
+    try {
+      detail = await retryTransient(() => api.getFlowRun(run.id), { deadlineMs: 60_000 });
+    } catch (error) {
+      log.warn(`run ${run.id}: could not read its task runs (${describe(error)}); every task runs`);
+    }
+    const versions = new Map<string, number>();
+    for (const t of detail?.taskRuns ?? []) versions.set(taskRunKey(t.slug, t.mapIndex), t.version);
+    const restarted = detail?.taskRuns.some((t) => t.state.type === "Success") ?? false;
+
+    const reporter = createApiReporter({
+      api,
+      flowRunId: run.id,
+      flowRunVersion: run.version,
+      claim: run.claimCount,
+      taskRunVersions: versions,
+      logger: log,
+      ...(options.flushIntervalMs === undefined
+        ? {}
+        : { flushIntervalMs: options.flushIntervalMs }),
+      onLost: () => controller.abort(new Error("the run was taken away from this agent")),
+    });
+    const held = holdFinalState(reporter);
+    const beat = setInterval(() => {
+      api
+        .heartbeatFlowRun(run.id)
+        .then(({ state }) => {
+          if (state.type === "Cancelling" || state.type === "Cancelled")
+            controller.abort(new Error("the run was cancelled"));
+        })
+        .catch((error: unknown) => log.warn(`run ${run.id}: heartbeat failed: ${describe(error)}`));
+    }, heartbeatMs);
+    beat.unref();
+
+    let environment: Environment | undefined;
+    const ctx = {
+      flowRunId: run.id,
+      parameters: run.parameters,
+      reporter: held,
+      logger: log,
+      signal: controller.signal,
+      ...(restarted ? { resume: run.id } : {}),
+    };
+    try {
+      let storage: Storage;
+      try {
+        if (claimed.storage === undefined || claimed.location === undefined) {
+          throw new Error(
+            `flow ${claimed.flowName} was registered without storage and location: register it with \`weft register\``,
+          );
+        }
+        storage = storageFromJSON(claimed.storage);
+        environment = environmentFromJSON(claimed.environment ?? DEFAULT_ENVIRONMENT);
+        await environment.setup(storage);
+      } catch (error) {
+        const data = toErrorData(error);
+        log.error(`run ${run.id}: deploy failed: ${data.message}`);
+        held.forward(new State("Failed", `deploy failed: ${data.message}`, undefined, data));
+        return;
+      }
+      const result = await environment.execute(storage, claimed.location, ctx);
+      if (abandoned()) return;
+      if (result.crashed) {
+        // No final state: heartbeats stop with this function, and run health reschedules the run.
+        clearInterval(beat);
+        log.warn(
+          `run ${run.id}: the flow-run process died (${result.state.message ?? result.state.type}); the server's run health will reschedule it`,
+        );
+        await reporter.flush();
+        return;
+      }
+      held.forward(held.final ?? result.state);
+    } finally {
+      clearInterval(beat);
+      if (!abandoned()) await reporter.close();
+      await environment
+        ?.teardown?.(ctx)
+        .catch((error: unknown) => log.warn(`run ${run.id}: teardown failed: ${describe(error)}`));
+    }
+  }
+
+  const done = loop();
+
+  return {
+    get id() {
+      return id;
+    },
+    get active() {
+      return active.size;
+    },
+    done: done.then(async () => {
+      await Promise.all([...active.values()].map((r) => r.finished));
+    }),
+    async stop() {
+      if (!stopping.signal.aborted) {
+        log.info(`agent ${name} stopping: waiting for ${active.size} run(s)`);
+        stopping.abort();
+        wake?.();
+      }
+      await done;
+      const grace = options.stopGraceMs ?? 30_000;
+      const all = Promise.all([...active.values()].map((r) => r.finished));
+      const timedOut = await Promise.race([all.then(() => false), sleep(grace).then(() => true)]);
+      if (timedOut) {
+        log.warn(
+          `agent ${name}: ${active.size} run(s) still running after ${grace} ms; leaving them to the server's run health`,
+        );
+        for (const r of active.values()) r.abandoned = true;
+      }
+    },
+  };
+}
+
+/** A reporter that passes everything on except the run's final state, which its caller sends. */
+function holdFinalState(reporter: ApiReporter) {
+  let final: State | undefined;
+  let info: Parameters<NonNullable<ApiReporter["flowState"]>>[0] | undefined;
+  return {
+    get final() {
+      return final;
+    },
+    flowState(run: Parameters<NonNullable<ApiReporter["flowState"]>>[0], state: State) {
+      info = run;
+      if (state.type === "Running" || state.type === "Cancelling") reporter.flowState(run, state);
+      else final = state;
+    },
+    taskState: reporter.taskState,
+    log: reporter.log,
+    forward(state: State) {
+      reporter.flowState(info ?? { id: "", flowName: "", parameters: {}, taskCount: 0 }, state);
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  const data = toErrorData(error);
+  return data.code === undefined ? data.message : `${data.message} (${data.code})`;
+}

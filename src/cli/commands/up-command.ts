@@ -1,0 +1,111 @@
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { type Command, Option } from "commander";
+import { startAgent } from "../../agent/agent.ts";
+import { createApiClient } from "../../client/api-client.ts";
+import { isWeftError } from "../../core/errors.ts";
+import { weftHome } from "../../core/home.ts";
+import { isLoopbackHost, startServer } from "../../server/server.ts";
+import { openStore } from "../../server/store/open-store.ts";
+import { type CliContext, positiveInt } from "../context.ts";
+import { EXIT } from "../output.ts";
+import { stderrLogger } from "../stderr-logger.ts";
+import { parseLabels } from "./agent-command.ts";
+
+interface UpFlags {
+  db?: string;
+  host: string;
+  port: number;
+  labels?: string;
+  concurrency: number;
+  agent: boolean;
+}
+
+/** The name of the token `weft up` makes for its own agent (replaced at every start). */
+const AGENT_TOKEN_NAME = "weft-up-agent";
+
+/** `weft up`: the server, its scheduler and run health, and one local agent, in one process. */
+export function registerUpCommand(program: Command, cli: CliContext): void {
+  program
+    .command("up")
+    .summary("start the server and a local agent in one process")
+    .description(
+      "The one-command orchestrator: the server (SQLite under the weft home by default), its scheduler and run-health loops, and one agent on this machine. Prints the API URL, and the admin token when it makes one (it does when listening beyond loopback and no token exists yet). Then `weft register <file>` and `weft run --remote <flow> --wait` work against it. Stops on SIGTERM or SIGINT.",
+    )
+    .addOption(new Option("--db <path|url>", "SQLite file or postgres:// URL").env("WEFT_DB"))
+    .addOption(
+      new Option("--host <host>", "address to listen on").env("WEFT_HOST").default("127.0.0.1"),
+    )
+    .addOption(
+      new Option("--port <port>", "port (0: any free one)")
+        .env("WEFT_PORT")
+        .default(4200)
+        .argParser((v) => (v === "0" ? 0 : positiveInt(v))),
+    )
+    .option("--labels <a,b>", "extra labels of the local agent (it always carries the hostname)")
+    .option("--concurrency <n>", "runs the local agent executes at once", positiveInt, 4)
+    .option("--no-agent", "start no agent (server and loops only)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft up\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
+    )
+    .action(async (flags: UpFlags) => {
+      const logger = stderrLogger(cli.stderr);
+      const db = flags.db ?? join(weftHome(), "weft.db");
+      const loopback = isLoopbackHost(flags.host);
+
+      // Tokens first: beyond loopback the server refuses to start without one,
+      // and once any exists the local agent needs its own.
+      let adminSecret: string | undefined;
+      let agentSecret: string | undefined;
+      const store = await openStore({ db, logger });
+      try {
+        if (!loopback && (await store.countActiveTokens()) === 0) {
+          adminSecret = (await store.createToken({ name: "admin", scopes: ["admin"] })).secret;
+        }
+        if (flags.agent && (await store.countActiveTokens()) > 0) {
+          await store.revokeToken(AGENT_TOKEN_NAME).catch((error: unknown) => {
+            if (!isWeftError(error) || error.code !== "TOKEN_NOT_FOUND") throw error;
+          });
+          agentSecret = (await store.createToken({ name: AGENT_TOKEN_NAME, scopes: ["agent"] }))
+            .secret;
+        }
+      } finally {
+        await store.close();
+      }
+
+      const server = await startServer({ db, host: flags.host, port: flags.port, logger });
+      const url = server.url;
+      cli.stdout.write(`weft is up: ${url}\n`);
+      if (adminSecret !== undefined) {
+        cli.stdout.write(`admin token (shown once): ${adminSecret}\n`);
+      }
+      const labels = parseLabels(flags.labels);
+      if (!labels.includes(hostname())) labels.push(hostname());
+      const agent = flags.agent
+        ? startAgent({
+            api: createApiClient({
+              // The agent is in this process: it talks to the server over loopback.
+              url: loopback ? url : `http://127.0.0.1:${server.port}`,
+              token: agentSecret,
+            }),
+            name: `local-${hostname()}`,
+            labels,
+            concurrency: flags.concurrency,
+            logger,
+          })
+        : undefined;
+      await new Promise<void>((resolve) => {
+        const stop = cli.onInterrupt(() => {
+          void (async () => {
+            await agent?.stop();
+            await server.close();
+            stop();
+            logger.info("weft stopped");
+            resolve();
+          })();
+        }, "stopping: the agent finishes its runs, then the server stops (again to quit now)");
+      });
+      cli.exitCode = EXIT.ok;
+    });
+}

@@ -1,0 +1,253 @@
+import { isWeftError } from "../core/errors.ts";
+import type { FlowRunInfo, Logger, LogRecord, Reporter, TaskInfo } from "../core/reporter.ts";
+import type { State } from "../core/states.ts";
+import type { TaskRunStateWrite } from "../serialization/api-schemas.ts";
+import { stateToJSON } from "../serialization/flow-serializer.ts";
+import type { SerializedState } from "../serialization/schemas.ts";
+import { retryTransient } from "./backoff.ts";
+
+/** The part of the API a reporter writes to (the API client has it). */
+export interface ReportingApi {
+  setTaskRunStates(writes: TaskRunStateWrite[]): Promise<number[]>;
+  setFlowRunState(
+    id: string,
+    state: SerializedState,
+    version: number,
+  ): Promise<{ version: number }>;
+  ingestLogs(records: LogRecord[]): Promise<void>;
+}
+
+/** How an API reporter batches and retries. */
+export interface ApiReporterOptions {
+  readonly api: ReportingApi;
+  readonly flowRunId: string;
+  /** The flow run's row version when the reporter starts (from the claim). */
+  readonly flowRunVersion: number;
+  /** The claim this run belongs to: writes are refused once the run is claimed again. */
+  readonly claim?: number;
+  /** Current row versions of task runs already recorded (a restarted run), by {@link taskRunKey}. */
+  readonly taskRunVersions?: ReadonlyMap<string, number>;
+  /** Longest wait before buffered states are sent. @default 100 */
+  readonly flushIntervalMs?: number;
+  /** Task states (or log lines) per request. @default 2000 */
+  readonly maxBatch?: number;
+  /** Give up on a write the server keeps refusing as unavailable after this long. @default 600000 */
+  readonly retryDeadlineMs?: number;
+  /** Least severe log level sent to the server. @default "info" */
+  readonly logLevel?: LogRecord["level"];
+  /** Hears retries and dropped writes. */
+  readonly logger?: Logger;
+  /**
+   * Called once when the server refuses a flow-run state as stale or invalid:
+   * the run was taken away (rescheduled, cancelled, finished elsewhere). The
+   * reporter stops writing; the caller should stop the run.
+   */
+  readonly onLost?: (error: Error) => void;
+}
+
+/** A reporter that also says when everything it heard is on the server. */
+export interface ApiReporter extends Reporter {
+  flowState(run: FlowRunInfo, state: State): void;
+  taskState(run: FlowRunInfo, task: TaskInfo, mapIndex: number | undefined, state: State): void;
+  log(record: LogRecord): void;
+  /** Sends what is buffered and waits until every earlier write is done. */
+  flush(): Promise<void>;
+  /** Flushes and stops. Idempotent. */
+  close(): Promise<void>;
+  /** The error that made it stop writing, if any. */
+  readonly error: Error | undefined;
+}
+
+/** The key of one task run: slug plus map index. */
+export function taskRunKey(slug: string, mapIndex: number | undefined): string {
+  return mapIndex === undefined ? slug : `${slug}[${mapIndex}]`;
+}
+
+const LEVEL_RANK = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+
+type Op =
+  | { kind: "tasks"; writes: TaskRunStateWrite[] }
+  | { kind: "logs"; records: LogRecord[] }
+  | { kind: "flow"; state: SerializedState };
+
+/**
+ * Reports a flow run to the server: task states and logs in batches, flow
+ * states as barriers (every earlier task state is written before the run's
+ * final state), all in order, each write retried with backoff while the server
+ * is unreachable. Writes carry row versions, so a batch retried after the
+ * server applied it is recognised and not applied twice.
+ */
+export function createApiReporter(options: ApiReporterOptions): ApiReporter {
+  const maxBatch = options.maxBatch ?? 2000;
+  const flushMs = options.flushIntervalMs ?? 100;
+  const minLevel = LEVEL_RANK[options.logLevel ?? "info"];
+  const versions = new Map(options.taskRunVersions ?? []);
+  let flowVersion = options.flowRunVersion;
+  let tasks: TaskRunStateWrite[] = [];
+  let logs: LogRecord[] = [];
+  const ops: Op[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let pumping: Promise<void> | undefined;
+  let stopped: Error | undefined;
+  let closed = false;
+
+  const seal = () => {
+    if (tasks.length > 0) ops.push({ kind: "tasks", writes: tasks });
+    if (logs.length > 0) ops.push({ kind: "logs", records: logs });
+    tasks = [];
+    logs = [];
+  };
+  const schedule = () => {
+    if (timer === undefined && !closed) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        seal();
+        kick();
+      }, flushMs);
+      timer.unref?.();
+    }
+  };
+  const kick = (): Promise<void> => {
+    pumping ??= pump().finally(() => {
+      pumping = undefined;
+      if (ops.length > 0) void kick();
+    });
+    return pumping;
+  };
+
+  async function pump(): Promise<void> {
+    for (let op = ops.shift(); op !== undefined; op = ops.shift()) {
+      if (stopped !== undefined) continue;
+      try {
+        await retryTransient(() => send(op), {
+          deadlineMs: options.retryDeadlineMs ?? 600_000,
+          onRetry: (error, attempt, delay) =>
+            options.logger?.warn(
+              `the server did not take run ${options.flowRunId}'s ${op.kind} (try ${attempt}): ${(error as Error).message}; retrying in ${delay} ms`,
+            ),
+        });
+      } catch (error) {
+        handleFailure(op, error as Error);
+      }
+    }
+  }
+
+  async function send(op: Op): Promise<void> {
+    switch (op.kind) {
+      case "tasks":
+        await options.api.setTaskRunStates(op.writes);
+        return;
+      case "logs":
+        await options.api.ingestLogs(op.records);
+        return;
+      case "flow": {
+        const { version } = await options.api.setFlowRunState(
+          options.flowRunId,
+          op.state,
+          flowVersion,
+        );
+        flowVersion = version;
+        return;
+      }
+    }
+  }
+
+  function handleFailure(op: Op, error: Error): void {
+    const code = isWeftError(error) ? error.code : undefined;
+    const lost = code === "STALE_VERSION" || code === "INVALID_TRANSITION";
+    if (lost) {
+      stopped = error;
+      options.logger?.error(
+        `run ${options.flowRunId} is no longer this process's to report (${error.message}); stopping`,
+      );
+      options.onLost?.(error);
+      return;
+    }
+    if (op.kind === "logs") {
+      options.logger?.warn(
+        `dropped ${op.records.length} log lines of run ${options.flowRunId}: ${error.message}`,
+      );
+      return;
+    }
+    // A state the server will not take, now or after retrying: later states would be refused too.
+    stopped = error;
+    options.logger?.error(`stopped reporting run ${options.flowRunId}: ${error.message}`);
+  }
+
+  const taskState = (
+    _run: FlowRunInfo,
+    task: TaskInfo,
+    mapIndex: number | undefined,
+    state: State,
+  ) => {
+    if (stopped !== undefined) return;
+    const key = taskRunKey(task.slug, mapIndex);
+    const version = versions.get(key) ?? 0;
+    versions.set(key, version + 1);
+    tasks.push({
+      flowRunId: options.flowRunId,
+      slug: task.slug,
+      ...(mapIndex === undefined ? {} : { mapIndex }),
+      state: withoutResult(stateToJSON(state)),
+      version,
+      ...(options.claim === undefined ? {} : { claim: options.claim }),
+      ...(state.location === undefined ? {} : { resultRef: state.location }),
+    });
+    if (tasks.length >= maxBatch) {
+      seal();
+      void kick();
+    } else schedule();
+  };
+
+  return {
+    get error() {
+      return stopped;
+    },
+    flowState(_run, state) {
+      if (stopped !== undefined) return;
+      seal();
+      ops.push({ kind: "flow", state: withoutResult(stateToJSON(state)) });
+      void kick();
+    },
+    taskState,
+    log(record) {
+      if (stopped !== undefined || LEVEL_RANK[record.level] < minLevel) return;
+      logs.push(jsonSafe(record));
+      if (logs.length >= maxBatch) {
+        seal();
+        void kick();
+      } else schedule();
+    },
+    async flush() {
+      clearTimeout(timer);
+      timer = undefined;
+      seal();
+      while (ops.length > 0 || pumping !== undefined) await kick();
+    },
+    async close() {
+      await this.flush();
+      closed = true;
+    },
+  };
+}
+
+// States travel without their results (they may be large and stay with the flow run); a
+// persisted result is referenced by its location instead.
+function withoutResult(state: SerializedState): SerializedState {
+  if (state.result === undefined) return state;
+  const { result: _dropped, ...rest } = state;
+  return rest;
+}
+
+// Log fields come from user code: anything JSON cannot carry is replaced by its description.
+function jsonSafe(record: LogRecord): LogRecord {
+  if (record.fields === undefined) return record;
+  try {
+    return {
+      ...record,
+      fields: JSON.parse(JSON.stringify(record.fields)) as Record<string, unknown>,
+    };
+  } catch (error) {
+    return { ...record, fields: { unserializable: (error as Error).message } };
+  }
+}
