@@ -1,3 +1,4 @@
+import type { Logger } from "../../core/reporter.ts";
 import type {
   Agent,
   ApiToken,
@@ -36,7 +37,8 @@ export interface StaleRun {
  * {@link WeftError}s with the codes the API maps to statuses:
  * FLOW_NOT_FOUND / FLOW_RUN_NOT_FOUND / AGENT_NOT_FOUND / TOKEN_NOT_FOUND (404),
  * INVALID_TRANSITION / STALE_VERSION / IDEMPOTENCY_CONFLICT (409),
- * INVALID_REQUEST / INVALID_PARAMETER (400), DATABASE_UNAVAILABLE (503).
+ * INVALID_REQUEST / INVALID_PARAMETER / MISSING_PARAMETER / UNKNOWN_PARAMETER /
+ * INVALID_SCHEDULE (400), DATABASE_UNAVAILABLE (503).
  *
  * Every write is one transaction: it is applied whole or not at all.
  */
@@ -174,4 +176,6 @@ export interface StoreOptions {
   readonly db: string;
   /** The clock (tests move it). @default () => new Date() */
   readonly now?: () => Date;
+  /** Where the store reports what it cannot throw (a pooled PostgreSQL connection lost while idle). */
+  readonly logger?: Logger;
 }

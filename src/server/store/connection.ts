@@ -1,0 +1,30 @@
+import type { Kysely, RawBuilder } from "kysely";
+import type { Database } from "./database.ts";
+import type { Dialect } from "./store.ts";
+
+/**
+ * What differs between SQLite and PostgreSQL, kept in one narrow interface so
+ * that the store itself is one implementation: opening, the few SQL fragments
+ * that have no common spelling, the leader lock and error classification.
+ */
+export interface StoreConnection {
+  readonly dialect: Dialect;
+  readonly db: Kysely<Database>;
+  /** How a write transaction begins (SQLite takes the write lock at once, so no deadlock on upgrade). */
+  readonly beginWrite: string;
+  /** Bound parameters one statement may carry (SQLite 32,766; PostgreSQL 65,535), with a margin. */
+  readonly maxParameters: number;
+  /** The schema the migrations table lives in (PostgreSQL's current schema). */
+  readonly migrationSchema: string | undefined;
+  /** SQL: the JSON array in text column `column` is a subset of the JSON array `labels`. */
+  labelsWithin(column: RawBuilder<unknown>, labels: string): RawBuilder<boolean>;
+  /** Runs `body` while holding the named leader lock; false when another process holds it. */
+  asLeader(name: string, body: () => Promise<void>): Promise<boolean>;
+  /** True when another connection holds the write lock (SQLite): wait and try again. */
+  isBusy(error: unknown): boolean;
+  /** True for a unique-constraint violation. */
+  isUniqueViolation(error: unknown): boolean;
+  /** A sentence when `error` says the database cannot be used (gone, locked, read-only, full). */
+  unavailable(error: unknown): string | undefined;
+  close(): Promise<void>;
+}

@@ -1,0 +1,133 @@
+import type { Generated } from "kysely";
+
+// The tables as Kysely sees them. Column names are snake_case in SQL; the store maps
+// rows to the API's records itself (no naming plugin on the hot path). Times are
+// ISO 8601 UTC text, which sorts as text on both dialects; booleans are 0/1
+// integers; JSON is text (parsed and written by the store, so both dialects keep it
+// byte for byte).
+
+/** A registered flow version. */
+export interface FlowsTable {
+  id: string;
+  name: string;
+  version_group: string;
+  version: number;
+  content_hash: string;
+  /** The whole serialized flow (JSON). */
+  flow: string;
+  storage: string | null;
+  environment: string | null;
+  location: string | null;
+  /** JSON array of labels. */
+  labels: string;
+  schedule: string | null;
+  archived: number;
+  created_at: string;
+}
+
+/** A flow run. `version` is the row version every state write must carry. */
+export interface FlowRunsTable {
+  id: string;
+  flow_id: string;
+  flow_name: string;
+  flow_version: number;
+  version_group: string;
+  name: string;
+  parameters: string;
+  /** JSON array: the flow's labels and the run's own. */
+  labels: string;
+  state_type: string;
+  state: string;
+  /** When the current state was written (the server's clock). */
+  state_at: string;
+  version: number;
+  scheduled_start: string;
+  start_time: string | null;
+  end_time: string | null;
+  agent_id: string | null;
+  heartbeat_at: string | null;
+  idempotency_key: string | null;
+  auto_scheduled: number;
+  reschedule_count: number;
+  claim_count: number;
+  created_at: string;
+}
+
+/** Every state a flow run went through, oldest first. */
+export interface FlowRunStatesTable {
+  id: Generated<number>;
+  flow_run_id: string;
+  /** The row version this state produced. */
+  version: number;
+  state: string;
+  created_at: string;
+}
+
+/** A task run. `map_index` is -1 for an unmapped task or a mapped parent (so the unique key works). */
+export interface TaskRunsTable {
+  id: string;
+  flow_run_id: string;
+  slug: string;
+  map_index: number;
+  state_type: string;
+  state: string;
+  version: number;
+  attempts: number;
+  start_time: string | null;
+  end_time: string | null;
+  result_ref: string | null;
+}
+
+/** Every state a task run went through. */
+export interface TaskRunStatesTable {
+  id: Generated<number>;
+  task_run_id: string;
+  /** The row version this state produced. */
+  version: number;
+  state: string;
+  created_at: string;
+}
+
+/** A log record. `time` is ms since the epoch, as on the wire. */
+export interface LogsTable {
+  id: Generated<number>;
+  flow_run_id: string;
+  task_slug: string | null;
+  map_index: number | null;
+  level: string;
+  time: number;
+  message: string;
+  fields: string | null;
+}
+
+/** An agent, by unique name. */
+export interface AgentsTable {
+  id: string;
+  name: string;
+  labels: string;
+  concurrency: number;
+  last_seen: string;
+  created_at: string;
+}
+
+/** An API token; only the sha256 of its secret part is kept. */
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  secret_hash: string;
+  scopes: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+/** The whole schema. */
+export interface Database {
+  flows: FlowsTable;
+  flow_runs: FlowRunsTable;
+  flow_run_states: FlowRunStatesTable;
+  task_runs: TaskRunsTable;
+  task_run_states: TaskRunStatesTable;
+  logs: LogsTable;
+  agents: AgentsTable;
+  api_tokens: ApiTokensTable;
+}

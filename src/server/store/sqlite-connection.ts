@@ -1,0 +1,75 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, SqliteDialect, sql } from "kysely";
+import { WeftError } from "../../core/errors.ts";
+import type { StoreConnection } from "./connection.ts";
+import type { Database } from "./database.ts";
+
+/**
+ * How long SQLite itself waits for another connection's write lock. Short, since
+ * the wait blocks the event loop; the store waits longer asynchronously.
+ * @default 50
+ */
+const BUSY_TIMEOUT_MS = 50;
+
+/**
+ * Opens (creating it and its directory when missing) a SQLite file in WAL mode,
+ * with a busy timeout and foreign keys on. Any failure is one DATABASE_UNAVAILABLE
+ * naming the path.
+ */
+export function openSqlite(path: string): StoreConnection {
+  const where = path === ":memory:" ? path : resolve(path);
+  let database: SqliteDatabase.Database;
+  try {
+    if (where !== ":memory:") mkdirSync(dirname(where), { recursive: true });
+    database = new SqliteDatabase(where);
+    database.pragma("journal_mode = WAL");
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    database.pragma("foreign_keys = ON");
+    database.pragma("synchronous = NORMAL");
+  } catch (error) {
+    throw new WeftError(
+      "DATABASE_UNAVAILABLE",
+      `cannot open the SQLite database ${where}: ${(error as Error).message}`,
+      {
+        cause: error,
+        hint: "pass a writable file path with --db or WEFT_DB (its directory is created when missing)",
+      },
+    );
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  let closed = false;
+  return {
+    dialect: "sqlite",
+    db,
+    beginWrite: "begin immediate",
+    maxParameters: 32_000,
+    migrationSchema: undefined,
+    labelsWithin: (column, labels) =>
+      sql<boolean>`not exists (select 1 from json_each(${column}) as l where l.value not in (select value from json_each(${labels})))`,
+    // One process owns the file's writer: it always leads.
+    async asLeader(_name, body) {
+      await body();
+      return true;
+    },
+    isBusy: (error) =>
+      typeof (error as { code?: unknown })?.code === "string" &&
+      (error as { code: string }).code.startsWith("SQLITE_BUSY"),
+    isUniqueViolation: (error) =>
+      typeof (error as { code?: unknown })?.code === "string" &&
+      /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test((error as { code: string }).code),
+    unavailable(error) {
+      const code = (error as { code?: unknown })?.code;
+      if (typeof code !== "string") return undefined;
+      if (/^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN|CORRUPT|NOTADB)/.test(code))
+        return `SQLite database ${where}: ${(error as Error).message} (${code})`;
+      return undefined;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}

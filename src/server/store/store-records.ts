@@ -1,0 +1,163 @@
+import type { Selectable } from "kysely";
+import { WeftError } from "../../core/errors.ts";
+import type {
+  Agent,
+  ApiToken,
+  FlowDetail,
+  FlowRun,
+  FlowSummary,
+  TaskRun,
+  TokenScope,
+} from "../../serialization/api-schemas.ts";
+import type {
+  SerializedFlow,
+  SerializedSchedule,
+  SerializedState,
+  TypedObject,
+} from "../../serialization/schemas.ts";
+import type {
+  AgentsTable,
+  ApiTokensTable,
+  FlowRunsTable,
+  FlowsTable,
+  TaskRunsTable,
+} from "./database.ts";
+
+// Rows → the API's records. Optional members are left out when the column is null
+// (the API types use exactOptionalPropertyTypes).
+
+/** A flows row. */
+export type FlowRow = Selectable<FlowsTable>;
+/** A flow_runs row. */
+export type FlowRunRow = Selectable<FlowRunsTable>;
+/** A task_runs row. */
+export type TaskRunRow = Selectable<TaskRunsTable>;
+
+/** The text a time column holds: ISO 8601 in UTC, so it sorts as text. */
+export function isoText(time: Date | string): string {
+  return (typeof time === "string" ? new Date(time) : time).toISOString();
+}
+
+/** The flow's summary (no graph). */
+export function toFlowSummary(row: FlowRow): FlowSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    versionGroup: row.version_group,
+    version: row.version,
+    contentHash: row.content_hash,
+    labels: JSON.parse(row.labels) as string[],
+    ...(row.schedule === null ? {} : { schedule: JSON.parse(row.schedule) as SerializedSchedule }),
+    ...(row.storage === null ? {} : { storage: JSON.parse(row.storage) as TypedObject }),
+    ...(row.environment === null
+      ? {}
+      : { environment: JSON.parse(row.environment) as TypedObject }),
+    ...(row.location === null ? {} : { location: row.location }),
+    archived: row.archived === 1,
+    createdAt: row.created_at,
+  };
+}
+
+/** The flow version with its serialized graph. */
+export function toFlowDetail(row: FlowRow): FlowDetail {
+  return { ...toFlowSummary(row), flow: JSON.parse(row.flow) as SerializedFlow };
+}
+
+/** A flow run as the API shows it. */
+export function toFlowRun(row: FlowRunRow): FlowRun {
+  return {
+    id: row.id,
+    flowId: row.flow_id,
+    flowName: row.flow_name,
+    flowVersion: row.flow_version,
+    name: row.name,
+    parameters: JSON.parse(row.parameters) as FlowRun["parameters"],
+    labels: JSON.parse(row.labels) as string[],
+    state: JSON.parse(row.state) as SerializedState,
+    version: row.version,
+    scheduledStart: row.scheduled_start,
+    ...(row.start_time === null ? {} : { startTime: row.start_time }),
+    ...(row.end_time === null ? {} : { endTime: row.end_time }),
+    ...(row.agent_id === null ? {} : { agentId: row.agent_id }),
+    ...(row.heartbeat_at === null ? {} : { heartbeatAt: row.heartbeat_at }),
+    ...(row.idempotency_key === null ? {} : { idempotencyKey: row.idempotency_key }),
+    autoScheduled: row.auto_scheduled === 1,
+    rescheduleCount: row.reschedule_count,
+    claimCount: row.claim_count,
+    createdAt: row.created_at,
+  };
+}
+
+/** A task run as the API shows it (map index -1 in the table means "none"). */
+export function toTaskRun(row: TaskRunRow): TaskRun {
+  return {
+    id: row.id,
+    flowRunId: row.flow_run_id,
+    slug: row.slug,
+    ...(row.map_index < 0 ? {} : { mapIndex: row.map_index }),
+    state: JSON.parse(row.state) as SerializedState,
+    version: row.version,
+    attempts: row.attempts,
+    ...(row.start_time === null ? {} : { startTime: row.start_time }),
+    ...(row.end_time === null ? {} : { endTime: row.end_time }),
+    ...(row.result_ref === null ? {} : { resultRef: row.result_ref }),
+  };
+}
+
+/** An agent. */
+export function toAgent(row: Selectable<AgentsTable>): Agent {
+  return {
+    id: row.id,
+    name: row.name,
+    labels: JSON.parse(row.labels) as string[],
+    concurrency: row.concurrency,
+    lastSeen: row.last_seen,
+    createdAt: row.created_at,
+  };
+}
+
+/** A token's record (never its hash). */
+export function toApiToken(row: Selectable<ApiTokensTable>): ApiToken {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as TokenScope[],
+    createdAt: row.created_at,
+    ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+  };
+}
+
+/** An opaque page cursor for a row's sort key. */
+export function encodeCursor(key: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(key)).toString("base64url");
+}
+
+/** The sort key in a cursor this store made; INVALID_REQUEST for anything else. */
+export function decodeCursor<T extends readonly (string | number)[]>(
+  cursor: string,
+  shape: readonly ("string" | "number")[],
+): T {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    key = undefined;
+  }
+  if (
+    !Array.isArray(key) ||
+    key.length !== shape.length ||
+    key.some((v, i) => typeof v !== shape[i])
+  ) {
+    throw new WeftError("INVALID_REQUEST", `cursor ${JSON.stringify(cursor)} is not valid`, {
+      hint: "pass the nextCursor of the previous page unchanged",
+    });
+  }
+  return key as unknown as T;
+}
+
+/** `items` split in pieces of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

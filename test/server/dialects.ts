@@ -1,0 +1,105 @@
+// Runs a data suite on every available dialect: SQLite always (a temp file under
+// os.tmpdir, removed after), PostgreSQL when WEFT_TEST_POSTGRES_URL is set (each
+// suite in a fresh schema, dropped after). A suite gets a context whose `open()`
+// opens another store on the same database, so tests can run several stores
+// (replicas, agents) against one database. Every store opened is closed after.
+//
+//   forEachDialect("flows", (ctx) => {
+//     test("…", async () => { const store = await ctx.open(); … });
+//   });
+//
+// PostgreSQL isolation uses the connection's search_path, given in the URL:
+// `postgres://…/db?options=-c%20search_path%3Dweft_xxx` (see `ctx.db`), which the
+// store (and anything else using `pg`) honours.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe } from "node:test";
+import pg from "pg";
+import { openStore } from "../../src/server/store/open-store.ts";
+import type { Dialect, Store, StoreOptions } from "../../src/server/store/store.ts";
+
+/** The PostgreSQL URL for tests, when set. */
+export const POSTGRES_URL = process.env.WEFT_TEST_POSTGRES_URL;
+
+/** What a suite gets for one dialect. */
+export interface DialectContext {
+  readonly dialect: Dialect;
+  /** The database this suite uses: a SQLite path, or a PostgreSQL URL selecting the suite's schema. */
+  readonly db: string;
+  /** Opens a store on the suite's database (closed after the suite). */
+  open(options?: Omit<StoreOptions, "db">): Promise<Store>;
+}
+
+/** `url` with `search_path` set to `schema` through the libpq `options` parameter. */
+export function withSearchPath(url: string, schema: string): string {
+  const u = new URL(url);
+  u.searchParams.set("options", `-c search_path=${schema}`);
+  return u.toString();
+}
+
+/** Creates a fresh schema and returns its name (drop it with {@link dropSchema}). */
+export async function createSchema(url: string): Promise<string> {
+  const schema = `weft_${randomBytes(6).toString("hex")}`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`create schema ${schema}`);
+  } finally {
+    await client.end();
+  }
+  return schema;
+}
+
+/** Drops a schema made by {@link createSchema}, with everything in it. */
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs `suite` once per dialect, each inside `describe("<name> (<dialect>)")`. */
+export function forEachDialect(name: string, suite: (ctx: DialectContext) => void): void {
+  for (const dialect of ["sqlite", "postgres"] as const) {
+    const skip =
+      dialect === "postgres" && POSTGRES_URL === undefined
+        ? "WEFT_TEST_POSTGRES_URL not set"
+        : false;
+    describe(`${name} (${dialect})`, { skip }, () => {
+      const stores: Store[] = [];
+      let db = "";
+      let dir: string | undefined;
+      let schema: string | undefined;
+      before(async () => {
+        if (dialect === "sqlite") {
+          dir = mkdtempSync(join(tmpdir(), "weft-store-"));
+          db = join(dir, "weft.db");
+        } else {
+          schema = await createSchema(POSTGRES_URL!);
+          db = withSearchPath(POSTGRES_URL!, schema);
+        }
+      });
+      after(async () => {
+        await Promise.all(stores.map((s) => s.close()));
+        if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+        if (schema !== undefined) await dropSchema(POSTGRES_URL!, schema);
+      });
+      suite({
+        dialect,
+        get db() {
+          return db;
+        },
+        async open(options = {}) {
+          const store = await openStore({ ...options, db });
+          stores.push(store);
+          return store;
+        },
+      });
+    });
+  }
+}

@@ -1,0 +1,229 @@
+// The task-run batch: versioned writes applied all or none, repeats accepted,
+// transitions checked, claims fenced.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { test } from "node:test";
+import type { TaskRunStateWrite } from "../../../src/serialization/api-schemas.ts";
+import type { Store } from "../../../src/server/store/store.ts";
+import { expectCode } from "../../support/expect-code.ts";
+import { forEachDialect } from "../dialects.ts";
+import { serializedFlow, st } from "./store-fixtures.ts";
+
+async function newRun(store: Store): Promise<string> {
+  const flow = serializedFlow();
+  await store.registerFlow(flow);
+  return (await store.createFlowRun({ flowName: flow.name })).run.id;
+}
+
+forEachDialect("task runs", (ctx) => {
+  test("a batch creates and advances task runs, mapped children apart, in order", async () => {
+    const store = await ctx.open();
+    const run = await newRun(store);
+    const t0 = new Date("2030-01-01T00:00:00.000Z");
+    const t1 = new Date("2030-01-01T00:00:01.000Z");
+    const versions = await store.setTaskRunStates([
+      { flowRunId: run, slug: "inc-1", state: st("Running", t0), version: 0 },
+      {
+        flowRunId: run,
+        slug: "inc-1",
+        state: st("Success", t1, { result: 2, attempts: 1 }),
+        version: 1,
+        resultRef: "r/inc-1",
+      },
+      { flowRunId: run, slug: "map-1", mapIndex: 0, state: st("Running", t0), version: 0 },
+      { flowRunId: run, slug: "map-1", mapIndex: 1, state: st("Skipped", t0), version: 0 },
+      { flowRunId: run, slug: "map-1", state: st("Mapped", t1, { children: 2 }), version: 0 },
+    ]);
+    assert.deepEqual(versions, [1, 2, 1, 1, 1]);
+    const runs = await store.listTaskRuns(run);
+    const inc = runs.find((r) => r.slug === "inc-1")!;
+    assert.equal(inc.state.type, "Success");
+    assert.equal(inc.version, 2);
+    assert.equal(inc.attempts, 1);
+    assert.equal(inc.startTime, t0.toISOString());
+    assert.equal(inc.endTime, t1.toISOString());
+    assert.equal(inc.resultRef, "r/inc-1");
+    assert.deepEqual(inc.state.result, 2);
+    const map = runs.filter((r) => r.slug === "map-1");
+    assert.deepEqual(
+      map.map((r) => [r.mapIndex, r.state.type]),
+      [
+        [undefined, "Mapped"],
+        [0, "Running"],
+        [1, "Skipped"],
+      ],
+    );
+    const detail = await store.getFlowRunDetail(run);
+    assert.equal(detail.taskRuns.length, 4);
+  });
+
+  test("a retried batch is accepted again without effect, also when it holds a sequence", async () => {
+    const store = await ctx.open();
+    const run = await newRun(store);
+    const batch: TaskRunStateWrite[] = [
+      { flowRunId: run, slug: "a-1", state: st("Running", "2030-01-01T00:00:00.000Z"), version: 0 },
+      { flowRunId: run, slug: "a-1", state: st("Success", "2030-01-01T00:00:01.000Z"), version: 1 },
+      { flowRunId: run, slug: "b-1", state: st("Running", "2030-01-01T00:00:00.000Z"), version: 0 },
+    ];
+    assert.deepEqual(await store.setTaskRunStates(batch), [1, 2, 1]);
+    assert.deepEqual(await store.setTaskRunStates(JSON.parse(JSON.stringify(batch))), [1, 2, 1]);
+    const runs = await store.listTaskRuns(run);
+    assert.deepEqual(
+      runs.map((r) => [r.slug, r.version]),
+      [
+        ["a-1", 2],
+        ["b-1", 1],
+      ],
+    );
+    // Same version, other state: stale, naming the task run and both versions.
+    const stale = await expectCode(
+      () =>
+        store.setTaskRunStates([
+          {
+            flowRunId: run,
+            slug: "a-1",
+            state: st("Failed", "2030-01-01T00:00:02.000Z"),
+            version: 1,
+          },
+        ]),
+      "STALE_VERSION",
+      "stale task-run write",
+    );
+    assert.match(stale.message, /a-1/);
+    assert.match(stale.message, new RegExp(run));
+    await expectCode(
+      () =>
+        store.setTaskRunStates([{ flowRunId: run, slug: "b-1", state: st("Success"), version: 5 }]),
+      "STALE_VERSION",
+      "a version from the future",
+    );
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          { flowRunId: run, slug: "new-1", state: st("Success"), version: 1 },
+        ]),
+      "STALE_VERSION",
+      "a version for a task run that does not exist",
+    );
+  });
+
+  test("one bad write in a batch leaves nothing written", async () => {
+    const store = await ctx.open();
+    const run = await newRun(store);
+    await store.setTaskRunStates([
+      { flowRunId: run, slug: "done-1", state: st("Success"), version: 0 },
+    ]);
+    const good = Array.from(
+      { length: 300 },
+      (_, i): TaskRunStateWrite => ({
+        flowRunId: run,
+        slug: `t-${i}`,
+        state: st("Running"),
+        version: 0,
+      }),
+    );
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          ...good,
+          { flowRunId: run, slug: "done-1", state: st("Running"), version: 1 },
+        ]),
+      "INVALID_TRANSITION",
+      "Running after Success in a batch",
+    );
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          ...good,
+          { flowRunId: randomUUID(), slug: "x", state: st("Running"), version: 0 },
+        ]),
+      "FLOW_RUN_NOT_FOUND",
+      "a write for an unknown flow run",
+    );
+    const runs = await store.listTaskRuns(run);
+    assert.deepEqual(
+      runs.map((r) => r.slug),
+      ["done-1"],
+    );
+    const detail = await store.getFlowRunDetail(run);
+    assert.equal(detail.taskRuns.length, 1);
+  });
+
+  test("every transition rule holds for task runs too", async () => {
+    const store = await ctx.open();
+    const run = await newRun(store);
+    await store.setTaskRunStates([{ flowRunId: run, slug: "s", state: st("Pending"), version: 0 }]);
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          { flowRunId: run, slug: "s", state: st("Cancelling"), version: 1 },
+        ]),
+      "INVALID_TRANSITION",
+      "Pending → Cancelling",
+    );
+    await expectCode(
+      () =>
+        store.setTaskRunStates([{ flowRunId: run, slug: "s", state: st("Submitted"), version: 1 }]),
+      "INVALID_TRANSITION",
+      "Pending → Submitted",
+    );
+    assert.deepEqual(
+      await store.setTaskRunStates([
+        { flowRunId: run, slug: "s", state: st("Running"), version: 1 },
+        { flowRunId: run, slug: "s", state: st("Retrying"), version: 2 },
+        { flowRunId: run, slug: "s", state: st("Running"), version: 3 },
+        { flowRunId: run, slug: "s", state: st("Failed"), version: 4 },
+      ]),
+      [2, 3, 4, 5],
+    );
+  });
+
+  test("a write naming an old claim of its flow run is refused", async () => {
+    const store = await ctx.open();
+    // Due long ago, and with its own label, so that it is claimed first.
+    const label = `only-${randomUUID()}`;
+    const flow = serializedFlow({ labels: [label] });
+    await store.registerFlow(flow);
+    const { run } = await store.createFlowRun({
+      flowName: flow.name,
+      scheduledStart: "2000-01-01T00:00:00.000Z",
+    });
+    const agent = await store.registerAgent({
+      name: `agent-${randomUUID()}`,
+      labels: [label],
+      concurrency: 1,
+    });
+    const [claimed] = await store.claimFlowRuns(agent.id, 1);
+    assert.equal(claimed?.run.id, run.id);
+    assert.equal(claimed?.run.claimCount, 1);
+    await store.setTaskRunStates([
+      { flowRunId: run.id, slug: "a", state: st("Running"), version: 0, claim: 1 },
+    ]);
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          { flowRunId: run.id, slug: "b", state: st("Running"), version: 0, claim: 2 },
+        ]),
+      "STALE_VERSION",
+      "a claim that is not the run's",
+    );
+  });
+
+  test("a large batch (more rows than one statement may carry parameters for) is written whole", async () => {
+    const store = await ctx.open();
+    const run = await newRun(store);
+    const writes = Array.from(
+      { length: 10_000 },
+      (_, i): TaskRunStateWrite => ({
+        flowRunId: run,
+        slug: "big",
+        mapIndex: i,
+        state: st("Success"),
+        version: 0,
+      }),
+    );
+    const versions = await store.setTaskRunStates(writes);
+    assert.equal(versions.length, 10_000);
+    assert.equal((await store.listTaskRuns(run)).length, 10_000);
+  });
+});
