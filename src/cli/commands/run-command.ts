@@ -17,6 +17,7 @@ import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import { type CliContext, collect, positiveInt } from "../context.ts";
 import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
 import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
+import { runRemote } from "./runs-command.ts";
 
 interface RunFlags extends StorageFlags {
   resultDir?: string;
@@ -36,6 +37,10 @@ interface RunFlags extends StorageFlags {
   json?: boolean;
   redis?: string;
   queue?: string;
+  remote?: boolean;
+  wait?: boolean;
+  api: string;
+  token?: string;
 }
 
 /** `weft run <file>`: runs a flow from a TypeScript or JavaScript file in this process. */
@@ -46,7 +51,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     .description(
       "Run a flow defined in a TypeScript or JavaScript file, with live progress, and print its task states. By default it runs in this process; with --environment it is stored (--storage, default local) and executed through that environment, e.g. in a fresh process.",
     )
-    .argument("<file>", "a .ts or .js file that exports flows")
+    .argument(
+      "<file>",
+      "a .ts or .js file that exports flows (with --remote: a registered flow's name)",
+    )
     .option("-f, --flow <name>", "which flow, when the file exports several")
     .option(
       "-p, --param <name=value>",
@@ -97,13 +105,30 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       "--resume <run id>",
       "resume an earlier run: tasks whose results it persisted are not run again",
     )
+    .option(
+      "--remote",
+      "<file> is the name of a flow registered with the server: create a run there",
+    )
+    .option("--wait", "--remote: follow the run to its end; exit as a local run does")
+    .addOption(
+      new Option("--api <url>", "--remote: the weft API")
+        .env("WEFT_API_URL")
+        .default("http://127.0.0.1:4200"),
+    )
+    .addOption(
+      new Option("--token <token>", "--remote: an API token with the agent scope").env(
+        "WEFT_API_TOKEN",
+      ),
+    )
     .option("--json", "print one JSON document with the run's states on stdout");
   addStorageFlags(command, false)
     .addHelpText(
       "after",
-      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n  weft run examples/map.ts --environment distributed --storage local --redis redis://127.0.0.1:6379\n",
+      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n  weft run examples/map.ts --environment distributed --storage local --redis redis://127.0.0.1:6379\n  weft run --remote etl --param day=2026-01-01 --wait\n",
     )
     .action(async (file: string, flags: RunFlags) => {
+      if (flags.remote) return runRemote(file, flags, cli);
+      if (flags.wait) throw new CliError("--wait needs --remote", EXIT.usage);
       const flows = await loadFlowFile(file);
       const flow = pickFlow(flows, flags.flow, file);
       const parameters = parseParameters(flow, flags);

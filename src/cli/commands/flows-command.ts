@@ -1,0 +1,71 @@
+import type { Command } from "commander";
+import type { SerializedSchedule } from "../../serialization/schemas.ts";
+import { type ApiFlags, addApiFlags, clientFromFlags } from "../api-flags.ts";
+import { type CliContext, positiveInt } from "../context.ts";
+import { table } from "../output.ts";
+
+/** A schedule in a few words: `cron "0 2 * * *" Europe/Paris`, `every 60 s`, `3 dates`. */
+export function describeSchedule(schedule: SerializedSchedule | undefined): string {
+  if (schedule === undefined) return "";
+  switch (schedule.type) {
+    case "cron":
+      return `cron "${schedule.expression}" ${schedule.timezone}`;
+    case "interval":
+      return `every ${schedule.every / 1000} s`;
+    case "dates":
+      return `${schedule.dates.length} date${schedule.dates.length === 1 ? "" : "s"}`;
+  }
+}
+
+/** `weft flows ls`: the flows registered with the server. */
+export function registerFlowsCommand(program: Command, cli: CliContext): void {
+  const flows = program
+    .command("flows")
+    .summary("list the flows registered with the server")
+    .description("Flows registered with the weft server (see weft register).");
+  addApiFlags(
+    flows
+      .command("ls")
+      .summary("list registered flows (the active version of each, newest first)")
+      .option("--name <name>", "only versions of this flow")
+      .option("--all", "archived versions too")
+      .option("--limit <n>", "at most this many (default 100)", positiveInt),
+    "read",
+  )
+    .addHelpText("after", "\nExamples:\n  weft flows ls\n  weft flows ls --name etl --all --json\n")
+    .action(async (flags: ApiFlags & { name?: string; all?: boolean; limit?: number }) => {
+      const api = clientFromFlags(flags);
+      const limit = flags.limit ?? 100;
+      const items = [];
+      let cursor: string | undefined;
+      do {
+        const page = await api.listFlows({
+          ...(flags.name === undefined ? {} : { name: flags.name }),
+          archived: flags.all ? "all" : "false",
+          limit: Math.min(500, limit - items.length),
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor !== undefined && items.length < limit);
+      if (flags.json) {
+        cli.stdout.write(`${JSON.stringify({ items })}\n`);
+        return;
+      }
+      const rows = items.map((f) => [
+        f.name,
+        `v${f.version}${f.archived ? " (archived)" : ""}`,
+        f.id,
+        f.labels.join(","),
+        describeSchedule(f.schedule),
+        f.createdAt,
+      ]);
+      if (cli.stdout.isTTY) {
+        cli.stdout.write(
+          rows.length === 0
+            ? "no flows registered yet (weft register <file>)\n"
+            : table(["FLOW", "VERSION", "ID", "LABELS", "SCHEDULE", "REGISTERED"], rows),
+        );
+      } else for (const row of rows) cli.stdout.write(`${row.join("\t")}\n`);
+    });
+}

@@ -1,0 +1,367 @@
+import type { Command } from "commander";
+import type { ApiClient } from "../../client/api-client.ts";
+import { retryTransient, sleep } from "../../client/backoff.ts";
+import { WeftError } from "../../core/errors.ts";
+import type { ParameterSpec } from "../../core/graph.ts";
+import { parseParameterText, unknownParameter } from "../../core/parameter.ts";
+import type {
+  CreateFlowRunRequest,
+  FlowRun,
+  FlowRunDetail,
+  TaskRun,
+} from "../../serialization/api-schemas.ts";
+import { stateFromJSON } from "../../serialization/flow-serializer.ts";
+import { type ApiFlags, addApiFlags, clientFromFlags } from "../api-flags.ts";
+import { type CliContext, positiveInt } from "../context.ts";
+import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
+import { explainPending } from "../pending-reason.ts";
+
+/** How often `--wait` asks for the run's state. */
+const FOLLOW_INTERVAL_MS = 300;
+
+function flowOf(run: FlowRun): string {
+  return `${run.flowName} v${run.flowVersion}`;
+}
+
+function stateText(run: { state: { type: string; message?: string | undefined } }): string {
+  return run.state.message ? `${run.state.type}: ${run.state.message}` : run.state.type;
+}
+
+function brief(text: string | undefined, max = 100): string {
+  const t = text ?? "";
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+function taskKey(t: TaskRun): string {
+  return t.mapIndex === undefined ? t.slug : `${t.slug}[${t.mapIndex}]`;
+}
+
+/** Rows (or lines) on stdout: a table on a terminal, tab-separated lines otherwise. */
+function writeRows(
+  cli: CliContext,
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  empty: string,
+): void {
+  if (!cli.stdout.isTTY) {
+    for (const row of rows) cli.stdout.write(`${row.join("\t")}\n`);
+  } else cli.stdout.write(rows.length === 0 ? `${empty}\n` : table(header, rows));
+}
+
+/** `weft runs ls | inspect | logs | cancel`: flow runs on the server. */
+export function registerRunsCommand(program: Command, cli: CliContext): void {
+  const runs = program
+    .command("runs")
+    .summary("list, inspect, read the logs of, and cancel flow runs on the server")
+    .description("Flow runs recorded by the weft server.");
+
+  addApiFlags(
+    runs
+      .command("ls")
+      .summary("list flow runs, newest scheduled start first")
+      .option("--flow <name>", "only runs of this flow")
+      .option("--state <types>", "only runs in these states, comma-separated (e.g. Running,Failed)")
+      .option("--agent <id>", "only runs claimed by this agent")
+      .option("--limit <n>", "at most this many (default 50)", positiveInt),
+    "read",
+  )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft runs ls\n  weft runs ls --flow etl --state Failed,TimedOut --limit 20 --json\n",
+    )
+    .action(
+      async (
+        flags: ApiFlags & { flow?: string; state?: string; agent?: string; limit?: number },
+      ) => {
+        const api = clientFromFlags(flags);
+        const limit = flags.limit ?? 50;
+        const items: FlowRun[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await api.listFlowRuns({
+            ...(flags.flow === undefined ? {} : { flowName: flags.flow }),
+            ...(flags.state === undefined ? {} : { state: flags.state }),
+            ...(flags.agent === undefined ? {} : { agentId: flags.agent }),
+            limit: Math.min(500, limit - items.length),
+            ...(cursor === undefined ? {} : { cursor }),
+          });
+          items.push(...page.items);
+          cursor = page.nextCursor;
+        } while (cursor !== undefined && items.length < limit);
+        if (flags.json) {
+          cli.stdout.write(`${JSON.stringify({ items })}\n`);
+          return;
+        }
+        writeRows(
+          cli,
+          ["ID", "FLOW", "NAME", "STATE", "SCHEDULED", "ENDED"],
+          items.map((r) => [
+            r.id,
+            flowOf(r),
+            r.name,
+            r.state.type,
+            r.scheduledStart,
+            r.endTime ?? "",
+          ]),
+          "no flow runs",
+        );
+      },
+    );
+
+  addApiFlags(
+    runs
+      .command("inspect")
+      .summary("one run: its state, history, task runs, and why it waits")
+      .argument("<id>", "the flow run's id"),
+    "read",
+  )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft runs inspect 3f1c…\n  weft runs inspect 3f1c… --json | jq .taskRuns\n",
+    )
+    .action(async (id: string, flags: ApiFlags) => {
+      const api = clientFromFlags(flags);
+      const run = await api.getFlowRun(id);
+      const waiting = run.state.type === "Scheduled" ? await pendingReason(api, run) : undefined;
+      if (flags.json) {
+        cli.stdout.write(
+          `${JSON.stringify(waiting === undefined ? run : { ...run, waitingBecause: waiting })}\n`,
+        );
+        return;
+      }
+      cli.stdout.write(describeRun(run, waiting));
+    });
+
+  addApiFlags(
+    runs
+      .command("logs")
+      .summary("a run's logs, oldest first")
+      .argument("<id>", "the flow run's id")
+      .option("--limit <n>", "at most this many lines (default 10000)", positiveInt),
+    "read",
+  )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft runs logs 3f1c…\n  weft runs logs 3f1c… --json | jq '.items[].message'\n",
+    )
+    .action(async (id: string, flags: ApiFlags & { limit?: number }) => {
+      const api = clientFromFlags(flags);
+      const limit = flags.limit ?? 10_000;
+      const items = [];
+      let cursor: string | undefined;
+      do {
+        const page = await api.listLogs(id, {
+          limit: Math.min(5000, limit - items.length),
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        if (!flags.json) {
+          for (const l of page.items) {
+            const where =
+              l.taskSlug === undefined
+                ? ""
+                : ` ${l.taskSlug}${l.mapIndex === undefined ? "" : `[${l.mapIndex}]`}`;
+            cli.stdout.write(`${new Date(l.time).toISOString()} ${l.level}${where} ${l.message}\n`);
+          }
+        }
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor !== undefined && items.length < limit);
+      if (flags.json) cli.stdout.write(`${JSON.stringify({ items })}\n`);
+    });
+
+  addApiFlags(
+    runs
+      .command("cancel")
+      .summary("cancel a run (a running one stops at its next heartbeat)")
+      .argument("<id>", "the flow run's id"),
+    "agent",
+  )
+    .addHelpText("after", "\nExamples:\n  weft runs cancel 3f1c…\n")
+    .action(async (id: string, flags: ApiFlags) => {
+      const run = await clientFromFlags(flags).cancelFlowRun(id);
+      if (flags.json) cli.stdout.write(`${JSON.stringify(run)}\n`);
+      else
+        cli.stdout.write(
+          run.state.type === "Cancelling"
+            ? `run ${run.id}: Cancelling (its flow-run process stops at its next heartbeat)\n`
+            : `run ${run.id}: ${run.state.type}\n`,
+        );
+    });
+}
+
+async function pendingReason(api: ApiClient, run: FlowRun): Promise<string | undefined> {
+  const [agents, holding] = await Promise.all([
+    api.listAgents(),
+    api.listFlowRuns({ state: "Submitted,Running", limit: 500 }),
+  ]);
+  const busy = new Map<string, number>();
+  for (const r of holding.items)
+    if (r.agentId !== undefined) busy.set(r.agentId, (busy.get(r.agentId) ?? 0) + 1);
+  return explainPending(run, { agents, busy, now: new Date() });
+}
+
+function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
+  const fields: [string, string | undefined][] = [
+    ["run", `${run.id} (${run.name})`],
+    ["flow", `${flowOf(run)} (${run.flowId})`],
+    ["state", stateText(run)],
+    ["waiting", waiting],
+    ["scheduled", run.scheduledStart],
+    ["started", run.startTime],
+    ["ended", run.endTime],
+    ["agent", run.agentId],
+    ["heartbeat", run.heartbeatAt],
+    ["parameters", JSON.stringify(run.parameters)],
+    ["labels", run.labels.join(",") || undefined],
+    ["version", String(run.version)],
+    ["claims", run.claimCount ? String(run.claimCount) : undefined],
+    ["rescheduled", run.rescheduleCount ? `${run.rescheduleCount} time(s)` : undefined],
+  ];
+  const width = Math.max(...fields.map(([k]) => k.length));
+  const lines = fields
+    .filter(([, v]) => v !== undefined && v !== "")
+    .map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  let out = `${lines.join("\n")}\n`;
+  out += `\nhistory\n${table(
+    ["TIME", "STATE", "MESSAGE"],
+    run.history.map((s) => [s.timestamp, s.type, brief(s.message)]),
+  )}`;
+  if (run.taskRuns.length > 0) {
+    out += `\ntask runs\n${table(
+      ["TASK", "STATE", "ATTEMPTS", "MESSAGE"],
+      run.taskRuns.map((t) => [
+        taskKey(t),
+        t.state.type,
+        String(t.attempts),
+        brief(t.state.message),
+      ]),
+    )}`;
+  }
+  return out;
+}
+
+/** What `weft run --remote` reads from its flags. */
+export interface RemoteRunFlags extends ApiFlags {
+  param: string[];
+  paramsJson?: string;
+  wait?: boolean;
+}
+
+/**
+ * `weft run --remote <flow name>`: creates a run of the flow's active version
+ * through the API; with --wait, follows it to its end and exits as `weft run`
+ * does (0 Success, 1 failed, 130 cancelled).
+ */
+export async function runRemote(
+  flowName: string,
+  flags: RemoteRunFlags,
+  cli: CliContext,
+): Promise<void> {
+  const api = clientFromFlags(flags);
+  const page = await api.listFlows({ name: flowName, archived: "false", limit: 1 });
+  const summary = page.items[0];
+  if (summary === undefined) {
+    throw new WeftError(
+      "FLOW_NOT_FOUND",
+      `no flow named "${flowName}" is registered with ${api.url}`,
+      {
+        hint: "register it with `weft register <file>`; `weft flows ls` lists the registered flows",
+      },
+    );
+  }
+  const flow = await api.getFlow(summary.id);
+  const parameters = remoteParameters(flowName, flow.flow.parameters, flags);
+  const { run } = await api.createFlowRun({
+    flowId: flow.id,
+    // Values parsed from text or JSON: JSON by construction.
+    parameters: parameters as CreateFlowRunRequest["parameters"],
+  });
+  cli.stderr.write(
+    `created flow run ${run.id} (${flowOf(run)}), ${run.state.type} for ${run.scheduledStart}\n`,
+  );
+  if (!flags.wait) {
+    cli.stdout.write(flags.json ? `${JSON.stringify(run)}\n` : `${run.id}\n`);
+    return;
+  }
+  const controller = new AbortController();
+  const stop = cli.onInterrupt(() => controller.abort());
+  try {
+    let last = "";
+    for (;;) {
+      const detail = await retryTransient(() => api.getFlowRun(run.id), {
+        deadlineMs: 60_000,
+        signal: controller.signal,
+      });
+      const now = stateText(detail);
+      if (now !== last) {
+        cli.stderr.write(`${new Date().toISOString()} ${now}\n`);
+        last = now;
+      }
+      const state = stateFromJSON(detail.state);
+      if (state.isFinished()) {
+        cli.stdout.write(
+          flags.json
+            ? `${JSON.stringify(detail)}\n`
+            : detail.taskRuns.length > 0
+              ? table(
+                  ["TASK", "STATE", "ATTEMPTS", "MESSAGE"],
+                  detail.taskRuns.map((t) => [
+                    taskKey(t),
+                    t.state.type,
+                    String(t.attempts),
+                    brief(t.state.message),
+                  ]),
+                )
+              : `run ${detail.id}: ${detail.state.type}\n`,
+        );
+        cli.exitCode = exitCodeFor(state);
+        return;
+      }
+      await sleep(FOLLOW_INTERVAL_MS, controller.signal);
+      if (controller.signal.aborted) {
+        cli.stderr.write(
+          `stopped following run ${run.id}; it goes on (cancel it with \`weft runs cancel ${run.id}\`)\n`,
+        );
+        cli.exitCode = EXIT.interrupted;
+        return;
+      }
+    }
+  } finally {
+    stop();
+  }
+}
+
+function remoteParameters(
+  flowName: string,
+  declared: readonly { name: string; type?: string | undefined }[],
+  flags: RemoteRunFlags,
+): Record<string, unknown> {
+  const specs = new Map(
+    declared.map((p) => [p.name, { name: p.name, type: p.type } as ParameterSpec]),
+  );
+  let values: Record<string, unknown> = {};
+  if (flags.paramsJson !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(flags.paramsJson);
+    } catch (error) {
+      throw new CliError(
+        `--params-json is not valid JSON: ${(error as Error).message}`,
+        EXIT.usage,
+      );
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+      throw new CliError("--params-json must be a JSON object of parameter values", EXIT.usage);
+    values = { ...(parsed as Record<string, unknown>) };
+  }
+  for (const pair of flags.param) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0)
+      throw new CliError(`--param ${JSON.stringify(pair)} must look like name=value`, EXIT.usage);
+    const name = pair.slice(0, eq);
+    const spec = specs.get(name);
+    if (spec === undefined) throw unknownParameter(flowName, specs, name);
+    values[name] = parseParameterText(flowName, spec, name, pair.slice(eq + 1));
+  }
+  return values;
+}

@@ -1,0 +1,135 @@
+import { join } from "node:path";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { weftHome } from "../../core/home.ts";
+import type { Logger } from "../../core/reporter.ts";
+import { startServer } from "../../server/server.ts";
+import type { CliContext } from "../context.ts";
+
+interface ServerFlags {
+  db?: string;
+  host: string;
+  port: number;
+  bodyLimit?: number;
+}
+
+/** The `--db` option (WEFT_DB) of the commands that open the database themselves. */
+export function dbOption(): Option {
+  return new Option(
+    "--db <sqlite path | postgres URL>",
+    "the database (default: weft.db under the weft home, ~/.weft or WEFT_HOME)",
+  ).env("WEFT_DB");
+}
+
+/** The database `--db` names, or the SQLite file under the weft home. */
+export function resolveDb(db: string | undefined): string {
+  return db !== undefined && db !== "" ? db : join(weftHome(), "weft.db");
+}
+
+/** The database for people: a PostgreSQL URL without its password, or the SQLite path. */
+export function describeDb(db: string): string {
+  if (!/^postgres(ql)?:\/\//i.test(db)) return `SQLite ${db}`;
+  try {
+    const url = new URL(db);
+    url.password = "";
+    return `PostgreSQL ${url.toString()}`;
+  } catch {
+    return "PostgreSQL";
+  }
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`expected a port from 0 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function bytes(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`expected a number of bytes, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Log lines on stderr: `2026-01-01T00:00:00.000Z warn message {"field":1}`. */
+function stderrLogger(cli: CliContext, verbose: boolean): Logger {
+  const write = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    const extra = fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : "";
+    cli.stderr.write(`${new Date().toISOString()} ${level} ${message}${extra}\n`);
+  };
+  return {
+    debug: verbose ? write("debug") : () => {},
+    info: write("info"),
+    warn: write("warn"),
+    error: write("error"),
+  };
+}
+
+/** `weft server start`: the API, the scheduler and run health in one process. */
+export function registerServerCommand(program: Command, cli: CliContext): void {
+  const server = program
+    .command("server")
+    .summary("run the weft server")
+    .description(
+      "The weft server: the system of record that agents, flow runs and the CLI talk to.",
+    );
+  server
+    .command("start")
+    .summary("start the API server (SQLite by default, or PostgreSQL)")
+    .description(
+      "Serve the weft API on --host:--port, with the scheduler and run health, storing everything in --db (a SQLite file, created when missing, or a postgres:// URL). On 127.0.0.1 with no API token the server is open; on any other address it refuses to start until a token exists (weft token create). Prints the URL on stdout; SIGINT or SIGTERM stops it gracefully.",
+    )
+    .addOption(dbOption())
+    .addOption(
+      new Option("--host <address>", "the address to listen on")
+        .env("WEFT_HOST")
+        .default("127.0.0.1"),
+    )
+    .addOption(
+      new Option("--port <port>", "the port (0: any free port)")
+        .env("WEFT_PORT")
+        .default(4200)
+        .argParser(port),
+    )
+    .addOption(
+      new Option("--body-limit <bytes>", "largest request body (default 16 MiB)")
+        .env("WEFT_BODY_LIMIT")
+        .argParser(bytes),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft server start\n  weft server start --db postgres://weft@db:5432/weft --host 0.0.0.0 --port 4200\n  WEFT_DB=/var/lib/weft/weft.db weft server start --port 0\n",
+    )
+    .action(async (flags: ServerFlags, command: Command) => {
+      const verbose = command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
+      const db = resolveDb(flags.db);
+      const running = await startServer({
+        db,
+        host: flags.host,
+        port: flags.port,
+        logger: stderrLogger(cli, verbose),
+        ...(flags.bodyLimit === undefined ? {} : { bodyLimitBytes: flags.bodyLimit }),
+      });
+      cli.stderr.write(
+        `weft server listening on ${running.url} (${describeDb(db)}; ${
+          running.open
+            ? "open: no API token exists yet, so loopback clients need none"
+            : "every request needs an API token"
+        })\n`,
+      );
+      cli.stdout.write(`${running.url}\n`);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) process.exit(130);
+          stopping = true;
+          cli.stderr.write(`${signal}: stopping the server (again to quit at once)\n`);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await running.close();
+      cli.stderr.write("weft server stopped\n");
+    });
+}

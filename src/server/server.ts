@@ -1,0 +1,142 @@
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { WeftError } from "../core/errors.ts";
+import type { Logger } from "../core/reporter.ts";
+import { createApp } from "./api/app.ts";
+import { openStore } from "./store/open-store.ts";
+import type { Store } from "./store/store.ts";
+
+/** How `weft server start` runs. */
+export interface ServerOptions {
+  /** A SQLite file path, `:memory:`, or a `postgres://` URL. */
+  readonly db: string;
+  /** The address to listen on. Anything but loopback needs an API token first. @default "127.0.0.1" */
+  readonly host?: string;
+  /** The port; 0 picks a free one (see {@link RunningServer.url}). @default 4200 */
+  readonly port?: number;
+  /** Largest request body accepted. @default 16 MiB */
+  readonly bodyLimitBytes?: number;
+  /** Where the server logs. @default silent */
+  readonly logger?: Logger;
+  /** How long a verified token is trusted before the store is asked again. @default 2000 */
+  readonly tokenCacheMs?: number;
+  /** The longest a waiting claim goes without asking the database. @default 1000 */
+  readonly claimPollMs?: number;
+  /** How long `close()` lets requests in flight finish before cutting their connections. @default 5000 */
+  readonly closeGraceMs?: number;
+}
+
+/** A server that is listening. */
+export interface RunningServer {
+  /** The base URL clients use, with the real port (e.g. `http://127.0.0.1:4200`). */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly store: Store;
+  /** True when it serves requests without a token (loopback, no token yet). */
+  readonly open: boolean;
+  /** Stops the loops, lets requests in flight finish, closes the HTTP server and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** True for an address only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return (
+    h === "localhost" ||
+    h === "::1" ||
+    /^127(\.\d{1,3}){3}$/.test(h) ||
+    /^::ffff:127(\.\d{1,3}){3}$/.test(h)
+  );
+}
+
+/**
+ * Starts the weft server: opens the store (migrating it), refuses a
+ * non-loopback address while no API token exists (TOKEN_REQUIRED), and serves
+ * the API.
+ * @example
+ * const server = await startServer({ db: "weft.db", port: 0 });
+ * console.log(server.url);
+ * await server.close();
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const host = options.host ?? "127.0.0.1";
+  const logger = options.logger ?? silent;
+  const loopback = isLoopbackHost(host);
+  const store = await openStore({ db: options.db, logger });
+  const closing = new AbortController();
+  try {
+    const tokens = await store.countActiveTokens();
+    if (!loopback && tokens === 0) {
+      throw new WeftError(
+        "TOKEN_REQUIRED",
+        `refusing to listen on ${host} without an API token: every request from another machine must carry one`,
+        {
+          hint: `make one first with \`weft token create --name admin --scope admin --db ${options.db}\`, or listen on 127.0.0.1`,
+        },
+      );
+    }
+    const app = createApp({
+      store,
+      auth: {
+        allowOpen: loopback,
+        ...(options.tokenCacheMs === undefined ? {} : { cacheMs: options.tokenCacheMs }),
+      },
+      logger,
+      signal: closing.signal,
+      ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+      ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
+    });
+    const port = options.port ?? 4200;
+    const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: host, port });
+      s.once("listening", () => resolve(s));
+      s.once("error", (error: NodeJS.ErrnoException) => {
+        reject(
+          new WeftError(
+            "INVALID_ARGUMENT",
+            `cannot listen on ${host}:${port}: ${error.code === "EADDRINUSE" ? "the address is already in use" : error.message}`,
+            {
+              cause: error,
+              hint: "choose another --port (or WEFT_PORT), or stop what listens there",
+            },
+          ),
+        );
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const urlHost = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+    const url = `http://${urlHost}:${address.port}`;
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      host,
+      port: address.port,
+      store,
+      open: loopback && tokens === 0,
+      close() {
+        closed ??= (async () => {
+          closing.abort();
+          await new Promise<void>((resolve) => {
+            const grace = setTimeout(() => {
+              (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+            }, options.closeGraceMs ?? 5000);
+            server.close(() => {
+              clearTimeout(grace);
+              resolve();
+            });
+            (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          });
+          await store.close();
+        })();
+        return closed;
+      },
+    };
+  } catch (error) {
+    closing.abort();
+    await store.close().catch(() => {});
+    throw error;
+  }
+}
