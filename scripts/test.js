@@ -3,7 +3,8 @@
 // files are found here: every test/**/*.test.ts, or those whose path contains
 // one of the arguments (`npm test -- engine/flow-runner`).
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 function find(dir) {
@@ -24,11 +25,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = process.stdout.isTTY ? [] : ["--test-reporter=spec"];
+// Tests never touch the user's ~/.weft: caches and default storages live in a fresh home.
+const home = process.env.WEFT_HOME ?? mkdtempSync(join(tmpdir(), "weft-test-home-"));
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", ...reporter, ...flags, ...files],
   {
     stdio: "inherit",
+    env: { ...process.env, WEFT_HOME: home },
   },
 );
+if (process.env.WEFT_HOME === undefined) rmSync(home, { recursive: true, force: true });
 process.exit(result.status ?? 1);

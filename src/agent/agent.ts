@@ -233,9 +233,11 @@ export function startAgent(options: AgentOptions): Agent {
     const beat = setInterval(() => {
       api
         .heartbeatFlowRun(run.id)
-        .then(({ state }) => {
-          if (state.type === "Cancelling" || state.type === "Cancelled")
-            controller.abort(new Error("the run was cancelled"));
+        .then(({ state, version }) => {
+          if (state.type !== "Cancelling" && state.type !== "Cancelled") return;
+          // Cancelling is a change this run accepts: its final Cancelled must carry the new version.
+          if (state.type === "Cancelling") reporter.adopt(version);
+          controller.abort(new Error("the run was cancelled"));
         })
         .catch((error: unknown) => log.warn(`run ${run.id}: heartbeat failed: ${describe(error)}`));
     }, heartbeatMs);

@@ -54,6 +54,12 @@ export interface ApiReporter extends Reporter {
   flush(): Promise<void>;
   /** Flushes and stops. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Takes the flow run's row version from the server after a change made
+   * elsewhere that this run accepts (a cancel moving it to Cancelling), so that
+   * its next flow state is not refused as stale.
+   */
+  adopt(version: number): void;
   /** The error that made it stop writing, if any. */
   readonly error: Error | undefined;
 }
@@ -227,6 +233,9 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
     async close() {
       await this.flush();
       closed = true;
+    },
+    adopt(version) {
+      if (version > flowVersion) flowVersion = version;
     },
   };
 }
