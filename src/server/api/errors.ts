@@ -61,6 +61,15 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
         logger.warn(`${c.req.method} ${c.req.path}: ${error.message}`, { code: error.code });
       return c.json(errorBody(error.code, error.message, error.hint), status as 400);
     }
+  } else if (c.req.raw.signal.aborted) {
+    // The client went away (mid-body, say): no one reads this answer, and nothing was written.
+    logger.debug(`${c.req.method} ${c.req.path}: the client went away`, {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return c.json(
+      errorBody("INVALID_REQUEST", "the client went away before the request was read"),
+      400,
+    );
   } else if (error instanceof HTTPException && error.status < 500) {
     // Hono's own refusals (none are expected: our middleware throws WeftErrors).
     return c.json(errorBody("INVALID_REQUEST", error.message || "bad request"), error.status);
