@@ -7,6 +7,7 @@ export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
 export type {
   ConcurrentExecutorOptions,
+  DistributedExecutorOptions,
   ExecutorKind,
   ExecutorSpec,
   SerialExecutorOptions,
@@ -66,6 +67,15 @@ export {
   createS3ResultBackend,
   type S3ResultBackendOptions,
 } from "./engine/results/s3-result-backend.ts";
+export {
+  createDistributedEnvironment,
+  type DistributedEnvironmentOptions,
+} from "./environments/distributed/distributed-environment.ts";
+export {
+  type DistributedWorker,
+  type DistributedWorkerOptions,
+  startDistributedWorker,
+} from "./environments/distributed/distributed-worker.ts";
 export type {
   Environment,
   EnvironmentHooks,

@@ -29,7 +29,10 @@ describe("weft worker start: usage", () => {
   test("an unreachable Redis is named, without its password", async () => {
     const result = await runCli(["worker", "start", "--redis", "redis://:hunter2@127.0.0.1:1"]);
     assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /error: weft worker cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*\(REDIS_UNREACHABLE\)/);
+    assert.match(
+      result.stderr,
+      /error: weft worker cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*\(REDIS_UNREACHABLE\)/,
+    );
     assert.ok(!result.stderr.includes("hunter2"));
   });
 
@@ -78,17 +81,37 @@ describe("weft run --environment distributed", { skip: noRedis }, () => {
   test("without a worker for the queue, setup says so before anything runs", async () => {
     const result = await run("--queue", `${queue}-nobody`);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /error: no live weft worker serves queue "cli-[0-9a-f]+-nobody" .*\(NO_LIVE_WORKER\)/);
-    assert.match(result.stderr, /hint: start one: weft worker start --redis redis:\/\/.* --queues cli-[0-9a-f]+-nobody/);
+    assert.match(
+      result.stderr,
+      /error: no live weft worker serves queue "cli-[0-9a-f]+-nobody" .*\(NO_LIVE_WORKER\)/,
+    );
+    assert.match(
+      result.stderr,
+      /hint: start one: weft worker start --redis redis:\/\/.* --queues cli-[0-9a-f]+-nobody/,
+    );
   });
 
   test("memory storage is refused up front", async () => {
     const result = await runCli(
-      ["run", FLOWS, "--flow", "dist-squares", "--environment", "distributed", "--storage", "memory", "--redis", redisUrl!],
+      [
+        "run",
+        FLOWS,
+        "--flow",
+        "dist-squares",
+        "--environment",
+        "distributed",
+        "--storage",
+        "memory",
+        "--redis",
+        redisUrl!,
+      ],
       { env: { WEFT_HOME: join(tmp, "home") } },
     );
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /distributed environment .* memory storage .*\(STORAGE_NOT_SHAREABLE\)/);
+    assert.match(
+      result.stderr,
+      /distributed environment .* memory storage .*\(STORAGE_NOT_SHAREABLE\)/,
+    );
   });
 
   test("a worker runs the flow's tasks, logs each with the run and slug, and stops on SIGTERM with 0", async () => {
@@ -109,7 +132,10 @@ describe("weft run --environment distributed", { skip: noRedis }, () => {
     const stopped = await worker!.stop();
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.match(stopped.stderr, new RegExp(`flow run ${doc.flowRunId}: task numbers-1 ok`));
-    assert.match(stopped.stderr, new RegExp(`flow run ${doc.flowRunId}: \\d+ tasks of square-1\\[\\d+\\.\\.\\d+\\] ok`));
+    assert.match(
+      stopped.stderr,
+      new RegExp(`flow run ${doc.flowRunId}: \\d+ tasks of square-1\\[\\d+\\.\\.\\d+\\] ok`),
+    );
     assert.match(stopped.stderr, /worker .* stopped/);
   });
 });

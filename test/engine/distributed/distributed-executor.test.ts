@@ -4,7 +4,7 @@
 // serves, a bad Redis URL, a value that cannot be serialized and an input too
 // large to travel inline each fail with a message that names them.
 import assert from "node:assert/strict";
-import { readdir, readFile, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -18,8 +18,8 @@ import {
   type Squared,
   slowFlow,
   squaresFlow,
-  unservedFlow,
   unserializableFlow,
+  unservedFlow,
 } from "../../fixtures/distributed/dist-flows.ts";
 import {
   dropPrefix,
@@ -94,7 +94,10 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
     const state = run.stateOf("make-function-1");
     assert.equal(state.type, "Failed");
     assert.equal(state.error?.code, "VALUE_NOT_CLONEABLE");
-    assert.match(state.message ?? "", /result of task make-function-1 cannot be sent back from worker w\d/);
+    assert.match(
+      state.message ?? "",
+      /result of task make-function-1 cannot be sent back from worker w\d/,
+    );
     assert.match(state.message ?? "", /a function/);
     assert.equal(state.attempts, 1, "not retried");
   });
@@ -127,10 +130,17 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
     const state = run.stateOf("on-gpu-1");
     assert.equal(state.type, "Failed");
     assert.equal(state.error?.code, "NO_LIVE_WORKER");
-    assert.match(state.message ?? "", /task on-gpu-1 did not start: no live worker serves queue "nobody-serves-this"/);
+    assert.match(
+      state.message ?? "",
+      /task on-gpu-1 did not start: no live worker serves queue "nobody-serves-this"/,
+    );
     assert.ok(Date.now() - started < 15_000, "it did not wait for ever");
     assert.ok(
-      logs.some((r) => r.level === "warn" && r.message.includes('no live worker serves queue "nobody-serves-this"')),
+      logs.some(
+        (r) =>
+          r.level === "warn" &&
+          r.message.includes('no live worker serves queue "nobody-serves-this"'),
+      ),
       "a warning came first",
     );
   });
@@ -139,11 +149,15 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
     const executor = await executorFor(squaresFlow);
     const started = Date.now();
     const error = await expectCode(
-      () => squaresFlow.run({ executor: { ...executor, redisUrl: "redis://:secret@127.0.0.1:1/0" } }),
+      () =>
+        squaresFlow.run({ executor: { ...executor, redisUrl: "redis://:secret@127.0.0.1:1/0" } }),
       "REDIS_UNREACHABLE",
       "a Redis nobody listens on",
     );
-    assert.match(error.message, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 after 4 attempts/);
+    assert.match(
+      error.message,
+      /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 after 4 attempts/,
+    );
     assert.ok(!error.message.includes("secret"), "the password is never shown");
     assert.ok(Date.now() - started < 15_000, "bounded");
   });

@@ -71,9 +71,15 @@ describe("distributed environment: setup and configuration", { skip: noRedis }, 
       "NO_LIVE_WORKER",
       "a queue nobody serves",
     );
-    assert.match(error.message, /no live weft worker serves queue "gpu" on redis:\/\/127\.0\.0\.1:\d+/);
+    assert.match(
+      error.message,
+      /no live weft worker serves queue "gpu" on redis:\/\/127\.0\.0\.1:\d+/,
+    );
     assert.match(error.message, /live workers serve: default/);
-    assert.match(error.hint ?? "", /weft worker start --redis .* --queues gpu --prefix weft-test-env-/);
+    assert.match(
+      error.hint ?? "",
+      /weft worker start --redis .* --queues gpu --prefix weft-test-env-/,
+    );
   });
 
   test("setup refuses an unreachable Redis, naming the address and never the password", async () => {
@@ -81,7 +87,9 @@ describe("distributed environment: setup and configuration", { skip: noRedis }, 
     try {
       const error = await expectCode(
         () =>
-          createDistributedEnvironment({ redis: `env:${variable}_BAD` }).setup(localStorageIn(home)),
+          createDistributedEnvironment({ redis: `env:${variable}_BAD` }).setup(
+            localStorageIn(home),
+          ),
         "REDIS_UNREACHABLE",
         "a Redis nobody listens on",
       );
@@ -94,7 +102,10 @@ describe("distributed environment: setup and configuration", { skip: noRedis }, 
 
   test("an unset Redis variable is named", async () => {
     const error = await expectCode(
-      () => createDistributedEnvironment({ redis: "env:WEFT_TEST_NEVER_SET" }).setup(localStorageIn(home)),
+      () =>
+        createDistributedEnvironment({ redis: "env:WEFT_TEST_NEVER_SET" }).setup(
+          localStorageIn(home),
+        ),
       "REDIS_UNREACHABLE",
       "an unset variable",
     );
@@ -108,7 +119,10 @@ describe("distributed environment: setup and configuration", { skip: noRedis }, 
       "memory storage",
     );
     assert.match(error.message, /distributed environment .* memory storage/);
-    assert.match(error.hint ?? "", /local storage works only when every worker sees the same directory/);
+    assert.match(
+      error.hint ?? "",
+      /local storage works only when every worker sees the same directory/,
+    );
   });
 
   test("the JSON names where the Redis URL comes from; a URL with a password is refused", async () => {
@@ -132,7 +146,11 @@ describe("distributed environment: setup and configuration", { skip: noRedis }, 
       "a password in the JSON",
     );
     const plain = createDistributedEnvironment({ redis: "redis://cache:6379", queue: "etl" });
-    assert.equal(plain.toJSON().redis, "redis://cache:6379", "a URL without a password may be stored");
+    assert.equal(
+      plain.toJSON().redis,
+      "redis://cache:6379",
+      "a URL without a password may be stored",
+    );
   });
 
   test("a flow serialized for the distributed environment refuses memory storage", async () => {
