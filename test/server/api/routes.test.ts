@@ -340,8 +340,7 @@ forEachDialect("api routes", (ctx) => {
           controller.close();
         },
       }),
-      // @ts-expect-error: Node's fetch needs duplex for a stream body; lib.dom's RequestInit lacks it
-      duplex: "half",
+      duplex: "half", // Node's Request needs it for a stream body
     });
     assertError({ status: res.status, body: await res.json() }, 413, "BODY_TOO_LARGE");
     assert.ok(!(await store.listAgents()).some((a) => a.name === name), "nothing was written");
