@@ -108,7 +108,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       timer = setTimeout(() => {
         timer = undefined;
         seal();
-        kick();
+        void kick();
       }, flushMs);
       timer.unref?.();
     }
@@ -241,10 +241,17 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
 }
 
 // States travel without their results (they may be large and stay with the flow run); a
-// persisted result is referenced by its location instead.
+// persisted result is referenced by its location instead, in the write's `resultRef`.
+// The state's own `location` (State.toJSON has it) is not a field of the API's strict
+// state schema: the server would refuse the whole batch.
 function withoutResult(state: SerializedState): SerializedState {
-  if (state.result === undefined) return state;
-  const { result: _dropped, ...rest } = state;
+  const {
+    result: _dropped,
+    location: _sent,
+    ...rest
+  } = state as SerializedState & {
+    location?: string;
+  };
   return rest;
 }
 
