@@ -2,6 +2,12 @@
 import "./engine/index.ts";
 import "./serialization/index.ts";
 
+export {
+  type ApiClient,
+  type ApiClientOptions,
+  ApiError,
+  createApiClient,
+} from "./client/api-client.ts";
 export { merge, when } from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
