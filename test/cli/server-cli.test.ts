@@ -56,7 +56,16 @@ async function closedPort(): Promise<number> {
 describe("weft server start", () => {
   test("refuses a non-loopback address until a token exists, then needs it on every request", async () => {
     const db = join(tempDir(), "weft.db");
-    const refused = await runCli(["server", "start", "--db", db, "--host", "0.0.0.0", "--port", "0"]);
+    const refused = await runCli([
+      "server",
+      "start",
+      "--db",
+      db,
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "0",
+    ]);
     assertCliError(refused, {
       code: "TOKEN_REQUIRED",
       says: ["0.0.0.0", "API token"],
@@ -177,7 +186,9 @@ describe("weft flows, runs and run --remote against a live server", () => {
     assert.match(inspect.stdout, /^state +Scheduled$/m);
     assert.match(inspect.stdout, /^waiting +no live agent carries labels/m);
     assert.match(inspect.stdout, /^parameters +\{"x":2\}$/m);
-    const json = JSON.parse((await runCli(["runs", "inspect", run.id, "--api", url, "--json"])).stdout);
+    const json = JSON.parse(
+      (await runCli(["runs", "inspect", run.id, "--api", url, "--json"])).stdout,
+    );
     assert.equal(json.id, run.id);
     assert.deepEqual(
       json.history.map((s: { type: string }) => s.type),
@@ -224,7 +235,12 @@ describe("weft flows, runs and run --remote against a live server", () => {
       const running = await api.setFlowRunState(id, st("Running"), created.version);
       await child.waitForStderr(" Running");
       await api.setTaskRunStates([
-        { flowRunId: id, slug: "inc-1", state: st(final, new Date(), { message: "done" }), version: 0 },
+        {
+          flowRunId: id,
+          slug: "inc-1",
+          state: st(final, new Date(), { message: "done" }),
+          version: 0,
+        },
       ]);
       await api.setFlowRunState(id, st(final), running.version);
       const end = await child.done;
@@ -247,9 +263,9 @@ describe("weft flows, runs and run --remote against a live server", () => {
       says: ["nope-"],
       hint: "weft register",
     });
-    assertCliError(
-      await runCli(["run", "--remote", flow.name, "--param", "y=1", "--api", url]),
-      { code: "UNKNOWN_PARAMETER", says: ['"y"'] },
-    );
+    assertCliError(await runCli(["run", "--remote", flow.name, "--param", "y=1", "--api", url]), {
+      code: "UNKNOWN_PARAMETER",
+      says: ['"y"'],
+    });
   });
 });
