@@ -2,6 +2,9 @@ import type { Kysely, RawBuilder } from "kysely";
 import type { Database } from "./database.ts";
 import type { Dialect } from "./store.ts";
 
+/** The SQL types of bulk-bound values. */
+export type BulkType = "text" | "integer";
+
 /**
  * What differs between SQLite and PostgreSQL, kept in one narrow interface so
  * that the store itself is one implementation: opening, the few SQL fragments
@@ -18,6 +21,21 @@ export interface StoreConnection {
   readonly migrationSchema: string | undefined;
   /** SQL: the JSON array in text column `column` is a subset of the JSON array `labels`. */
   labelsWithin(column: RawBuilder<unknown>, labels: string): RawBuilder<boolean>;
+  /**
+   * SQL: a SELECT yielding `rows` (one array per row, `types` per column), bound
+   * as one parameter per column (PostgreSQL `unnest`) or one in all (SQLite
+   * `json_each`), so a batch of any size is one short statement with a constant text.
+   */
+  selectRows(
+    types: readonly BulkType[],
+    rows: readonly (readonly unknown[])[],
+  ): RawBuilder<unknown>;
+  /** SQL: `<column> in <values>`, the list bound as one parameter. */
+  inList(
+    column: RawBuilder<unknown>,
+    values: readonly unknown[],
+    type: BulkType,
+  ): RawBuilder<boolean>;
   /** Runs `body` while holding the named leader lock; false when another process holds it. */
   asLeader(name: string, body: () => Promise<void>): Promise<boolean>;
   /** True when another connection holds the write lock (SQLite): wait and try again. */

@@ -63,9 +63,12 @@ export interface FlowRunStatesTable {
   created_at: string;
 }
 
-/** A task run. `map_index` is -1 for an unmapped task or a mapped parent (so the unique key works). */
+/**
+ * A task run. `map_index` is -1 for an unmapped task or a mapped parent (so the
+ * unique key works); `history` is the JSON array of its states, version v at index v - 1.
+ */
 export interface TaskRunsTable {
-  id: string;
+  id: Generated<number>;
   flow_run_id: string;
   slug: string;
   map_index: number;
@@ -76,16 +79,7 @@ export interface TaskRunsTable {
   start_time: string | null;
   end_time: string | null;
   result_ref: string | null;
-}
-
-/** Every state a task run went through. */
-export interface TaskRunStatesTable {
-  id: Generated<number>;
-  task_run_id: string;
-  /** The row version this state produced. */
-  version: number;
-  state: string;
-  created_at: string;
+  history: string;
 }
 
 /** A log record. `time` is ms since the epoch, as on the wire. */
@@ -126,7 +120,6 @@ export interface Database {
   flow_runs: FlowRunsTable;
   flow_run_states: FlowRunStatesTable;
   task_runs: TaskRunsTable;
-  task_run_states: TaskRunStatesTable;
   logs: LogsTable;
   agents: AgentsTable;
   api_tokens: ApiTokensTable;

@@ -117,6 +117,11 @@ export async function openPostgres(url: string, logger?: Logger): Promise<StoreC
     maxParameters: 65_000,
     migrationSchema: schema,
     labelsWithin: (column, labels) => sql<boolean>`(${column})::jsonb <@ (${labels})::jsonb`,
+    selectRows: (types, rows) =>
+      sql`select * from unnest(${sql.join(
+        types.map((type, i) => sql`${rows.map((r) => r[i])}::${sql.raw(type)}[]`),
+      )})`,
+    inList: (column, values, type) => sql<boolean>`${column} = any(${values}::${sql.raw(type)}[])`,
     async asLeader(name, body) {
       // The lock lives on one dedicated connection, held while the body runs; if that
       // connection is lost, the server releases the lock and another replica leads.

@@ -676,8 +676,7 @@ export class SqlStore implements Store {
 
   async setTaskRunStates(writes: readonly TaskRunStateWrite[]): Promise<number[]> {
     if (writes.length === 0) return [];
-    const now = this.now();
-    return this.write((trx) => applyTaskRunStates(this.connection, trx, writes, now));
+    return this.write((trx) => applyTaskRunStates(this.connection, trx, writes));
   }
 
   async listTaskRuns(flowRunId: string): Promise<TaskRun[]> {

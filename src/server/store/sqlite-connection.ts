@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, SqliteDialect, sql } from "kysely";
+import { Kysely, SqliteDialect, type SqliteDatabase as SqliteDialectDatabase, sql } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import type { StoreConnection } from "./connection.ts";
 import type { Database } from "./database.ts";
@@ -12,6 +12,34 @@ import type { Database } from "./database.ts";
  * @default 50
  */
 const BUSY_TIMEOUT_MS = 50;
+
+/** Prepared statements kept per connection. @default 256 */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * The database as Kysely's driver sees it, with prepared statements reused by
+ * their SQL text (least recently used dropped first): the store's hot statements
+ * (task-run batches in fixed-size chunks, claims, state writes) are parsed once.
+ * Kysely runs statements one at a time with `all` or `run`, never leaving one
+ * half-iterated, so sharing a statement is safe.
+ */
+function withStatementCache(database: SqliteDatabase.Database): SqliteDialectDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement === undefined) {
+        statement = database.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      } else {
+        cache.delete(text);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+  };
+}
 
 /**
  * Opens (creating it and its directory when missing) a SQLite file in WAL mode,
@@ -38,7 +66,9 @@ export function openSqlite(path: string): StoreConnection {
       },
     );
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(database) }),
+  });
   let closed = false;
   return {
     dialect: "sqlite",
@@ -48,6 +78,12 @@ export function openSqlite(path: string): StoreConnection {
     migrationSchema: undefined,
     labelsWithin: (column, labels) =>
       sql<boolean>`not exists (select 1 from json_each(${column}) as l where l.value not in (select value from json_each(${labels})))`,
+    selectRows: (types, rows) =>
+      sql`select ${sql.join(
+        types.map((_, i) => sql.raw(`value ->> ${i}`)),
+      )} from json_each(${JSON.stringify(rows)})`,
+    inList: (column, values) =>
+      sql<boolean>`${column} in (select value from json_each(${JSON.stringify(values)}))`,
     // One process owns the file's writer: it always leads.
     async asLeader(_name, body) {
       await body();

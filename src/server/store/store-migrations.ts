@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Kysely, type Migration, Migrator } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import type { StoreConnection } from "./connection.ts";
-import { initialMigration } from "./migrations/0001-initial.ts";
+import { tablesMigration } from "./migrations/0001-tables.ts";
 import type { Dialect } from "./store.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
@@ -11,7 +11,7 @@ const BUSY_WAIT_MS = 10_000;
 /** The numbered, append-only migrations, in order. Add a file and a line; never edit one that landed. */
 function migrations(dialect: Dialect): Record<string, Migration> {
   return {
-    "0001-initial": initialMigration(dialect),
+    "0001-tables": tablesMigration(dialect),
   };
 }
 

@@ -35,8 +35,10 @@ export type TaskRunRow = Selectable<TaskRunsTable>;
 
 /** The text a time column holds: ISO 8601 in UTC, so it sorts as text. */
 export function isoText(time: Date | string): string {
+  if (typeof time === "string" && UTC_ISO.test(time)) return time;
   return (typeof time === "string" ? new Date(time) : time).toISOString();
 }
+const UTC_ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** The flow's summary (no graph). */
 export function toFlowSummary(row: FlowRow): FlowSummary {
@@ -91,7 +93,7 @@ export function toFlowRun(row: FlowRunRow): FlowRun {
 /** A task run as the API shows it (map index -1 in the table means "none"). */
 export function toTaskRun(row: TaskRunRow): TaskRun {
   return {
-    id: row.id,
+    id: String(row.id),
     flowRunId: row.flow_run_id,
     slug: row.slug,
     ...(row.map_index < 0 ? {} : { mapIndex: row.map_index }),
