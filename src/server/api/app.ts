@@ -93,9 +93,21 @@ async function serve(
   );
   const query = r.query === undefined ? undefined : check(r.query, c.req.query(), "query");
   const body = r.body === undefined ? undefined : check(r.body, await readJson(c), "body");
-  const signal =
-    closing === undefined ? c.req.raw.signal : AbortSignal.any([c.req.raw.signal, closing]);
-  const result = await r.handle({ body, query, params: c.req.param(), signal, caller });
+  const watch = whileServing(c.req.raw.signal, closing);
+  let result: unknown;
+  try {
+    result = await r.handle({
+      body,
+      query,
+      params: c.req.param(),
+      get signal() {
+        return watch.signal();
+      },
+      caller,
+    });
+  } finally {
+    watch.release();
+  }
   const status =
     r.created === "always"
       ? 201
@@ -103,6 +115,38 @@ async function serve(
         ? 201
         : 200;
   return c.json(result as object, status);
+}
+
+/**
+ * A signal that aborts when the client goes away or the server closes, made
+ * only for the routes that ask (long-poll claims); `release` drops its listeners
+ * on the server's long-lived signal once the request is answered.
+ */
+function whileServing(
+  request: AbortSignal,
+  closing: AbortSignal | undefined,
+): { signal(): AbortSignal; release(): void } {
+  let controller: AbortController | undefined;
+  const releases: (() => void)[] = [];
+  return {
+    signal() {
+      if (closing === undefined) return request;
+      if (controller === undefined) {
+        const made = new AbortController();
+        controller = made;
+        const abort = () => made.abort();
+        for (const source of [request, closing]) {
+          if (source.aborted) abort();
+          source.addEventListener("abort", abort, { once: true });
+          releases.push(() => source.removeEventListener("abort", abort));
+        }
+      }
+      return controller.signal;
+    },
+    release() {
+      for (const release of releases.splice(0)) release();
+    },
+  };
 }
 
 function check(schema: z.ZodType, input: unknown, where: "body" | "query"): unknown {
