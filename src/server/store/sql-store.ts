@@ -822,17 +822,23 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (agent === undefined) throw agentNotFound(agentId);
       const submitted = JSON.stringify(state("Submitted", now, `claimed by agent "${agent.name}"`));
-      const due = trx
-        .selectFrom("flow_runs")
-        .select("id")
-        .where("state_type", "=", "Scheduled")
-        .where("scheduled_start", "<=", now)
-        .where(this.connection.labelsWithin(sql.ref("flow_runs.labels"), agent.labels))
-        .orderBy("scheduled_start")
-        .orderBy("id")
-        .limit(limit)
-        .$if(this.dialect === "postgres", (q) => q.forUpdate().skipLocked());
+      // The candidates are picked once, in a materialized CTE: as a plain IN subquery,
+      // PostgreSQL may rescan it per row and claim more than `limit` (seen).
       const rows = await trx
+        .with(
+          (cte) => cte("due").materialized(),
+          (db) =>
+            db
+              .selectFrom("flow_runs")
+              .select("id")
+              .where("state_type", "=", "Scheduled")
+              .where("scheduled_start", "<=", now)
+              .where(this.connection.labelsWithin(sql.ref("flow_runs.labels"), agent.labels))
+              .orderBy("scheduled_start")
+              .orderBy("id")
+              .limit(limit)
+              .$if(this.dialect === "postgres", (q) => q.forUpdate().skipLocked()),
+        )
         .updateTable("flow_runs")
         .set({
           state_type: "Submitted",
@@ -843,7 +849,7 @@ export class SqlStore implements Store {
           agent_id: agentId,
           heartbeat_at: null,
         })
-        .where("id", "in", due)
+        .where("id", "in", (eb) => eb.selectFrom("due").select("due.id"))
         .where("state_type", "=", "Scheduled")
         .returningAll()
         .execute();

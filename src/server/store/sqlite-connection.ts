@@ -1,7 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, SqliteDialect, type SqliteDatabase as SqliteDialectDatabase, sql } from "kysely";
+import {
+  type DialectAdapter,
+  Kysely,
+  type MigrationLockOptions,
+  SqliteAdapter,
+  SqliteDialect,
+  type SqliteDatabase as SqliteDialectDatabase,
+  sql,
+} from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import type { StoreConnection } from "./connection.ts";
 import type { Database } from "./database.ts";
@@ -12,6 +20,36 @@ import type { Database } from "./database.ts";
  * @default 50
  */
 const BUSY_TIMEOUT_MS = 50;
+
+/**
+ * SQLite's adapter, made to migrate like PostgreSQL: all migrations in one
+ * transaction (SQLite's DDL is transactional) that first takes the write lock by
+ * writing Kysely's lock row, so processes that start together migrate once, one
+ * after the other (the later ones get SQLITE_BUSY, wait, and find nothing to do).
+ */
+class MigratingSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+
+  override async acquireMigrationLock(db: Kysely<unknown>, options: MigrationLockOptions) {
+    await sql`update ${sql.table(options.lockTable)} set is_locked = 1 where id = ${options.lockRowId}`.execute(
+      db,
+    );
+  }
+
+  override async releaseMigrationLock(db: Kysely<unknown>, options: MigrationLockOptions) {
+    await sql`update ${sql.table(options.lockTable)} set is_locked = 0 where id = ${options.lockRowId}`.execute(
+      db,
+    );
+  }
+}
+
+class MigratingSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new MigratingSqliteAdapter();
+  }
+}
 
 /** Prepared statements kept per connection. @default 256 */
 const STATEMENT_CACHE_SIZE = 256;
@@ -67,7 +105,7 @@ export function openSqlite(path: string): StoreConnection {
     );
   }
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(database) }),
+    dialect: new MigratingSqliteDialect({ database: withStatementCache(database) }),
   });
   let closed = false;
   return {
