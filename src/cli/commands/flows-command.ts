@@ -22,7 +22,8 @@ export function registerFlowsCommand(program: Command, cli: CliContext): void {
   const flows = program
     .command("flows")
     .summary("list the flows registered with the server")
-    .description("Flows registered with the weft server (see weft register).");
+    .description("Flows registered with the weft server (see weft register).")
+    .addHelpText("after", "\nExamples:\n  weft flows ls\n");
   addApiFlags(
     flows
       .command("ls")

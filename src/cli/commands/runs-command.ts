@@ -53,7 +53,11 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
   const runs = program
     .command("runs")
     .summary("list, inspect, read the logs of, and cancel flow runs on the server")
-    .description("Flow runs recorded by the weft server.");
+    .description("Flow runs recorded by the weft server.")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft runs ls --state Running\n  weft runs inspect <id>\n",
+    );
 
   addApiFlags(
     runs

@@ -72,6 +72,10 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
     .summary("run the weft server")
     .description(
       "The weft server: the system of record that agents, flow runs and the CLI talk to.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft server start\n  weft server start --port 0 --db ./weft.db\n",
     );
   server
     .command("start")

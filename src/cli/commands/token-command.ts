@@ -36,6 +36,10 @@ export function registerTokenCommand(program: Command, cli: CliContext): void {
     .summary("create, revoke and list API tokens")
     .description(
       "API tokens with a scope: read (GET routes) ⊂ agent (claims, states, logs, runs, flows) ⊂ admin (tokens). They are stored hashed in the database given by --db, so these commands work whether or not a server runs.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft token create --name ci --scope agent\n  weft token ls\n",
     );
 
   token
