@@ -27,3 +27,27 @@ export function addApiFlags(command: Command, scope: "read" | "agent" | "admin")
 export function clientFromFlags(flags: ApiFlags): ApiClient {
   return createApiClient({ url: flags.api, token: flags.token });
 }
+
+/** One page of a list, as the client answers it. */
+type PageOf<T> = { items: T[]; nextCursor?: string | undefined };
+
+/**
+ * Reads pages until `limit` items or the last page; `onPage` hears each page
+ * as it comes (to print while reading).
+ */
+export async function collectPages<T>(
+  limit: number,
+  pageSize: number,
+  read: (limit: number, cursor: string | undefined) => Promise<PageOf<T>>,
+  onPage?: (items: T[]) => void,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await read(Math.min(pageSize, limit - items.length), cursor);
+    onPage?.(page.items);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined && items.length < limit);
+  return items;
+}

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { SerializedSchedule } from "../../serialization/schemas.ts";
-import { type ApiFlags, addApiFlags, clientFromFlags } from "../api-flags.ts";
+import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { table } from "../output.ts";
 
@@ -37,18 +37,14 @@ export function registerFlowsCommand(program: Command, cli: CliContext): void {
     .action(async (flags: ApiFlags & { name?: string; all?: boolean; limit?: number }) => {
       const api = clientFromFlags(flags);
       const limit = flags.limit ?? 100;
-      const items = [];
-      let cursor: string | undefined;
-      do {
-        const page = await api.listFlows({
+      const items = await collectPages(limit, 500, (n, cursor) =>
+        api.listFlows({
           ...(flags.name === undefined ? {} : { name: flags.name }),
           archived: flags.all ? "all" : "false",
-          limit: Math.min(500, limit - items.length),
+          limit: n,
           ...(cursor === undefined ? {} : { cursor }),
-        });
-        items.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor !== undefined && items.length < limit);
+        }),
+      );
       if (flags.json) {
         cli.stdout.write(`${JSON.stringify({ items })}\n`);
         return;

@@ -3,7 +3,7 @@ import { type Command, Option } from "commander";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
-import { parseParameterText, resolveParameters, unknownParameter } from "../../core/parameter.ts";
+import { resolveParameters } from "../../core/parameter.ts";
 import type { ResultBackend } from "../../core/results.ts";
 import type { State } from "../../core/states.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
@@ -16,6 +16,7 @@ import { createLocalStorage } from "../../storage/local-storage.ts";
 import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import { type CliContext, collect, positiveInt } from "../context.ts";
 import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
+import { parameterValues } from "../parameter-flags.ts";
 import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { runRemote } from "./runs-command.ts";
 
@@ -269,32 +270,7 @@ function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
 }
 
 function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, unknown> {
-  let values: Record<string, unknown> = {};
-  if (flags.paramsJson !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(flags.paramsJson);
-    } catch (error) {
-      throw new CliError(
-        `--params-json is not valid JSON: ${(error as Error).message}`,
-        EXIT.usage,
-      );
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new CliError("--params-json must be a JSON object of parameter values", EXIT.usage);
-    }
-    values = { ...(parsed as Record<string, unknown>) };
-  }
-  for (const pair of flags.param) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0)
-      throw new CliError(`--param ${JSON.stringify(pair)} must look like name=value`, EXIT.usage);
-    const name = pair.slice(0, eq);
-    const spec = flow.parameters.get(name);
-    if (spec === undefined) throw unknownParameter(flow.name, flow.parameters, name);
-    values[name] = parseParameterText(flow.name, spec, name, pair.slice(eq + 1));
-  }
-  return values;
+  return parameterValues(flow.name, flow.parameters, flags);
 }
 
 function executorFrom(flags: RunFlags): ExecutorSpec | undefined {

@@ -3,7 +3,6 @@ import type { ApiClient } from "../../client/api-client.ts";
 import { retryTransient, sleep } from "../../client/backoff.ts";
 import { WeftError } from "../../core/errors.ts";
 import type { ParameterSpec } from "../../core/graph.ts";
-import { parseParameterText, unknownParameter } from "../../core/parameter.ts";
 import type {
   CreateFlowRunRequest,
   FlowRun,
@@ -11,9 +10,10 @@ import type {
   TaskRun,
 } from "../../serialization/api-schemas.ts";
 import { stateFromJSON } from "../../serialization/flow-serializer.ts";
-import { type ApiFlags, addApiFlags, clientFromFlags } from "../api-flags.ts";
+import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
-import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
+import { EXIT, exitCodeFor, table } from "../output.ts";
+import { type ParameterFlags, parameterValues } from "../parameter-flags.ts";
 import { explainPending } from "../pending-reason.ts";
 
 /** How often `--wait` asks for the run's state. */
@@ -34,6 +34,13 @@ function brief(text: string | undefined, max = 100): string {
 
 function taskKey(t: TaskRun): string {
   return t.mapIndex === undefined ? t.slug : `${t.slug}[${t.mapIndex}]`;
+}
+
+function taskRunTable(taskRuns: readonly TaskRun[]): string {
+  return table(
+    ["TASK", "STATE", "ATTEMPTS", "MESSAGE"],
+    taskRuns.map((t) => [taskKey(t), t.state.type, String(t.attempts), brief(t.state.message)]),
+  );
 }
 
 /** Rows (or lines) on stdout: a table on a terminal, tab-separated lines otherwise. */
@@ -79,19 +86,15 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
       ) => {
         const api = clientFromFlags(flags);
         const limit = flags.limit ?? 50;
-        const items: FlowRun[] = [];
-        let cursor: string | undefined;
-        do {
-          const page = await api.listFlowRuns({
+        const items = await collectPages(limit, 500, (n, cursor) =>
+          api.listFlowRuns({
             ...(flags.flow === undefined ? {} : { flowName: flags.flow }),
             ...(flags.state === undefined ? {} : { state: flags.state }),
             ...(flags.agent === undefined ? {} : { agentId: flags.agent }),
-            limit: Math.min(500, limit - items.length),
+            limit: n,
             ...(cursor === undefined ? {} : { cursor }),
-          });
-          items.push(...page.items);
-          cursor = page.nextCursor;
-        } while (cursor !== undefined && items.length < limit);
+          }),
+        );
         if (flags.json) {
           cli.stdout.write(`${JSON.stringify({ items })}\n`);
           return;
@@ -151,25 +154,21 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
     .action(async (id: string, flags: ApiFlags & { limit?: number }) => {
       const api = clientFromFlags(flags);
       const limit = flags.limit ?? 10_000;
-      const items = [];
-      let cursor: string | undefined;
-      do {
-        const page = await api.listLogs(id, {
-          limit: Math.min(5000, limit - items.length),
-          ...(cursor === undefined ? {} : { cursor }),
-        });
-        if (!flags.json) {
-          for (const l of page.items) {
+      const items = await collectPages(
+        limit,
+        5000,
+        (n, cursor) => api.listLogs(id, { limit: n, ...(cursor === undefined ? {} : { cursor }) }),
+        (page) => {
+          if (flags.json) return;
+          for (const l of page) {
             const where =
               l.taskSlug === undefined
                 ? ""
                 : ` ${l.taskSlug}${l.mapIndex === undefined ? "" : `[${l.mapIndex}]`}`;
             cli.stdout.write(`${new Date(l.time).toISOString()} ${l.level}${where} ${l.message}\n`);
           }
-        }
-        items.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor !== undefined && items.length < limit);
+        },
+      );
       if (flags.json) cli.stdout.write(`${JSON.stringify({ items })}\n`);
     });
 
@@ -231,23 +230,13 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
     run.history.map((s) => [s.timestamp, s.type, brief(s.message)]),
   )}`;
   if (run.taskRuns.length > 0) {
-    out += `\ntask runs\n${table(
-      ["TASK", "STATE", "ATTEMPTS", "MESSAGE"],
-      run.taskRuns.map((t) => [
-        taskKey(t),
-        t.state.type,
-        String(t.attempts),
-        brief(t.state.message),
-      ]),
-    )}`;
+    out += `\ntask runs\n${taskRunTable(run.taskRuns)}`;
   }
   return out;
 }
 
 /** What `weft run --remote` reads from its flags. */
-export interface RemoteRunFlags extends ApiFlags {
-  param: string[];
-  paramsJson?: string;
+export interface RemoteRunFlags extends ApiFlags, ParameterFlags {
   wait?: boolean;
 }
 
@@ -274,7 +263,10 @@ export async function runRemote(
     );
   }
   const flow = await api.getFlow(summary.id);
-  const parameters = remoteParameters(flowName, flow.flow.parameters, flags);
+  const specs = new Map(
+    flow.flow.parameters.map((p) => [p.name, { name: p.name, type: p.type } as ParameterSpec]),
+  );
+  const parameters = parameterValues(flowName, specs, flags);
   const { run } = await api.createFlowRun({
     flowId: flow.id,
     // Values parsed from text or JSON: JSON by construction.
@@ -307,15 +299,7 @@ export async function runRemote(
           flags.json
             ? `${JSON.stringify(detail)}\n`
             : detail.taskRuns.length > 0
-              ? table(
-                  ["TASK", "STATE", "ATTEMPTS", "MESSAGE"],
-                  detail.taskRuns.map((t) => [
-                    taskKey(t),
-                    t.state.type,
-                    String(t.attempts),
-                    brief(t.state.message),
-                  ]),
-                )
+              ? taskRunTable(detail.taskRuns)
               : `run ${detail.id}: ${detail.state.type}\n`,
         );
         cli.exitCode = exitCodeFor(state);
@@ -333,39 +317,4 @@ export async function runRemote(
   } finally {
     stop();
   }
-}
-
-function remoteParameters(
-  flowName: string,
-  declared: readonly { name: string; type?: string | undefined }[],
-  flags: RemoteRunFlags,
-): Record<string, unknown> {
-  const specs = new Map(
-    declared.map((p) => [p.name, { name: p.name, type: p.type } as ParameterSpec]),
-  );
-  let values: Record<string, unknown> = {};
-  if (flags.paramsJson !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(flags.paramsJson);
-    } catch (error) {
-      throw new CliError(
-        `--params-json is not valid JSON: ${(error as Error).message}`,
-        EXIT.usage,
-      );
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-      throw new CliError("--params-json must be a JSON object of parameter values", EXIT.usage);
-    values = { ...(parsed as Record<string, unknown>) };
-  }
-  for (const pair of flags.param) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0)
-      throw new CliError(`--param ${JSON.stringify(pair)} must look like name=value`, EXIT.usage);
-    const name = pair.slice(0, eq);
-    const spec = specs.get(name);
-    if (spec === undefined) throw unknownParameter(flowName, specs, name);
-    values[name] = parseParameterText(flowName, spec, name, pair.slice(eq + 1));
-  }
-  return values;
 }
