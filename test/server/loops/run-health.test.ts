@@ -1,0 +1,169 @@
+// Run health: "submitted but never started" and "heartbeats stopped" are told
+// apart, rescheduled up to the limit, then failed; a run that moved on is left
+// alone, and a superseded flow-run process can no longer write.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { test } from "node:test";
+import { createRunHealth } from "../../../src/server/loops/run-health.ts";
+import type { Store } from "../../../src/server/store/store.ts";
+import { expectCode } from "../../support/expect-code.ts";
+import { forEachDialect } from "../dialects.ts";
+import { serializedFlow, st } from "../store/store-fixtures.ts";
+import { manualClock, recordingLogger } from "./loop-fixtures.ts";
+
+const SUBMITTED_MS = 60_000;
+const HEARTBEAT_MS = 30_000;
+
+forEachDialect("run health", (ctx) => {
+  /** A store on a hand-moved clock, run health on it, and a claimed run. */
+  async function setup(maxReschedules = 2) {
+    const clock = manualClock("2030-01-01T00:00:00.000Z");
+    const store = await ctx.open({ now: clock.now });
+    const logger = recordingLogger();
+    const health = createRunHealth({
+      store,
+      logger,
+      now: clock.now,
+      submittedTimeoutMs: SUBMITTED_MS,
+      heartbeatTimeoutMs: HEARTBEAT_MS,
+      maxReschedules,
+    });
+    const label = `h-${randomUUID()}`;
+    const flow = serializedFlow({ labels: [label] });
+    await store.registerFlow(flow);
+    const { run } = await store.createFlowRun({
+      flowName: flow.name,
+      scheduledStart: "2000-01-01T00:00:00.000Z",
+    });
+    const agent = await store.registerAgent({
+      name: `a-${randomUUID()}`,
+      labels: [label],
+      concurrency: 1,
+    });
+    const claim = async (s: Store = store) => {
+      const [c] = await s.claimFlowRuns(agent.id, 1);
+      assert.equal(c?.run.id, run.id);
+      return c!.run;
+    };
+    await claim();
+    return { clock, store, logger, health, run, claim };
+  }
+
+  test("submitted but never started: rescheduled, saying so", async () => {
+    const { clock, store, health, run, logger } = await setup();
+    clock.advance(SUBMITTED_MS - 1000);
+    await health.tick();
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Submitted", "not yet");
+    clock.advance(2000);
+    await health.tick();
+    const after = await store.getFlowRun(run.id);
+    assert.equal(after.state.type, "Scheduled");
+    assert.equal(after.rescheduleCount, 1);
+    assert.equal(after.agentId, undefined);
+    assert.match(after.state.message ?? "", /never started/);
+    assert.match(after.state.message ?? "", /1 of 2/);
+    assert.ok(logger.lines.some((l) => l.level === "warn" && l.message.includes(run.id)));
+    const detail = await store.getFlowRunDetail(run.id);
+    assert.deepEqual(
+      detail.history.map((s) => s.type),
+      ["Scheduled", "Submitted", "Scheduled"],
+    );
+  });
+
+  test("heartbeats stopped: rescheduled, saying so; heartbeats keep a run alive", async () => {
+    const { clock, store, health, run } = await setup();
+    const running = await store.setFlowRunState(run.id, st("Running", clock.now()), 2);
+    for (let i = 0; i < 4; i++) {
+      clock.advance(HEARTBEAT_MS - 5000);
+      await store.heartbeatFlowRun(run.id);
+      await health.tick();
+    }
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Running", "beating, so healthy");
+    clock.advance(HEARTBEAT_MS + 1000);
+    await health.tick();
+    const after = await store.getFlowRun(run.id);
+    assert.equal(after.state.type, "Scheduled");
+    assert.match(after.state.message ?? "", /heartbeats stopped/);
+    assert.ok(after.version > running.version);
+  });
+
+  test("after maxReschedules the run fails, naming which staleness it was", async () => {
+    const { clock, store, health, run, claim } = await setup(2);
+    for (let round = 1; round <= 2; round++) {
+      clock.advance(SUBMITTED_MS + 1000);
+      await health.tick();
+      assert.equal((await store.getFlowRun(run.id)).rescheduleCount, round);
+      await claim();
+    }
+    const again = await store.getFlowRun(run.id);
+    await store.setFlowRunState(run.id, st("Running", clock.now()), again.version);
+    clock.advance(HEARTBEAT_MS + 1000);
+    await health.tick();
+    const failed = await store.getFlowRun(run.id);
+    assert.equal(failed.state.type, "Failed");
+    assert.match(failed.state.message ?? "", /heartbeats stopped/);
+    assert.match(failed.state.message ?? "", /rescheduled 2 time/);
+    assert.equal(failed.rescheduleCount, 2);
+    assert.ok(failed.endTime);
+  });
+
+  test("a run that moved on since it was found is left alone; the superseded process can no longer write", async () => {
+    const { clock, store, run, claim } = await setup();
+    clock.advance(SUBMITTED_MS + 1000);
+    const found = (
+      await store.findStaleRuns({
+        submittedBefore: new Date(clock.now().getTime() - SUBMITTED_MS),
+        heartbeatBefore: new Date(clock.now().getTime() - HEARTBEAT_MS),
+      })
+    ).find((s) => s.run.id === run.id);
+    assert.equal(found?.reason, "never-started");
+    // Meanwhile the run starts.
+    const running = await store.setFlowRunState(
+      run.id,
+      st("Running", clock.now()),
+      found!.run.version,
+    );
+    assert.equal(await store.recoverStaleRun(found!, 3), undefined);
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Running");
+
+    // Now its heartbeats stop: it is rescheduled and claimed again; the first
+    // process's writes (old version, old claim) are refused.
+    clock.advance(HEARTBEAT_MS + 1000);
+    const lost = (
+      await store.findStaleRuns({
+        submittedBefore: new Date(clock.now().getTime() - SUBMITTED_MS),
+        heartbeatBefore: new Date(clock.now().getTime() - HEARTBEAT_MS),
+      })
+    ).find((s) => s.run.id === run.id);
+    assert.equal(lost?.reason, "heartbeat-lost");
+    await store.recoverStaleRun(lost!, 3);
+    const second = await claim();
+    assert.equal(second.claimCount, 2);
+    await expectCode(
+      () => store.setFlowRunState(run.id, st("Success", clock.now()), running.version),
+      "STALE_VERSION",
+      "the first process finishing late",
+    );
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          { flowRunId: run.id, slug: "a", state: st("Running"), version: 0, claim: 1 },
+        ]),
+      "STALE_VERSION",
+      "the first process's task states",
+    );
+  });
+
+  test("a Cancelling run whose heartbeats stopped is Cancelled", async () => {
+    const { clock, store, health, run } = await setup();
+    const running = await store.setFlowRunState(run.id, st("Running", clock.now()), 2);
+    const cancelling = await store.cancelFlowRun(run.id);
+    assert.equal(cancelling.state.type, "Cancelling");
+    assert.ok(cancelling.version > running.version);
+    clock.advance(HEARTBEAT_MS + 1000);
+    await health.tick();
+    const after = await store.getFlowRun(run.id);
+    assert.equal(after.state.type, "Cancelled");
+    assert.match(after.state.message ?? "", /heartbeats stopped/);
+  });
+});
