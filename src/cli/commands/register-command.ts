@@ -1,8 +1,8 @@
 import { type Command, Option } from "commander";
 import { createApiClient } from "../../client/api-client.ts";
-import { WeftError } from "../../core/errors.ts";
+import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import type { Flow } from "../../core/flow.ts";
+import { checkPairing, type Flow } from "../../core/flow.ts";
 import { cron } from "../../core/schedules.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
 import { createEnvironment } from "../../environments/create-environment.ts";
@@ -76,6 +76,16 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
         const storage =
           flagStorage ?? (flow.options.storage as Storage | undefined) ?? defaultStorage();
         const environment = environmentFor(flow, flags);
+        // The pairing first: its message names the environment as well as the storage.
+        try {
+          checkPairing(environment, storage);
+        } catch (error) {
+          if (!isWeftError(error)) throw error;
+          throw new WeftError(error.code, `flow ${flow.name}: ${error.message}`, {
+            cause: error,
+            ...(error.hint === undefined ? {} : { hint: error.hint }),
+          });
+        }
         if (!storage.shareable) {
           throw new WeftError(
             "STORAGE_NOT_SHAREABLE",
