@@ -50,7 +50,7 @@ export interface WeftProcessOptions {
   readonly home: string;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** How long to wait for the process to come up. @default 30000 */
+  /** How long to wait for the process to come up. @default 60000 */
   readonly startTimeoutMs?: number;
 }
 
@@ -139,11 +139,11 @@ export function startWeft(args: readonly string[], options: WeftProcessOptions):
             finish(() =>
               reject(
                 new Error(
-                  `weft ${args.join(" ")} did not print ${pattern} within ${o.timeoutMs ?? 30_000} ms${describeOutput(proc)}`,
+                  `weft ${args.join(" ")} did not print ${pattern} within ${o.timeoutMs ?? 60_000} ms${describeOutput(proc)}`,
                 ),
               ),
             ),
-          o.timeoutMs ?? 30_000,
+          o.timeoutMs ?? 60_000,
         );
         const finish = (then: () => void) => {
           clearTimeout(timer);
@@ -253,7 +253,7 @@ export async function startUp(options: UpOptions): Promise<ServerProcess> {
   try {
     const [, url] = await proc.waitFor(/^weft is up: (\S+)$/m, {
       stream: "stdout",
-      timeoutMs: options.startTimeoutMs ?? 30_000,
+      timeoutMs: options.startTimeoutMs ?? 60_000,
     });
     return server(proc, url!);
   } catch (error) {
@@ -284,7 +284,7 @@ export async function startServerProcess(options: ServerStartOptions): Promise<S
   try {
     const [, url] = await proc.waitFor(/^(http:\/\/\S+)$/m, {
       stream: "stdout",
-      timeoutMs: options.startTimeoutMs ?? 30_000,
+      timeoutMs: options.startTimeoutMs ?? 60_000,
     });
     return server(proc, url!);
   } catch (error) {
@@ -329,7 +329,7 @@ export async function startAgentProcess(options: AgentStartOptions): Promise<Wef
     try {
       await proc.waitFor(/ registered as \S+/, {
         stream: "stderr",
-        timeoutMs: options.startTimeoutMs ?? 30_000,
+        timeoutMs: options.startTimeoutMs ?? 60_000,
       });
     } catch (error) {
       await proc.stop(1000);
@@ -409,7 +409,7 @@ export async function waitForRun(
   } = {},
 ): Promise<FlowRunDetail> {
   const until = options.until ?? ((run) => isFinished(run.state.type));
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let last: FlowRunDetail | undefined;
   let lastError: unknown;
   for (;;) {
@@ -422,7 +422,7 @@ export async function waitForRun(
     if (Date.now() > deadline) {
       const shown = last === undefined ? `(never read: ${String(lastError)})` : summarize(last);
       assert.fail(
-        `run ${runId} did not reach ${options.what ?? "a finished state"} within ${options.timeoutMs ?? 30_000} ms: ${shown}${(options.processes ?? []).map(describeOutput).join("")}`,
+        `run ${runId} did not reach ${options.what ?? "a finished state"} within ${options.timeoutMs ?? 60_000} ms: ${shown}${(options.processes ?? []).map(describeOutput).join("")}`,
       );
     }
     await delay(100);
