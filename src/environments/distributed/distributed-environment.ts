@@ -172,6 +172,12 @@ class DistributedEnvironment implements Environment {
       parseLocation(location, storage.name).flowName,
       async () => {
         this.checkStorage(storage);
+        if (!storage.remote) {
+          ctx.logger?.warn(
+            `${storage.type} storage ${storage.name} is read from its path on each worker: every worker must see the same directory`,
+            { flowRunId: ctx.flowRunId },
+          );
+        }
         const o = this.options;
         const executor: DistributedExecutorOptions = {
           type: "distributed",

@@ -90,6 +90,7 @@ class WorkerLoop implements DistributedWorker {
   private liveness: NodeJS.Timeout | undefined;
   private subscriber: Redis | undefined;
   private closing: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly options: DistributedWorkerOptions,
@@ -160,7 +161,7 @@ class WorkerLoop implements DistributedWorker {
       concurrency: this.concurrency,
       pid: process.pid,
       host: hostname(),
-      startedAt: Date.now(),
+      startedAt: this.startedAt,
     };
     await this.redis
       .multi()
