@@ -3,6 +3,9 @@ import { serve } from "@hono/node-server";
 import { WeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { createApp } from "./api/app.ts";
+import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
+import { createScheduler, type SchedulerOptions } from "./loops/scheduler.ts";
+import type { ServerLoop } from "./loops/server-loop.ts";
 import { openStore } from "./store/open-store.ts";
 import type { Store } from "./store/store.ts";
 
@@ -24,6 +27,10 @@ export interface ServerOptions {
   readonly claimPollMs?: number;
   /** How long `close()` lets requests in flight finish before cutting their connections. @default 5000 */
   readonly closeGraceMs?: number;
+  /** The scheduler loop's settings, or false to run none. @default {} (every 10 s, 10 runs ahead) */
+  readonly scheduler?: false | Omit<SchedulerOptions, "store" | "logger">;
+  /** The run-health loop's settings, or false to run none. @default {} (every 15 s) */
+  readonly runHealth?: false | Omit<RunHealthOptions, "store" | "logger">;
 }
 
 /** A server that is listening. */
@@ -54,8 +61,8 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * Starts the weft server: opens the store (migrating it), refuses a
- * non-loopback address while no API token exists (TOKEN_REQUIRED), and serves
- * the API.
+ * non-loopback address while no API token exists (TOKEN_REQUIRED), serves the
+ * API, and runs the scheduler and run-health loops (each on one replica at a time).
  * @example
  * const server = await startServer({ db: "weft.db", port: 0 });
  * console.log(server.url);
@@ -106,6 +113,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         );
       });
     });
+    const loops: ServerLoop[] = [];
+    if (options.scheduler !== false)
+      loops.push(createScheduler({ ...options.scheduler, store, logger }));
+    if (options.runHealth !== false)
+      loops.push(createRunHealth({ ...options.runHealth, store, logger }));
+    for (const loop of loops) {
+      // A first tick now, so that scheduled flows have their runs at once; failures are logged.
+      loop
+        .tick()
+        .catch((error: unknown) =>
+          logger.error(
+            `a server loop's first tick failed: ${(error as Error)?.message ?? String(error)}`,
+          ),
+        );
+      loop.start();
+    }
     const address = server.address() as AddressInfo;
     const urlHost = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
     const url = `http://${urlHost}:${address.port}`;
@@ -119,6 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close() {
         closed ??= (async () => {
           closing.abort();
+          await Promise.all(loops.map((loop) => loop.stop()));
           await new Promise<void>((resolve) => {
             const grace = setTimeout(() => {
               (server as { closeAllConnections?: () => void }).closeAllConnections?.();

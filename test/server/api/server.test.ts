@@ -6,6 +6,7 @@ import { createApiClient } from "../../../src/client/api-client.ts";
 import { isLoopbackHost, startServer } from "../../../src/server/server.ts";
 import { expectCode } from "../../support/expect-code.ts";
 import { forEachDialect } from "../dialects.ts";
+import { serializedFlow } from "../store/store-fixtures.ts";
 
 test("loopback hosts", () => {
   for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"])
@@ -55,6 +56,37 @@ forEachDialect("startServer", (ctx) => {
       assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${first.port}.*already in use`));
     } finally {
       await first.close();
+    }
+  });
+
+  test("the server runs the scheduler: a registered schedule gets its runs (and none with scheduler: false)", async () => {
+    const schedule = { schemaVersion: 1, type: "interval", every: 60_000 } as const;
+    const off = await startServer({ db: ctx.db, port: 0, scheduler: false });
+    try {
+      const api = createApiClient({ url: off.url });
+      const { flow } = await api.registerFlow(serializedFlow({ schedule }));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.deepEqual((await api.listFlowRuns({ flowId: flow.id })).items, []);
+    } finally {
+      await off.close();
+    }
+    const server = await startServer({
+      db: ctx.db,
+      port: 0,
+      scheduler: { intervalMs: 100, horizon: 3 },
+    });
+    try {
+      const api = createApiClient({ url: server.url });
+      const { flow } = await api.registerFlow(serializedFlow({ schedule }));
+      let runs = (await api.listFlowRuns({ flowId: flow.id })).items;
+      for (let waited = 0; runs.length < 3 && waited < 10_000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        runs = (await api.listFlowRuns({ flowId: flow.id })).items;
+      }
+      assert.equal(runs.length, 3, "the next 3 runs exist");
+      assert.ok(runs.every((r) => r.autoScheduled && r.state.type === "Scheduled"));
+    } finally {
+      await server.close();
     }
   });
 
