@@ -117,6 +117,37 @@ describe("weft server start", () => {
     assert.ok(!isAlive(process.pid));
   });
 
+  test("the loop flags reach run health: a run whose heartbeats stop is failed", async () => {
+    const { process, url } = await serve(join(tempDir(), "weft.db"), [
+      "--loop-interval",
+      "200",
+      "--heartbeat-timeout",
+      "1000",
+      "--max-reschedules",
+      "0",
+    ]);
+    try {
+      const api = createApiClient({ url });
+      const label = `health-${randomUUID()}`;
+      await api.registerFlow(serializedFlow({ name: label, labels: [label] }));
+      const { run } = await api.createFlowRun({ flowName: label });
+      const agent = await api.registerAgent({ name: label, labels: [label] });
+      const [claimed] = await api.claimFlowRuns(agent.id);
+      assert.ok(claimed);
+      await api.setFlowRunState(run.id, st("Running"), claimed.run.version);
+      let state = (await api.getFlowRun(run.id)).state;
+      for (let waited = 0; state.type === "Running" && waited < 20_000; waited += 200) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        state = (await api.getFlowRun(run.id)).state;
+      }
+      assert.equal(state.type, "Failed", JSON.stringify(state));
+      assert.match(state.message ?? "", /heartbeat/i);
+    } finally {
+      process.child.kill("SIGTERM");
+      await process.done;
+    }
+  });
+
   test("an unwritable SQLite path: one clear line, exit 2", async () => {
     const dir = tempDir();
     const file = join(dir, "not-a-directory");

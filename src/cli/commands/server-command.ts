@@ -3,13 +3,90 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { weftHome } from "../../core/home.ts";
 import type { Logger } from "../../core/reporter.ts";
 import { startServer } from "../../server/server.ts";
-import type { CliContext } from "../context.ts";
+import { type CliContext, positiveInt } from "../context.ts";
 
-interface ServerFlags {
+interface ServerFlags extends LoopFlags {
   db?: string;
   host: string;
   port: number;
   bodyLimit?: number;
+}
+
+/** The flags of the scheduler and run-health loops (`weft server start`, `weft up`). */
+export interface LoopFlags {
+  loopInterval?: number;
+  heartbeatTimeout?: number;
+  submittedTimeout?: number;
+  maxReschedules?: number;
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected a whole number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Adds the loop flags (each with its WEFT_ variable) to a command. */
+export function addLoopFlags(command: Command): Command {
+  const ms = (flag: string, env: string, what: string) =>
+    new Option(`${flag} <ms>`, what).env(env).argParser(positiveInt);
+  return command
+    .addOption(
+      ms(
+        "--loop-interval",
+        "WEFT_LOOP_INTERVAL",
+        "how often the scheduler and run health tick (default 10000 and 15000)",
+      ),
+    )
+    .addOption(
+      ms(
+        "--heartbeat-timeout",
+        "WEFT_HEARTBEAT_TIMEOUT",
+        "a Running run unheard for this long is stale (default 60000)",
+      ),
+    )
+    .addOption(
+      ms(
+        "--submitted-timeout",
+        "WEFT_SUBMITTED_TIMEOUT",
+        "a claimed run not started for this long is stale (default 300000)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--max-reschedules <n>",
+        "a stale run goes back to Scheduled this many times, then fails (default 3)",
+      )
+        .env("WEFT_MAX_RESCHEDULES")
+        .argParser(count),
+    );
+}
+
+/** The `startServer` loop options the flags give. */
+export function loopOptions(flags: LoopFlags): {
+  scheduler: { intervalMs?: number };
+  runHealth: {
+    intervalMs?: number;
+    heartbeatTimeoutMs?: number;
+    submittedTimeoutMs?: number;
+    maxReschedules?: number;
+  };
+} {
+  const interval = flags.loopInterval === undefined ? {} : { intervalMs: flags.loopInterval };
+  return {
+    scheduler: interval,
+    runHealth: {
+      ...interval,
+      ...(flags.heartbeatTimeout === undefined
+        ? {}
+        : { heartbeatTimeoutMs: flags.heartbeatTimeout }),
+      ...(flags.submittedTimeout === undefined
+        ? {}
+        : { submittedTimeoutMs: flags.submittedTimeout }),
+      ...(flags.maxReschedules === undefined ? {} : { maxReschedules: flags.maxReschedules }),
+    },
+  };
 }
 
 /** The `--db` option (WEFT_DB) of the commands that open the database themselves. */
@@ -77,7 +154,7 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
       "after",
       "\nExamples:\n  weft server start\n  weft server start --port 0 --db ./weft.db\n",
     );
-  server
+  const start = server
     .command("start")
     .summary("start the API server (SQLite by default, or PostgreSQL)")
     .description(
@@ -99,7 +176,8 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
       new Option("--body-limit <bytes>", "largest request body (default 16 MiB)")
         .env("WEFT_BODY_LIMIT")
         .argParser(bytes),
-    )
+    );
+  addLoopFlags(start)
     .addHelpText(
       "after",
       "\nExamples:\n  weft server start\n  weft server start --db postgres://weft@db:5432/weft --host 0.0.0.0 --port 4200\n  WEFT_DB=/var/lib/weft/weft.db weft server start --port 0\n",
@@ -112,6 +190,7 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         host: flags.host,
         port: flags.port,
         logger: stderrLogger(cli, verbose),
+        ...loopOptions(flags),
         ...(flags.bodyLimit === undefined ? {} : { bodyLimitBytes: flags.bodyLimit }),
       });
       cli.stderr.write(
