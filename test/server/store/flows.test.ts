@@ -89,6 +89,19 @@ forEachDialect("flows", (ctx) => {
     );
   });
 
+  test("concurrent registrations of new content make one version", async () => {
+    const [a, b] = [await ctx.open(), await ctx.open()];
+    const flow = serializedFlow();
+    await a.registerFlow(flow);
+    const next = { ...flow, labels: ["next"] };
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).registerFlow(next)),
+    );
+    assert.equal(new Set(results.map((r) => r.flow.id)).size, 1);
+    assert.equal(results.filter((r) => r.created).length, 1);
+    assert.equal(results[0]?.flow.version, 2);
+  });
+
   test("a version group other than the name keeps its own versions", async () => {
     const store = await ctx.open();
     const flow = serializedFlow();
