@@ -23,7 +23,7 @@ const boundaryRules = Object.entries(parts)
       comment: `src/${part} may use only: ${allowed.length ? allowed.join(", ") : "nothing else of weft"}`,
       severity: "error",
       from: { path: `^src/${part}/` },
-      to: { path: `^src/(${forbidden.join("|")}|cli|index\\.ts)` },
+      to: { path: `^src/(${forbidden.join("|")}|cli)/|^src/index\\.ts$` },
     };
   });
 

@@ -11,6 +11,7 @@ import { registerRunCommand } from "./commands/run-command.ts";
 import { registerRunsCommand } from "./commands/runs-command.ts";
 import { registerServerCommand } from "./commands/server-command.ts";
 import { registerTokenCommand } from "./commands/token-command.ts";
+import { registerUpCommand } from "./commands/up-command.ts";
 import { registerWorkerCommand } from "./commands/worker-command.ts";
 import type { CliContext } from "./context.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
@@ -75,6 +76,7 @@ export function createProgram(cli: CliContext): Command {
   registerRunsCommand(program, cli);
   registerRegisterCommand(program, cli);
   registerAgentCommand(program, cli);
+  registerUpCommand(program, cli);
   registerWorkerCommand(program, cli);
   for (const command of program.commands) command.exitOverride();
   return program;

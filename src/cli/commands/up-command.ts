@@ -1,24 +1,31 @@
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { startAgent } from "../../agent/agent.ts";
 import { createApiClient } from "../../client/api-client.ts";
 import { isWeftError } from "../../core/errors.ts";
-import { weftHome } from "../../core/home.ts";
 import { isLoopbackHost, startServer } from "../../server/server.ts";
 import { openStore } from "../../server/store/open-store.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 import { parseLabels } from "./agent-command.ts";
+import {
+  addLoopFlags,
+  dbOption,
+  describeDb,
+  type LoopFlags,
+  loopOptions,
+  resolveDb,
+} from "./server-command.ts";
 
-interface UpFlags {
+interface UpFlags extends LoopFlags {
   db?: string;
   host: string;
   port: number;
   labels?: string;
   concurrency: number;
   agent: boolean;
+  heartbeatInterval: number;
 }
 
 /** The name of the token `weft up` makes for its own agent (replaced at every start). */
@@ -26,13 +33,13 @@ const AGENT_TOKEN_NAME = "weft-up-agent";
 
 /** `weft up`: the server, its scheduler and run health, and one local agent, in one process. */
 export function registerUpCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command("up")
     .summary("start the server and a local agent in one process")
     .description(
       "The one-command orchestrator: the server (SQLite under the weft home by default), its scheduler and run-health loops, and one agent on this machine. Prints the API URL, and the admin token when it makes one (it does when listening beyond loopback and no token exists yet). Then `weft register <file>` and `weft run --remote <flow> --wait` work against it. Stops on SIGTERM or SIGINT.",
     )
-    .addOption(new Option("--db <path|url>", "SQLite file or postgres:// URL").env("WEFT_DB"))
+    .addOption(dbOption())
     .addOption(
       new Option("--host <host>", "address to listen on").env("WEFT_HOST").default("127.0.0.1"),
     )
@@ -45,13 +52,20 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
     .option("--labels <a,b>", "extra labels of the local agent (it always carries the hostname)")
     .option("--concurrency <n>", "runs the local agent executes at once", positiveInt, 4)
     .option("--no-agent", "start no agent (server and loops only)")
+    .option(
+      "--heartbeat-interval <ms>",
+      "heartbeat period of the local agent and its runs",
+      positiveInt,
+      5000,
+    );
+  addLoopFlags(command)
     .addHelpText(
       "after",
       "\nExamples:\n  weft up\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
     )
     .action(async (flags: UpFlags) => {
       const logger = stderrLogger(cli.stderr);
-      const db = flags.db ?? join(weftHome(), "weft.db");
+      const db = resolveDb(flags.db);
       const loopback = isLoopbackHost(flags.host);
 
       // Tokens first: beyond loopback the server refuses to start without one,
@@ -74,8 +88,15 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
         await store.close();
       }
 
-      const server = await startServer({ db, host: flags.host, port: flags.port, logger });
+      const server = await startServer({
+        db,
+        host: flags.host,
+        port: flags.port,
+        logger,
+        ...loopOptions(flags),
+      });
       const url = server.url;
+      logger.info(`server on ${url} (${describeDb(db)}), scheduler and run health running`);
       cli.stdout.write(`weft is up: ${url}\n`);
       if (adminSecret !== undefined) {
         cli.stdout.write(`admin token (shown once): ${adminSecret}\n`);
@@ -92,6 +113,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
             name: `local-${hostname()}`,
             labels,
             concurrency: flags.concurrency,
+            heartbeatIntervalMs: flags.heartbeatInterval,
             logger,
           })
         : undefined;
