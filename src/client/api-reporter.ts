@@ -241,17 +241,10 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
 }
 
 // States travel without their results (they may be large and stay with the flow run); a
-// persisted result is referenced by its location instead, in the write's `resultRef`.
-// The state's own `location` (State.toJSON has it) is not a field of the API's strict
-// state schema: the server would refuse the whole batch.
+// persisted result is referenced by its location (in the state, and as the write's `resultRef`).
 function withoutResult(state: SerializedState): SerializedState {
-  const {
-    result: _dropped,
-    location: _sent,
-    ...rest
-  } = state as SerializedState & {
-    location?: string;
-  };
+  if (state.result === undefined) return state;
+  const { result: _dropped, ...rest } = state;
   return rest;
 }
 

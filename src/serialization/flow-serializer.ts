@@ -234,5 +234,6 @@ export function stateFromJSON(json: unknown): State {
     undefined,
     Date.parse(s.timestamp),
     s.children,
+    s.location,
   );
 }

@@ -145,6 +145,8 @@ export const stateSchema = z.strictObject({
   error: errorDataSchema.optional(),
   /** For Mapped: how many children. */
   children: z.int().min(0).optional(),
+  /** Where the result is persisted, when the flow has a result backend. */
+  location: z.string().min(1).optional(),
 });
 export type SerializedState = z.infer<typeof stateSchema>;
 

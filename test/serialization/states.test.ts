@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { describe, test } from "node:test";
 import { toErrorData } from "../../src/core/states.ts";
 import { flow, jsonSchemas, parameter, State, task } from "../../src/index.ts";
-import { stateFromJSON, stateToJSON } from "../../src/serialization/index.ts";
+import { parseEventLine, stateFromJSON, stateToJSON } from "../../src/serialization/index.ts";
 import { expectCode } from "../storage/storage.case.ts";
 import { checkJsonSchema } from "./json-schema-check.ts";
 
@@ -25,9 +25,25 @@ function assertRoundTrip(state: State): void {
   assert.equal(back.attempts, state.attempts);
   assert.equal(back.retryAt, state.retryAt);
   assert.deepEqual(back.error, state.error);
+  assert.equal(back.location, state.location);
 }
 
 describe("stateToJSON / stateFromJSON", () => {
+  test("a Success whose result is persisted keeps its location, also through a run event", () => {
+    const persisted = State.withResult("Success", undefined, 42, T0 - 10, 1, "etl/load-1/-/run-7");
+    assertRoundTrip(persisted);
+    assert.equal(stateToJSON(persisted).location, "etl/load-1/-/run-7");
+    const line = JSON.stringify({
+      event: "task",
+      slug: "load-1",
+      name: "load",
+      mapped: false,
+      state: stateToJSON(persisted),
+    });
+    const event = parseEventLine(line);
+    assert.equal(event.event === "task" && event.state.location, "etl/load-1/-/run-7");
+  });
+
   test("a Failed state keeps its error data: type, message, stack and code", () => {
     const thrown = Object.assign(new TypeError("row 7 is not a number"), { code: "E_ROW" });
     const failed = new State(
