@@ -81,6 +81,8 @@ interface ActiveRun {
 }
 
 const DEFAULT_ENVIRONMENT = { type: "local", schemaVersion: 1, labels: [] };
+/** The most runs one claim request may ask for (the API refuses more); more free slots claim again. */
+const MAX_CLAIM = 100;
 
 /**
  * Starts an agent: it registers (retrying while the server is unreachable or
@@ -144,7 +146,7 @@ export function startAgent(options: AgentOptions): Agent {
         let claimed: ClaimedRun[];
         try {
           claimed = await api.claimFlowRuns(id, {
-            limit: free,
+            limit: Math.min(free, MAX_CLAIM),
             waitMs: options.claimWaitMs ?? 10_000,
             signal: stopping.signal,
           });
