@@ -216,7 +216,12 @@ export function startAgent(options: AgentOptions): Agent {
       log.warn(`run ${run.id}: could not read its task runs (${describe(error)}); every task runs`);
     }
     const versions = new Map<string, number>();
-    for (const t of detail?.taskRuns ?? []) versions.set(taskRunKey(t.slug, t.mapIndex), t.version);
+    const succeeded = new Set<string>();
+    for (const t of detail?.taskRuns ?? []) {
+      const key = taskRunKey(t.slug, t.mapIndex);
+      versions.set(key, t.version);
+      if (new State(t.state.type).isSuccessful()) succeeded.add(key);
+    }
     const restarted = detail?.taskRuns.some((t) => t.state.type === "Success") ?? false;
 
     const reporter = createApiReporter({
@@ -225,6 +230,7 @@ export function startAgent(options: AgentOptions): Agent {
       flowRunVersion: run.version,
       claim: run.claimCount,
       taskRunVersions: versions,
+      succeededTaskRuns: succeeded,
       logger: log,
       ...(options.flushIntervalMs === undefined
         ? {}

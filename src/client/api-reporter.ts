@@ -27,6 +27,13 @@ export interface ApiReporterOptions {
   readonly claim?: number;
   /** Current row versions of task runs already recorded (a restarted run), by {@link taskRunKey}. */
   readonly taskRunVersions?: ReadonlyMap<string, number>;
+  /**
+   * Task runs the server already holds as succeeded (a restarted run), by
+   * {@link taskRunKey}: their states are not sent again, since a finished task
+   * run takes no further state (the server would refuse the batch as an invalid
+   * transition, and the run would be lost).
+   */
+  readonly succeededTaskRuns?: ReadonlySet<string>;
   /** Longest wait before buffered states are sent. @default 100 */
   readonly flushIntervalMs?: number;
   /** Task states (or log lines) per request. @default 2000 */
@@ -88,6 +95,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
   const flushMs = options.flushIntervalMs ?? 100;
   const minLevel = LEVEL_RANK[options.logLevel ?? "info"];
   const versions = new Map(options.taskRunVersions ?? []);
+  const succeeded = options.succeededTaskRuns ?? new Set<string>();
   let flowVersion = options.flowRunVersion;
   let tasks: TaskRunStateWrite[] = [];
   let logs: LogRecord[] = [];
@@ -186,8 +194,8 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
     mapIndex: number | undefined,
     state: State,
   ) => {
-    if (stopped !== undefined) return;
     const key = taskRunKey(task.slug, mapIndex);
+    if (stopped !== undefined || succeeded.has(key)) return;
     const version = versions.get(key) ?? 0;
     versions.set(key, version + 1);
     tasks.push({
