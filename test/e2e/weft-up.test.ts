@@ -242,9 +242,7 @@ describe("weft up end to end (SQLite)", { concurrency: true }, () => {
     }
   });
 
-  test("4. kill -9 of the flow-run child mid-run: run health reschedules it, and the new run does not re-run succeeded tasks", {
-    todo: "defect: a persisted task's state event carries `location`, which the strict run-event schema refuses, so the agent never hears it succeeded — see report",
-  }, async (t) => {
+  test("4. kill -9 of the flow-run child mid-run: run health reschedules it, and the new run does not re-run succeeded tasks", async (t) => {
     if (loopsMissing !== undefined) return t.skip(loopsMissing);
     const dir = tempDir("crash");
     const registered = await register(
