@@ -1,0 +1,189 @@
+// The end-to-end benchmark of issue 6, against a real `weft up` (SQLite, its
+// local agent) on an ephemeral port:
+//
+//   node --import tsx bench/e2e/e2e-bench.ts [--runs 30] [--backlog 2000] [--concurrency 64] [--throughput-only]
+//
+// latency rows: from the API's create-run call (what `weft run --remote` makes)
+//   to the first task starting, i.e. the task run's Running timestamp (taken by
+//   the engine where the task runs) minus the moment the create request was
+//   sent; runs one after the other, one warm-up run not counted. Local
+//   environment (target p50 <= 100 ms) and subprocess (target p50 <= 400 ms).
+// throughput row: a backlog of one-task runs (local environment) is created
+//   first, then one `weft agent start --concurrency N` drains it; runs completed
+//   per second = backlog / (last run's end - first run's start). Target >= 200/s.
+//
+// A table on stdout; progress and the load average on stderr.
+import { loadavg } from "node:os";
+import type { ApiClient } from "../../src/client/api-client.ts";
+import type { FlowRun } from "../../src/serialization/api-schemas.ts";
+import {
+  describeOutput,
+  register,
+  removeTempDirs,
+  type ServerProcess,
+  startAgentProcess,
+  startUp,
+  stopAll,
+  tempDir,
+  waitForRun,
+} from "../../test/e2e/e2e-process.ts";
+
+const FLOWS = "bench/e2e/bench-flows.ts";
+/** Only the throughput row's agent carries it: `weft up`'s own agent leaves that backlog alone. */
+const THROUGHPUT_LABEL = "bench-throughput";
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+
+/** Create → first task Running, in ms, for `runs` runs one after the other (plus one warm-up). */
+async function latency(up: ServerProcess, flowId: string, runs: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const sent = Date.now();
+    const { run } = await up.api.createFlowRun({ flowId });
+    const done = await waitForRun(up.api, run.id, { timeoutMs: 60_000, processes: [up] });
+    if (done.state.type !== "Success") throw new Error(`run ${run.id} ended ${done.state.type}`);
+    const task = done.taskRuns.find((t) => t.slug === "one-1");
+    if (task?.startTime === undefined) throw new Error(`run ${run.id}: no start time of one-1`);
+    if (i > 0) samples.push(Date.parse(task.startTime) - sent);
+  }
+  return samples;
+}
+
+async function allRuns(api: ApiClient, flowId: string): Promise<FlowRun[]> {
+  const runs: FlowRun[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.listFlowRuns({
+      flowId,
+      limit: 500,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    runs.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return runs;
+}
+
+/**
+ * Runs completed per second by one agent: a backlog is created first (for a
+ * label no agent carries yet), then one `weft agent start` with that label
+ * drains it; the rate is backlog / (last run's end - first run's start).
+ */
+async function throughput(
+  up: ServerProcess,
+  flowId: string,
+  backlog: number,
+  concurrency: number,
+  home: string,
+): Promise<number> {
+  const createStart = Date.now();
+  for (let i = 0; i < backlog; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, backlog - i) }, () => up.api.createFlowRun({ flowId })),
+    );
+  }
+  log(`created ${backlog} runs in ${Date.now() - createStart} ms; starting the agent`);
+  const agent = await startAgentProcess({
+    home,
+    api: up.url,
+    name: "bench-throughput",
+    labels: [THROUGHPUT_LABEL],
+    concurrency,
+  });
+  try {
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const runs = await allRuns(up.api, flowId);
+      if (runs.some((r) => r.state.type === "Failed")) throw new Error("a throughput run failed");
+      if (runs.every((r) => r.state.type === "Success")) {
+        const first = Math.min(...runs.map((r) => Date.parse(r.startTime!)));
+        const last = Math.max(...runs.map((r) => Date.parse(r.endTime!)));
+        return backlog / ((last - first) / 1000);
+      }
+    }
+  } finally {
+    await agent.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const runs = option("--runs", 30);
+  const backlog = option("--backlog", 2000);
+  const concurrency = option("--concurrency", 64);
+  const home = tempDir("bench");
+  log(`load average ${load()}; starting weft up`);
+  const up = await startUp({ home });
+  try {
+    const env = { api: up.url, home };
+    const local = await register(FLOWS, ["--flow", "e2e-bench-local"], env);
+    const sub = await register(
+      FLOWS,
+      ["--flow", "e2e-bench-subprocess", "--environment", "subprocess"],
+      env,
+    );
+    const thr = await register(
+      FLOWS,
+      ["--flow", "e2e-bench-throughput", "--labels", THROUGHPUT_LABEL],
+      env,
+    );
+    const rows: string[][] = [];
+    const latencyRows = process.argv.includes("--throughput-only")
+      ? []
+      : ([
+          ["local", local, 100],
+          ["subprocess", sub, 400],
+        ] as const);
+    for (const [name, flow, target] of latencyRows) {
+      log(`${name}: ${runs} runs (+1 warm-up), load average ${load()}`);
+      const samples = await latency(up, flow.flows[0]!.id, runs);
+      const p50 = percentile(samples, 50);
+      rows.push([
+        `create → first task (${name})`,
+        `${p50} ms`,
+        `${percentile(samples, 99)} ms`,
+        `p50 ≤ ${target} ms`,
+        p50 <= target ? "yes" : "no",
+      ]);
+    }
+    log(`throughput: a backlog of ${backlog} runs, load average ${load()}`);
+    const perSecond = await throughput(up, thr.flows[0]!.id, backlog, concurrency, home);
+    rows.push([
+      `runs/s, one agent, concurrency ${concurrency} (local)`,
+      perSecond.toFixed(0),
+      "",
+      "≥ 200/s",
+      perSecond >= 200 ? "yes" : "no",
+    ]);
+    const header = ["measure", "p50 / value", "p99", "target", "met"];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: readonly string[]) =>
+      `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+    process.stdout.write(
+      `${[line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n")}\n`,
+    );
+    log(`load average ${load()}`);
+  } catch (error) {
+    log(describeOutput(up));
+    throw error;
+  } finally {
+    await stopAll();
+    removeTempDirs();
+  }
+}
+
+await main();
