@@ -11,16 +11,25 @@ export interface ApiFlags {
 /** The default API address (`weft server start`'s default). */
 export const DEFAULT_API_URL = "http://127.0.0.1:4200";
 
-/** Adds `--api` (WEFT_API_URL), `--token` (WEFT_API_TOKEN) and `--json` to a command. */
-export function addApiFlags(command: Command, scope: "read" | "agent" | "admin"): Command {
-  return command
+/**
+ * Adds `--api` (WEFT_API_URL), `--token` (WEFT_API_TOKEN) and, for commands
+ * that report something, `--json` to a command.
+ */
+export function addApiFlags(
+  command: Command,
+  scope: "read" | "agent" | "admin",
+  options: { json?: boolean } = {},
+): Command {
+  command
     .addOption(
       new Option("--api <url>", "the weft API").env("WEFT_API_URL").default(DEFAULT_API_URL),
     )
     .addOption(
       new Option("--token <token>", `an API token with the ${scope} scope`).env("WEFT_API_TOKEN"),
-    )
-    .option("--json", "print one JSON document on stdout");
+    );
+  return options.json === false
+    ? command
+    : command.option("--json", "print one JSON document on stdout");
 }
 
 /** The client the flags describe. */

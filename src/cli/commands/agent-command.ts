@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { startAgent } from "../../agent/agent.ts";
-import { createApiClient } from "../../client/api-client.ts";
+import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
@@ -31,20 +31,13 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
     .command("agent")
     .summary("run scheduled flow runs on this machine")
     .description("Agents claim due flow runs from the server and execute them.");
-  agent
+  const start = agent
     .command("start")
     .summary("claim and execute runs until SIGTERM")
     .description(
       "Register with the server, then claim due runs whose labels are all on this agent and execute each through its flow's environment and storage, sending heartbeats and task states. On SIGTERM or SIGINT it stops claiming, waits for its runs (bounded by --stop-grace) and exits 0; runs still going are rescheduled by the server. The machine's hostname is a label by default, so flows in local storage on this machine come here.",
-    )
-    .addOption(
-      new Option("--api <url>", "the weft API")
-        .env("WEFT_API_URL")
-        .default("http://127.0.0.1:4200"),
-    )
-    .addOption(
-      new Option("--token <token>", "an API token with the agent scope").env("WEFT_API_TOKEN"),
-    )
+    );
+  addApiFlags(start, "agent", { json: false })
     .option("--labels <a,b>", "labels this agent carries (comma-separated)")
     .option("--name <name>", "the agent's name (default agent-<hostname>)")
     .option("--concurrency <n>", "runs executed at once", positiveInt, 4)
@@ -70,7 +63,7 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
       if (flags.hostnameLabel && !labels.includes(hostname())) labels.push(hostname());
       const logger = stderrLogger(cli.stderr);
       const running = startAgent({
-        api: createApiClient({ url: flags.api, token: flags.token }),
+        api: clientFromFlags(flags),
         labels,
         concurrency: flags.concurrency,
         heartbeatIntervalMs: flags.heartbeatInterval,

@@ -1,5 +1,4 @@
-import { type Command, Option } from "commander";
-import { createApiClient } from "../../client/api-client.ts";
+import type { Command } from "commander";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import { checkPairing, type Flow } from "../../core/flow.ts";
@@ -10,6 +9,7 @@ import type { Environment } from "../../environments/environment.ts";
 import { serializeFlowGraph } from "../../serialization/flow-serializer.ts";
 import { createLocalStorage } from "../../storage/local-storage.ts";
 import type { Storage } from "../../storage/storage.ts";
+import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import type { CliContext } from "../context.ts";
 import { table } from "../output.ts";
 import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
@@ -46,16 +46,8 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
     .option("--labels <a,b>", "labels an agent must carry (replace the flow's own)")
     .option("--schedule <cron>", 'a cron schedule, e.g. "*/5 * * * *" (replaces the flow\'s own)')
     .option("--timezone <tz>", "the time zone of --schedule", "UTC")
-    .option("--version-group <name>", "versions of one flow share a group (default its name)")
-    .addOption(
-      new Option("--api <url>", "the weft API")
-        .env("WEFT_API_URL")
-        .default("http://127.0.0.1:4200"),
-    )
-    .addOption(
-      new Option("--token <token>", "an API token with the agent scope").env("WEFT_API_TOKEN"),
-    )
-    .option("--json", "print one JSON document on stdout");
+    .option("--version-group <name>", "versions of one flow share a group (default its name)");
+  addApiFlags(command, "agent");
   addStorageFlags(command, false)
     .addHelpText(
       "after",
@@ -64,7 +56,7 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
     .action(async (file: string, flags: RegisterFlags) => {
       const all = await loadFlowFile(file);
       const flows = flags.flow === undefined ? all : [pickFlow(all, flags.flow, file)];
-      const api = createApiClient({ url: flags.api, token: flags.token });
+      const api = clientFromFlags(flags);
       const schedule =
         flags.schedule === undefined
           ? undefined

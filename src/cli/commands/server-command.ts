@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { weftHome } from "../../core/home.ts";
-import type { Logger } from "../../core/reporter.ts";
-import { startServer } from "../../server/server.ts";
+
 import { type CliContext, positiveInt } from "../context.ts";
+import { stderrLogger } from "../stderr-logger.ts";
 
 interface ServerFlags extends LoopFlags {
   db?: string;
@@ -128,20 +128,6 @@ function bytes(value: string): number {
   return n;
 }
 
-/** Log lines on stderr: `2026-01-01T00:00:00.000Z warn message {"field":1}`. */
-function stderrLogger(cli: CliContext, verbose: boolean): Logger {
-  const write = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    const extra = fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : "";
-    cli.stderr.write(`${new Date().toISOString()} ${level} ${message}${extra}\n`);
-  };
-  return {
-    debug: verbose ? write("debug") : () => {},
-    info: write("info"),
-    warn: write("warn"),
-    error: write("error"),
-  };
-}
-
 /** `weft server start`: the API, the scheduler and run health in one process. */
 export function registerServerCommand(program: Command, cli: CliContext): void {
   const server = program
@@ -185,11 +171,13 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
     .action(async (flags: ServerFlags, command: Command) => {
       const verbose = command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
       const db = resolveDb(flags.db);
+      // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
+      const { startServer } = await import("../../server/server.ts");
       const running = await startServer({
         db,
         host: flags.host,
         port: flags.port,
-        logger: stderrLogger(cli, verbose),
+        logger: stderrLogger(cli.stderr, verbose ? "debug" : "info"),
         ...loopOptions(flags),
         ...(flags.bodyLimit === undefined ? {} : { bodyLimitBytes: flags.bodyLimit }),
       });

@@ -1,6 +1,5 @@
 import { type Command, Option } from "commander";
 import { type ApiToken, TOKEN_SCOPES, type TokenScope } from "../../serialization/api-schemas.ts";
-import { openStore } from "../../server/store/open-store.ts";
 import type { Store } from "../../server/store/store.ts";
 import type { CliContext } from "../context.ts";
 import { table } from "../output.ts";
@@ -12,6 +11,7 @@ interface TokenFlags {
 }
 
 async function withStore<T>(flags: TokenFlags, body: (store: Store) => Promise<T>): Promise<T> {
+  const { openStore } = await import("../../server/store/open-store.ts");
   const store = await openStore({ db: resolveDb(flags.db) });
   try {
     return await body(store);

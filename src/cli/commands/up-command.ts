@@ -3,8 +3,6 @@ import { type Command, Option } from "commander";
 import { startAgent } from "../../agent/agent.ts";
 import { createApiClient } from "../../client/api-client.ts";
 import { isWeftError } from "../../core/errors.ts";
-import { isLoopbackHost, startServer } from "../../server/server.ts";
-import { openStore } from "../../server/store/open-store.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
@@ -66,6 +64,9 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
     .action(async (flags: UpFlags) => {
       const logger = stderrLogger(cli.stderr);
       const db = resolveDb(flags.db);
+      // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
+      const { isLoopbackHost, startServer } = await import("../../server/server.ts");
+      const { openStore } = await import("../../server/store/open-store.ts");
       const loopback = isLoopbackHost(flags.host);
 
       // Tokens first: beyond loopback the server refuses to start without one,

@@ -1,9 +1,9 @@
 import { type Command, Option } from "commander";
-import type { Logger, LogLevel } from "../../core/reporter.ts";
 import { redisAddress } from "../../engine/executors/distributed/distributed-protocol.ts";
 import { startDistributedWorker } from "../../environments/distributed/distributed-worker.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { CliError, EXIT } from "../output.ts";
+import { stderrLogger } from "../stderr-logger.ts";
 
 interface WorkerFlags {
   redis?: string;
@@ -89,16 +89,4 @@ export function registerWorkerCommand(program: Command, cli: CliContext): void {
       });
       cli.exitCode = EXIT.ok;
     });
-}
-
-/** One line per record on stderr: time, level, message, then fields. */
-function stderrLogger(stream: NodeJS.WritableStream): Logger {
-  const write = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
-    const extra = Object.entries(fields ?? {})
-      .filter(([key]) => key !== "flowRunId")
-      .map(([key, value]) => ` ${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-      .join("");
-    stream.write(`${new Date().toISOString()} ${level} ${message}${extra}\n`);
-  };
-  return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
 }

@@ -6,7 +6,7 @@
 // (retries, timeouts, triggers, caches) stays in the flow-run process.
 import { hostname } from "node:os";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { type Job, Worker } from "bullmq";
+import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { callInContext, type TaskContext } from "../../core/context.ts";
 import { WeftError } from "../../core/errors.ts";
@@ -36,6 +36,7 @@ import {
   workerInfoKey,
   workersKey,
 } from "../../engine/executors/distributed/distributed-protocol.ts";
+import { loadBullmq } from "../../engine/executors/distributed/queue-modules.ts";
 import { closeRedis, connectRedis } from "../../engine/executors/distributed/redis-client.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
 import { resultBackendFromJSON } from "../../storage/result-backend-registry.ts";
@@ -129,6 +130,7 @@ class WorkerLoop implements DistributedWorker {
     });
     await this.subscriber.subscribe(cancelChannel(this.prefix));
     const lockDuration = this.options.lockDurationMs ?? 30_000;
+    const { Worker } = await loadBullmq();
     for (const queue of this.queues) {
       const worker = new Worker(queue, (job, _token, signal) => this.process(job, signal), {
         connection: this.redis,

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { Queue, QueueEvents } from "bullmq";
+import type * as BullMQ from "bullmq";
+import type { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { callInContext } from "../../../core/context.ts";
@@ -31,6 +32,7 @@ import {
   referenceLocation,
   type WireValue,
 } from "./distributed-protocol.ts";
+import { loadBullmq } from "./queue-modules.ts";
 import { closeRedis, connectRedis, readLiveWorkers } from "./redis-client.ts";
 
 const optionsSchema = z.strictObject({
@@ -110,6 +112,7 @@ export class DistributedExecutor implements Executor {
   private readonly noWorkerTimeoutMs: number;
   private readonly originKey: string;
   private redis: Redis | undefined;
+  private bullmq: typeof BullMQ | undefined;
   private readonly queues = new Map<string, QueueState>();
   private readonly jobs = new Map<string, InFlightJob>();
   private scope: RunScope | undefined;
@@ -154,6 +157,7 @@ export class DistributedExecutor implements Executor {
 
   async start(flow: Flow<unknown>): Promise<void> {
     this.flowName = flow.name;
+    this.bullmq = await loadBullmq();
     this.redis = await connectRedis(this.options.redisUrl, { who: "the distributed executor" });
     this.redis.on("error", () => {});
     try {
@@ -268,6 +272,7 @@ export class DistributedExecutor implements Executor {
     let state = this.queues.get(name);
     if (state !== undefined) return state;
     const redis = this.redis!;
+    const { Queue, QueueEvents } = this.bullmq!;
     const queue = new Queue(name, { connection: redis, prefix: this.prefix });
     queue.on("error", () => {});
     const eventsKey = `${this.prefix}:${name}:events`;

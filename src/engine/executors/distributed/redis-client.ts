@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { WeftError } from "../../../core/errors.ts";
 import {
   redisAddress,
@@ -8,6 +8,7 @@ import {
   workerInfoSchema,
   workersKey,
 } from "./distributed-protocol.ts";
+import { loadIoredis } from "./queue-modules.ts";
 
 /** How hard {@link connectRedis} tries before giving up. */
 export interface ConnectRedisOptions {
@@ -29,6 +30,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
   const attempts = options.attempts ?? 4;
   const timeoutMs = options.timeoutMs ?? 2000;
   const address = redisAddress(url);
+  const { Redis } = await loadIoredis();
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let client: Redis;
