@@ -25,11 +25,16 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = process.stdout.isTTY ? [] : ["--test-reporter=spec"];
+// Most test files wait on child processes, servers and timers more than they compute, so more
+// files run at once than there are cores (node's default is cores - 1: one file at a time on 2).
+const concurrency = flags.some((f) => f.startsWith("--test-concurrency"))
+  ? []
+  : [`--test-concurrency=${process.env.WEFT_TEST_CONCURRENCY ?? 2}`];
 // Tests never touch the user's ~/.weft: caches and default storages live in a fresh home.
 const home = process.env.WEFT_HOME ?? mkdtempSync(join(tmpdir(), "weft-test-home-"));
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", ...reporter, ...flags, ...files],
+  ["--import", "tsx", "--test", ...reporter, ...concurrency, ...flags, ...files],
   {
     stdio: "inherit",
     env: { ...process.env, WEFT_HOME: home },
