@@ -123,7 +123,7 @@ export async function applyTaskRunStates(
     }
     const to = w.state.type;
     const from = entry?.row.state_type as StateType | undefined;
-    const why = transitionError(from, to);
+    const why = restartsUnfinishedWork(w, from) ? undefined : transitionError(from, to);
     if (why !== undefined) {
       throw new WeftError(
         "INVALID_TRANSITION",
@@ -191,3 +191,21 @@ const TYPES: readonly BulkType[] = COLUMNS.map((c) =>
 );
 /** What an upsert of an existing task run changes (not its key). */
 const UPDATED = COLUMNS.slice(3);
+
+/**
+ * True for a write that starts again a task run which ended without success in
+ * an earlier claim of its flow run: a run rescheduled after a crash re-runs what
+ * failed or was cancelled (what succeeded it reads back). Such a write names a
+ * claim after the first; the engine itself never moves a failed task run back
+ * within one claim.
+ */
+function restartsUnfinishedWork(w: TaskRunStateWrite, from: StateType | undefined): boolean {
+  return (
+    w.claim !== undefined &&
+    w.claim > 1 &&
+    from !== undefined &&
+    isStateA(from, "Finished") &&
+    !isStateA(from, "Success") &&
+    (w.state.type === "Running" || isStateA(w.state.type, "Pending"))
+  );
+}

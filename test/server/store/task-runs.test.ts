@@ -209,6 +209,54 @@ forEachDialect("task runs", (ctx) => {
     );
   });
 
+  test("a run claimed again may start again a task run that failed, never one that succeeded", async () => {
+    const store = await ctx.open();
+    const label = `only-${randomUUID()}`;
+    const flow = serializedFlow({ labels: [label] });
+    await store.registerFlow(flow);
+    const { run } = await store.createFlowRun({
+      flowName: flow.name,
+      scheduledStart: "2000-01-01T00:00:00.000Z",
+    });
+    const agent = await store.registerAgent({
+      name: `agent-${randomUUID()}`,
+      labels: [label],
+      concurrency: 1,
+    });
+    const [first] = await store.claimFlowRuns(agent.id, 1);
+    assert.equal(first?.run.claimCount, 1);
+    await store.setTaskRunStates([
+      { flowRunId: run.id, slug: "ok", state: st("Running"), version: 0, claim: 1 },
+      { flowRunId: run.id, slug: "bad", state: st("Running"), version: 0, claim: 1 },
+      { flowRunId: run.id, slug: "ok", state: st("Success"), version: 1, claim: 1 },
+      { flowRunId: run.id, slug: "bad", state: st("Failed"), version: 1, claim: 1 },
+    ]);
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          { flowRunId: run.id, slug: "bad", state: st("Running"), version: 2, claim: 1 },
+        ]),
+      "INVALID_TRANSITION",
+      "within one claim a failed task run stays failed",
+    );
+    // Rescheduled (as run health does after a crash) and claimed again.
+    await store.setFlowRunState(run.id, st("Scheduled"), first!.run.version);
+    const [second] = await store.claimFlowRuns(agent.id, 1);
+    assert.equal(second?.run.claimCount, 2);
+    const [v] = await store.setTaskRunStates([
+      { flowRunId: run.id, slug: "bad", state: st("Running"), version: 2, claim: 2 },
+    ]);
+    assert.equal(v, 3);
+    await expectCode(
+      () =>
+        store.setTaskRunStates([
+          { flowRunId: run.id, slug: "ok", state: st("Running"), version: 2, claim: 2 },
+        ]),
+      "INVALID_TRANSITION",
+      "a task run that succeeded is read back, not run again",
+    );
+  });
+
   test("a large batch (more rows than one statement may carry parameters for) is written whole", async () => {
     const store = await ctx.open();
     const run = await newRun(store);
