@@ -1,7 +1,7 @@
 // Opening the store: migrations once (also when started concurrently), one clear
 // error for an unusable database, the leader lock, and a closed store.
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -147,14 +147,22 @@ describe("start-up failures", () => {
     try {
       const name = `loop-${randomUUID()}`;
       const leading = a.asLeader(name, async () => {
-        // Kill this leader's lock connection from outside, as a network cut would.
+        // Kill this leader's lock connection from outside, as a network cut would: only the
+        // backend holding this lock (other test files hold advisory locks of their own).
         const pg = (await import("pg")).default;
         const admin = new pg.Client({ connectionString: POSTGRES_URL! });
         await admin.connect();
-        await admin.query(
-          "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and pid <> pg_backend_pid() and granted",
+        const { rows } = await admin.query<{ db: string }>("select current_database() as db");
+        const key = createHash("sha256")
+          .update(`weft-leader\0${rows[0]!.db}\0${schema}\0${name}`)
+          .digest()
+          .readBigUInt64BE(0);
+        const killed = await admin.query(
+          "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted and classid = $1::oid and objid = $2::oid and objsubid = 1",
+          [String(key >> 32n), String(key & 0xffffffffn)],
         );
         await admin.end();
+        assert.equal(killed.rowCount, 1, "the leader's lock connection was found and cut");
         for (let i = 0; i < 50 && !(await b.asLeader(name, async () => {})); i++) await sleep(20);
         assert.equal(await b.asLeader(name, async () => {}), true, "b leads once a's lock is gone");
       });
