@@ -522,12 +522,9 @@ export class SqlStore implements Store {
     if (query.state !== undefined) q = q.where("state_type", "in", stateFilter(query.state));
     if (query.cursor !== undefined) {
       const [start, id] = decodeCursor<[string, string]>(query.cursor, ["string", "string"]);
-      q = q.where((eb) =>
-        eb.or([
-          eb("scheduled_start", "<", start),
-          eb.and([eb("scheduled_start", "=", start), eb("id", "<", id)]),
-        ]),
-      );
+      // A row-value comparison: PostgreSQL walks the (scheduled_start, id) index with it, where
+      // the equivalent OR of two conditions made it scan and sort every run.
+      q = q.where((eb) => eb(eb.refTuple("scheduled_start", "id"), "<", eb.tuple(start, id)));
     }
     const rows = await q
       .orderBy("scheduled_start", "desc")
