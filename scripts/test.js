@@ -30,6 +30,29 @@ const reporter = process.stdout.isTTY ? [] : ["--test-reporter=spec"];
 const concurrency = flags.some((f) => f.startsWith("--test-concurrency"))
   ? []
   : [`--test-concurrency=${process.env.WEFT_TEST_CONCURRENCY ?? 2}`];
+// PostgreSQL tests each get a schema; they are dropped here, after every file ended (see
+// test/server/dialects.ts for why not during the run).
+const schemaPrefix = `weft_t${process.pid}_`;
+async function dropTestSchemas() {
+  const url = process.env.WEFT_TEST_POSTGRES_URL;
+  if (!url) return;
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query(
+      "select nspname from pg_namespace where starts_with(nspname, $1)",
+      [schemaPrefix],
+    );
+    for (const { nspname } of rows)
+      await client.query(`drop schema if exists "${nspname}" cascade`);
+  } catch (error) {
+    console.error(`could not drop the test schemas ${schemaPrefix}*: ${error.message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 // Tests never touch the user's ~/.weft: caches and default storages live in a fresh home.
 const home = process.env.WEFT_HOME ?? mkdtempSync(join(tmpdir(), "weft-test-home-"));
 const result = spawnSync(
@@ -37,8 +60,9 @@ const result = spawnSync(
   ["--import", "tsx", "--test", ...reporter, ...concurrency, ...flags, ...files],
   {
     stdio: "inherit",
-    env: { ...process.env, WEFT_HOME: home },
+    env: { ...process.env, WEFT_HOME: home, WEFT_TEST_SCHEMA_PREFIX: schemaPrefix },
   },
 );
 if (process.env.WEFT_HOME === undefined) rmSync(home, { recursive: true, force: true });
+await dropTestSchemas();
 process.exit(result.status ?? 1);
