@@ -3,6 +3,7 @@ import { type Kysely, type Migration, Migrator } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import type { StoreConnection } from "./connection.ts";
 import { tablesMigration } from "./migrations/0001-tables.ts";
+import { uniqueFlowVersionsMigration } from "./migrations/0002-unique-flow-versions.ts";
 import type { Dialect } from "./store.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
@@ -12,6 +13,7 @@ const BUSY_WAIT_MS = 10_000;
 function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     "0001-tables": tablesMigration(dialect),
+    "0002-unique-flow-versions": uniqueFlowVersionsMigration,
   };
 }
 

@@ -64,7 +64,10 @@ forEachDialect("startServer", (ctx) => {
     const off = await startServer({ db: ctx.db, port: 0, scheduler: false });
     try {
       const api = createApiClient({ url: off.url });
-      const { flow } = await api.registerFlow(serializedFlow({ schedule }));
+      // Labelled, so that the other tests' agents (no labels) cannot claim its runs as they fall due.
+      const { flow } = await api.registerFlow(
+        serializedFlow({ schedule, labels: ["scheduler-test"] }),
+      );
       await new Promise((resolve) => setTimeout(resolve, 400));
       assert.deepEqual((await api.listFlowRuns({ flowId: flow.id })).items, []);
     } finally {
@@ -77,7 +80,10 @@ forEachDialect("startServer", (ctx) => {
     });
     try {
       const api = createApiClient({ url: server.url });
-      const { flow } = await api.registerFlow(serializedFlow({ schedule }));
+      // Labelled, so that the other tests' agents (no labels) cannot claim its runs as they fall due.
+      const { flow } = await api.registerFlow(
+        serializedFlow({ schedule, labels: ["scheduler-test"] }),
+      );
       let runs = (await api.listFlowRuns({ flowId: flow.id })).items;
       for (let waited = 0; runs.length < 3 && waited < 10_000; waited += 100) {
         await new Promise((resolve) => setTimeout(resolve, 100));
