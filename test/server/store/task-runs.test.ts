@@ -15,6 +15,26 @@ async function newRun(store: Store): Promise<string> {
   return (await store.createFlowRun({ flowName: flow.name })).run.id;
 }
 
+/**
+ * A run due long ago with a label of its own, and an agent carrying that label:
+ * the agent's claim takes this run, whatever else the database holds.
+ */
+async function labelledRun(store: Store) {
+  const label = `only-${randomUUID()}`;
+  const flow = serializedFlow({ labels: [label] });
+  await store.registerFlow(flow);
+  const { run } = await store.createFlowRun({
+    flowName: flow.name,
+    scheduledStart: "2000-01-01T00:00:00.000Z",
+  });
+  const agent = await store.registerAgent({
+    name: `agent-${randomUUID()}`,
+    labels: [label],
+    concurrency: 1,
+  });
+  return { run, agentId: agent.id };
+}
+
 forEachDialect("task runs", (ctx) => {
   test("a batch creates and advances task runs, mapped children apart, in order", async () => {
     const store = await ctx.open();
@@ -180,20 +200,8 @@ forEachDialect("task runs", (ctx) => {
 
   test("a write naming an old claim of its flow run is refused", async () => {
     const store = await ctx.open();
-    // Due long ago, and with its own label, so that it is claimed first.
-    const label = `only-${randomUUID()}`;
-    const flow = serializedFlow({ labels: [label] });
-    await store.registerFlow(flow);
-    const { run } = await store.createFlowRun({
-      flowName: flow.name,
-      scheduledStart: "2000-01-01T00:00:00.000Z",
-    });
-    const agent = await store.registerAgent({
-      name: `agent-${randomUUID()}`,
-      labels: [label],
-      concurrency: 1,
-    });
-    const [claimed] = await store.claimFlowRuns(agent.id, 1);
+    const { run, agentId } = await labelledRun(store);
+    const [claimed] = await store.claimFlowRuns(agentId, 1);
     assert.equal(claimed?.run.id, run.id);
     assert.equal(claimed?.run.claimCount, 1);
     await store.setTaskRunStates([
@@ -211,19 +219,8 @@ forEachDialect("task runs", (ctx) => {
 
   test("a run claimed again may start again a task run that failed, never one that succeeded", async () => {
     const store = await ctx.open();
-    const label = `only-${randomUUID()}`;
-    const flow = serializedFlow({ labels: [label] });
-    await store.registerFlow(flow);
-    const { run } = await store.createFlowRun({
-      flowName: flow.name,
-      scheduledStart: "2000-01-01T00:00:00.000Z",
-    });
-    const agent = await store.registerAgent({
-      name: `agent-${randomUUID()}`,
-      labels: [label],
-      concurrency: 1,
-    });
-    const [first] = await store.claimFlowRuns(agent.id, 1);
+    const { run, agentId } = await labelledRun(store);
+    const [first] = await store.claimFlowRuns(agentId, 1);
     assert.equal(first?.run.claimCount, 1);
     await store.setTaskRunStates([
       { flowRunId: run.id, slug: "ok", state: st("Running"), version: 0, claim: 1 },
@@ -241,7 +238,7 @@ forEachDialect("task runs", (ctx) => {
     );
     // Rescheduled (as run health does after a crash) and claimed again.
     await store.setFlowRunState(run.id, st("Scheduled"), first!.run.version);
-    const [second] = await store.claimFlowRuns(agent.id, 1);
+    const [second] = await store.claimFlowRuns(agentId, 1);
     assert.equal(second?.run.claimCount, 2);
     const [v] = await store.setTaskRunStates([
       { flowRunId: run.id, slug: "bad", state: st("Running"), version: 2, claim: 2 },
