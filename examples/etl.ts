@@ -9,7 +9,7 @@
 // Paths are resolved against the current directory (or used as they are when absolute).
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { context, flow, parameter, task } from "weft";
+import { context, flow, parameter, task } from "weftflow";
 
 const STATUSES = ["completed", "refunded", "cancelled"] as const;
 type Status = (typeof STATUSES)[number];

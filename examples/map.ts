@@ -8,7 +8,7 @@
 //
 // Task bodies are pure functions of their inputs, so they run the same on
 // every executor, worker threads included.
-import { context, flow, parameter, task, unmapped } from "weft";
+import { context, flow, parameter, task, unmapped } from "weftflow";
 
 /** One sensor's readings of the day, in °C. */
 export interface Reading {

@@ -19,7 +19,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { context, Fail, flow, merge, parameter, task, when } from "weft";
+import { context, Fail, flow, merge, parameter, task, when } from "weftflow";
 
 /** Prices of the night, by SKU, in cents. */
 type Prices = Record<string, number>;

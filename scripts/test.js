@@ -53,11 +53,27 @@ async function dropTestSchemas() {
   }
 }
 
+// Tests import weft from src/ (with the weftflow-source condition, so that "weftflow" is
+// the source too); the weft processes they start run dist/, as users do: build it first.
+const build = spawnSync(process.execPath, ["scripts/build.js", "--if-stale", "--js"], {
+  stdio: "inherit",
+});
+if (build.status !== 0) process.exit(build.status ?? 1);
+
 // Tests never touch the user's ~/.weft: caches and default storages live in a fresh home.
 const home = process.env.WEFT_HOME ?? mkdtempSync(join(tmpdir(), "weft-test-home-"));
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", ...reporter, ...concurrency, ...flags, ...files],
+  [
+    "--import",
+    "tsx",
+    "--conditions=weftflow-source",
+    "--test",
+    ...reporter,
+    ...concurrency,
+    ...flags,
+    ...files,
+  ],
   {
     stdio: "inherit",
     env: { ...process.env, WEFT_HOME: home, WEFT_TEST_SCHEMA_PREFIX: schemaPrefix },

@@ -1,5 +1,5 @@
-// Flows of the distributed benchmark. They import from "weft", as stored flows must.
-import { flow, parameter, task, unmapped } from "weft";
+// Flows of the distributed benchmark. They import from "weftflow", as stored flows must.
+import { flow, parameter, task, unmapped } from "weftflow";
 
 const range = task("range", (count: number) => Array.from({ length: count }, (_, i) => i));
 const inc = task("inc", (x: number) => x + 1);

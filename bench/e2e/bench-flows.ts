@@ -1,6 +1,6 @@
 // Flows of the end-to-end benchmark: one trivial task each. One flow per row, so
 // each can be registered with its own environment.
-import { flow, task } from "weft";
+import { flow, task } from "weftflow";
 
 const one = task("one", () => 1);
 

@@ -7,7 +7,7 @@
 // builders read N from the environment when the graph is built, and worker
 // threads inherit the parent's environment when they are spawned, so every
 // thread builds the same graph (the same slugs).
-import { flow, type Ref, task } from "weft";
+import { flow, type Ref, task } from "weftflow";
 
 /** The workloads, in table order. */
 export const WORKLOADS = ["chain", "fanout", "mapped", "diamond"] as const;

@@ -29,7 +29,7 @@ interface Sample {
 }
 
 async function child(): Promise<void> {
-  const { storageFromJSON } = await import("weft");
+  const { storageFromJSON } = await import("weftflow");
   // performance.now() counts from the process's start: node, tsx and weft are loaded by now.
   const imported = performance.now();
   const storage = storageFromJSON(JSON.parse(process.env.WEFT_STORAGE ?? "null"));

@@ -31,7 +31,7 @@ interface Sample {
 }
 
 async function child(): Promise<void> {
-  const { storageFromJSON } = await import("weft");
+  const { storageFromJSON } = await import("weftflow");
   // performance.now() counts from the process's start: node, tsx and weft are loaded by now.
   const imported = performance.now();
   const storage = storageFromJSON(JSON.parse(process.env.WEFT_STORAGE ?? "null"));
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     // Credentials reach the storage only through the SDK's default chain, here and in the children.
     process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
-    const { createS3Storage } = await import("weft");
+    const { createS3Storage } = await import("weftflow");
     const { s3Flow } = await import("../../test/fixtures/storage/s3-flow.ts");
     const bucket = await server.createBucket("weft-bench");
     const storage = createS3Storage({

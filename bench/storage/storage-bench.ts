@@ -59,7 +59,7 @@ const USAGE = `usage: node --import tsx bench/storage/storage-bench.ts [--runs N
 
 /** One fresh-process load: WEFT_STORAGE and WEFT_FLOW_LOCATION in, timings out (JSON on stdout). */
 async function child(): Promise<void> {
-  // Bundles import "weft": load it first, as `weft execute` has, so that load_ms is the storage's.
+  // Bundles import "weftflow": load it first, as `weft execute` has, so that load_ms is the storage's.
   await import("../../src/index.ts");
   // performance.now() counts from the start of this process: node, tsx and weft are loaded now.
   const startup = performance.now();

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { packageVersion } from "../core/package.ts";
 import { registerAgentCommand } from "./commands/agent-command.ts";
 import { registerBuildCommand } from "./commands/build-command.ts";
 import { registerExecuteCommand } from "./commands/execute-command.ts";
@@ -15,10 +15,6 @@ import { registerUpCommand } from "./commands/up-command.ts";
 import { registerWorkerCommand } from "./commands/worker-command.ts";
 import type { CliContext } from "./context.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
-
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
 
 function processContext(): CliContext {
   return {
@@ -49,7 +45,7 @@ export function createProgram(cli: CliContext): Command {
     .description(
       "weft: workflows of TypeScript tasks, with retries, triggers, mapping and caching.",
     )
-    .version(pkg.version, "-v, --version")
+    .version(packageVersion(), "-v, --version")
     .option("--verbose", "show stack traces with errors")
     .configureOutput({
       writeOut: (s) => cli.stdout.write(s),

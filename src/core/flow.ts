@@ -257,7 +257,7 @@ export class Flow<Out = unknown> {
   serialize(options: SerializeOptions = {}): SerializedFlowJSON | Promise<SerializedFlowJSON> {
     if (serializerHook === undefined) {
       throw new WeftError("ENGINE_NOT_INSTALLED", "the serializer is not loaded", {
-        hint: 'import from "weft"',
+        hint: 'import from "weftflow"',
       });
     }
     return serializerHook(this as Flow<unknown>, options);
@@ -272,7 +272,7 @@ export class Flow<Out = unknown> {
     if (runnerHook === undefined) {
       return Promise.reject(
         new WeftError("ENGINE_NOT_INSTALLED", "no engine is loaded", {
-          hint: 'import from "weft"',
+          hint: 'import from "weftflow"',
         }),
       );
     }
@@ -327,7 +327,12 @@ function callerModuleUrl(): string | undefined {
     const frames = holder.stack as NodeJS.CallSite[] | undefined;
     const file = frames?.[0]?.getFileName();
     if (file === undefined || file === null || file.startsWith("node:")) return undefined;
-    return file.startsWith("file:") || file.startsWith("data:") ? file : pathToFileURL(file).href;
+    if (file.startsWith("data:")) return file;
+    // A loader may tag the URL (tsx adds its namespace as a query): the module is the file.
+    const url = new URL(file.startsWith("file:") ? file : pathToFileURL(file).href);
+    url.search = "";
+    url.hash = "";
+    return url.href;
   } finally {
     Error.prepareStackTrace = original;
   }

@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { isWeftError, WeftError } from "../core/errors.ts";
 import { type Flow, isFlow } from "../core/flow.ts";
 import { toErrorData } from "../core/states.ts";
+import { importUserModule } from "./user-modules.ts";
 
 /** The flows a module exports, in export order. Refuses two flows with one name. */
 export function flowsOfModule(namespace: Record<string, unknown>, where: string): Flow<unknown>[] {
@@ -25,10 +26,10 @@ export function flowsOfModule(namespace: Record<string, unknown>, where: string)
   return flows;
 }
 
-/** Imports a module by URL, showing the module's own error when its import throws. */
+/** Imports a user's module by URL, showing the module's own error when its import throws. */
 async function importModule(url: string, where: string): Promise<Record<string, unknown>> {
   try {
-    return (await import(url)) as Record<string, unknown>;
+    return await importUserModule(url);
   } catch (error) {
     // A weft error raised while the module ran (a bad task option, say) keeps its own code.
     if (isWeftError(error)) {
@@ -52,10 +53,7 @@ async function importModule(url: string, where: string): Promise<Record<string, 
   }
 }
 
-/**
- * Imports a flow file (TypeScript needs the tsx loader, which the `weft` command
- * registers) and returns the flows it exports.
- */
+/** Imports a flow file (TypeScript or JavaScript) and returns the flows it exports. */
 export async function loadFlowFile(path: string): Promise<Flow<unknown>[]> {
   const absolute = resolve(path);
   if (!existsSync(absolute) || !statSync(absolute).isFile()) {

@@ -1,10 +1,7 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { WeftError } from "../core/errors.ts";
+import { WEFT_BIN } from "../core/package.ts";
 import type { EnvRunner, Storage } from "./storage.ts";
-
-/** The `weft` command of this installation. */
-export const WEFT_BIN = fileURLToPath(new URL("../../bin/weft.js", import.meta.url));
 
 /**
  * An env runner for `location` in `storage`: it starts `node weft execute` and

@@ -7,6 +7,7 @@ import { WeftError } from "../core/errors.ts";
 import { Flow } from "../core/flow.ts";
 import { flowsOfModule } from "../engine/flow-loader.ts";
 import { createFlowRunner, type FlowRunner } from "../engine/flow-runner.ts";
+import { importUserModule } from "../engine/user-modules.ts";
 import { defaultCacheDir, ensureRuntimeLink } from "./bundle/bundle-cache.ts";
 import { createEnvRunner } from "./env-runner.ts";
 import {
@@ -180,7 +181,7 @@ class GitStorage implements Storage {
     ensureRuntimeLink(this.options.cacheDir);
     let namespace: Record<string, unknown>;
     try {
-      namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      namespace = await importUserModule(pathToFileURL(file).href);
     } catch (error) {
       throw new WeftError(
         "FLOW_MODULE_IMPORT_FAILED",
@@ -194,7 +195,7 @@ class GitStorage implements Storage {
     if (flows.some((f) => !(f instanceof Flow))) {
       throw new WeftError(
         "FLOW_MODULE_IMPORT_FAILED",
-        `${where}: the file was loaded as CommonJS (a package.json of the repository has no "type": "module"), so its import of "weft" got a second copy of weft`,
+        `${where}: the file was loaded as CommonJS (a package.json of the repository has no "type": "module"), so its import of "weftflow" got a second copy of weft`,
         {
           hint: 'add "type": "module" to the repository\'s package.json, or name the flow file .mts',
         },
@@ -261,9 +262,9 @@ function shapeOf(flow: Flow<unknown>): string[] {
 }
 
 /**
- * Checked-out files are TypeScript modules that `import … from "weft"`. With no
+ * Checked-out files are TypeScript modules that `import … from "weftflow"`. With no
  * package.json of the repository's own above them, Node (and tsx) would treat
- * them as CommonJS, and `require("weft")` would load a second copy of weft
+ * them as CommonJS, and `require("weftflow")` would load a second copy of weft
  * beside the running one (its own task context, its own engine). A
  * `{"type":"module"}` package.json at the top of the checkouts keeps them ES
  * modules, which share the running weft through the cache's runtime link.
@@ -380,7 +381,7 @@ function resolveOptions(options: GitStorageOptions): ResolvedGitStorageOptions {
 /**
  * Keeps flows as files in a git repository. `build()` resolves `ref` to a
  * commit and records it; loads check out that commit (cached per commit under
- * `$WEFT_HOME/cache/git`) and import the file, whose `import … from "weft"`
+ * `$WEFT_HOME/cache/git`) and import the file, whose `import … from "weftflow"`
  * resolves to the weft that loads it. Other files of the repository are
  * importable from the flow file; packages must be installed where it runs.
  * @example

@@ -6,6 +6,7 @@ import { WeftError } from "../core/errors.ts";
 import type { Flow } from "../core/flow.ts";
 import { flowsOfModule } from "../engine/flow-loader.ts";
 import { createFlowRunner, type FlowRunner } from "../engine/flow-runner.ts";
+import { importUserModule } from "../engine/user-modules.ts";
 import { createEnvRunner } from "./env-runner.ts";
 import {
   type EnvRunner,
@@ -120,7 +121,7 @@ class ModuleStorage implements Storage {
     const url = this.resolveModule();
     let namespace: Record<string, unknown>;
     try {
-      namespace = (await import(url)) as Record<string, unknown>;
+      namespace = await importUserModule(url);
     } catch (error) {
       throw new WeftError(
         "FLOW_MODULE_IMPORT_FAILED",

@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createGitStorage, isWeftError, storageFromJSON } from "weft";
+import { createGitStorage, isWeftError, storageFromJSON } from "weftflow";
 import { createStorage } from "../../src/storage/create-storage.ts";
 import { gitEtl as gitEtlV1 } from "../fixtures/storage/git-flow.ts";
 import { gitEtl as gitEtlReshaped } from "../fixtures/storage/git-flow-reshaped.ts";

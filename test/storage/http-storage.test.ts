@@ -9,7 +9,7 @@ import { createServer as createTcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { createHttpStorage, isWeftError, type Storage, storageFromJSON } from "weft";
+import { createHttpStorage, isWeftError, type Storage, storageFromJSON } from "weftflow";
 import { createStorage } from "../../src/storage/create-storage.ts";
 import { httpEtl } from "../fixtures/storage/http-flow.ts";
 import { httpEtl as httpEtlV2 } from "../fixtures/storage/http-flow-v2.ts";

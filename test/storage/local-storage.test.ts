@@ -13,7 +13,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import { storageFromJSON } from "../../src/storage/registry.ts";
@@ -101,7 +101,7 @@ describe("local storage: the directory", () => {
       assert.match(artifact, /^[0-9a-f]{64}\.mjs$/);
       assert.deepEqual(await readdir(join(tmp, "flows")), [artifact]);
       const code = await readFile(join(tmp, "flows", artifact), "utf8");
-      assert.match(code, /from "weft"|from 'weft'/, "weft stays external");
+      assert.match(code, /from "weftflow"|from 'weftflow'/, "weft stays external");
       assert.doesNotMatch(code, /src\/index\.ts|src\/core\//, "weft's source is not inside");
     }));
 
@@ -114,8 +114,8 @@ describe("local storage: the directory", () => {
         await readFile(join(tmp, "cache2", "bundles", artifact), "utf8"),
         await readFile(join(tmp, "flows", artifact), "utf8"),
       );
-      const link = await readlink(join(tmp, "cache2", "node_modules", "weft"));
-      assert.equal(join(link), join(repoRoot));
+      const link = await readlink(join(tmp, "cache2", "node_modules", "weftflow"));
+      assert.equal(resolve(link), resolve(repoRoot));
       assert.ok(storage.contains(conformanceFlow));
     }));
 
@@ -237,7 +237,7 @@ describe("local storage: bundles changed on disk", () => {
 });
 
 describe("local storage: what cannot be stored", () => {
-  test('a flow module that imports weft by a file path is refused with BUNDLE_FAILED (import "weft")', () =>
+  test('a flow module that imports weft by a file path is refused with BUNDLE_FAILED (import "weftflow")', () =>
     withTmp("local-relative", async (tmp) => {
       const storage = localIn(tmp);
       const error = await expectCode(
@@ -246,8 +246,8 @@ describe("local storage: what cannot be stored", () => {
         "a flow importing ../../../src/index.ts",
       );
       assert.match(error.message, /relative-import\.ts/);
-      assert.match(error.message, /must import from "weft"/);
-      assert.match(error.hint ?? "", /from "weft"/);
+      assert.match(error.message, /must import from "weftflow"/);
+      assert.match(error.hint ?? "", /from "weftflow"/);
       assert.equal(storage.contains(relativeImportFlow), false);
       assert.equal(await exists(join(tmp, "flows")), false, "nothing written");
     }));

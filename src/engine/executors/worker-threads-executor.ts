@@ -4,6 +4,7 @@ import { callInContext } from "../../core/context.ts";
 import { WeftError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Ref } from "../../core/graph.ts";
+import { FROM_SOURCE, moduleUrl } from "../../core/package.ts";
 import type { ErrorData } from "../../core/states.ts";
 import type { TaskRunContext } from "../task-context.ts";
 import { type Executor, TaskTimeout } from "./executor.ts";
@@ -25,8 +26,12 @@ interface PoolWorker {
   gone: boolean;
 }
 
-// Each thread registers tsx itself so that it can import TypeScript flow modules.
-const BOOTSTRAP = `
+/** The module a thread runs: dist/worker-threads-worker.js, or its source in the repository's tests. */
+const WORKER_ENTRY = moduleUrl("engine/executors/worker-threads-worker");
+
+// From source (the repository's tests), a thread first registers tsx for weft's own
+// TypeScript; a built weft's thread needs no loader (flow files get theirs: user-modules.ts).
+const SOURCE_BOOTSTRAP = `
 const { workerData } = require("node:worker_threads");
 import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.entry); });
 `;
@@ -145,16 +150,15 @@ export class WorkerThreadsExecutor implements Executor {
   }
 
   private spawn(): PoolWorker {
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: {
-        tsx: import.meta.resolve("tsx/esm/api"),
-        entry: new URL("./worker-threads-worker.ts", import.meta.url).href,
-      },
-      // The parent's loader flags (e.g. --import tsx) are not needed: the bootstrap registers tsx.
-      execArgv: [],
-      stderr: false,
-    });
+    const worker = FROM_SOURCE
+      ? new Worker(SOURCE_BOOTSTRAP, {
+          eval: true,
+          workerData: { tsx: import.meta.resolve("tsx/esm/api"), entry: WORKER_ENTRY },
+          // The parent's loader flags (--import tsx) are not needed: the bootstrap registers tsx.
+          execArgv: [],
+          stderr: false,
+        })
+      : new Worker(new URL(WORKER_ENTRY), { execArgv: [], stderr: false });
     const pw: PoolWorker = { worker, call: undefined, timer: undefined, gone: false };
     this.all.add(pw);
     worker.on("message", (message: WorkerReply) => this.onMessage(pw, message));

@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import { isWeftError, WeftError } from "../../core/errors.ts";
+import { packageVersion } from "../../core/package.ts";
 import type { Logger } from "../../core/reporter.ts";
 import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
@@ -30,12 +30,6 @@ export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-const version = (
-  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  }
-).version;
-
 /**
  * The weft API as a Hono app: `app.fetch` is the whole API, so tests call
  * `app.request()` in process and the server hands it to @hono/node-server.
@@ -53,7 +47,7 @@ export function createApp(options: ApiAppOptions): Hono {
   const routes = apiRoutes({
     store: options.store,
     openapi: () => {
-      document ??= openApiDocument(routes, version);
+      document ??= openApiDocument(routes, packageVersion());
       return document;
     },
     ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),

@@ -8,15 +8,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { WeftError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
 import { weftHome } from "../../core/home.ts";
+import { PACKAGE_NAME, PACKAGE_ROOT } from "../../core/package.ts";
 import { flowsOfModule } from "../../engine/flow-loader.ts";
 import { sha256 } from "./flow-bundler.ts";
 
-/** This weft package's root: bundles resolve `weft` to it, so they run on this runtime. */
-const WEFT_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const BUNDLE_FILE = /^[0-9a-f]{64}\.mjs$/;
 
 /** The default cache directory: `$WEFT_HOME/cache`. */
@@ -26,8 +25,8 @@ export function defaultCacheDir(): string {
 
 /**
  * Verified bundles on local disk, ready to import. The cache root holds a
- * `node_modules/weft` link to the running weft, so a bundle's `import … from
- * "weft"` resolves (by Node's own rules) to the weft of the process loading it.
+ * `node_modules/weftflow` link to the running weft, so a bundle's `import … from
+ * "weftflow"` resolves (by Node's own rules) to the weft of the process loading it.
  */
 export class BundleCache {
   readonly bundlesDir: string;
@@ -130,15 +129,15 @@ export class BundleCache {
  */
 export function ensureRuntimeLink(root: string): void {
   const dir = join(root, "node_modules");
-  const link = join(dir, "weft");
+  const link = join(dir, PACKAGE_NAME);
   try {
-    if (readlinkSync(link) === WEFT_ROOT) return;
+    if (readlinkSync(link) === PACKAGE_ROOT) return;
   } catch {
     // absent or not a link: made below
   }
   mkdirSync(dir, { recursive: true });
   const tmp = `${link}.${process.pid}.${Date.now()}.tmp`;
-  symlinkSync(WEFT_ROOT, tmp, "dir");
+  symlinkSync(PACKAGE_ROOT, tmp, "dir");
   try {
     renameSync(tmp, link);
   } catch (error) {

@@ -1,6 +1,7 @@
 import { WeftError } from "../../core/errors.ts";
-import { type Flow, isFlow } from "../../core/flow.ts";
+import { type Flow, } from "../../core/flow.ts";
 import { createFlowRunner, type FlowRunner } from "../../engine/flow-runner.ts";
+import { isExportedBy } from "../../engine/user-modules.ts";
 import { createEnvRunner } from "../env-runner.ts";
 import {
   type EnvRunner,
@@ -115,8 +116,7 @@ export abstract class BundleStorage implements Storage {
 /** A stored flow must be exported, or no other process could find it in the bundle. */
 async function checkExported(flows: readonly Flow<unknown>[]): Promise<void> {
   for (const flow of flows) {
-    const namespace = (await import(flow.moduleUrl!)) as Record<string, unknown>;
-    if (!Object.values(namespace).some((value) => isFlow(value) && value === flow)) {
+    if (!(await isExportedBy(flow.moduleUrl!, flow))) {
       throw new WeftError(
         "STORAGE_FLOW_MISSING",
         `flow "${flow.name}" is not exported by ${flow.moduleUrl}`,

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
-import { dirname, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WeftError } from "../../core/errors.ts";
+import { PACKAGE_ROOT } from "../../core/package.ts";
 
 /** One content-addressed ES module holding a flow file and what it imports (but weft). */
 export interface Bundle {
@@ -22,8 +23,9 @@ export interface BundleOptions {
   external?: readonly string[];
 }
 
-/** The root of this weft package (its src/ must never end up inside a bundle). */
-const WEFT_SRC = fileURLToPath(new URL("../../", import.meta.url));
+/** weft's own code, which must never end up inside a bundle: its source and its build. */
+const WEFT_CODE = [join(PACKAGE_ROOT, "src"), join(PACKAGE_ROOT, "dist")].map((dir) => dir + sep);
+const isWeftCode = (path: string) => WEFT_CODE.some((dir) => path.startsWith(dir));
 
 // Bundled CommonJS dependencies call require(); give the ES module one.
 const BANNER =
@@ -68,7 +70,7 @@ export function bundleFlowModule(moduleUrl: string, options: BundleOptions = {})
       metafile: true,
       logLevel: "silent",
       legalComments: "none",
-      external: ["weft", "weft/*", ...(options.external ?? [])],
+      external: ["weftflow", "weftflow/*", ...(options.external ?? [])],
       banner: { js: BANNER },
     });
   } catch (error) {
@@ -86,13 +88,13 @@ export function bundleFlowModule(moduleUrl: string, options: BundleOptions = {})
     );
   }
   const inputs = Object.keys(result.metafile?.inputs ?? {});
-  const own = inputs.find((input) => resolve(base, input).startsWith(WEFT_SRC));
-  if (own !== undefined && !entry.startsWith(WEFT_SRC)) {
+  const own = inputs.find((input) => isWeftCode(resolve(base, input)));
+  if (own !== undefined && !isWeftCode(entry)) {
     throw new WeftError(
       "BUNDLE_FAILED",
-      `${relative(process.cwd(), entry)} imports weft by a file path (${own}); a stored flow must import from "weft"`,
+      `${relative(process.cwd(), entry)} imports weft by a file path (${own}); a stored flow must import from "weftflow"`,
       {
-        hint: 'write import { task, flow } from "weft", so that the bundle runs on the weft where it is loaded',
+        hint: 'write import { task, flow } from "weftflow", so that the bundle runs on the weft where it is loaded',
       },
     );
   }

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createLocalResultBackend, resultBackendFromJSON } from "weft";
+import { createLocalResultBackend, resultBackendFromJSON } from "weftflow";
 import type { ResultSerializer } from "../../../src/engine/results/result-serializers.ts";
 import {
   assertNames,

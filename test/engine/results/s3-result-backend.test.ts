@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { createS3ResultBackend, isWeftError, resultBackendFromJSON } from "weft";
+import { createS3ResultBackend, isWeftError, resultBackendFromJSON } from "weftflow";
 import type { ResultSerializer } from "../../../src/engine/results/result-serializers.ts";
 import { type S3TestServer, startS3TestServer } from "../../storage/s3-server.ts";
 import {

@@ -18,7 +18,7 @@ describe("flow bundler", () => {
     assert.equal(a.hash, sha256(a.code));
     assert.equal(a.file, `${a.hash}.mjs`);
     assert.deepEqual(a.inputs, ["conformance-flows.ts"]);
-    assert.match(a.code, /from "weft"/, "weft stays external");
+    assert.match(a.code, /from "weftflow"/, "weft stays external");
   });
 
   test("the same file in another directory gets the same hash (no absolute path inside)", () =>
@@ -44,13 +44,13 @@ describe("flow bundler", () => {
       "relative import of src/",
     );
     assert.match(error.message, /imports weft by a file path/);
-    assert.match(error.hint ?? "", /import \{ task, flow \} from "weft"/);
+    assert.match(error.hint ?? "", /import \{ task, flow \} from "weftflow"/);
   });
 
   test("a syntax error is refused with BUNDLE_FAILED naming the file and line", () =>
     withTmp("bundle-syntax", async (tmp) => {
       const file = join(tmp, "broken.ts");
-      await writeFile(file, 'import { flow } from "weft";\n\nexport const x = ;\n');
+      await writeFile(file, 'import { flow } from "weftflow";\n\nexport const x = ;\n');
       const error = await expectCode(
         () => bundleFlowModule(pathToFileURL(file).href),
         "BUNDLE_FAILED",
