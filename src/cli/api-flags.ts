@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { type ApiClient, createApiClient } from "../client/api-client.ts";
+import type { ApiClient } from "../client/api-client.ts";
 
 /** The flags of every command that talks to the API. */
 export interface ApiFlags {
@@ -32,8 +32,9 @@ export function addApiFlags(
     : command.option("--json", "print one JSON document on stdout");
 }
 
-/** The client the flags describe. */
-export function clientFromFlags(flags: ApiFlags): ApiClient {
+/** The client the flags describe (loaded here, so that commands that never call the API never load it). */
+export async function clientFromFlags(flags: ApiFlags): Promise<ApiClient> {
+  const { createApiClient } = await import("../client/api-client.ts");
   return createApiClient({ url: flags.api, token: flags.token });
 }
 

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { createStorage } from "../storage/create-storage.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /** Storage flags shared by `weft build`, `weft inspect` (and later `weft register`). */
@@ -49,8 +48,9 @@ export function addStorageFlags(command: Command, required: boolean): Command {
 }
 
 /** The storage the flags describe, or undefined without --storage. */
-export function storageFromFlags(flags: StorageFlags): Storage | undefined {
+export async function storageFromFlags(flags: StorageFlags): Promise<Storage | undefined> {
   if (flags.storage === undefined) return undefined;
+  const { createStorage } = await import("../storage/create-storage.ts");
   const { storage, hostnameLabel, ...rest } = flags as StorageFlags & Record<string, unknown>;
   const options: Record<string, unknown> = {};
   for (const key of [

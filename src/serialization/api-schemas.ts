@@ -6,6 +6,7 @@ import {
   stateSchema,
   typedObjectSchema,
 } from "./schemas.ts";
+import { TOKEN_SCOPES } from "./token-scopes.ts";
 
 // The server's API types: one zod schema per request and response body, shared by
 // the server (validation, OpenAPI document) and the client (typed calls). Times
@@ -17,10 +18,8 @@ const label = z.string().min(1).max(200);
 const cursor = z.string().min(1).max(500);
 const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
 
-/** Token scopes, widest last: `read` ⊂ `agent` ⊂ `admin`. */
-export const TOKEN_SCOPES = ["read", "agent", "admin"] as const;
-/** One of {@link TOKEN_SCOPES}. */
-export type TokenScope = (typeof TOKEN_SCOPES)[number];
+// In a module of their own, which the CLI's option parsing loads without zod.
+export { TOKEN_SCOPES, type TokenScope } from "./token-scopes.ts";
 
 /** The body of every error response: `{ error: { code, message } }`. */
 export const apiErrorSchema = z.strictObject({

@@ -1,6 +1,5 @@
 import { hostname } from "node:os";
 import type { Command } from "commander";
-import { startAgent } from "../../agent/agent.ts";
 import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
@@ -62,8 +61,9 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
       const labels = parseLabels(flags.labels);
       if (flags.hostnameLabel && !labels.includes(hostname())) labels.push(hostname());
       const logger = stderrLogger(cli.stderr);
+      const { startAgent } = await import("../../agent/agent.ts");
       const running = startAgent({
-        api: clientFromFlags(flags),
+        api: await clientFromFlags(flags),
         labels,
         concurrency: flags.concurrency,
         heartbeatIntervalMs: flags.heartbeatInterval,

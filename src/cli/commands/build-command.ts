@@ -23,7 +23,7 @@ export function registerBuildCommand(program: Command, cli: CliContext): void {
     .action(async (file: string, flags: StorageFlags & { flow?: string; json?: boolean }) => {
       const all = await loadFlowFile(file);
       const flows = flags.flow === undefined ? all : [pickFlow(all, flags.flow, file)];
-      const storage = storageFromFlags(flags)!;
+      const storage = (await storageFromFlags(flags))!;
       const locations = flows.map((flow) => ({ flow: flow.name, location: storage.addFlow(flow) }));
       await storage.build();
       if (flags.json) {

@@ -35,7 +35,7 @@ export function registerFlowsCommand(program: Command, cli: CliContext): void {
   )
     .addHelpText("after", "\nExamples:\n  weft flows ls\n  weft flows ls --name etl --all --json\n")
     .action(async (flags: ApiFlags & { name?: string; all?: boolean; limit?: number }) => {
-      const api = clientFromFlags(flags);
+      const api = await clientFromFlags(flags);
       const limit = flags.limit ?? 100;
       const items = await collectPages(limit, 500, (n, cursor) =>
         api.listFlows({

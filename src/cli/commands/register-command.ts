@@ -2,12 +2,8 @@ import type { Command } from "commander";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import { checkPairing, type Flow } from "../../core/flow.ts";
-import { cron } from "../../core/schedules.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
-import { createEnvironment } from "../../environments/create-environment.ts";
 import type { Environment } from "../../environments/environment.ts";
-import { serializeFlowGraph } from "../../serialization/flow-serializer.ts";
-import { createLocalStorage } from "../../storage/local-storage.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import type { CliContext } from "../context.ts";
@@ -54,20 +50,39 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
       '\nExamples:\n  weft register examples/etl.ts\n  weft register examples/etl.ts --environment subprocess --labels etl --schedule "0 2 * * *" --timezone Europe/Paris\n  weft register flows.ts --flow nightly --storage s3 --bucket flows --endpoint http://127.0.0.1:7480 --path-style\n',
     )
     .action(async (file: string, flags: RegisterFlags) => {
+      const [{ cron }, { createEnvironment }, { serializeFlowGraph }, { createLocalStorage }] =
+        await Promise.all([
+          import("../../core/schedules.ts"),
+          import("../../environments/create-environment.ts"),
+          import("../../serialization/flow-serializer.ts"),
+          import("../../storage/local-storage.ts"),
+        ]);
       const all = await loadFlowFile(file);
       const flows = flags.flow === undefined ? all : [pickFlow(all, flags.flow, file)];
-      const api = clientFromFlags(flags);
+      const api = await clientFromFlags(flags);
       const schedule =
         flags.schedule === undefined
           ? undefined
           : cron(flags.schedule, { timezone: flags.timezone });
       const labels = flags.labels === undefined ? undefined : parseLabels(flags.labels);
-      const flagStorage = storageFromFlags(flags);
+      const flagStorage = await storageFromFlags(flags);
       const built = new Map<Storage, Flow<unknown>[]>();
+      let sharedLocal: Storage | undefined;
+      const defaultStorage = (): Storage => {
+        sharedLocal ??= createLocalStorage();
+        return sharedLocal;
+      };
       const plans = flows.map((flow) => {
         const storage =
           flagStorage ?? (flow.options.storage as Storage | undefined) ?? defaultStorage();
-        const environment = environmentFor(flow, flags);
+        const environment =
+          flags.environment === undefined && flags.executor === undefined
+            ? ((flow.options.environment as Environment | undefined) ?? createEnvironment("local"))
+            : createEnvironment(flags.environment ?? "local", {
+                ...(flags.executor === undefined
+                  ? {}
+                  : { executor: flags.executor as ExecutorSpec }),
+              });
         // The pairing first: its message names the environment as well as the storage.
         try {
           checkPairing(environment, storage);
@@ -122,19 +137,4 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
         ),
       );
     });
-}
-
-let sharedLocal: Storage | undefined;
-function defaultStorage(): Storage {
-  sharedLocal ??= createLocalStorage();
-  return sharedLocal;
-}
-
-function environmentFor(flow: Flow<unknown>, flags: RegisterFlags): Environment {
-  if (flags.environment === undefined && flags.executor === undefined) {
-    return (flow.options.environment as Environment | undefined) ?? createEnvironment("local");
-  }
-  return createEnvironment(flags.environment ?? "local", {
-    ...(flags.executor === undefined ? {} : { executor: flags.executor as ExecutorSpec }),
-  });
 }

@@ -9,11 +9,10 @@ import type {
   FlowRunDetail,
   TaskRun,
 } from "../../serialization/api-schemas.ts";
-import { stateFromJSON } from "../../serialization/flow-serializer.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT, exitCodeFor, table } from "../output.ts";
-import { type ParameterFlags, parameterValues } from "../parameter-flags.ts";
+import type { ParameterFlags } from "../parameter-flags.ts";
 import { explainPending } from "../pending-reason.ts";
 
 /** How often `--wait` asks for the run's state. */
@@ -84,7 +83,7 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
       async (
         flags: ApiFlags & { flow?: string; state?: string; agent?: string; limit?: number },
       ) => {
-        const api = clientFromFlags(flags);
+        const api = await clientFromFlags(flags);
         const limit = flags.limit ?? 50;
         const items = await collectPages(limit, 500, (n, cursor) =>
           api.listFlowRuns({
@@ -127,7 +126,7 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
       "\nExamples:\n  weft runs inspect 3f1c…\n  weft runs inspect 3f1c… --json | jq .taskRuns\n",
     )
     .action(async (id: string, flags: ApiFlags) => {
-      const api = clientFromFlags(flags);
+      const api = await clientFromFlags(flags);
       const run = await api.getFlowRun(id);
       const waiting = run.state.type === "Scheduled" ? await pendingReason(api, run) : undefined;
       if (flags.json) {
@@ -152,7 +151,7 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
       "\nExamples:\n  weft runs logs 3f1c…\n  weft runs logs 3f1c… --json | jq '.items[].message'\n",
     )
     .action(async (id: string, flags: ApiFlags & { limit?: number }) => {
-      const api = clientFromFlags(flags);
+      const api = await clientFromFlags(flags);
       const limit = flags.limit ?? 10_000;
       const items = await collectPages(
         limit,
@@ -181,7 +180,7 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
   )
     .addHelpText("after", "\nExamples:\n  weft runs cancel 3f1c…\n")
     .action(async (id: string, flags: ApiFlags) => {
-      const run = await clientFromFlags(flags).cancelFlowRun(id);
+      const run = await (await clientFromFlags(flags)).cancelFlowRun(id);
       if (flags.json) cli.stdout.write(`${JSON.stringify(run)}\n`);
       else
         cli.stdout.write(
@@ -250,7 +249,7 @@ export async function runRemote(
   flags: RemoteRunFlags,
   cli: CliContext,
 ): Promise<void> {
-  const api = clientFromFlags(flags);
+  const api = await clientFromFlags(flags);
   const page = await api.listFlows({ name: flowName, archived: "false", limit: 1 });
   const summary = page.items[0];
   if (summary === undefined) {
@@ -266,6 +265,10 @@ export async function runRemote(
   const specs = new Map(
     flow.flow.parameters.map((p) => [p.name, { name: p.name, type: p.type } as ParameterSpec]),
   );
+  const [{ parameterValues }, { stateFromJSON }] = await Promise.all([
+    import("../parameter-flags.ts"),
+    import("../../serialization/flow-serializer.ts"),
+  ]);
   const parameters = parameterValues(flowName, specs, flags);
   const { run } = await api.createFlowRun({
     flowId: flow.id,

@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
-import { type ApiToken, TOKEN_SCOPES, type TokenScope } from "../../serialization/api-schemas.ts";
+import type { ApiToken } from "../../serialization/api-schemas.ts";
+import { TOKEN_SCOPES, type TokenScope } from "../../serialization/token-scopes.ts";
 import type { Store } from "../../server/store/store.ts";
 import type { CliContext } from "../context.ts";
 import { table } from "../output.ts";

@@ -1,7 +1,5 @@
 import { hostname } from "node:os";
 import { type Command, Option } from "commander";
-import { startAgent } from "../../agent/agent.ts";
-import { createApiClient } from "../../client/api-client.ts";
 import { isWeftError } from "../../core/errors.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
@@ -67,6 +65,8 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
       const { isLoopbackHost, startServer } = await import("../../server/server.ts");
       const { openStore } = await import("../../server/store/open-store.ts");
+      const { startAgent } = await import("../../agent/agent.ts");
+      const { createApiClient } = await import("../../client/api-client.ts");
       const loopback = isLoopbackHost(flags.host);
 
       // Tokens first: beyond loopback the server refuses to start without one,

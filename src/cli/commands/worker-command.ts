@@ -1,6 +1,4 @@
 import { type Command, Option } from "commander";
-import { redisAddress } from "../../engine/executors/distributed/distributed-protocol.ts";
-import { startDistributedWorker } from "../../environments/distributed/distributed-worker.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { CliError, EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
@@ -64,6 +62,10 @@ export function registerWorkerCommand(program: Command, cli: CliContext): void {
         .map((q) => q.trim())
         .filter((q) => q !== "");
       const logger = stderrLogger(cli.stderr);
+      const [{ startDistributedWorker }, { redisAddress }] = await Promise.all([
+        import("../../environments/distributed/distributed-worker.ts"),
+        import("../../engine/executors/distributed/distributed-protocol.ts"),
+      ]);
       const running = await startDistributedWorker({
         redisUrl: flags.redis,
         queues,

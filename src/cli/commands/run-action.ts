@@ -1,0 +1,237 @@
+import { randomUUID } from "node:crypto";
+import type { ExecutorSpec } from "../../core/executor-spec.ts";
+import type { Flow } from "../../core/flow.ts";
+import { checkPairing } from "../../core/flow.ts";
+import { resolveParameters } from "../../core/parameter.ts";
+import type { ResultBackend } from "../../core/results.ts";
+import type { State } from "../../core/states.ts";
+import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
+import { ConsoleReporter, elapsed } from "../../engine/reporters/console-reporter.ts";
+import { StateCollector, teeReporter } from "../../engine/reporters/tee-reporter.ts";
+import { createLocalResultBackend } from "../../engine/results/local-result-backend.ts";
+import type { ResultSerializer } from "../../engine/results/result-serializers.ts";
+import { createEnvironment } from "../../environments/create-environment.ts";
+import { createLocalStorage } from "../../storage/local-storage.ts";
+import { createMemoryStorage } from "../../storage/memory-storage.ts";
+import type { CliContext } from "../context.ts";
+import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
+import { parameterValues } from "../parameter-flags.ts";
+import { storageFromFlags } from "../storage-flags.ts";
+import type { RunFlags } from "./run-command.ts";
+import { runRemote } from "./runs-command.ts";
+
+/** What `weft run` does, in a module of its own: only this command loads the engine and storages. */
+export async function runAction(file: string, flags: RunFlags, cli: CliContext): Promise<void> {
+  if (flags.remote) return runRemote(file, flags, cli);
+  if (flags.wait) throw new CliError("--wait needs --remote", EXIT.usage);
+  const flows = await loadFlowFile(file);
+  const flow = pickFlow(flows, flags.flow, file);
+  const parameters = parseParameters(flow, flags);
+  const executor = executorFrom(flags);
+  const console = new ConsoleReporter({
+    stream: cli.stderr,
+    live: cli.stderr.isTTY === true && !flags.json,
+  });
+  const controller = new AbortController();
+  const stop = cli.onInterrupt(() => controller.abort());
+  // With --json, stdout carries one JSON document: what tasks print goes to stderr meanwhile.
+  const restoreStdout = flags.json ? divertStdout() : () => {};
+  try {
+    if (flags.environment === undefined && flags.storage === undefined) {
+      for (const [flag, value] of [
+        ["--heap-limit", flags.heapLimit],
+        ["--timeout", flags.timeout],
+      ] as const) {
+        if (value !== undefined)
+          throw new CliError(`${flag} needs --environment subprocess`, EXIT.usage);
+      }
+      const result = resultBackendFrom(flags);
+      const run = await flow.run({
+        parameters,
+        reporter: console,
+        signal: controller.signal,
+        approve: flags.approve,
+        ...(executor === undefined ? {} : { executor }),
+        ...(result === undefined ? {} : { result }),
+        ...(flags.resume === undefined ? {} : { resume: flags.resume }),
+      });
+      if (!flags.json)
+        cli.stderr.write(`flow run ${run.id}${result ? ` (results in ${result.name})` : ""}\n`);
+      restoreStdout();
+      cli.stdout.write(
+        flags.json
+          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates))}\n`
+          : taskTable(run.taskStates),
+      );
+      cli.exitCode = exitCodeFor(run.state);
+      return;
+    }
+    if (flags.resultDir !== undefined || flags.resume !== undefined) {
+      throw new CliError(
+        "--result-dir and --resume work without --environment; for runs through an environment, set the flow's result option in code",
+        EXIT.usage,
+      );
+    }
+    const kind = flags.environment ?? "local";
+    if (kind === "distributed") {
+      if (flags.redis === undefined || flags.redis === "")
+        throw new CliError(
+          "--environment distributed needs a Redis URL",
+          EXIT.usage,
+          "USAGE",
+          "pass --redis redis://host:6379 or set WEFT_REDIS_URL",
+        );
+      // The environment reads it from env:WEFT_REDIS_URL, so that its JSON never holds the URL.
+      process.env.WEFT_REDIS_URL = flags.redis;
+    } else if (flags.queue !== undefined) {
+      throw new CliError("--queue needs --environment distributed", EXIT.usage);
+    }
+    const environment = createEnvironment(kind, {
+      queue: flags.queue,
+      executor,
+      heapLimitMb: flags.heapLimit,
+      timeoutMs: flags.timeout,
+      env: flags.env.length ? parseEnvPairs(flags.env) : undefined,
+    });
+    const storage =
+      (await storageFromFlags(flags)) ??
+      (kind === "local" ? createMemoryStorage() : createLocalStorage());
+    // Refused up front, before anything is built or started.
+    checkPairing(environment, storage);
+    if (flags.approve.length)
+      throw new CliError("--approve works only without --environment", EXIT.usage);
+    const values = resolveParameters(flow.name, flow.parameters, parameters);
+    const location = storage.addFlow(flow);
+    await storage.build();
+    await environment.setup(storage);
+    const collector = new StateCollector();
+    const flowRunId = randomUUID();
+    const { state } = await environment.execute(storage, location, {
+      flowRunId,
+      parameters: values,
+      reporter: teeReporter(console, collector),
+      signal: controller.signal,
+    });
+    await console.close();
+    restoreStdout();
+    cli.stdout.write(
+      flags.json
+        ? `${JSON.stringify(runToJson(flowRunId, flow.name, values, state, collector.states))}\n`
+        : taskTable(collector.states),
+    );
+    if (!flags.json && !state.isSuccessful())
+      cli.stderr.write(`flow ${flow.name} ${state.type}: ${state.message ?? ""}\n`);
+    cli.exitCode = exitCodeFor(state);
+  } finally {
+    restoreStdout();
+    stop();
+  }
+}
+
+/** Sends this process's stdout writes to stderr until the returned function is called. */
+function divertStdout(): () => void {
+  const original = process.stdout.write;
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  return () => {
+    process.stdout.write = original; // idempotent
+  };
+}
+
+function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {
+  if (flags.resultDir === undefined) {
+    if (flags.resultSerializer !== undefined)
+      throw new CliError("--result-serializer needs --result-dir", EXIT.usage);
+    return undefined;
+  }
+  return createLocalResultBackend({
+    directory: flags.resultDir,
+    ...(flags.resultSerializer === undefined
+      ? {}
+      : { serializer: flags.resultSerializer as ResultSerializer }),
+  });
+}
+
+function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0)
+      throw new CliError(`--env ${JSON.stringify(pair)} must look like NAME=value`, EXIT.usage);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, unknown> {
+  return parameterValues(flow.name, flow.parameters, flags);
+}
+
+function executorFrom(flags: RunFlags): ExecutorSpec | undefined {
+  if (flags.executor === undefined) {
+    if (flags.maxConcurrency !== undefined || flags.maxWorkers !== undefined) {
+      throw new CliError("--max-concurrency and --max-workers need --executor", EXIT.usage);
+    }
+    return undefined;
+  }
+  const spec: Record<string, unknown> = { type: flags.executor };
+  if (flags.maxConcurrency !== undefined) spec.maxConcurrency = flags.maxConcurrency;
+  if (flags.maxWorkers !== undefined) spec.maxWorkers = flags.maxWorkers;
+  return spec as unknown as ExecutorSpec;
+}
+
+/** The run as one JSON document (what `--json` prints). */
+export function runToJson(
+  flowRunId: string,
+  flowName: string,
+  parameters: Readonly<Record<string, unknown>>,
+  state: State,
+  taskStates: ReadonlyMap<string, State>,
+): Record<string, unknown> {
+  const tasks: Record<string, unknown>[] = [];
+  for (const [slug, s] of taskStates) tasks.push({ slug, ...s.toJSON() });
+  return { flowRunId, flow: flowName, parameters, state: state.toJSON(), tasks };
+}
+
+const ROW_LIMIT = 100;
+
+/** One row per task, or one per task name when the flow is big. */
+export function taskTable(states: ReadonlyMap<string, State>): string {
+  if (states.size <= ROW_LIMIT) {
+    const rows = [...states].map(([slug, s]) => [
+      slug,
+      s.type,
+      duration(s),
+      s.attempts > 1 ? String(s.attempts) : "",
+      brief(s),
+    ]);
+    return table(["TASK", "STATE", "DURATION", "ATTEMPTS", "MESSAGE"], rows);
+  }
+  const groups = new Map<string, { count: number; byType: Map<string, number>; ms: number }>();
+  for (const [slug, s] of states) {
+    const name = slug.replace(/-\d+$/, "");
+    let g = groups.get(name);
+    if (g === undefined) {
+      g = { count: 0, byType: new Map(), ms: 0 };
+      groups.set(name, g);
+    }
+    g.count++;
+    g.byType.set(s.type, (g.byType.get(s.type) ?? 0) + 1);
+    g.ms += s.durationMs ?? 0;
+  }
+  const rows = [...groups].map(([name, g]) => [
+    name,
+    g.count.toLocaleString("en-US"),
+    [...g.byType].map(([t, n]) => `${t} ${n.toLocaleString("en-US")}`).join(", "),
+    elapsed(g.ms),
+  ]);
+  return table(["TASK", "COUNT", "STATES", "TOTAL DURATION"], rows);
+}
+
+function duration(s: State): string {
+  return s.durationMs === undefined ? "" : elapsed(s.durationMs);
+}
+
+function brief(s: State): string {
+  const m = s.message ?? "";
+  return m.length > 100 ? `${m.slice(0, 97)}…` : m;
+}
