@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isWeftError, WeftError } from "../core/errors.ts";
 import { type Flow, isFlow } from "../core/flow.ts";
+import { PACKAGE_NAME } from "../core/package.ts";
 import { toErrorData } from "../core/states.ts";
 import { importUserModule } from "./user-modules.ts";
 
@@ -38,19 +39,33 @@ async function importModule(url: string, where: string): Promise<Record<string, 
         ...(error.hint ? { hint: error.hint } : {}),
       });
     }
-    const message = toErrorData(error).message;
-    // A .ts/.js file in a package without "type": "module" is CommonJS: it cannot load weft (an ES module).
-    const commonJs =
-      /require\(\) (of )?ES Module|ERR_REQUIRE_(ESM|CYCLE|ASYNC_MODULE)|in a cycle/i.test(message);
+    // Node appends "Require stack:" lines to a CommonJS resolution error: the first line says it.
+    const message = toErrorData(error).message.split("\n")[0] ?? "";
     throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, {
       cause: error,
-      ...(commonJs
-        ? {
-            hint: 'flow files are ES modules: name the file .mts, or add "type": "module" to the nearest package.json',
-          }
-        : {}),
+      ...importHint((error as { code?: unknown }).code, message),
     });
   }
+}
+
+function importHint(code: unknown, message: string): { hint?: string } {
+  // A .ts/.js file in a package without "type": "module" is CommonJS; it resolves
+  // "weftflow" with require(), which weft cannot point at itself as it does for ES modules.
+  if (code === "MODULE_NOT_FOUND" && message.includes(`'${PACKAGE_NAME}'`)) {
+    return {
+      hint: `this file is CommonJS and finds no ${PACKAGE_NAME} of its own: make it an ES module (name it .mts, or add "type": "module" to the nearest package.json), or npm install ${PACKAGE_NAME} beside it`,
+    };
+  }
+  // Node before 20.19 cannot require() an ES module such as weftflow.
+  if (
+    code === "ERR_REQUIRE_ESM" ||
+    /require\(\) (of )?ES Module|ERR_REQUIRE_(ESM|CYCLE|ASYNC_MODULE)|in a cycle/i.test(message)
+  ) {
+    return {
+      hint: 'flow files are ES modules: name the file .mts, or add "type": "module" to the nearest package.json',
+    };
+  }
+  return {};
 }
 
 /** Imports a flow file (TypeScript or JavaScript) and returns the flows it exports. */
