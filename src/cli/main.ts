@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { packageVersion } from "../core/package.ts";
 import { registerAgentCommand } from "./commands/agent-command.ts";
 import { registerBuildCommand } from "./commands/build-command.ts";
+import { registerCheckCommand } from "./commands/check-command.ts";
 import { registerExecuteCommand } from "./commands/execute-command.ts";
 import { registerFlowsCommand } from "./commands/flows-command.ts";
 import { registerGraphCommand } from "./commands/graph-command.ts";
@@ -59,10 +60,11 @@ export function createProgram(cli: CliContext): Command {
     .exitOverride();
   program.addHelpText(
     "after",
-    "\nExamples:\n  weft run examples/etl.ts\n  weft graph examples/map.ts --format dot\n",
+    "\nExamples:\n  weft run examples/etl.ts\n  weft check examples/etl.ts\n  weft graph examples/map.ts --format dot\n",
   );
   registerRunCommand(program, cli);
   registerGraphCommand(program, cli);
+  registerCheckCommand(program, cli);
   registerBuildCommand(program, cli);
   registerInspectCommand(program, cli);
   registerExecuteCommand(program, cli);

@@ -37,6 +37,8 @@ export interface CliProcess {
 }
 
 export interface CliOptions {
+  /** The `weft` entry point to run (another installation's). @default {@link weftBin} */
+  readonly bin?: string;
   /** The working directory. @default the repository root */
   readonly cwd?: string;
   /** Extra environment variables. */
@@ -57,7 +59,7 @@ function childEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.P
 
 /** Starts `node bin/weft.js ...args` in the repository root. */
 export function startCli(args: readonly string[], options: CliOptions = {}): CliProcess {
-  const child = spawn(process.execPath, [weftBin, ...args], {
+  const child = spawn(process.execPath, [options.bin ?? weftBin, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: childEnv(options.env),
     stdio: ["ignore", "pipe", "pipe"],

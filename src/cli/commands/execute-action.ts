@@ -11,6 +11,7 @@ import { storageFromJSON } from "../../storage/registry.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor } from "../output.ts";
 
+/** `weft execute`'s flags (each overrides its environment variable). */
 export interface ExecuteFlags {
   location?: string;
   storage?: string;

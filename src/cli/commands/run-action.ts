@@ -19,6 +19,7 @@ import { parameterValues } from "../parameter-flags.ts";
 import { type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { runRemote } from "./runs-command.ts";
 
+/** `weft run`'s flags. */
 export interface RunFlags extends StorageFlags {
   resultDir?: string;
   resultSerializer?: string;
