@@ -10,7 +10,18 @@ import { createEventWriter } from "../../serialization/run-events.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor } from "../output.ts";
-import type { ExecuteFlags } from "./execute-command.ts";
+
+/**
+ * The flags of `weft execute`. Declared here rather than in execute-command.ts,
+ * which imports this module only when the command runs: a type the other way
+ * round made an import cycle.
+ */
+export interface ExecuteFlags {
+  location?: string;
+  storage?: string;
+  flowRunId?: string;
+  paramsJson?: string;
+}
 
 /** What `weft execute` does, in a module of its own: only this command loads the engine and storages. */
 export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promise<void> {

@@ -1,12 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
-
-export interface ExecuteFlags {
-  location?: string;
-  storage?: string;
-  flowRunId?: string;
-  paramsJson?: string;
-}
+import type { ExecuteFlags } from "./execute-action.ts";
 
 /**
  * `weft execute`: the entry point of a flow-run process. Everything comes from

@@ -16,9 +16,37 @@ import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
 import { parameterValues } from "../parameter-flags.ts";
-import { storageFromFlags } from "../storage-flags.ts";
-import type { RunFlags } from "./run-command.ts";
+import { type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { runRemote } from "./runs-command.ts";
+
+/**
+ * The flags of `weft run`. Declared here rather than in run-command.ts, which
+ * imports this module only when the command runs: a type the other way round
+ * made an import cycle.
+ */
+export interface RunFlags extends StorageFlags {
+  resultDir?: string;
+  resultSerializer?: string;
+  resume?: string;
+  environment?: string;
+  heapLimit?: number;
+  timeout?: number;
+  env: string[];
+  flow?: string;
+  param: string[];
+  paramsJson?: string;
+  executor?: string;
+  maxConcurrency?: number;
+  maxWorkers?: number;
+  approve: string[];
+  json?: boolean;
+  redis?: string;
+  queue?: string;
+  remote?: boolean;
+  wait?: boolean;
+  api: string;
+  token?: string;
+}
 
 /** What `weft run` does, in a module of its own: only this command loads the engine and storages. */
 export async function runAction(file: string, flags: RunFlags, cli: CliContext): Promise<void> {

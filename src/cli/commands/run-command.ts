@@ -1,30 +1,7 @@
 import { type Command, Option } from "commander";
 import { type CliContext, collect, positiveInt } from "../context.ts";
-import { addStorageFlags, type StorageFlags } from "../storage-flags.ts";
-
-export interface RunFlags extends StorageFlags {
-  resultDir?: string;
-  resultSerializer?: string;
-  resume?: string;
-  environment?: string;
-  heapLimit?: number;
-  timeout?: number;
-  env: string[];
-  flow?: string;
-  param: string[];
-  paramsJson?: string;
-  executor?: string;
-  maxConcurrency?: number;
-  maxWorkers?: number;
-  approve: string[];
-  json?: boolean;
-  redis?: string;
-  queue?: string;
-  remote?: boolean;
-  wait?: boolean;
-  api: string;
-  token?: string;
-}
+import { addStorageFlags } from "../storage-flags.ts";
+import type { RunFlags } from "./run-action.ts";
 
 /** `weft run <file>`: runs a flow from a TypeScript or JavaScript file in this process. */
 export function registerRunCommand(program: Command, cli: CliContext): void {
