@@ -9,7 +9,15 @@
 // registry: without it this file is skipped, saying why, unless
 // WEFT_TEST_REQUIRE_REGISTRY=1 (CI), which makes that a failure.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -219,6 +227,39 @@ describe("the weftflow package, installed from npm pack's tarball", {
       assertLoadAdvice(result);
       assert.equal(result.stdout, "");
     });
+  });
+
+  // What `npx weftflow run flow.ts` does where weftflow is not installed: npx installs it
+  // in its cache and runs the bin there, in the user's directory. Here the JavaScript
+  // project's bin (no typescript package beside it) runs the TypeScript fixture's flow,
+  // copied to directories that have no node_modules.
+  describe("the bin, on a flow file where weftflow is not installed", { concurrency: 1 }, () => {
+    const runElsewhere = async (name: string, packageJson: object | undefined) => {
+      const dir = join(tmp, name);
+      mkdirSync(dir);
+      copyFileSync(join(packageFixtures, "typescript", "flow.ts"), join(dir, "flow.ts"));
+      if (packageJson !== undefined)
+        writeFileSync(join(dir, "package.json"), JSON.stringify(packageJson));
+      const bin = join(js, "node_modules", ".bin", "weftflow");
+      const result = await run(bin, ["run", "flow.ts", "--param", "x=5", "--json"], {
+        cwd: dir,
+        env: home("js"),
+      });
+      assert.equal(result.code, 0, output(result));
+      const doc = parse<JsonRun>(result);
+      assert.equal(doc.state.type, "Success");
+      assert.deepEqual(Object.fromEntries(doc.tasks.map((t) => [t.slug, t.type])), expectedStates);
+    };
+
+    test("in an ES module package", () => runElsewhere("elsewhere-esm", { type: "module" }));
+
+    test(
+      "in a directory without package.json",
+      {
+        todo: "defect: tsx loads flow.ts as CommonJS there, and its require('weftflow') bypasses the hook that links weftflow to the running copy (src/engine/user-modules.ts)",
+      },
+      () => runElsewhere("elsewhere-plain", undefined),
+    );
   });
 
   describe("tsc in a TypeScript project", { concurrency: 1 }, () => {
