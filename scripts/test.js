@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -55,9 +55,15 @@ async function dropTestSchemas() {
 
 // Tests import weft from src/ (with the weftflow-source condition, so that "weftflow" is
 // the source too); the weft processes they start run dist/, as users do: build it first.
-const build = spawnSync(process.execPath, ["scripts/build.js", "--if-stale", "--js"], {
-  stdio: "inherit",
-});
+// The package tests (test/package/) pack dist/ into a tarball, declarations included: then
+// the whole build runs here, before any file starts, so that nothing rebuilds dist/ while
+// other files run weft from it.
+const packs = files.some((f) => f.startsWith(join("test", "package") + sep));
+const build = spawnSync(
+  process.execPath,
+  ["scripts/build.js", "--if-stale", ...(packs ? [] : ["--js"])],
+  { stdio: "inherit" },
+);
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 // Tests never touch the user's ~/.weft: caches and default storages live in a fresh home.
