@@ -2,8 +2,8 @@
 // `npm test` makes fresh before this file starts), installed from the tarball
 // into projects outside the repository, and used there through node, npx and
 // tsc only. One JavaScript project (ES modules, with a CommonJS project inside
-// it sharing its install) and one TypeScript project (typescript and @types/node
-// installed beside weftflow), each with its own WEFT_HOME.
+// it sharing its install) and one TypeScript project (typescript installed beside
+// weftflow, which brings @types/node for its declarations), each with its own WEFT_HOME.
 //
 // The installs take every package from npm's cache but still need the npm
 // registry: without it this file is skipped, saying why, unless
@@ -118,7 +118,6 @@ describe("the weftflow package, installed from npm pack's tarball", {
       installProject("javascript", js, packed.tarball),
       installProject("typescript", ts, packed.tarball, [
         `typescript@${packageManifest.devDependencies.typescript}`,
-        `@types/node@${packageManifest.devDependencies["@types/node"]}`,
       ]),
     ]);
   });
@@ -253,13 +252,23 @@ describe("the weftflow package, installed from npm pack's tarball", {
 
     test("in an ES module package", () => runElsewhere("elsewhere-esm", { type: "module" }));
 
-    test(
-      "in a directory without package.json",
-      {
-        todo: "defect: tsx loads flow.ts as CommonJS there, and its require('weftflow') bypasses the hook that links weftflow to the running copy (src/engine/user-modules.ts)",
-      },
-      () => runElsewhere("elsewhere-plain", undefined),
-    );
+    // Without a package.json the file is CommonJS (to Node and to tsx): its require("weftflow")
+    // is Node's own resolution, which finds none there. Flow files are ES modules; the
+    // refusal says how to make it one.
+    test("in a directory without package.json: refused, with the fix", async () => {
+      const dir = join(tmp, "elsewhere-plain");
+      mkdirSync(dir);
+      copyFileSync(join(packageFixtures, "typescript", "flow.ts"), join(dir, "flow.ts"));
+      const bin = join(js, "node_modules", ".bin", "weftflow");
+      const result = await run(bin, ["run", "flow.ts"], { cwd: dir, env: home("js") });
+      assert.equal(result.code, 2, output(result));
+      assert.equal(result.stdout, "");
+      assert.match(
+        result.stderr,
+        /^error: importing flow\.ts failed: Cannot find module 'weftflow' \(FLOW_MODULE_IMPORT_FAILED\)$/m,
+      );
+      assert.match(result.stderr, /^hint: .*ES module.*\.mts.*"type": "module"/m);
+    });
   });
 
   describe("tsc in a TypeScript project", { concurrency: 1 }, () => {
