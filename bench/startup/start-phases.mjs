@@ -107,18 +107,25 @@ if (args[0] === "--empty") {
     await import(specifier);
     mark(`package ${specifier}`);
   }
-  const typescriptFlow = args[0] === "run" && /\.[cm]?tsx?$/.test(args[1] ?? "");
-  if (typescriptFlow) {
-    // weft imports it (src/engine/user-modules.ts) before it registers tsx's hooks.
-    await import("tsx/esm/api");
-    mark("package tsx (its API, main thread)");
-  }
   const { main } = await import(pathToFileURL(join(dist, "cli.js")).href);
   mark(`weft: dist/cli.js and its chunks (${cli.files.length} files)`);
   if (chunks.length > 0) {
     for (const chunk of chunks) await import(pathToFileURL(join(dist, "chunks", chunk)).href);
     const names = chunks.map((c) => c.replace(/-[A-Z0-9]+\.js$/, "")).join(", ");
-    mark(`weft: ${names} and their chunks (${lazy.files.length} files)`);
+    mark(
+      `weft: ${names} and ${chunks.length === 1 ? "its" : "their"} chunks (${lazy.files.length} files)`,
+    );
+  }
+  const flowFile = args[0] === "run" ? args[1] : undefined;
+  if (flowFile !== undefined && /\.[cm]?tsx?$/.test(flowFile)) {
+    // As weft does (src/engine/user-modules.ts): tsx's API is imported, then its hooks registered.
+    await import("tsx/esm/api");
+    mark("package tsx (its API, main thread)");
+  } else if (flowFile !== undefined || args[0] === "execute") {
+    // The flow's `import … from "weftflow"`: the chunks of dist/index.js not loaded yet. (Not
+    // for a TypeScript flow, whose weftflow is resolved through the module hooks thread.)
+    await import(pathToFileURL(join(dist, "index.js")).href);
+    mark("weft: dist/index.js (the flow's weftflow) and its chunks not loaded yet");
   }
   const code = await main(args);
   mark("main() returned");
