@@ -712,21 +712,22 @@ async function main(): Promise<void> {
     const loadEnd = loadavg1();
     log(`load average ${loadEnd}`);
     if (asJson) {
+      const round = (n: number) => Math.round(n * 10) / 10;
       const summary = (r: RowResult) => ({
         id: r.id,
         label: r.label,
         runs: r.samples.length,
-        medianMs: median(r.samples),
-        p90Ms: percentile(r.samples, 90),
-        minMs: Math.min(...r.samples),
-        maxMs: Math.max(...r.samples),
-        nodeBaselineMedianMs: median(r.baseline),
-        differenceMs: median(r.samples) - median(r.baseline),
+        medianMs: round(median(r.samples)),
+        p90Ms: round(percentile(r.samples, 90)),
+        minMs: round(Math.min(...r.samples)),
+        maxMs: round(Math.max(...r.samples)),
+        nodeBaselineMedianMs: round(median(r.baseline)),
+        differenceMs: round(median(r.samples) - median(r.baseline)),
         target: r.target ?? null,
         met: met(r) ?? null,
         load: { before: r.loadBefore, after: r.loadAfter },
-        samplesMs: r.samples,
-        nodeBaselineSamplesMs: r.baseline,
+        samplesMs: r.samples.map(round),
+        nodeBaselineSamplesMs: r.baseline.map(round),
       });
       process.stdout.write(
         `${JSON.stringify(

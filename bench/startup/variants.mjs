@@ -7,6 +7,7 @@
 //   node bench/startup/variants.mjs [--runs 15] [--variants a,b,…] [--commands version,run-mjs,run-ts]
 //
 // Variants (VARIANTS below): `dist` (scripts/build.js's options: the control),
+// `dist-again` (the same build again: its difference to `dist` is the noise),
 // `bundle-zod` (zod inside dist/, not imported from node_modules), `zod-no-locales`
 // (the same, with zod's 56 locale modules, which weft never uses, left out),
 // `bundle-zod-commander-croner` (all three inside, without the locales),
@@ -64,6 +65,7 @@ const requireBanner =
 
 const VARIANTS = {
   dist: {},
+  "dist-again": {},
   "bundle-zod": { bundled: ["zod"] },
   "zod-no-locales": { bundled: ["zod"], plugins: [noLocales] },
   "bundle-zod-commander-croner": { bundled: ["zod", "commander", "croner"], plugins: [noLocales] },
