@@ -12,8 +12,11 @@
 //   first, then one `weft agent start --concurrency N` drains it; runs completed
 //   per second = backlog / (last run's end - first run's start). Target >= 200/s.
 //
-// A table on stdout; progress and the load average on stderr.
+// The weft processes run dist/ (bin/weft.js): it is rebuilt first when src/ is
+// newer, as npm test does. A table on stdout; progress and the load average on stderr.
+import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../src/client/api-client.ts";
 import type { FlowRun } from "../../src/serialization/api-schemas.ts";
 import {
@@ -122,6 +125,12 @@ async function throughput(
 }
 
 async function main(): Promise<void> {
+  const build = spawnSync(
+    process.execPath,
+    [fileURLToPath(new URL("../../scripts/build.js", import.meta.url)), "--if-stale", "--js"],
+    { stdio: ["ignore", 2, 2] },
+  );
+  if (build.status !== 0) throw new Error("node scripts/build.js --if-stale --js failed");
   const runs = option("--runs", 30);
   const backlog = option("--backlog", 2000);
   const concurrency = option("--concurrency", 64);
