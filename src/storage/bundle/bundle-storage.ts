@@ -1,5 +1,5 @@
 import { WeftError } from "../../core/errors.ts";
-import { type Flow, } from "../../core/flow.ts";
+import type { Flow } from "../../core/flow.ts";
 import { createFlowRunner, type FlowRunner } from "../../engine/flow-runner.ts";
 import { isExportedBy } from "../../engine/user-modules.ts";
 import { createEnvRunner } from "../env-runner.ts";
