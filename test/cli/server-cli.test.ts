@@ -49,7 +49,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe("weft server start", () => {
+describe("weft server start", { concurrency: true }, () => {
   test("refuses a non-loopback address until a token exists, then needs it on every request", async () => {
     const db = join(tempDir(), "weft.db");
     const refused = await runWeft([
