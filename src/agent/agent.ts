@@ -319,7 +319,13 @@ export function startAgent(options: AgentOptions): Agent {
       await done;
       const grace = options.stopGraceMs ?? 30_000;
       const all = Promise.all([...active.values()].map((r) => r.finished));
-      const timedOut = await Promise.race([all.then(() => false), sleep(grace).then(() => true)]);
+      // The grace timer ends with the runs: a pending one would keep the process alive for it.
+      const graceOver = new AbortController();
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        sleep(grace, graceOver.signal).then(() => !graceOver.signal.aborted),
+      ]);
+      graceOver.abort();
       if (timedOut) {
         log.warn(
           `agent ${name}: ${active.size} run(s) still running after ${grace} ms; leaving them to the server's run health`,

@@ -11,6 +11,13 @@ export interface CliContext {
    * a second one exits at once. Returns a function that stops listening.
    */
   onInterrupt(onFirst: () => void, notice?: string): () => void;
+  /**
+   * Sends what the process writes to its stdout (tasks printing) to stderr
+   * until the returned function is called (idempotent), so that `--json` keeps
+   * stdout to one document. A context that owns no process (a test's) leaves
+   * the process's streams alone.
+   */
+  divertStdout(): () => void;
 }
 
 /** Collects a repeatable option's values. */

@@ -37,6 +37,15 @@ function processContext(): CliContext {
         process.off("SIGTERM", handler);
       };
     },
+    divertStdout() {
+      const original = process.stdout.write;
+      process.stdout.write = process.stderr.write.bind(
+        process.stderr,
+      ) as typeof process.stdout.write;
+      return () => {
+        process.stdout.write = original; // idempotent
+      };
+    },
   };
 }
 

@@ -15,16 +15,11 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runInProcess } from "./cli-in-process.ts";
-import {
-  assertCliError,
-  type CliResult,
-  reapCliProcesses,
-  repoRoot,
-  runCli,
-} from "./cli-process.ts";
+import { runCli as runInProcess } from "../support/cli.ts";
+import { assertCliError, type CliResult } from "../support/cli-result.ts";
+import { repoRoot, runWeft, startNode, stopAll } from "../support/weft-process.ts";
 
-after(reapCliProcesses);
+after(() => stopAll());
 
 const require = createRequire(import.meta.url);
 
@@ -278,7 +273,7 @@ describe("weft check: bad input (exit 2)", () => {
 
 describe("weft check: the real command", { concurrency: true }, () => {
   test("bin/weft.js check prints diagnostics relative to its directory, on stdout; the summary on stderr", async () => {
-    const result = await runCli(["check", "bad-flow.ts"], { cwd: at("strict") });
+    const result = await runWeft(["check", "bad-flow.ts"], { cwd: at("strict") });
     assert.equal(result.code, 1, result.stderr);
     assert.equal(
       result.stdout,
@@ -329,11 +324,10 @@ describe("weft check: the real command", { concurrency: true }, () => {
     });
 
     test("a project without TypeScript: exit 2 with the command to install it", async () => {
-      const result: CliResult = await runCli(["check", "flow.ts"], {
-        bin,
+      const result: CliResult = await startNode(bin, ["check", "flow.ts"], {
         cwd: at("install", "without-ts"),
         env,
-      });
+      }).done;
       assertCliError(result, {
         code: "TYPESCRIPT_NOT_FOUND",
         says: ["TypeScript is not installed"],
@@ -342,11 +336,10 @@ describe("weft check: the real command", { concurrency: true }, () => {
     });
 
     test("a project with its own TypeScript is checked with it", async () => {
-      const result = await runCli(["check", "flow.ts"], {
-        bin,
+      const result = await startNode(bin, ["check", "flow.ts"], {
         cwd: at("install", "with-ts"),
         env,
-      });
+      }).done;
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stderr, /^checked 1 file with tsconfig\.json: no type errors/);
     });

@@ -1,26 +1,23 @@
 // The command's everyday contract: help and version, exit codes, stdout for
-// results and stderr for progress, and Ctrl-C. Each case runs the real command.
+// results and stderr for progress, in process (test/support/cli.ts); and
+// Ctrl-C, which needs a process of its own.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { runCli, runCliOnce } from "../support/cli.ts";
 import {
   assertCliError,
   assertNoStack,
-  fixtures,
-  isAlive,
+  cliFixtures,
   parseJsonRun,
-  reapCliProcesses,
-  repoRoot,
-  runCli,
-  runCliOnce,
-  startCli,
   statesOf,
-} from "./cli-process.ts";
+} from "../support/cli-result.ts";
+import { isAlive, reapAll, repoRoot, startWeft } from "../support/weft-process.ts";
 
-after(reapCliProcesses);
+after(reapAll);
 
-const f = (name: string) => `${fixtures}/${name}`;
+const f = (name: string) => `${cliFixtures}/${name}`;
 const version = (
   JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }
 ).version;
@@ -107,8 +104,8 @@ describe("weft run: interrupted", { concurrency: true }, () => {
   for (const executor of ["concurrent", "worker-threads"]) {
     it(`exits 130 on SIGINT and leaves no process behind (${executor})`, async () => {
       const args = ["run", f("slow.ts"), "--executor", executor, "--json"];
-      const run = startCli(executor === "worker-threads" ? [...args, "--max-workers", "1"] : args);
-      await run.waitForStderr("waiting for a signal");
+      const run = startWeft(executor === "worker-threads" ? [...args, "--max-workers", "1"] : args);
+      await run.waitFor("waiting for a signal", { stream: "stderr" });
       const sent = Date.now();
       process.kill(run.pid, "SIGINT");
       const result = await run.done;

@@ -1,49 +1,57 @@
 // `weft execute` as the subprocess environment drives it: everything through
 // WEFT_* variables, events as JSON lines on WEFT_EVENTS_FD, exit 0/1/2 for
 // success/failure/bad input, and WEFT_EXIT_WITH_PARENT stopping the process
-// tree when stdin closes. (Missing or malformed WEFT_STORAGE, WEFT_PARAMETERS
-// and locations are also covered by test/cli/storage-commands.test.ts.)
+// tree when stdin closes: real processes. Refusals of malformed variables are
+// the command's logic and run in process (test/support/cli.ts), except where a
+// descriptor of the process is what is checked. (Missing or malformed
+// WEFT_STORAGE, WEFT_PARAMETERS and locations are also covered by
+// test/cli/storage-commands.test.ts.)
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import type { Flow } from "../../src/core/flow.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
-import {
-  assertGone,
-  readJson,
-  readPids,
-  reapPids,
-  repoRoot,
-  trackPids,
-} from "../environments/environment-helpers.ts";
+import { readJson } from "../environments/environment-helpers.ts";
 import {
   failFlow,
   type GreetReport,
   greetFlow,
   napFlow,
 } from "../fixtures/environments/env-flows.ts";
-import { weftBin } from "./cli-process.ts";
+import { runCli } from "../support/cli.ts";
+import type { CliResult } from "../support/cli-result.ts";
+import {
+  assertGone,
+  readPids,
+  reapAll,
+  startWeft,
+  trackPids,
+  type WeftProcess,
+} from "../support/weft-process.ts";
 
 const TIMEOUT_MS = 120_000;
+/** Parameters of the greet flow that keep it off the console: in process, that is the test report. */
+const QUIET = JSON.stringify({ echo: false });
 
-interface ExecuteResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
+interface ExecuteResult extends CliResult {
   /** Lines read from descriptor 3, when it was a pipe. */
   readonly events: string[];
 }
 
 interface ExecuteProcess {
-  readonly child: ChildProcess;
+  readonly process: WeftProcess;
   readonly pid: number;
   readonly done: Promise<ExecuteResult>;
+}
+
+/** Every WEFT_* variable of this environment unset (WEFT_HOME included), then `vars`. */
+function onlyThese(vars: Record<string, string | undefined>): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of Object.keys(process.env)) if (name.startsWith("WEFT_")) env[name] = undefined;
+  return { ...env, ...vars };
 }
 
 /** Starts `node bin/weft.js execute` with exactly these WEFT_* variables (and WEFT_HOME). */
@@ -51,52 +59,27 @@ function startExecute(
   vars: Record<string, string | undefined>,
   options: { fd3?: boolean; stdin?: "pipe" | "ignore"; detached?: boolean } = {},
 ): ExecuteProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
-  for (const name of Object.keys(env)) if (name.startsWith("WEFT_")) delete env[name];
-  delete env.NODE_TEST_CONTEXT;
-  delete env.NODE_OPTIONS;
-  for (const [name, value] of Object.entries(vars)) if (value !== undefined) env[name] = value;
-  const child = spawn(process.execPath, [weftBin, "execute"], {
-    cwd: repoRoot,
-    env,
-    stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.fd3 ? ["pipe" as const] : [])],
+  const child = startWeft(["execute"], {
+    env: onlyThese(vars),
+    timeoutMs: TIMEOUT_MS,
+    fd3: options.fd3 ?? false,
+    stdin: options.stdin ?? "ignore",
     detached: options.detached ?? false,
   });
-  if (child.pid === undefined) throw new Error("weft execute did not start");
-  const pid = child.pid;
-  trackPids([pid]);
-  let stdout = "";
-  let stderr = "";
-  let events = "";
-  child.stdout!.setEncoding("utf8").on("data", (c: string) => {
-    stdout += c;
-  });
-  child.stderr!.setEncoding("utf8").on("data", (c: string) => {
-    stderr += c;
-  });
-  const fd3 = child.stdio[3] as Readable | null | undefined;
-  fd3?.setEncoding("utf8").on("data", (c: string) => {
-    events += c;
-  });
-  const done = new Promise<ExecuteResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-      reject(new Error(`weft execute ran over ${TIMEOUT_MS} ms\nstderr:\n${stderr}`));
-    }, TIMEOUT_MS);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({
-        code,
-        signal,
-        stdout,
-        stderr,
-        events: events.split("\n").filter((l) => l !== ""),
-      });
-    });
-  });
-  return { child, pid, done };
+  trackPids([child.pid]);
+  const done = child.done.then((result) => ({
+    ...result,
+    events: child
+      .fd3()
+      .split("\n")
+      .filter((l) => l !== ""),
+  }));
+  return { process: child, pid: child.pid, done };
+}
+
+/** Runs `weft execute` in process with exactly these WEFT_* variables. */
+async function executeHere(vars: Record<string, string | undefined>): Promise<ExecuteResult> {
+  return { ...(await runCli(["execute"], { env: onlyThese(vars) })), events: [] };
 }
 
 const explain = (r: ExecuteResult) =>
@@ -139,7 +122,7 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
     await storage.build();
   });
   after(async () => {
-    reapPids();
+    reapAll();
     await rm(tmp, { recursive: true, force: true });
   });
 
@@ -196,9 +179,9 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
   });
 
   test("wrong parameter values are bad input: exit 2", { timeout: TIMEOUT_MS }, async () => {
-    const result = await startExecute(
+    const result = await executeHere(
       varsFor(napFlow, { WEFT_PARAMETERS: JSON.stringify({ ms: "soon" }) }),
-    ).done;
+    );
     assert.equal(result.code, 2, explain(result));
     assert.match(result.stderr, /ms/);
   });
@@ -222,7 +205,9 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
   }, async () => {
     const missing = ["WEFT_FLOW_LOCATION", "WEFT_STORAGE"];
     const results = await Promise.all(
-      missing.map((name) => startExecute(varsFor(greetFlow, { [name]: undefined })).done),
+      missing.map((name) =>
+        executeHere(varsFor(greetFlow, { [name]: undefined, WEFT_PARAMETERS: QUIET })),
+      ),
     );
     missing.forEach((name, i) => {
       const line = assertRefused(results[i]!, name);
@@ -243,7 +228,9 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
       ["WEFT_EVENTS_FD", "-3"],
     ];
     const results = await Promise.all(
-      cases.map(([name, value]) => startExecute(varsFor(greetFlow, { [name]: value })).done),
+      cases.map(([name, value]) =>
+        executeHere(varsFor(greetFlow, { WEFT_PARAMETERS: QUIET, [name]: value })),
+      ),
     );
     cases.forEach(([name, value], i) => {
       const result = results[i]!;
@@ -262,9 +249,9 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
   test("WEFT_EXIT_WITH_PARENT set to anything but 1 (or empty) exits 2 naming it", {
     timeout: TIMEOUT_MS,
   }, async () => {
-    const result = await startExecute(
-      varsFor(greetFlow, { WEFT_EXIT_WITH_PARENT: "true", WEFT_PARAMETERS: '{"echo":false}' }),
-    ).done;
+    const result = await executeHere(
+      varsFor(greetFlow, { WEFT_EXIT_WITH_PARENT: "true", WEFT_PARAMETERS: QUIET }),
+    );
     assertRefused(result, "WEFT_EXIT_WITH_PARENT");
   });
 
@@ -280,7 +267,7 @@ describe("weft execute, as environments drive it", { concurrency: true }, () => 
     );
     const pids = await readPids(pidFile, 2);
     assert.equal(pids[0], execute.pid, "the task runs in the execute process");
-    execute.child.stdin!.end();
+    execute.process.child.stdin!.end();
     const result = await execute.done;
     assert.notEqual(result.code, 0, explain(result));
     await assertGone(pids, "the execute process and its grandchild");

@@ -1,60 +1,61 @@
-// `weft run <file> --environment …` through the real command: each pair of
-// environment and storage that makes sense runs end to end, and the pairs
-// (and flags) that do not are refused up front with exit 2. Every test has its
-// own WEFT_HOME and storage directory in a temporary directory.
+// `weft run <file> --environment …`: each pair of environment and storage that
+// makes sense runs end to end, and the pairs (and flags) that do not are
+// refused up front with exit 2. The command runs in process
+// (test/support/cli.ts), and the environments start their flow-run children
+// from here; where the weft process itself is the point (what reaches its
+// stdout, its --timeout, Ctrl-C) it runs as a child. Every test has its own
+// WEFT_HOME and storage directory in a temporary directory.
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import {
-  assertGone,
-  readJson,
-  readPids,
-  reapPids,
-  withDirs,
-} from "../environments/environment-helpers.ts";
+import { readJson, withDirs } from "../environments/environment-helpers.ts";
 import type { GreetReport } from "../fixtures/environments/env-flows.ts";
+import { runCli } from "../support/cli.ts";
 import {
   assertCliError,
   type CliResult,
+  explain,
   parseJsonRun,
-  reapCliProcesses,
-  runCli,
-  startCli,
   statesOf,
   taskOf,
-} from "./cli-process.ts";
+} from "../support/cli-result.ts";
+import { assertGone, readPids, reapAll, runWeft, startWeft } from "../support/weft-process.ts";
 
 const FLOWS = "test/fixtures/environments/env-flows.ts";
 /** A weft process and its flow-run child each take seconds to start on a loaded machine. */
 const TIMEOUT_MS = 120_000;
 
-const explain = (result: CliResult) =>
-  `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+/** The arguments of `weft run` of the greet flow, with these extra ones. */
+const greetArgs = (out: string, args: readonly string[], name: string) => [
+  "run",
+  FLOWS,
+  "--flow",
+  "env-greet",
+  "--param",
+  `name=${name}`,
+  "--param",
+  `out=${out}`,
+  ...args,
+];
 
-/** `weft run` of the greet flow with these extra arguments, in a fresh WEFT_HOME. */
-async function greet(home: string, out: string, args: readonly string[], name = "cli") {
-  return runCli(
-    [
-      "run",
-      FLOWS,
-      "--flow",
-      "env-greet",
-      "--param",
-      `name=${name}`,
-      "--param",
-      `out=${out}`,
-      ...args,
-    ],
-    { env: { WEFT_HOME: home }, timeoutMs: TIMEOUT_MS },
-  );
+/** `weft run` of the greet flow with these extra arguments, in process, in a fresh WEFT_HOME. */
+function greet(home: string, out: string, args: readonly string[], name = "cli") {
+  return runCli(greetArgs(out, args, name), { env: { WEFT_HOME: home } });
+}
+
+/** The same as a weft process of its own. */
+function greetProcess(
+  home: string,
+  out: string,
+  args: readonly string[],
+  name = "cli",
+): Promise<CliResult> {
+  return runWeft(greetArgs(out, args, name), { env: { WEFT_HOME: home }, timeoutMs: TIMEOUT_MS });
 }
 
 describe("weft run --environment", { concurrency: true }, () => {
-  after(() => {
-    reapCliProcesses();
-    reapPids();
-  });
+  after(reapAll);
 
   test("subprocess + local storage runs end to end in a child process", {
     timeout: TIMEOUT_MS,
@@ -145,7 +146,7 @@ describe("weft run --environment", { concurrency: true }, () => {
   }, async () => {
     await withDirs("cli-local-memory", async ({ tmp, home }) => {
       const out = join(tmp, "out.json");
-      const cli = startCli(
+      const result = await runCli(
         [
           "run",
           FLOWS,
@@ -161,12 +162,11 @@ describe("weft run --environment", { concurrency: true }, () => {
           "local",
           "--json",
         ],
-        { env: { WEFT_HOME: home }, timeoutMs: TIMEOUT_MS },
+        { env: { WEFT_HOME: home } },
       );
-      const result = await cli.done;
       assert.equal(result.code, 0, explain(result));
       assert.equal(parseJsonRun(result).state.type, "Success");
-      assert.equal((await readJson<GreetReport>(out))?.pid, cli.pid, "no child process");
+      assert.equal((await readJson<GreetReport>(out))?.pid, process.pid, "no child process");
     });
   });
 
@@ -197,9 +197,10 @@ describe("weft run --environment", { concurrency: true }, () => {
     timeout: TIMEOUT_MS,
   }, async () => {
     await withDirs("cli-json-stdout", async ({ tmp, home }) => {
+      // A process of its own: what its tasks print reaches the process's stdout.
       const [local, subprocess] = await Promise.all([
-        greet(home, join(tmp, "a.json"), ["--environment", "local", "--json"], "noisy"),
-        greet(home, join(tmp, "b.json"), ["--environment", "subprocess", "--json"], "noisy"),
+        greetProcess(home, join(tmp, "a.json"), ["--environment", "local", "--json"], "noisy"),
+        greetProcess(home, join(tmp, "b.json"), ["--environment", "subprocess", "--json"], "noisy"),
       ]);
       assert.equal(subprocess.code, 0, explain(subprocess));
       assert.equal(parseJsonRun(subprocess).state.type, "Success");
@@ -216,7 +217,7 @@ describe("weft run --environment", { concurrency: true }, () => {
     await withDirs("cli-sub-fail", async ({ home }) => {
       const result = await runCli(
         ["run", FLOWS, "--flow", "env-fail", "--environment", "subprocess", "--json"],
-        { env: { WEFT_HOME: home }, timeoutMs: TIMEOUT_MS },
+        { env: { WEFT_HOME: home } },
       );
       assert.equal(result.code, 1, explain(result));
       const run = parseJsonRun(result);
@@ -266,7 +267,8 @@ describe("weft run --environment", { concurrency: true }, () => {
   }, async () => {
     await withDirs("cli-sub-timeout", async ({ tmp, home }) => {
       const pidFile = join(tmp, "pids");
-      const running = runCli(
+      // A process of its own: the test runs 15 s, and kills nothing of this one.
+      const running = runWeft(
         [
           "run",
           FLOWS,
@@ -297,7 +299,7 @@ describe("weft run --environment", { concurrency: true }, () => {
   }, async () => {
     await withDirs("cli-sub-sigint", async ({ tmp, home }) => {
       const pidFile = join(tmp, "pids");
-      const cli = startCli(
+      const cli = startWeft(
         [
           "run",
           FLOWS,

@@ -7,11 +7,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { assertCliError, parseJsonRun, reapCliProcesses, runCli } from "./cli-process.ts";
+import { assertCliError, parseJsonRun } from "../support/cli-result.ts";
+import { runWeft, stopAll } from "../support/weft-process.ts";
 
 const root = mkdtempSync(join(tmpdir(), "weft-flow-modules-"));
-after(() => {
-  reapCliProcesses();
+after(async () => {
+  await stopAll();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -45,7 +46,7 @@ const IMPOSTOR = {
 };
 
 async function runsOnThisWeft(file: string): Promise<void> {
-  const result = await runCli(["run", file, "--json"], { timeoutMs: 120_000 });
+  const result = await runWeft(["run", file, "--json"], { timeoutMs: 120_000 });
   assert.equal(result.code, 0, `exit 0\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
   const run = parseJsonRun(result);
   assert.equal(run.state.type, "Success");
@@ -80,7 +81,7 @@ describe("weft run: flow files outside the repository", { concurrency: 4 }, () =
   test("a CommonJS TypeScript file with no weftflow to require() is refused with the fix", async () => {
     // No package.json: Node (and tsx) treat flow.ts as CommonJS, which resolves by require().
     const dir = project("cjs-bare", { "flow.ts": FLOW_TS });
-    const result = await runCli(["run", join(dir, "flow.ts")], { timeoutMs: 120_000 });
+    const result = await runWeft(["run", join(dir, "flow.ts")], { timeoutMs: 120_000 });
     assertCliError(result, {
       code: "FLOW_MODULE_IMPORT_FAILED",
       says: ["flow.ts", "Cannot find module 'weftflow'"],

@@ -1,6 +1,8 @@
-// `weft run --result-dir D [--result-serializer json|binary] [--resume <run id>]`
-// as users run it: real child processes sharing a result directory. A crashed
-// run (kill -9) resumes from what it persisted; caches outlive the process.
+// `weft run --result-dir D [--result-serializer json|binary] [--resume <run id>]`:
+// the flags' logic in process (test/support/cli.ts); what must cross a process
+// boundary in real processes: a crashed run (kill -9) resumes from what it
+// persisted, and caches outlive the process (this process's own cache must not
+// be the one that answers, so both runs of a cache test are children).
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,18 +10,11 @@ import { after, describe, test } from "node:test";
 import { deserialize } from "node:v8";
 import { contentFlowSource } from "../fixtures/results/content-flow-source.ts";
 import { filesUnder, tempDir, waitFor, writeModule } from "../fixtures/results/results-helpers.ts";
-import {
-  assertCliError,
-  isAlive,
-  parseJsonRun,
-  reapCliProcesses,
-  runCli,
-  startCli,
-  statesOf,
-  taskOf,
-} from "./cli-process.ts";
+import { runCli } from "../support/cli.ts";
+import { assertCliError, parseJsonRun, statesOf, taskOf } from "../support/cli-result.ts";
+import { isAlive, reapAll, runWeft, startWeft } from "../support/weft-process.ts";
 
-after(reapCliProcesses);
+after(reapAll);
 
 const fixture = (name: string) => `test/fixtures/results/${name}`;
 
@@ -119,7 +114,7 @@ describe("weft run --result-dir", { concurrency: true }, () => {
     const results = join(dir, "results");
     const env = { RESULTS_LOG: log, RESULTS_GATE: gate };
     const args = ["run", fixture("crash-flow.ts"), "--result-dir", results];
-    const doomed = startCli(args, { env });
+    const doomed = startWeft(args, { env });
     t.after(() => {
       if (isAlive(doomed.pid)) process.kill(doomed.pid, "SIGKILL");
     });
@@ -141,6 +136,7 @@ describe("weft run --result-dir", { concurrency: true }, () => {
     assert.deepEqual(ran(log), ["first", "second", "blocked"]);
 
     writeFileSync(gate, "");
+    // Resumed in this process: another process than the one that persisted the results.
     const resumed = await runCli([...args, "--resume", id, "--json"], { env });
     assert.equal(resumed.code, 0, resumed.stderr);
     const run = parseJsonRun(resumed);
@@ -212,21 +208,21 @@ describe("a cache that outlives the process", { concurrency: true }, () => {
     const log = join(dir, "ran.log");
     const results = join(dir, "results");
     const args = ["run", fixture("cache-flow.ts"), "--result-dir", results, "--json"];
-    const first = await runCli(args, { env: { RESULTS_LOG: log } });
+    const first = await runWeft(args, { env: { RESULTS_LOG: log } });
     assert.equal(first.code, 0, first.stderr);
     assert.equal(taskOf(parseJsonRun(first), "expensive-1").type, "Success");
     const entries = filesUnder(results).filter((f) => f.startsWith("_cache/"));
     assert.equal(entries.length, 1);
     assert.match(entries[0]!, /^_cache\/[0-9a-f]{64}$/);
 
-    const second = await runCli(args, { env: { RESULTS_LOG: log } });
+    const second = await runWeft(args, { env: { RESULTS_LOG: log } });
     assert.equal(second.code, 0, second.stderr);
     const task = taskOf(parseJsonRun(second), "expensive-1");
     assert.equal(task.type, "Cached");
     assert.ok(task.message?.includes(entries[0]!), task.message);
     assert.deepEqual(ran(log), ["expensive", "use", "use"], "expensive ran once");
 
-    const other = await runCli([...args, "--param", "n=5"], { env: { RESULTS_LOG: log } });
+    const other = await runWeft([...args, "--param", "n=5"], { env: { RESULTS_LOG: log } });
     assert.equal(taskOf(parseJsonRun(other), "expensive-1").type, "Success", "other inputs");
     assert.equal(filesUnder(results).filter((f) => f.startsWith("_cache/")).length, 2);
   });
@@ -244,7 +240,7 @@ describe("a cache that outlives the process", { concurrency: true }, () => {
     );
     const v3 = writeModule(dir, "v3.ts", contentFlowSource({ ...base, score: "return x * 3;" }));
     const run = async (file: string) => {
-      const result = await runCli(["run", file, "--json"]);
+      const result = await runWeft(["run", file, "--json"]);
       assert.equal(result.code, 0, result.stderr);
       return taskOf(parseJsonRun(result), "score-1");
     };

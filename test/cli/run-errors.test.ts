@@ -1,23 +1,19 @@
 // Every bad input to `weft run` and `weft graph` ends with one clear line that
 // names the problem, the right exit code, and no stack trace (unless --verbose).
-// Each case runs the real command as a child process.
+// The command runs in process (test/support/cli.ts): the exit code is main's.
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
+import { runCli, runCliOnce } from "../support/cli.ts";
 import {
   assertCliError,
   assertNoStack,
   assertStack,
-  fixtures,
+  cliFixtures,
   parseJsonRun,
-  reapCliProcesses,
-  runCli,
-  runCliOnce,
   taskOf,
-} from "./cli-process.ts";
+} from "../support/cli-result.ts";
 
-after(reapCliProcesses);
-
-const f = (name: string) => `${fixtures}/${name}`;
+const f = (name: string) => `${cliFixtures}/${name}`;
 
 describe("weft run: the flow file", { concurrency: true }, () => {
   it("refuses a file that does not exist, naming it (exit 2)", async () => {

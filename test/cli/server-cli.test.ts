@@ -1,5 +1,7 @@
-// `weft server start`, `weft token`, `weft flows`, `weft runs` and
-// `weft run --remote` as real processes, against a real server on an ephemeral port.
+// `weft server start` as a real process (start-up refusals, the loop flags,
+// SIGTERM); `weft token`, `weft flows`, `weft runs` and `weft run --remote` in
+// process (test/support/cli.ts), against a real server on an ephemeral port:
+// the `weft server start` child, or one started in this process.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -9,19 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { type ApiClient, createApiClient } from "../../src/client/api-client.ts";
+import { type RunningServer, startServer } from "../../src/server/server.ts";
 import { serializedFlow, st } from "../server/store/store-fixtures.ts";
-import {
-  assertCliError,
-  type CliProcess,
-  isAlive,
-  reapCliProcesses,
-  runCli,
-  startCli,
-} from "./cli-process.ts";
+import { runCli, startCli } from "../support/cli.ts";
+import { assertCliError } from "../support/cli-result.ts";
+import { isAlive, reapAll, runWeft, startWeft, type WeftProcess } from "../support/weft-process.ts";
 
 const dirs: string[] = [];
 after(() => {
-  reapCliProcesses();
+  reapAll();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -35,11 +33,9 @@ function tempDir(): string {
 async function serve(
   db: string,
   args: readonly string[] = [],
-): Promise<{ process: CliProcess; port: number; url: string }> {
-  const process = startCli(["server", "start", "--db", db, "--port", "0", ...args], {
-    timeoutMs: 120_000,
-  });
-  await process.waitForStderr("weft server listening on ");
+): Promise<{ process: WeftProcess; port: number; url: string }> {
+  const process = startWeft(["server", "start", "--db", db, "--port", "0", ...args]);
+  await process.waitFor("weft server listening on ", { stream: "stderr" });
   const match = /listening on (http:\/\/\S+):(\d+) /.exec(process.stderr());
   assert.ok(match, process.stderr());
   return { process, port: Number(match[2]), url: `http://127.0.0.1:${match[2]}` };
@@ -53,10 +49,10 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe("weft server start", () => {
+describe("weft server start", { concurrency: true }, () => {
   test("refuses a non-loopback address until a token exists, then needs it on every request", async () => {
     const db = join(tempDir(), "weft.db");
-    const refused = await runCli([
+    const refused = await runWeft([
       "server",
       "start",
       "--db",
@@ -72,7 +68,8 @@ describe("weft server start", () => {
       hint: "weft token create --name",
     });
 
-    const created = await runCli([
+    // Through the real binary: the secret alone on stdout is what scripts capture.
+    const created = await runWeft([
       "token",
       "create",
       "--name",
@@ -153,13 +150,13 @@ describe("weft server start", () => {
     const file = join(dir, "not-a-directory");
     writeFileSync(file, "x");
     const db = join(file, "weft.db");
-    const result = await runCli(["server", "start", "--db", db, "--port", "0"]);
+    const result = await runWeft(["server", "start", "--db", db, "--port", "0"]);
     assertCliError(result, { code: "DATABASE_UNAVAILABLE", says: [db] });
   });
 
   test("an unreachable PostgreSQL: one clear line, exit 2", async () => {
     const port = await closedPort();
-    const result = await runCli([
+    const result = await runWeft([
       "server",
       "start",
       "--db",
@@ -173,20 +170,20 @@ describe("weft server start", () => {
 });
 
 describe("weft flows, runs and run --remote against a live server", () => {
-  let server: { process: CliProcess; url: string };
+  let server: RunningServer | undefined;
   let api: ApiClient;
   const flow = serializedFlow({ labels: [`cli-${randomUUID()}`] });
 
   const live = async () => {
     if (server === undefined) {
-      server = await serve(join(tempDir(), "weft.db"));
+      server = await startServer({ db: join(tempDir(), "weft.db"), port: 0 });
       api = createApiClient({ url: server.url });
       await api.registerFlow(flow);
     }
     return server;
   };
-  after(() => {
-    if (server !== undefined) server.process.child.kill("SIGTERM");
+  after(async () => {
+    await server?.close();
   });
 
   test("flows ls lists the registered flow", async () => {
@@ -255,10 +252,16 @@ describe("weft flows, runs and run --remote against a live server", () => {
   ] as const) {
     test(`run --remote --wait follows a run to ${final}: exit ${exit}`, async () => {
       const { url } = await live();
-      const child = startCli(
-        ["run", "--remote", flow.name, "--param", "x=5", "--wait", "--api", url],
-        { timeoutMs: 60_000 },
-      );
+      const child = startCli([
+        "run",
+        "--remote",
+        flow.name,
+        "--param",
+        "x=5",
+        "--wait",
+        "--api",
+        url,
+      ]);
       await child.waitForStderr("created flow run ");
       const id = /created flow run (\S+) /.exec(child.stderr())![1]!;
       const created = await api.getFlowRun(id);

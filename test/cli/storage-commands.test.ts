@@ -1,19 +1,19 @@
-// weft build, weft inspect and weft execute through the real command, as
-// agents and users run them: `node bin/weft.js …` in the repository root, with
-// WEFT_HOME in a temporary directory so that nothing touches ~/.weft.
+// weft build, weft inspect and weft execute, as agents and users run them:
+// in process (test/support/cli.ts) with WEFT_HOME in a temporary directory so
+// that nothing touches ~/.weft; the build that the execute tests load runs as a
+// real process, so that what they load crossed a process boundary as JSON.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { availableParallelism, hostname, tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { parseSerializedFlow } from "../../src/serialization/index.ts";
 import { storageFromJSON } from "../../src/storage/registry.ts";
+import { runCli } from "../support/cli.ts";
+import type { CliResult } from "../support/cli-result.ts";
+import { reapAll, runWeft } from "../support/weft-process.ts";
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const weftBin = join(repoRoot, "bin", "weft.js");
 /** A value that must never be printed: it is set in the environment of every command below. */
 const SECRET = `s3cr3t-${randomUUID()}`;
 const SECRET_ENV = {
@@ -22,86 +22,23 @@ const SECRET_ENV = {
   WEFT_API_TOKEN: SECRET,
 };
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
+type Result = CliResult;
+
+/** Nothing a command prints may hold a secret of its environment. */
+function noSecret(args: readonly string[], result: Result): Result {
+  assert.ok(
+    !result.stdout.includes(SECRET) && !result.stderr.includes(SECRET),
+    `weft ${args.join(" ")} printed a secret of its environment`,
+  );
+  return result;
 }
 
-const live = new Set<number>();
-/** Each `weft` process costs seconds of CPU to start: run a few at a time, queue the rest. */
-const MAX_RUNNING = Math.max(2, availableParallelism());
-const TIMEOUT_MS = 120_000;
-let running = 0;
-const waiting: (() => void)[] = [];
-
-async function slot<T>(fn: () => Promise<T>): Promise<T> {
-  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
-
-/** Runs `node bin/weft.js ...args` in the repository root and waits for it (killed by pid after 120 s). */
-function weft(
+/** Runs `weft ...args` in process with `env` (and the secrets) set. */
+async function weft(
   args: readonly string[],
   env: Record<string, string | undefined> = {},
 ): Promise<Result> {
-  return slot(() => start(args, env));
-}
-
-function start(args: readonly string[], env: Record<string, string | undefined>): Promise<Result> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", ...SECRET_ENV };
-  // The test runner's settings, and an agent's variables, must not leak into the command.
-  for (const name of ["NODE_TEST_CONTEXT", "NODE_OPTIONS", "WEFT_STORAGE", "WEFT_FLOW_LOCATION"]) {
-    delete childEnv[name];
-  }
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined) delete childEnv[name];
-    else childEnv[name] = value;
-  }
-  const child = spawn(process.execPath, [weftBin, ...args], {
-    cwd: repoRoot,
-    env: childEnv,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const pid = child.pid!;
-  live.add(pid);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    stdout += s;
-  });
-  child.stderr.setEncoding("utf8").on("data", (s: string) => {
-    stderr += s;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      kill(pid);
-      reject(new Error(`weft ${args.join(" ")} ran over ${TIMEOUT_MS} ms\n${stderr}`));
-    }, TIMEOUT_MS);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      live.delete(pid);
-      // Nothing a command prints may hold a secret of its environment.
-      if (stdout.includes(SECRET) || stderr.includes(SECRET)) {
-        reject(new Error(`weft ${args.join(" ")} printed a secret of its environment`));
-      } else resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
+  return noSecret(args, await runCli(args, { env: { ...SECRET_ENV, ...env } }));
 }
 
 /** Asserts the one-line error format and its code. */
@@ -125,19 +62,25 @@ let built: Promise<BuildJson>;
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "weft-storage-cli-"));
   home = join(tmp, "home");
-  built = weft(
-    ["build", "examples/etl.ts", "--storage", "local", "--dir", join(tmp, "shared"), "--json"],
-    {
-      WEFT_HOME: home,
-    },
-  ).then((result) => {
+  const args = [
+    "build",
+    "examples/etl.ts",
+    "--storage",
+    "local",
+    "--dir",
+    join(tmp, "shared"),
+    "--json",
+  ];
+  // A real process (the command's smoke test too): the execute tests load what it built.
+  built = runWeft(args, { env: { ...SECRET_ENV, WEFT_HOME: home } }).then((result) => {
+    noSecret(args, result);
     assert.equal(result.code, 0, result.stderr);
     return JSON.parse(result.stdout) as BuildJson;
   });
 });
 
 after(async () => {
-  for (const pid of live) kill(pid);
+  reapAll();
   await rm(tmp, { recursive: true, force: true });
 });
 

@@ -1,6 +1,7 @@
-// `weft worker start` and `weft run --environment distributed` as users run
-// them: real processes, real Redis. Each test uses its own queue, so that no
-// other test's worker takes its jobs.
+// `weft worker start` (a real process: it serves until a signal) and `weft run
+// --environment distributed` (in process, test/support/cli.ts), against a real
+// Redis. Each test uses its own queue, so that no other test's worker takes its
+// jobs.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -14,7 +15,8 @@ import {
   redisUrl,
   startWorkers,
 } from "../fixtures/distributed/worker-processes.ts";
-import { runCli } from "./cli-process.ts";
+import { runCli } from "../support/cli.ts";
+import { runWeft } from "../support/weft-process.ts";
 
 const FLOWS = "test/fixtures/distributed/dist-flows.ts";
 
@@ -27,7 +29,8 @@ describe("weft worker start: usage", () => {
   });
 
   test("an unreachable Redis is named, without its password", async () => {
-    const result = await runCli(["worker", "start", "--redis", "redis://:hunter2@127.0.0.1:1"]);
+    // A start-up failure: through the real binary.
+    const result = await runWeft(["worker", "start", "--redis", "redis://:hunter2@127.0.0.1:1"]);
     assert.notEqual(result.code, 0);
     assert.match(
       result.stderr,
@@ -75,7 +78,7 @@ describe("weft run --environment distributed", { skip: noRedis }, () => {
         "count=12",
         ...extra,
       ],
-      { env: { WEFT_HOME: join(tmp, "home") }, timeoutMs: 60_000 },
+      { env: { WEFT_HOME: join(tmp, "home") } },
     );
 
   test("without a worker for the queue, setup says so before anything runs", async () => {

@@ -6,16 +6,9 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { createApiClient } from "../../src/client/api-client.ts";
-import { runCli } from "../cli/cli-process.ts";
-import {
-  describeOutput,
-  removeTempDirs,
-  startAgentProcess,
-  startServerProcess,
-  stopAll,
-  tempDir,
-  type WeftProcess,
-} from "./e2e-process.ts";
+import { runCli } from "../support/cli.ts";
+import { describeOutput, stopAll, type WeftProcess } from "../support/weft-process.ts";
+import { removeTempDirs, startAgentProcess, startServerProcess, tempDir } from "./e2e-process.ts";
 
 after(async () => {
   await stopAll();
@@ -81,6 +74,7 @@ describe("an agent given a wrong URL or token", { concurrency: true }, () => {
   test("a wrong token: a clear error, retried with backoff, while an agent with a good token registers", async () => {
     const home = tempDir("agent-token");
     const db = join(home, "weft.db");
+    // In process: creating the token only sets the scene.
     const created = await runCli(
       ["token", "create", "--name", "e2e-agent", "--scope", "agent", "--db", db, "--json"],
       { env: { WEFT_HOME: home } },

@@ -1,41 +1,27 @@
-// Real weft processes for the end-to-end suite: `weft up`, `weft server start`
-// and `weft agent start` as children of the test (node bin/weft.js …, each with
-// its own WEFT_HOME, on --port 0), stopped by pid (SIGTERM, then SIGKILL after a
-// bound), and a client to read the database's view of a run while it goes.
+// The orchestrator's processes for the end-to-end suite: `weft up`, `weft
+// server start` and `weft agent start` as children of the test (through
+// test/support/weft-process.ts, each with its own WEFT_HOME, on --port 0), `weft
+// register` (in process: it only sets the scene), and a client to read the
+// database's view of a run while it goes.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ApiClient, createApiClient } from "../../src/client/api-client.ts";
 import { State, type StateType } from "../../src/core/states.ts";
 import type { FlowRunDetail } from "../../src/serialization/api-schemas.ts";
-import { type CliResult, repoRoot, runCli, weftBin } from "../cli/cli-process.ts";
+import { runCli } from "../support/cli.ts";
+import { explain } from "../support/cli-result.ts";
+import { describeOutput, startWeft, type WeftProcess } from "../support/weft-process.ts";
+
+// The benchmark of bench/e2e drives the same processes.
+export { describeOutput, stopAll, type WeftProcess } from "../support/weft-process.ts";
 
 /** The fixture flows of the end-to-end suite, relative to the repository root. */
 export const e2eFixtures = "test/fixtures/e2e";
 
-/** A long-lived `weft` process (server, `weft up`, agent). */
-export interface WeftProcess {
-  readonly pid: number;
-  readonly args: readonly string[];
-  /** Everything written so far. */
-  stdout(): string;
-  stderr(): string;
-  /** Resolves when stdout (or stderr) matches `pattern`, with the match; rejects if the process ends or `timeoutMs` passes first. */
-  waitFor(
-    pattern: RegExp,
-    options?: { stream?: "stdout" | "stderr"; timeoutMs?: number },
-  ): Promise<RegExpMatchArray>;
-  /** True until the process has ended. */
-  readonly running: boolean;
-  /** Resolves when the process has ended. */
-  readonly done: Promise<CliResult>;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves when it has ended. Idempotent. */
-  stop(graceMs?: number): Promise<CliResult>;
-  /** Sends `signal` by pid (nothing if it has ended). */
-  kill(signal: NodeJS.Signals): void;
-}
+/** A long-lived process serves for this long at most (the whole file, on a loaded machine). */
+const LIFETIME_MS = 600_000;
 
 /** A process that serves the API (`weft up` or `weft server start`). */
 export interface ServerProcess extends WeftProcess {
@@ -54,135 +40,12 @@ export interface WeftProcessOptions {
   readonly startTimeoutMs?: number;
 }
 
-const live = new Set<WeftProcess>();
-
-function childEnv(options: WeftProcessOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NO_COLOR: "1",
-    WEFT_HOME: options.home,
-    ...options.env,
-  };
-  // The test runner's settings must not leak into the commands under test, nor
-  // settings of the developer's shell into the processes of one test.
-  for (const name of [
-    "NODE_TEST_CONTEXT",
-    "NODE_OPTIONS",
-    "WEFT_API_URL",
-    "WEFT_API_TOKEN",
-    "WEFT_DB",
-    "WEFT_PORT",
-    "WEFT_HOST",
-  ]) {
-    if (options.env?.[name] === undefined) delete env[name];
-  }
-  return env;
-}
-
-/** Starts `node bin/weft.js ...args` and keeps it until stopped (or reaped). */
-export function startWeft(args: readonly string[], options: WeftProcessOptions): WeftProcess {
-  const child: ChildProcess = spawn(process.execPath, [weftBin, ...args], {
-    cwd: repoRoot,
-    env: childEnv(options),
-    stdio: ["ignore", "pipe", "pipe"],
+/** Starts a long-lived `weft …` with its own home. */
+function startLongLived(args: readonly string[], options: WeftProcessOptions): WeftProcess {
+  return startWeft(args, {
+    env: { WEFT_HOME: options.home, ...options.env },
+    timeoutMs: LIFETIME_MS,
   });
-  if (child.pid === undefined) throw new Error(`could not start weft ${args.join(" ")}`);
-  const pid = child.pid;
-  let out = "";
-  let err = "";
-  let ended = false;
-  const listeners = new Set<() => void>();
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    out += chunk;
-    for (const l of listeners) l();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-    err += chunk;
-    for (const l of listeners) l();
-  });
-  const done = new Promise<CliResult>((resolve) => {
-    child.on("close", (code, signal) => {
-      ended = true;
-      live.delete(proc);
-      for (const l of listeners) l();
-      resolve({ code, signal, stdout: out, stderr: err });
-    });
-  });
-  let stopping: Promise<CliResult> | undefined;
-  const proc: WeftProcess = {
-    pid,
-    args,
-    stdout: () => out,
-    stderr: () => err,
-    get running() {
-      return !ended;
-    },
-    done,
-    waitFor(pattern, o = {}) {
-      const text = () =>
-        o.stream === "stderr" ? err : o.stream === "stdout" ? out : `${out}\n${err}`;
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const match = text().match(pattern);
-          if (match !== null) finish(() => resolve(match));
-          else if (ended)
-            finish(() =>
-              reject(
-                new Error(
-                  `weft ${args.join(" ")} ended before printing ${pattern}${describeOutput(proc)}`,
-                ),
-              ),
-            );
-        };
-        const timer = setTimeout(
-          () =>
-            finish(() =>
-              reject(
-                new Error(
-                  `weft ${args.join(" ")} did not print ${pattern} within ${o.timeoutMs ?? 60_000} ms${describeOutput(proc)}`,
-                ),
-              ),
-            ),
-          o.timeoutMs ?? 60_000,
-        );
-        const finish = (then: () => void) => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          then();
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-    kill(signal) {
-      if (ended) return;
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // Already gone.
-      }
-    },
-    stop(graceMs = 10_000) {
-      stopping ??= (async () => {
-        proc.kill("SIGTERM");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
-        try {
-          return await done;
-        } finally {
-          clearTimeout(timer);
-        }
-      })();
-      return stopping;
-    },
-  };
-  live.add(proc);
-  return proc;
-}
-
-/** What a process printed, for assertion messages. */
-export function describeOutput(proc: WeftProcess): string {
-  const tail = (text: string) => text.split("\n").slice(-40).join("\n");
-  return `\n--- weft ${proc.args.join(" ")} (pid ${proc.pid}) stdout:\n${tail(proc.stdout())}\n--- stderr:\n${tail(proc.stderr())}`;
 }
 
 /** Settings of the scheduler and run-health loops (flags of `weft up` and `weft server start`). */
@@ -249,7 +112,7 @@ export async function startUp(options: UpOptions): Promise<ServerProcess> {
     ...(options.noAgent ? ["--no-agent"] : []),
     ...(options.args ?? []),
   ];
-  const proc = startWeft(args, options);
+  const proc = startLongLived(args, options);
   try {
     const [, url] = await proc.waitFor(/^weft is up: (\S+)$/m, {
       stream: "stdout",
@@ -280,7 +143,7 @@ export async function startServerProcess(options: ServerStartOptions): Promise<S
     String(options.port ?? 0),
     ...loopFlags(options.loops),
   ];
-  const proc = startWeft(args, options);
+  const proc = startLongLived(args, options);
   try {
     const [, url] = await proc.waitFor(/^(http:\/\/\S+)$/m, {
       stream: "stdout",
@@ -324,7 +187,7 @@ export async function startAgentProcess(options: AgentStartOptions): Promise<Wef
       : ["--heartbeat-interval", String(options.heartbeatIntervalMs)]),
     ...(options.stopGraceMs === undefined ? [] : ["--stop-grace", String(options.stopGraceMs)]),
   ];
-  const proc = startWeft(args, options);
+  const proc = startLongLived(args, options);
   if (options.waitRegistered !== false) {
     try {
       await proc.waitFor(/ registered as \S+/, {
@@ -337,11 +200,6 @@ export async function startAgentProcess(options: AgentStartOptions): Promise<Wef
     }
   }
   return proc;
-}
-
-/** Stops every process this test file started that is still running (SIGTERM, then SIGKILL). */
-export async function stopAll(graceMs = 5000): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop(graceMs)));
 }
 
 /** A fresh directory under the system temp dir; removed by {@link removeTempDirs}. */
@@ -369,7 +227,7 @@ export interface Registered {
   }[];
 }
 
-/** Runs `weft register <file> --api <url> --json …` and returns what it registered. */
+/** Runs `weft register <file> --api <url> --json …` in process and returns what it registered. */
 export async function register(
   file: string,
   args: readonly string[],
@@ -377,12 +235,11 @@ export async function register(
 ): Promise<Registered> {
   const result = await runCli(["register", file, "--api", options.api, "--json", ...args], {
     env: { WEFT_HOME: options.home, ...options.env },
-    timeoutMs: 60_000,
   });
   assert.equal(
     result.code,
     0,
-    `weft register ${file} ${args.join(" ")} failed:\n${result.stdout}\n${result.stderr}`,
+    `weft register ${file} ${args.join(" ")} failed:\n${explain(result)}`,
   );
   return JSON.parse(result.stdout) as Registered;
 }

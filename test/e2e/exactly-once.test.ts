@@ -9,18 +9,16 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { FlowRun } from "../../src/serialization/api-schemas.ts";
 import { createSchema, dropSchema, POSTGRES_URL, withSearchPath } from "../server/dialects.ts";
+import { describeOutput, stopAll, type WeftProcess } from "../support/weft-process.ts";
 import {
   delay,
-  describeOutput,
   e2eFixtures,
   register,
   removeTempDirs,
   type ServerProcess,
   startAgentProcess,
   startServerProcess,
-  stopAll,
   tempDir,
-  type WeftProcess,
 } from "./e2e-process.ts";
 
 const RUNS = 200;

@@ -6,16 +6,15 @@ import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { describeOutput, stopAll } from "../support/weft-process.ts";
 import {
   delay,
-  describeOutput,
   e2eFixtures,
   logMessages,
   register,
   removeTempDirs,
   startAgentProcess,
   startServerProcess,
-  stopAll,
   summarize,
   taskStates,
   tempDir,

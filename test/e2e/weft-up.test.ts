@@ -10,19 +10,20 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { assertCliError, isAlive, runCli } from "../cli/cli-process.ts";
 import { type S3TestServer, startS3TestServer } from "../storage/s3-server.ts";
+import { runCli } from "../support/cli.ts";
+import { assertCliError, explain } from "../support/cli-result.ts";
+import { describeOutput, isAlive, runWeft, stopAll } from "../support/weft-process.ts";
 import {
   delay,
-  describeOutput,
   e2eFixtures,
   logMessages,
+  type Registered,
   register,
   removeTempDirs,
   type ServerProcess,
   startAgentProcess,
   startUp,
-  stopAll,
   summarize,
   taskStates,
   tempDir,
@@ -70,18 +71,8 @@ const CHAIN_SUCCESS = {
   "load-1": "Success",
 };
 
-/**
- * Why the tests that need the scheduler and run-health settings cannot run, if
- * `weft up` has no such flags yet; undefined once it has them.
- */
-let loopsMissing: string | undefined;
-
 before(async () => {
-  const [server, help] = await Promise.all([startS3TestServer(), runCli(["up", "--help"])]);
-  s3 = server;
-  if (!help.stdout.includes("--loop-interval") || !help.stdout.includes("--heartbeat-interval"))
-    loopsMissing =
-      "weft up has no --loop-interval / --heartbeat-timeout / --heartbeat-interval yet";
+  s3 = await startS3TestServer();
   awsEnv = {
     AWS_ACCESS_KEY_ID: s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
@@ -95,12 +86,8 @@ before(async () => {
     concurrency: 8,
     // Run health acts on a run unheard for 4 s; a claimed run has 30 s to start
     // (a subprocess run's child takes seconds to boot on a busy machine).
-    ...(loopsMissing === undefined
-      ? {
-          heartbeatIntervalMs: 250,
-          loops: { loopIntervalMs: 250, heartbeatTimeoutMs: 4000, submittedTimeoutMs: 30_000 },
-        }
-      : {}),
+    heartbeatIntervalMs: 250,
+    loops: { loopIntervalMs: 250, heartbeatTimeoutMs: 4000, submittedTimeoutMs: 30_000 },
   });
 });
 
@@ -113,15 +100,21 @@ after(async () => {
 describe("weft up end to end (SQLite)", { concurrency: true }, () => {
   test("1. register → run --remote → the local agent runs it; every task state and log line is in the database", async () => {
     const dir = tempDir("chain");
-    const registered = await register(flows, ["--flow", "e2e-chain"], { api: up.url, home });
+    // Through the real binary, as a user registers.
+    const registering = await runWeft(
+      ["register", flows, "--flow", "e2e-chain", "--api", up.url, "--json"],
+      { env: { WEFT_HOME: home } },
+    );
+    assert.equal(registering.code, 0, explain(registering));
+    const registered = JSON.parse(registering.stdout) as Registered;
     const flow = registered.flows[0]!;
     assert.equal(flow.name, "e2e-chain");
     assert.equal(flow.created, true);
     assert.deepEqual(flow.labels, [host], "local storage labels the flow with the hostname");
 
-    const result = await runCli(
+    const result = await runWeft(
       ["run", "--remote", "e2e-chain", "--wait", "--param", `dir=${dir}`, "--api", up.url],
-      { env: { WEFT_HOME: home }, timeoutMs: 60_000 },
+      { env: { WEFT_HOME: home } },
     );
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}${describeOutput(up)}`);
     const id = result.stderr.match(/created flow run (\S+)/)?.[1];
@@ -212,8 +205,7 @@ describe("weft up end to end (SQLite)", { concurrency: true }, () => {
     assert.ok((await logMessages(up.api, run.id)).includes("hello, bucket"));
   });
 
-  test("3. a flow scheduled every 2 seconds gets at least two runs that complete", async (t) => {
-    if (loopsMissing !== undefined) return t.skip(loopsMissing);
+  test("3. a flow scheduled every 2 seconds gets at least two runs that complete", async () => {
     const registered = await register(`${e2eFixtures}/scheduled-flow.ts`, [], {
       api: up.url,
       home,
@@ -242,8 +234,7 @@ describe("weft up end to end (SQLite)", { concurrency: true }, () => {
     }
   });
 
-  test("4. kill -9 of the flow-run child mid-run: run health reschedules it, and the new run does not re-run succeeded tasks", async (t) => {
-    if (loopsMissing !== undefined) return t.skip(loopsMissing);
+  test("4. kill -9 of the flow-run child mid-run: run health reschedules it, and the new run does not re-run succeeded tasks", async () => {
     const dir = tempDir("crash");
     const registered = await register(
       flows,
@@ -341,7 +332,7 @@ describe("weft up end to end (SQLite)", { concurrency: true }, () => {
       `the lonely agent never saw it${describeOutput(lonely)}`,
     );
 
-    const inspect = await runCli(["runs", "inspect", run.id, "--api", up.url], {
+    const inspect = await runWeft(["runs", "inspect", run.id, "--api", up.url], {
       env: { WEFT_HOME: home },
     });
     assert.equal(inspect.code, 0, inspect.stderr);

@@ -36,14 +36,8 @@ import {
   greetFlow,
   napFlow,
 } from "../fixtures/environments/env-flows.ts";
-import {
-  expectCode,
-  RecordingLogger,
-  readJson,
-  readPids,
-  reapPids,
-  type TestDirs,
-} from "./environment-helpers.ts";
+import { readPids, reapAll } from "../support/weft-process.ts";
+import { expectCode, RecordingLogger, readJson, type TestDirs } from "./environment-helpers.ts";
 
 /** What the suite asks of `makeEnvironment`: the options every kind takes. */
 export interface EnvironmentFactoryOptions extends EnvironmentHooks {
@@ -113,7 +107,7 @@ export function runEnvironmentConformance(
       process.env.WEFT_HOME = suiteHome;
     });
     after(async () => {
-      reapPids();
+      reapAll();
       if (previousHome === undefined) delete process.env.WEFT_HOME;
       else process.env.WEFT_HOME = previousHome;
       await rm(suiteHome, { recursive: true, force: true });

@@ -4,7 +4,6 @@
 // child. Every test has its own storage directory and WEFT_HOME, and every pid
 // a test learns is killed by pid in `after` if it is still there.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -31,19 +30,21 @@ import {
   napFlow,
   oomFlow,
 } from "../fixtures/environments/env-flows.ts";
-import { runEnvironmentConformance } from "./environment.case.ts";
 import {
   assertGone,
+  isAlive,
+  readPids,
+  reapAll,
+  repoRoot,
+  startNode,
+} from "../support/weft-process.ts";
+import { runEnvironmentConformance } from "./environment.case.ts";
+import {
   expectCode,
   FLOWS_MODULE,
-  isAlive,
   RecordingLogger,
   readJson,
-  readPids,
-  reapPids,
-  repoRoot,
   type TestDirs,
-  trackPids,
   withDirs,
 } from "./environment-helpers.ts";
 
@@ -91,7 +92,7 @@ const logged = (logger: RecordingLogger) =>
   logger.lines.map((l) => `${l.level} ${l.message}`).join("\n");
 
 describe("subprocess environment", { concurrency: 4 }, () => {
-  after(reapPids);
+  after(reapAll);
 
   test("runs the flow in a fresh process, which gets WEFT_HOME, the env option and ctx.env", {
     timeout: TEST_TIMEOUT_MS,
@@ -400,28 +401,18 @@ describe("subprocess environment", { concurrency: 4 }, () => {
     timeout: TEST_TIMEOUT_MS,
   }, async () => {
     await withDirs("sub-orphan", async (dirs) => {
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      delete env.NODE_TEST_CONTEXT;
-      delete env.NODE_OPTIONS;
-      const parent = spawn(
-        process.execPath,
-        ["--import", "tsx", "test/fixtures/environments/orphan-parent.ts", dirs.tmp],
-        { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      assert.ok(parent.pid !== undefined, "the parent started");
-      trackPids([parent.pid]);
-      let stderr = "";
-      parent.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-        stderr += chunk;
+      const parent = startNode("test/fixtures/environments/orphan-parent.ts", [dirs.tmp], {
+        nodeArgs: ["--import", "tsx"],
       });
-      const closed = new Promise<void>((resolve) => parent.on("close", () => resolve()));
       const pids = await Promise.race([
         readPids(join(dirs.tmp, "pids"), 2),
-        closed.then(() => assert.fail(`the parent ended before the flow ran:\n${stderr}`)),
+        parent.done.then((ended) =>
+          assert.fail(`the parent ended before the flow ran:\n${ended.stderr}`),
+        ),
       ]);
       assert.ok(pids.every(isAlive), "the child and the grandchild run");
-      process.kill(parent.pid, "SIGKILL");
-      await closed;
+      parent.kill("SIGKILL");
+      await parent.done;
       await assertGone(pids, "the orphaned child and grandchild", 5_000);
     });
   });
@@ -519,7 +510,7 @@ describe("subprocess environment, in a parent that is itself a flow-run process"
   after(() => {
     if (previous === undefined) delete process.env.WEFT_EXECUTOR;
     else process.env.WEFT_EXECUTOR = previous;
-    reapPids();
+    reapAll();
   });
 
   test("the parent's own WEFT_EXECUTOR does not leak into a child whose environment sets none", {

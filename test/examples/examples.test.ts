@@ -1,27 +1,20 @@
-// Runs every example of examples/ through the real `weft` command, as CI does:
-// each run must exit 0 with the expected task states, and `weft graph` must
-// draw each one.
+// Runs every example of examples/ through the `weft` command (in process,
+// test/support/cli.ts): each run must exit 0 with the expected task states, and
+// `weft graph` must draw each one.
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import {
-  type JsonRun,
-  parseJsonRun,
-  reapCliProcesses,
-  repoRoot,
-  runCli,
-  statesOf,
-  taskOf,
-} from "../cli/cli-process.ts";
+import { runCli } from "../support/cli.ts";
+import { type JsonRun, parseJsonRun, statesOf, taskOf } from "../support/cli-result.ts";
+import { repoRoot } from "../support/weft-process.ts";
 
 let tmp = "";
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "weft-examples-"));
 });
 after(async () => {
-  reapCliProcesses();
   await rm(tmp, { recursive: true, force: true });
 });
 

@@ -59,7 +59,7 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
   const controller = new AbortController();
   const stop = cli.onInterrupt(() => controller.abort());
   // With --json, stdout carries one JSON document: what tasks print goes to stderr meanwhile.
-  const restoreStdout = flags.json ? divertStdout() : () => {};
+  const restoreStdout = flags.json ? cli.divertStdout() : () => {};
   try {
     if (flags.environment === undefined && flags.storage === undefined) {
       for (const [flag, value] of [
@@ -150,15 +150,6 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
     restoreStdout();
     stop();
   }
-}
-
-/** Sends this process's stdout writes to stderr until the returned function is called. */
-function divertStdout(): () => void {
-  const original = process.stdout.write;
-  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
-  return () => {
-    process.stdout.write = original; // idempotent
-  };
 }
 
 function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {
