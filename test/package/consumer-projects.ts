@@ -4,7 +4,6 @@
 // runs in its own process group (npx → sh → node), which is what gets killed:
 // by its id, SIGTERM then SIGKILL, on a timeout or when the file ends.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import {
   copyFileSync,
   cpSync,
@@ -15,8 +14,14 @@ import {
   statSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { delimiter, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { CliResult } from "../support/cli-result.ts";
+import {
+  startCommand,
+  stopAll as stopProcesses,
+  type WeftProcess,
+} from "../support/weft-process.ts";
 
 /** The repository root: the weftflow package that is packed. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,13 +39,7 @@ export const packageManifest = JSON.parse(readFileSync(join(repoRoot, "package.j
 };
 
 /** What a finished command left behind. */
-export interface CommandResult {
-  /** The exit code, or null when a signal ended it. */
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandResult = CliResult;
 
 export interface CommandOptions {
   readonly cwd: string;
@@ -50,56 +49,24 @@ export interface CommandOptions {
   readonly timeoutMs?: number;
 }
 
-/** A command still running (`weft up`). */
-export interface LongProcess {
-  readonly pid: number;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves when it has ended. */
-  readonly done: Promise<CommandResult>;
-  /** Resolves with the match once stdout matches `pattern`; rejects if the process ends or `timeoutMs` passes first. */
-  waitForStdout(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
-  /**
-   * Sends `signal` (default SIGTERM) to its whole process group, as a terminal's
-   * Ctrl-C (SIGINT) reaches every process of the foreground group: npx does not
-   * pass SIGTERM on (it exits, and the command it started runs on). SIGKILL after
-   * `graceMs` (default 15 s). Resolves when it has ended; idempotent.
-   */
-  stop(options?: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CommandResult>;
-}
-
 /**
- * The environment of a consumer's commands: the test's, without what would make
- * npm or weft look at the repository instead (npm's run-script variables such as
- * npm_config_local_prefix, the test runner's NODE_OPTIONS, WEFT_* settings), and
- * with this Node.js first on PATH, so that npm, npx and the bins run the same
- * Node.js (and ABI) as the test.
+ * Starts `command ...args` as a consumer would, in its own process group: npx does
+ * not pass SIGTERM on (it exits, and the command it started runs on), so signals go
+ * to the whole group, as a terminal's Ctrl-C does. The environment is the test's
+ * without npm's run-script variables, the test runner's and weft's settings, with
+ * this Node.js first on PATH (see test/support/weft-process.ts: childEnv).
  */
-function consumerEnv(extra: CommandOptions["env"]): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith("npm_") || name.startsWith("WEFT_")) continue;
-    if (["NODE_OPTIONS", "NODE_TEST_CONTEXT", "INIT_CWD"].includes(name)) continue;
-    env[name] = value;
-  }
-  env.PATH = [dirname(process.execPath), process.env.PATH ?? ""].join(delimiter);
-  env.NO_COLOR = "1";
-  env.NPM_CONFIG_UPDATE_NOTIFIER = "false";
-  for (const [name, value] of Object.entries(extra ?? {})) {
-    if (value === undefined) delete env[name];
-    else env[name] = value;
-  }
-  return env;
-}
-
-const live = new Set<LongProcess>();
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group has ended.
-  }
+export function start(
+  command: string,
+  args: readonly string[],
+  options: CommandOptions,
+): WeftProcess {
+  return startCommand(command, args, {
+    cwd: options.cwd,
+    env: { NPM_CONFIG_UPDATE_NOTIFIER: "false", ...options.env },
+    group: true,
+    timeoutMs: options.timeoutMs ?? 120_000,
+  });
 }
 
 function describeCommand(command: string, args: readonly string[], result: CommandResult): string {
@@ -107,122 +74,13 @@ function describeCommand(command: string, args: readonly string[], result: Comma
   return `${command} ${args.join(" ")} (exit ${result.code ?? result.signal})\n--- stdout:\n${tail(result.stdout)}\n--- stderr:\n${tail(result.stderr)}`;
 }
 
-/** Starts `command ...args` in its own process group, reaped by {@link stopAll}. */
-export function start(
-  command: string,
-  args: readonly string[],
-  options: CommandOptions,
-): LongProcess {
-  const child = spawn(command, args, {
-    cwd: options.cwd,
-    env: consumerEnv(options.env),
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  if (child.pid === undefined) throw new Error(`could not start ${command} ${args.join(" ")}`);
-  const pid = child.pid;
-  let out = "";
-  let err = "";
-  let ended = false;
-  const listeners = new Set<() => void>();
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    out += chunk;
-    for (const l of listeners) l();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-    err += chunk;
-  });
-  const done = new Promise<CommandResult>((resolve, reject) => {
-    child.on("error", (error) => {
-      ended = true;
-      live.delete(proc);
-      reject(error);
-    });
-    child.on("close", (code, signal) => {
-      ended = true;
-      live.delete(proc);
-      for (const l of listeners) l();
-      resolve({ code, signal, stdout: out, stderr: err });
-    });
-  });
-  let stopping: Promise<CommandResult> | undefined;
-  const proc: LongProcess = {
-    pid,
-    done,
-    stdout: () => out,
-    stderr: () => err,
-    waitForStdout(pattern, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const finish = (then: () => void) => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          then();
-        };
-        const check = () => {
-          const match = out.match(pattern);
-          if (match !== null) finish(() => resolve(match));
-          else if (ended)
-            finish(() =>
-              reject(
-                new Error(
-                  `${command} ${args.join(" ")} ended before printing ${pattern}\n--- stdout:\n${out}\n--- stderr:\n${err}`,
-                ),
-              ),
-            );
-        };
-        const timer = setTimeout(
-          () =>
-            finish(() =>
-              reject(
-                new Error(
-                  `${command} ${args.join(" ")} did not print ${pattern} within ${timeoutMs} ms\n--- stdout:\n${out}\n--- stderr:\n${err}`,
-                ),
-              ),
-            ),
-          timeoutMs,
-        );
-        listeners.add(check);
-        check();
-      });
-    },
-    stop({ signal = "SIGTERM", graceMs = 15_000 } = {}) {
-      stopping ??= (async () => {
-        if (!ended) killGroup(pid, signal);
-        const timer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
-        try {
-          return await done;
-        } finally {
-          clearTimeout(timer);
-        }
-      })();
-      return stopping;
-    },
-  };
-  live.add(proc);
-  return proc;
-}
-
 /** Runs `command ...args` to its end (killed and failed past its timeout). */
-export async function run(
+export function run(
   command: string,
   args: readonly string[],
   options: CommandOptions,
 ): Promise<CommandResult> {
-  const timeoutMs = options.timeoutMs ?? 120_000;
-  const proc = start(command, args, options);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void proc.stop({ graceMs: 1000 });
-  }, timeoutMs);
-  try {
-    const result = await proc.done;
-    if (timedOut)
-      throw new Error(`ran over ${timeoutMs} ms: ${describeCommand(command, args, result)}`);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
+  return start(command, args, options).done;
 }
 
 /** Like {@link run}, and fails unless the command exits 0. */
@@ -243,7 +101,7 @@ export function output(result: CommandResult): string {
 
 /** Stops every process started here that is still running. */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop({ graceMs: 5000 })));
+  await stopProcesses(5000);
 }
 
 /**

@@ -350,10 +350,17 @@ describe("the weftflow package, installed from npm pack's tarball", {
     });
 
     test("weft up started there runs the flow npx weft register stored: run --remote --wait", async () => {
-      const up = start("npx", npx("weft", "up", "--port", "0"), { cwd: ts, env: home("ts") });
+      const up = start("npx", npx("weft", "up", "--port", "0"), {
+        cwd: ts,
+        env: home("ts"),
+        timeoutMs: 600_000,
+      });
       let stopped: CommandResult;
       try {
-        const [, url] = await up.waitForStdout(/^weft is up: (\S+)$/m, 120_000);
+        const [, url] = await up.waitFor(/^weft is up: (\S+)$/m, {
+          stream: "stdout",
+          timeoutMs: 120_000,
+        });
         const weft = (...args: string[]) =>
           runOk("npx", npx("weft", ...args, "--api", url!, "--json"), {
             cwd: ts,
@@ -386,7 +393,7 @@ describe("the weftflow package, installed from npm pack's tarball", {
           "the map's children",
         );
       } finally {
-        stopped = await up.stop({ signal: "SIGINT" });
+        stopped = await up.stop(15_000, "SIGINT");
       }
       // Ctrl-C: weft up stops its agent and server, then ends by SIGINT (a shell says 130),
       // and so does npx.

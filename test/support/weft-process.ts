@@ -15,7 +15,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { type CliResult, explain, patternOf } from "./cli-result.ts";
@@ -48,6 +48,12 @@ export interface ProcessOptions {
   readonly fd3?: boolean;
   /** Start the process as the leader of a new process group. */
   readonly detached?: boolean;
+  /**
+   * Start it as the leader of a new process group and signal the whole group
+   * (kill, stop, timeout), as a terminal's Ctrl-C does: for commands that start
+   * others and do not pass signals on (npx).
+   */
+  readonly group?: boolean;
 }
 
 /** A process a test started. */
@@ -74,8 +80,8 @@ export interface WeftProcess {
   readonly running: boolean;
   /** Resolves when the process has ended (rejects when it ran over its timeout). */
   readonly done: Promise<CliResult>;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves when it has ended. Idempotent. */
-  stop(graceMs?: number): Promise<CliResult>;
+  /** `signal` (SIGTERM), then SIGKILL after `graceMs`; resolves when it has ended. Idempotent. */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<CliResult>;
   /** Sends `signal` by pid (nothing once it has ended). */
   kill(signal: NodeJS.Signals): void;
 }
@@ -95,10 +101,16 @@ export function childEnv(
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;
+  delete env.INIT_CWD;
   for (const name of Object.keys(env)) {
     if (name.startsWith("WEFT_") && name !== "WEFT_HOME" && !name.startsWith("WEFT_TEST_"))
       delete env[name];
+    // `npm test`'s run-script variables (npm_config_local_prefix, …) would point an npm or
+    // npx the child starts at this repository.
+    if (name.startsWith("npm_")) delete env[name];
   }
+  // npm, npx and installed bins run this Node.js (and its ABI), as the test does.
+  env.PATH = [dirname(process.execPath), process.env.PATH ?? ""].join(delimiter);
   for (const [name, value] of Object.entries(extra)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
@@ -115,19 +127,22 @@ function killPid(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
 }
 
 function start(
+  executable: string,
   command: readonly string[],
   args: readonly string[],
   options: ProcessOptions,
 ): WeftProcess {
-  const child = spawn(process.execPath, [...command, ...args], {
+  const child = spawn(executable, [...command, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: childEnv(options.env),
     stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.fd3 ? ["pipe" as const] : [])],
-    detached: options.detached ?? false,
+    detached: (options.detached ?? false) || (options.group ?? false),
   });
   if (child.pid === undefined) throw new Error(`could not start ${args.join(" ")}`);
   const pid = child.pid;
-  const name = `${command.at(-1)?.endsWith("weft.js") ? "weft" : command.join(" ")} ${args.join(" ")}`;
+  // Signals go to the process, or to its whole group.
+  const target = options.group ? -pid : pid;
+  const name = `${command.at(-1)?.endsWith("weft.js") ? "weft" : command.join(" ") || executable} ${args.join(" ")}`;
   let out = "";
   let err = "";
   let events = "";
@@ -152,7 +167,7 @@ function start(
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      killPid(pid);
+      killPid(target);
     }, timeoutMs);
     const end = (settle: () => void) => {
       clearTimeout(timer);
@@ -220,11 +235,11 @@ function start(
       });
     },
     kill(signal) {
-      if (!ended) killPid(pid, signal);
+      if (!ended) killPid(target, signal);
     },
-    stop(graceMs = 10_000) {
+    stop(graceMs = 10_000, signal = "SIGTERM") {
       stopping ??= (async () => {
-        proc.kill("SIGTERM");
+        proc.kill(signal);
         const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
         try {
           return await done;
@@ -241,7 +256,16 @@ function start(
 
 /** Starts `node bin/weft.js ...args` (in the repository root unless `cwd` says otherwise). */
 export function startWeft(args: readonly string[], options: ProcessOptions = {}): WeftProcess {
-  return start([weftBin], args, options);
+  return start(process.execPath, [weftBin], args, options);
+}
+
+/** Starts any executable (npx, an installed bin, tsc) with the same bookkeeping. */
+export function startCommand(
+  executable: string,
+  args: readonly string[],
+  options: ProcessOptions = {},
+): WeftProcess {
+  return start(executable, [], args, options);
 }
 
 /** Starts `node ...nodeArgs script ...args`: a test's own script (e.g. with `--import tsx`). */
@@ -250,7 +274,7 @@ export function startNode(
   args: readonly string[],
   options: ProcessOptions & { readonly nodeArgs?: readonly string[] } = {},
 ): WeftProcess {
-  return start([...(options.nodeArgs ?? []), script], args, options);
+  return start(process.execPath, [...(options.nodeArgs ?? []), script], args, options);
 }
 
 // Each `weft` process spends a good part of a second of CPU starting: more of
@@ -305,7 +329,7 @@ export async function stopAll(graceMs = 5000): Promise<void> {
  * also runs when the test file's process exits.
  */
 export function reapAll(): void {
-  for (const proc of live) killPid(proc.pid);
+  for (const proc of live) proc.kill("SIGKILL");
   live.clear();
   for (const pid of learned) killPid(pid);
   learned.clear();
