@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds dist/ from src/: the JavaScript with esbuild (a few ES modules, code
-// split, npm packages left as imports), the declarations with tsc (dist/types).
+// split, npm packages left as imports but zod), the declarations with tsc (dist/types).
 //
 //   node scripts/build.js              both (npm run build; prepare)
 //   node scripts/build.js --js         the JavaScript only
@@ -11,21 +11,21 @@
 // instead of ~125 files, which Node loads measurably faster (bench/startup).
 // tsc still writes the declarations, which esbuild cannot.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const dist = join(root, "dist");
-const args = process.argv.slice(2);
-const unknown = args.filter((a) => !["--js", "--if-stale"].includes(a));
-if (unknown.length > 0) {
-  console.error(`build: unknown option ${unknown[0]} (expected --js or --if-stale)`);
-  process.exit(2);
-}
-const ifStale = args.includes("--if-stale");
-const withTypes = !args.includes("--js");
 
 /**
  * The entry points, by the name of their file in dist/. Code that starts a
@@ -37,6 +37,36 @@ const entryPoints = {
   cli: "src/cli/main.ts",
   "worker-threads-worker": "src/engine/executors/worker-threads-worker.ts",
 };
+
+/**
+ * Dependencies bundled into dist/ rather than imported from node_modules: zod, whose
+ * ES build is ~95 files; loading them is ~100 ms of every process that validates
+ * anything (every weft command that runs a flow), and bundled 60–90 ms less
+ * (bench/startup/variants.mjs). zod stays a dependency: the declarations name its types.
+ */
+export const BUNDLED = ["zod"];
+
+/**
+ * esbuild's options for dist/'s JavaScript, into `outdir` (absolute, or relative
+ * to the repository); bench/startup/variants.mjs builds variants of them.
+ */
+export function javascriptOptions({ outdir = "dist", bundled = BUNDLED } = {}) {
+  return {
+    absWorkingDir: root,
+    entryPoints,
+    outdir,
+    chunkNames: "chunks/[name]-[hash]",
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    // The other dependencies stay imports of the installed packages (one copy each, updated by npm).
+    external: Object.keys(manifest.dependencies).filter((name) => !bundled.includes(name)),
+    sourcemap: "linked",
+    logLevel: "warning",
+  };
+}
 
 function mtime(path) {
   try {
@@ -55,37 +85,13 @@ function newestIn(dir) {
   return newest;
 }
 
-const sources = Math.max(
-  newestIn(join(root, "src")),
-  mtime(join(root, "package.json")),
-  mtime(join(root, "scripts", "build.js")),
-);
-const fresh = (stamp) => ifStale && mtime(stamp) > sources;
-
 async function buildJs() {
   rmSync(join(dist, "chunks"), { recursive: true, force: true });
   for (const name of readdirSync(dist, { withFileTypes: true }).filter((e) => e.isFile())) {
     rmSync(join(dist, name.name));
   }
   const { build } = await import("esbuild");
-  await build({
-    absWorkingDir: root,
-    entryPoints,
-    outdir: "dist",
-    chunkNames: "chunks/[name]-[hash]",
-    bundle: true,
-    splitting: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    // Dependencies stay imports of the installed packages, but for zod: its ES build is ~95
-    // files, and loading them is ~100 ms of every process that validates anything (every weft
-    // command that runs a flow); bundled, ~60–90 ms less (bench/startup: variants.mjs). zod
-    // stays a dependency: the declarations name its types.
-    external: Object.keys(manifest.dependencies).filter((name) => name !== "zod"),
-    sourcemap: "linked",
-    logLevel: "warning",
-  });
+  await build(javascriptOptions());
   // The CommonJS door: loads the ES module where Node can, and says how otherwise.
   copyFileSync(join(root, "src", "require.cjs"), join(dist, "require.cjs"));
 }
@@ -103,21 +109,45 @@ function buildTypes() {
   }
 }
 
-const done = [];
-const started = performance.now();
-if (!fresh(join(dist, "cli.js"))) {
-  const t = performance.now();
-  mkdirSync(dist, { recursive: true });
-  await buildJs();
-  done.push(`JavaScript ${Math.round(performance.now() - t)} ms`);
-}
-if (withTypes && !fresh(join(dist, "types", "index.d.ts"))) {
-  const t = performance.now();
-  buildTypes();
-  done.push(`declarations ${Math.round(performance.now() - t)} ms`);
-}
-if (done.length > 0) {
-  console.error(
-    `build: dist/ in ${Math.round(performance.now() - started)} ms (${done.join(", ")})`,
+async function main() {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => !["--js", "--if-stale"].includes(a));
+  if (unknown.length > 0) {
+    console.error(`build: unknown option ${unknown[0]} (expected --js or --if-stale)`);
+    process.exit(2);
+  }
+  const ifStale = args.includes("--if-stale");
+  const withTypes = !args.includes("--js");
+  const sources = Math.max(
+    newestIn(join(root, "src")),
+    mtime(join(root, "package.json")),
+    mtime(join(root, "scripts", "build.js")),
   );
+  const fresh = (stamp) => ifStale && mtime(stamp) > sources;
+
+  const done = [];
+  const started = performance.now();
+  if (!fresh(join(dist, "cli.js"))) {
+    const t = performance.now();
+    mkdirSync(dist, { recursive: true });
+    await buildJs();
+    done.push(`JavaScript ${Math.round(performance.now() - t)} ms`);
+  }
+  if (withTypes && !fresh(join(dist, "types", "index.d.ts"))) {
+    const t = performance.now();
+    buildTypes();
+    done.push(`declarations ${Math.round(performance.now() - t)} ms`);
+  }
+  if (done.length > 0) {
+    console.error(
+      `build: dist/ in ${Math.round(performance.now() - started)} ms (${done.join(", ")})`,
+    );
+  }
 }
+
+// Run as a script (npm run build); imported (variants.mjs), it only lends its options.
+if (
+  process.argv[1] !== undefined &&
+  fileURLToPath(import.meta.url) === realpathSync(process.argv[1])
+)
+  await main();

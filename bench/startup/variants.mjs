@@ -8,8 +8,8 @@
 //
 // Variants (VARIANTS below): `dist` (scripts/build.js's options: the control),
 // `dist-again` (the same build again: its difference to `dist` is the noise),
-// `bundle-zod` (zod inside dist/, not imported from node_modules), `zod-no-locales`
-// (the same, with zod's 56 locale modules, which weft never uses, left out),
+// `zod-external` (zod imported from node_modules, as before it was bundled), `zod-no-locales`
+// (zod bundled without its 56 locale modules, which weft never uses),
 // `bundle-zod-commander-croner` (all three inside, without the locales),
 // `no-sourcemaps` (dist/ without .map files: tsx turns source maps on, and Node
 // then reads the map of every module loaded after it), `version-fast-path`
@@ -34,6 +34,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUNDLED, javascriptOptions } from "../../scripts/build.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const option = (name, fallback) => {
@@ -41,10 +42,6 @@ const option = (name, fallback) => {
   return at === -1 ? fallback : process.argv[at + 1];
 };
 const runs = Number(option("--runs", "15"));
-
-const dependencies = Object.keys(
-  JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies,
-);
 
 /** Leaves zod's locales out: weft never reads z.locales, and zod configures English itself. */
 const noLocales = {
@@ -59,16 +56,18 @@ const noLocales = {
   },
 };
 
-// Bundled CommonJS (commander) calls require(): give the ES modules one.
 const requireBanner =
   "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);";
 
 const VARIANTS = {
   dist: {},
   "dist-again": {},
-  "bundle-zod": { bundled: ["zod"] },
-  "zod-no-locales": { bundled: ["zod"], plugins: [noLocales] },
-  "bundle-zod-commander-croner": { bundled: ["zod", "commander", "croner"], plugins: [noLocales] },
+  "zod-external": { bundled: [] },
+  "zod-no-locales": { bundled: BUNDLED, plugins: [noLocales] },
+  "bundle-zod-commander-croner": {
+    bundled: [...BUNDLED, "commander", "croner"],
+    plugins: [noLocales],
+  },
   "no-sourcemaps": { sourcemap: false },
   "version-fast-path": { versionFastPath: true },
 };
@@ -108,26 +107,16 @@ async function buildVariant(dir, variant) {
   for (const f of ["startup-flow.ts", "startup-flow.mjs"])
     copyFileSync(join(root, "bench", "startup", f), join(dir, "flows", f));
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
-  const bundled = variant.bundled ?? [];
-  await build({
-    absWorkingDir: root,
-    entryPoints: {
-      index: "src/index.ts",
-      cli: "src/cli/main.ts",
-      "worker-threads-worker": "src/engine/executors/worker-threads-worker.ts",
-    },
+  const options = javascriptOptions({
     outdir: join(dir, "dist"),
-    chunkNames: "chunks/[name]-[hash]",
-    bundle: true,
-    splitting: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    external: dependencies.filter((d) => !bundled.includes(d)).flatMap((d) => [d, `${d}/*`]),
-    sourcemap: variant.sourcemap === false ? false : "linked",
-    logLevel: "warning",
+    ...(variant.bundled === undefined ? {} : { bundled: variant.bundled }),
+  });
+  await build({
+    ...options,
+    ...(variant.sourcemap === false ? { sourcemap: false } : {}),
     plugins: variant.plugins ?? [],
-    ...(bundled.length > 0 ? { banner: { js: requireBanner } } : {}),
+    // Bundled CommonJS (commander) calls require(): give the ES modules one.
+    ...(variant.bundled?.includes("commander") ? { banner: { js: requireBanner } } : {}),
   });
 }
 
