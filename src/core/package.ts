@@ -16,14 +16,18 @@ export const FROM_SOURCE = import.meta.url.endsWith(".ts");
  * walking up from this module, which sits at a different depth in `src/` and in
  * the bundled `dist/`.
  */
-export const PACKAGE_ROOT: string = findRoot(dirname(fileURLToPath(import.meta.url)));
+const found = findRoot(dirname(fileURLToPath(import.meta.url)));
+export const PACKAGE_ROOT: string = found.dir;
 
-function findRoot(start: string): string {
+function findRoot(start: string): { dir: string; version: string } {
   for (let dir = start; ; dir = dirname(dir)) {
     const manifest = join(dir, "package.json");
     if (existsSync(manifest)) {
-      const { name } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string };
-      if (name === PACKAGE_NAME) return dir;
+      const parsed = JSON.parse(readFileSync(manifest, "utf8")) as {
+        name?: string;
+        version: string;
+      };
+      if (parsed.name === PACKAGE_NAME) return { dir, version: parsed.version };
     }
     if (dirname(dir) === dir) {
       throw new Error(`${PACKAGE_NAME}: no package.json of ${PACKAGE_NAME} above ${start}`);
@@ -31,14 +35,9 @@ function findRoot(start: string): string {
   }
 }
 
-let version: string | undefined;
-
-/** This copy's version, from its package.json. */
+/** This copy's version, from its package.json (read once, when the root was found). */
 export function packageVersion(): string {
-  version ??= (
-    JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }
-  ).version;
-  return version;
+  return found.version;
 }
 
 /** The `weft` command of this copy (`bin/weft.js`). */
