@@ -19,6 +19,15 @@ export interface ServerOptions {
   readonly port?: number;
   /** Largest request body accepted. @default 16 MiB */
   readonly bodyLimitBytes?: number;
+  /**
+   * Host names besides its address, `localhost` and IP addresses that requests
+   * may address the server by (a reverse proxy's name); ".example.com" allows
+   * the subdomains too. On loopback the `Host` header is always checked (DNS
+   * rebinding); on other addresses only once this is set. @default []
+   */
+  readonly allowedHosts?: readonly string[];
+  /** Web page origins besides the server's own that may call the API (CORS). @default [] */
+  readonly allowedOrigins?: readonly string[];
   /** Where the server logs. @default silent */
   readonly logger?: Logger;
   /** How long a verified token is trusted before the store is asked again. @default 2000 */
@@ -85,8 +94,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         },
       );
     }
+    const port = options.port ?? 4200;
+    let listening: AddressInfo | undefined;
+    const allowedHosts = options.allowedHosts ?? [];
     const app = createApp({
       store,
+      guard: {
+        // Beyond loopback every request needs a token, which a rebound page has not got;
+        // names there are the operator's, so Host is checked only once they are listed.
+        checkHost: loopback || allowedHosts.length > 0,
+        listenHost: host,
+        port: () => listening?.port,
+        allowedHosts,
+        allowedOrigins: options.allowedOrigins ?? [],
+      },
       auth: {
         allowOpen: loopback,
         ...(options.tokenCacheMs === undefined ? {} : { cacheMs: options.tokenCacheMs }),
@@ -96,10 +117,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
       ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
     });
-    const port = options.port ?? 4200;
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port });
-      s.once("listening", () => resolve(s));
+      const s = serve({
+        fetch: app.fetch,
+        hostname: host,
+        port,
+      });
+      s.once("listening", () => {
+        listening = s.address() as AddressInfo;
+        resolve(s);
+      });
       s.once("error", (error: NodeJS.ErrnoException) => {
         reject(
           new WeftError(
@@ -129,7 +156,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         );
       loop.start();
     }
-    const address = server.address() as AddressInfo;
+    const address = listening ?? (server.address() as AddressInfo);
     const urlHost = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
     const url = `http://${urlHost}:${address.port}`;
     let closed: Promise<void> | undefined;

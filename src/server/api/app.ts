@@ -8,6 +8,7 @@ import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import { type RequestGuardOptions, requestGuard } from "./request-guard.ts";
 import { type AnyRoute, apiRoutes } from "./routes.ts";
 
 /** How the API app is made. */
@@ -15,6 +16,12 @@ export interface ApiAppOptions {
   readonly store: Store;
   /** Token checking. @default { allowOpen: false } (every route but health needs a token) */
   readonly auth?: AuthOptions;
+  /**
+   * Which requests reach the API at all (Host, Origin, Content-Type), before
+   * auth. @default the guard's defaults: a Host of localhost or an IP address,
+   * no foreign origin, JSON writes
+   */
+  readonly guard?: RequestGuardOptions;
   /** Largest request body accepted (413 BODY_TOO_LARGE above it). @default 16 MiB */
   readonly bodyLimitBytes?: number;
   /** Where unexpected errors and refusals are logged. @default silent */
@@ -54,6 +61,7 @@ export function createApp(options: ApiAppOptions): Hono {
   });
 
   const app = new Hono();
+  app.use(requestGuard(options.guard));
   app.use(
     "/api/*",
     bodyLimit({
