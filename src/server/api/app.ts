@@ -7,6 +7,7 @@ import type { Logger } from "../../core/reporter.ts";
 import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
+import { jsonDeeperThan, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { openApiDocument } from "./openapi.ts";
 import { type RequestGuardOptions, requestGuard } from "./request-guard.ts";
 import { type AnyRoute, apiRoutes } from "./routes.ts";
@@ -174,6 +175,16 @@ async function readJson(c: Context): Promise<unknown> {
     );
   }
   if (text.trim() === "") return {};
+  // Before parsing: schema checks and error previews recurse once per level.
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new WeftError(
+      "INVALID_REQUEST",
+      `the request body nests objects and arrays deeper than the limit of ${MAX_JSON_DEPTH} levels`,
+      {
+        hint: `flatten the data: no JSON value sent to weft may nest more than ${MAX_JSON_DEPTH} levels`,
+      },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
