@@ -1,8 +1,9 @@
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { serve } from "@hono/node-server";
 import { WeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { createApp } from "./api/app.ts";
+import { errorBody } from "./api/errors.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
 import { createScheduler, type SchedulerOptions } from "./loops/scheduler.ts";
 import type { ServerLoop } from "./loops/server-loop.ts";
@@ -56,6 +57,9 @@ export interface RunningServer {
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The most a request's line and headers may take (Node's default, made explicit): a longer URL is 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** True for an address only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
@@ -122,7 +126,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         fetch: app.fetch,
         hostname: host,
         port,
+        serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
       });
+      s.on("clientError", answerClientError);
       s.once("listening", () => {
         listening = s.address() as AddressInfo;
         resolve(s);
@@ -190,4 +196,55 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await store.close().catch(() => {});
     throw error;
   }
+}
+
+const CLIENT_ERRORS: Readonly<Record<string, [number, string, string, string, string?]>> = {
+  HPE_HEADER_OVERFLOW: [
+    431,
+    "Request Header Fields Too Large",
+    "HEADERS_TOO_LARGE",
+    `the request's URL and headers are larger than the server's limit of ${MAX_HEADER_BYTES} bytes`,
+    "shorten the URL (its query string) or the headers; request bodies may be far larger",
+  ],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [
+    413,
+    "Payload Too Large",
+    "BODY_TOO_LARGE",
+    "the request's chunk extensions are too large",
+  ],
+  ERR_HTTP_REQUEST_TIMEOUT: [
+    408,
+    "Request Timeout",
+    "INVALID_REQUEST",
+    "the request was not received in time",
+  ],
+};
+
+/**
+ * Answers a request Node's HTTP parser refused (a URL over the header limit, a
+ * malformed request line) in the API's JSON error shape rather than a bare
+ * status or a reset. The socket is ended, not destroyed: the client may still be
+ * sending its oversized head, and reading on until it is done means it reads the
+ * answer instead of a connection reset.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  const answered = socket as Socket & { weftAnswered?: boolean };
+  if (answered.weftAnswered) return; // the parser reports each further chunk: answered once
+  answered.weftAnswered = true;
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message, hint] = CLIENT_ERRORS[error.code ?? ""] ?? [
+    400,
+    "Bad Request",
+    "INVALID_REQUEST",
+    `the request is not valid HTTP (${error.code ?? error.message})`,
+  ];
+  const body = JSON.stringify(errorBody(code, message, hint));
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // A client that never stops sending is cut off after a while.
+  setTimeout(() => socket.destroy(), 5000).unref();
 }
