@@ -81,9 +81,9 @@ export function requestGuard(options: RequestGuardOptions = {}): MiddlewareHandl
       if (parsed === undefined || !hostAllowed(parsed.name, parsed.port)) {
         throw new WeftError(
           "HOST_NOT_ALLOWED",
-          `this server does not answer requests for host ${JSON.stringify(hostHeader)}: it serves ${describeOwn(listenHost, portOf())}`,
+          `this server does not answer requests for host ${shown(hostHeader)}: it serves ${describeOwn(listenHost, portOf())}`,
           {
-            hint: `reach it by its address, or start the server with --allowed-host ${parsed?.name ?? "NAME"} (WEFT_ALLOWED_HOSTS) if that name is yours`,
+            hint: `reach it by its address, or start the server with --allowed-host ${parsed === undefined ? "NAME" : shown(parsed.name, false)} (WEFT_ALLOWED_HOSTS) if that name is yours`,
           },
         );
       }
@@ -100,7 +100,7 @@ export function requestGuard(options: RequestGuardOptions = {}): MiddlewareHandl
         "ORIGIN_NOT_ALLOWED",
         origin === undefined
           ? "this server does not answer cross-site browser requests (Sec-Fetch-Site: cross-site)"
-          : `this server does not answer requests from the web page origin ${JSON.stringify(origin)}: only its own origin may call it`,
+          : `this server does not answer requests from the web page origin ${shown(origin)}: only its own origin may call it`,
         {
           hint: "start the server with --allowed-origin <scheme://host:port> (WEFT_ALLOWED_ORIGINS) to let a web page of that origin call the API",
         },
@@ -123,8 +123,8 @@ export function requestGuard(options: RequestGuardOptions = {}): MiddlewareHandl
         throw new WeftError(
           "UNSUPPORTED_MEDIA_TYPE",
           type === undefined
-            ? `${c.req.method} ${c.req.path} needs "Content-Type: application/json" (the request has none)`
-            : `${c.req.method} ${c.req.path} needs "Content-Type: application/json", not ${JSON.stringify(type)}`,
+            ? `${c.req.method} ${shown(c.req.path, false)} needs "Content-Type: application/json" (the request has none)`
+            : `${c.req.method} ${shown(c.req.path, false)} needs "Content-Type: application/json", not ${shown(type)}`,
           {
             hint: 'send the body as JSON with "Content-Type: application/json" (an empty body too: send {})',
           },
@@ -133,6 +133,12 @@ export function requestGuard(options: RequestGuardOptions = {}): MiddlewareHandl
     }
     await next();
   };
+}
+
+/** A header value for a message: quoted, and cut at 100 characters (headers may be 16 KiB). */
+function shown(value: string, quoted = true): string {
+  const cut = value.length > 100 ? `${value.slice(0, 99)}…` : value;
+  return quoted ? JSON.stringify(cut) : cut;
 }
 
 /** `application/json`, with no charset or UTF-8. */
