@@ -25,14 +25,22 @@ export function assertNoCredentials(json: unknown, where: string): void {
   };
   // `sensitive`: somewhere above this value is a credential-looking key.
   // `names`: the keys here are names (flow names), not settings.
-  const walk = (value: unknown, path: string, sensitive: boolean, names: boolean) => {
+  const walk = (value: unknown, path: string, sensitive: boolean, names: boolean, depth = 0) => {
+    if (depth > MAX_WALK_DEPTH) {
+      // Bounded recursion: no configuration nests this deep, and a deeper one is refused, not walked.
+      throw new WeftError(
+        "INVALID_SERIALIZED",
+        `${where} nests objects and arrays deeper than ${MAX_WALK_DEPTH} levels (at ${path.slice(0, 200)})`,
+      );
+    }
     if (typeof value === "string") {
       if ((sensitive && value !== "" && !REFERENCE.test(value)) || CREDENTIAL_VALUE.test(value))
         refuse(path);
       return;
     }
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, sensitive, false);
+      for (let i = 0; i < value.length; i++)
+        walk(value[i], `${path}[${i}]`, sensitive, false, depth + 1);
     } else if (typeof value === "object" && value !== null) {
       for (const [k, v] of Object.entries(value)) {
         walk(
@@ -40,12 +48,16 @@ export function assertNoCredentials(json: unknown, where: string): void {
           `${path}.${k}`,
           sensitive || (!names && CREDENTIAL_KEY.test(k)),
           !names && NAME_MAPS.has(k),
+          depth + 1,
         );
       }
     }
   };
   walk(json, where, false, false);
 }
+
+/** How deep the credential walk goes before it refuses the value (it recurses once per level). */
+const MAX_WALK_DEPTH = 100;
 
 /** Settings whose keys are names chosen by users (a flow called "refresh-token" is no secret). */
 const NAME_MAPS = new Set(["flows"]);

@@ -1,8 +1,9 @@
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { serve } from "@hono/node-server";
 import { WeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { createApp } from "./api/app.ts";
+import { errorBody } from "./api/errors.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
 import { createScheduler, type SchedulerOptions } from "./loops/scheduler.ts";
 import type { ServerLoop } from "./loops/server-loop.ts";
@@ -19,6 +20,15 @@ export interface ServerOptions {
   readonly port?: number;
   /** Largest request body accepted. @default 16 MiB */
   readonly bodyLimitBytes?: number;
+  /**
+   * Host names besides its address, `localhost` and IP addresses that requests
+   * may address the server by (a reverse proxy's name); ".example.com" allows
+   * the subdomains too. On loopback the `Host` header is always checked (DNS
+   * rebinding); on other addresses only once this is set. @default []
+   */
+  readonly allowedHosts?: readonly string[];
+  /** Web page origins besides the server's own that may call the API (CORS). @default [] */
+  readonly allowedOrigins?: readonly string[];
   /** Where the server logs. @default silent */
   readonly logger?: Logger;
   /** How long a verified token is trusted before the store is asked again. @default 2000 */
@@ -47,6 +57,9 @@ export interface RunningServer {
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The most a request's line and headers may take (Node's default, made explicit): a longer URL is 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** True for an address only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
@@ -85,8 +98,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         },
       );
     }
+    const port = options.port ?? 4200;
+    let listening: AddressInfo | undefined;
+    const allowedHosts = options.allowedHosts ?? [];
     const app = createApp({
       store,
+      guard: {
+        // Beyond loopback every request needs a token, which a rebound page has not got;
+        // names there are the operator's, so Host is checked only once they are listed.
+        checkHost: loopback || allowedHosts.length > 0,
+        listenHost: host,
+        port: () => listening?.port,
+        allowedHosts,
+        allowedOrigins: options.allowedOrigins ?? [],
+      },
       auth: {
         allowOpen: loopback,
         ...(options.tokenCacheMs === undefined ? {} : { cacheMs: options.tokenCacheMs }),
@@ -96,10 +121,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
       ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
     });
-    const port = options.port ?? 4200;
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port });
-      s.once("listening", () => resolve(s));
+      const s = serve({
+        fetch: app.fetch,
+        hostname: host,
+        port,
+        serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
+      });
+      s.on("clientError", answerClientError);
+      s.once("listening", () => {
+        listening = s.address() as AddressInfo;
+        resolve(s);
+      });
       s.once("error", (error: NodeJS.ErrnoException) => {
         reject(
           new WeftError(
@@ -129,7 +162,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         );
       loop.start();
     }
-    const address = server.address() as AddressInfo;
+    const address = listening ?? (server.address() as AddressInfo);
     const urlHost = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
     const url = `http://${urlHost}:${address.port}`;
     let closed: Promise<void> | undefined;
@@ -163,4 +196,55 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await store.close().catch(() => {});
     throw error;
   }
+}
+
+const CLIENT_ERRORS: Readonly<Record<string, [number, string, string, string, string?]>> = {
+  HPE_HEADER_OVERFLOW: [
+    431,
+    "Request Header Fields Too Large",
+    "HEADERS_TOO_LARGE",
+    `the request's URL and headers are larger than the server's limit of ${MAX_HEADER_BYTES} bytes`,
+    "shorten the URL (its query string) or the headers; request bodies may be far larger",
+  ],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [
+    413,
+    "Payload Too Large",
+    "BODY_TOO_LARGE",
+    "the request's chunk extensions are too large",
+  ],
+  ERR_HTTP_REQUEST_TIMEOUT: [
+    408,
+    "Request Timeout",
+    "INVALID_REQUEST",
+    "the request was not received in time",
+  ],
+};
+
+/**
+ * Answers a request Node's HTTP parser refused (a URL over the header limit, a
+ * malformed request line) in the API's JSON error shape rather than a bare
+ * status or a reset. The socket is ended, not destroyed: the client may still be
+ * sending its oversized head, and reading on until it is done means it reads the
+ * answer instead of a connection reset.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  const answered = socket as Socket & { weftAnswered?: boolean };
+  if (answered.weftAnswered) return; // the parser reports each further chunk: answered once
+  answered.weftAnswered = true;
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message, hint] = CLIENT_ERRORS[error.code ?? ""] ?? [
+    400,
+    "Bad Request",
+    "INVALID_REQUEST",
+    `the request is not valid HTTP (${error.code ?? error.message})`,
+  ];
+  const body = JSON.stringify(errorBody(code, message, hint));
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // A client that never stops sending is cut off after a while.
+  setTimeout(() => socket.destroy(), 5000).unref();
 }

@@ -5,7 +5,7 @@ import { weftHome } from "../../core/home.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 
-interface ServerFlags extends LoopFlags {
+interface ServerFlags extends LoopFlags, EdgeFlags {
   db?: string;
   host: string;
   port: number;
@@ -18,6 +18,53 @@ export interface LoopFlags {
   heartbeatTimeout?: number;
   submittedTimeout?: number;
   maxReschedules?: number;
+}
+
+/** The flags of who may reach the server (`weft server start`, `weft up`). */
+export interface EdgeFlags {
+  allowedHost?: string[];
+  allowedOrigin?: string[];
+}
+
+/** Collects a repeatable flag; a value (or the variable) may hold several, comma-separated. */
+function list(value: string, previous: string[] | undefined): string[] {
+  const values = value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+  return [...(previous ?? []), ...values];
+}
+
+/** Adds --allowed-host and --allowed-origin (each with its WEFT_ variable) to a command. */
+export function addEdgeFlags(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        "--allowed-host <name>",
+        "a host name clients may reach the server by besides its address, localhost and IPs (repeatable; .example.com allows subdomains)",
+      )
+        .env("WEFT_ALLOWED_HOSTS")
+        .argParser(list),
+    )
+    .addOption(
+      new Option(
+        "--allowed-origin <url>",
+        "a web page origin (https://ui.example.com) that may call the API besides the server's own (repeatable)",
+      )
+        .env("WEFT_ALLOWED_ORIGINS")
+        .argParser(list),
+    );
+}
+
+/** The `startServer` options the edge flags give. */
+export function edgeOptions(flags: EdgeFlags): {
+  allowedHosts?: string[];
+  allowedOrigins?: string[];
+} {
+  return {
+    ...(flags.allowedHost === undefined ? {} : { allowedHosts: flags.allowedHost }),
+    ...(flags.allowedOrigin === undefined ? {} : { allowedOrigins: flags.allowedOrigin }),
+  };
 }
 
 function count(value: string): number {
@@ -163,10 +210,10 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         .env("WEFT_BODY_LIMIT")
         .argParser(bytes),
     );
-  addLoopFlags(start)
+  addEdgeFlags(addLoopFlags(start))
     .addHelpText(
       "after",
-      "\nExamples:\n  weft server start\n  weft server start --db postgres://weft@db:5432/weft --host 0.0.0.0 --port 4200\n  WEFT_DB=/var/lib/weft/weft.db weft server start --port 0\n",
+      "\nExamples:\n  weft server start\n  weft server start --db postgres://weft@db:5432/weft --host 0.0.0.0 --port 4200\n  weft server start --allowed-host weft.internal --allowed-origin https://ui.internal\n  WEFT_DB=/var/lib/weft/weft.db weft server start --port 0\n",
     )
     .action(async (flags: ServerFlags, command: Command) => {
       const verbose = command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
@@ -179,6 +226,7 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         port: flags.port,
         logger: stderrLogger(cli.stderr, verbose ? "debug" : "info"),
         ...loopOptions(flags),
+        ...edgeOptions(flags),
         ...(flags.bodyLimit === undefined ? {} : { bodyLimitBytes: flags.bodyLimit }),
       });
       cli.stderr.write(

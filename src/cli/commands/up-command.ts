@@ -6,15 +6,18 @@ import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 import { parseLabels } from "./agent-command.ts";
 import {
+  addEdgeFlags,
   addLoopFlags,
   dbOption,
   describeDb,
+  type EdgeFlags,
+  edgeOptions,
   type LoopFlags,
   loopOptions,
   resolveDb,
 } from "./server-command.ts";
 
-interface UpFlags extends LoopFlags {
+interface UpFlags extends LoopFlags, EdgeFlags {
   db?: string;
   host: string;
   port: number;
@@ -54,7 +57,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       positiveInt,
       5000,
     );
-  addLoopFlags(command)
+  addEdgeFlags(addLoopFlags(command))
     .addHelpText(
       "after",
       "\nExamples:\n  weft up\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
@@ -95,6 +98,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
         port: flags.port,
         logger,
         ...loopOptions(flags),
+        ...edgeOptions(flags),
       });
       const url = server.url;
       logger.info(`server on ${url} (${describeDb(db)}), scheduler and run health running`);

@@ -7,7 +7,9 @@ import type { Logger } from "../../core/reporter.ts";
 import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
+import { jsonDeeperThan, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { openApiDocument } from "./openapi.ts";
+import { type RequestGuardOptions, requestGuard } from "./request-guard.ts";
 import { type AnyRoute, apiRoutes } from "./routes.ts";
 
 /** How the API app is made. */
@@ -15,6 +17,12 @@ export interface ApiAppOptions {
   readonly store: Store;
   /** Token checking. @default { allowOpen: false } (every route but health needs a token) */
   readonly auth?: AuthOptions;
+  /**
+   * Which requests reach the API at all (Host, Origin, Content-Type), before
+   * auth. @default the guard's defaults: a Host of localhost or an IP address,
+   * no foreign origin, JSON writes
+   */
+  readonly guard?: RequestGuardOptions;
   /** Largest request body accepted (413 BODY_TOO_LARGE above it). @default 16 MiB */
   readonly bodyLimitBytes?: number;
   /** Where unexpected errors and refusals are logged. @default silent */
@@ -54,6 +62,7 @@ export function createApp(options: ApiAppOptions): Hono {
   });
 
   const app = new Hono();
+  app.use(requestGuard(options.guard));
   app.use(
     "/api/*",
     bodyLimit({
@@ -166,6 +175,16 @@ async function readJson(c: Context): Promise<unknown> {
     );
   }
   if (text.trim() === "") return {};
+  // Before parsing: schema checks and error previews recurse once per level.
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new WeftError(
+      "INVALID_REQUEST",
+      `the request body nests objects and arrays deeper than the limit of ${MAX_JSON_DEPTH} levels`,
+      {
+        hint: `flatten the data: no JSON value sent to weft may nest more than ${MAX_JSON_DEPTH} levels`,
+      },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (error) {

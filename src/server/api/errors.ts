@@ -20,6 +20,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   STORAGE_NOT_SHAREABLE: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  HOST_NOT_ALLOWED: 403,
+  ORIGIN_NOT_ALLOWED: 403,
   ROUTE_NOT_FOUND: 404,
   FLOW_NOT_FOUND: 404,
   FLOW_RUN_NOT_FOUND: 404,
@@ -30,6 +32,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   STALE_VERSION: 409,
   IDEMPOTENCY_CONFLICT: 409,
   BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
   DATABASE_UNAVAILABLE: 503,
   MIGRATION_FAILED: 503,
 };
@@ -135,12 +139,41 @@ function valueAt(
   return { present: true, value: current };
 }
 
-function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+const PREVIEW_CHARS = 80;
+const PREVIEW_DEPTH = 8;
+
+/**
+ * At most 80 characters of a value's JSON, written only as far as they are
+ * shown: a value nested thousands deep or megabytes long costs no more than a
+ * small one (no recursion past {@link PREVIEW_DEPTH} levels).
+ */
+export function preview(value: unknown): string {
+  let text = "";
+  const full = () => text.length > PREVIEW_CHARS;
+  const write = (v: unknown, depth: number): void => {
+    if (full()) return;
+    if (v === null || typeof v !== "object") {
+      const json = typeof v === "bigint" ? String(v) : JSON.stringify(v);
+      text += json === undefined ? String(v) : json.slice(0, PREVIEW_CHARS + 1);
+      return;
+    }
+    const array = Array.isArray(v);
+    if (depth >= PREVIEW_DEPTH) {
+      text += array ? "[…]" : "{…}";
+      return;
+    }
+    text += array ? "[" : "{";
+    let first = true;
+    for (const key in v) {
+      if (full()) return;
+      if (!Object.hasOwn(v, key)) continue;
+      if (!first) text += ",";
+      first = false;
+      if (!array) text += `${JSON.stringify(key).slice(0, PREVIEW_CHARS + 1)}:`;
+      write((v as Record<string, unknown>)[key], depth + 1);
+    }
+    text += array ? "]" : "}";
+  };
+  write(value, 0);
+  return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 3)}…` : text;
 }

@@ -36,6 +36,10 @@ export function openApiDocument(
       ...(r.body || r.query ? ["INVALID_REQUEST"] : []),
       ...(r.scope === "open" ? [] : ["UNAUTHENTICATED", "FORBIDDEN"]),
       ...(r.body ? ["BODY_TOO_LARGE"] : []),
+      // The request guard, before auth: every route checks Host and Origin, every write its content type.
+      "HOST_NOT_ALLOWED",
+      "ORIGIN_NOT_ALLOWED",
+      ...(r.method === "post" ? ["UNSUPPORTED_MEDIA_TYPE"] : []),
       ...r.errors,
       "DATABASE_UNAVAILABLE",
     ];

@@ -72,6 +72,7 @@ forEachDialect("api claims", (ctx) => {
     const pending = api.app.request(
       new Request(`http://localhost/api/agents/${agent.id}/claim`, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ waitMs: 30_000 }),
         signal: controller.signal,
       }),

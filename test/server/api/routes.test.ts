@@ -333,6 +333,7 @@ forEachDialect("api routes", (ctx) => {
     const bytes = new TextEncoder().encode(JSON.stringify(big));
     const res = await api.app.request("/api/agents", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: new ReadableStream({
         start(controller) {
           controller.enqueue(bytes.subarray(0, 600));
