@@ -10,9 +10,10 @@ import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import type { Hono } from "hono";
 import { createApp } from "../../../src/server/api/app.ts";
+import { apiRoutes } from "../../../src/server/api/routes.ts";
 import { forEachDialect } from "../dialects.ts";
 import { serializedFlow, st } from "../store/store-fixtures.ts";
-import { keepingLogger } from "./api-fixtures.ts";
+import { keepingLogger, testApi } from "./api-fixtures.ts";
 
 const SEED = Number(process.env.WEFT_FUZZ_SEED ?? 13);
 
@@ -352,6 +353,40 @@ forEachDialect("api fuzz", (ctx) => {
     const failures: string[] = [];
     let sent = 0;
     const started = Date.now();
+    // Each route's answer schema (the client parses answers with it): a 2xx must match it.
+    const answers = new Map(
+      apiRoutes({ store, openapi: () => ({}) }).map((r) => [r.operationId, r.response]),
+    );
+    /** Sends a probe and records what is wrong with its answer. */
+    const judged = async (method: string, docPath: string, operationId: string, probe: Probe) => {
+      const before = logger.lines.length;
+      const answer = await send(method.toUpperCase(), probe);
+      sent++;
+      const where = `${method.toUpperCase()} ${docPath} ${probe.label}`;
+      const logged = logger.lines
+        .slice(before)
+        .filter((l) => l.level === "error")
+        .map((l) => JSON.stringify(l.fields).slice(0, 300))
+        .join(" | ");
+      if (answer.status >= 500)
+        failures.push(`${where}: ${answer.status} ${answer.text.slice(0, 200)} ${logged}`);
+      else if (answer.status >= 400) {
+        const error = (answer.body as { error?: { code?: unknown; message?: unknown } })?.error;
+        if (typeof error?.code !== "string" || typeof error.message !== "string")
+          failures.push(
+            `${where}: ${answer.status} without a JSON error body: ${answer.text.slice(0, 200)}`,
+          );
+      } else if (answer.body === undefined)
+        failures.push(`${where}: ${answer.status} with a body that is not JSON`);
+      else {
+        const parsed = answers.get(operationId)?.safeParse(answer.body);
+        if (parsed?.success === false)
+          failures.push(
+            `${where}: the answer does not match its schema: ${parsed.error.message.slice(0, 300)}`,
+          );
+      }
+      return answer;
+    };
     for (const [docPath, operations] of Object.entries(paths)) {
       for (const [method, operation] of Object.entries(operations)) {
         const seed = seeds[operation.operationId];
@@ -401,36 +436,122 @@ forEachDialect("api fuzz", (ctx) => {
             });
 
         for (const probe of probes) {
-          const before = logger.lines.length;
-          const answer = await send(method.toUpperCase(), probe);
-          sent++;
-          const where = `${method.toUpperCase()} ${docPath} ${probe.label}`;
-          const logged = logger.lines
-            .slice(before)
-            .filter((l) => l.level === "error")
-            .map((l) => JSON.stringify(l.fields).slice(0, 300))
-            .join(" | ");
-          if (answer.status >= 500)
-            failures.push(`${where}: ${answer.status} ${answer.text.slice(0, 200)} ${logged}`);
-          else if (answer.status >= 400) {
-            const error = (answer.body as { error?: { code?: unknown; message?: unknown } })?.error;
-            if (typeof error?.code !== "string" || typeof error.message !== "string")
-              failures.push(
-                `${where}: ${answer.status} without a JSON error body: ${answer.text.slice(0, 200)}`,
-              );
-          } else if (answer.body === undefined)
-            failures.push(`${where}: ${answer.status} with a body that is not JSON`);
+          const answer = await judged(method, docPath, operation.operationId, probe);
           if (probe.label === "the seed itself" && answer.status >= 400 && answer.status !== 409)
             failures.push(
-              `${where}: the seed is refused (${answer.text.slice(0, 200)}): fix the seed`,
+              `${method.toUpperCase()} ${docPath}: the seed is refused (${answer.text.slice(0, 200)}): fix the seed`,
             );
         }
       }
     }
+
+    // Afterwards, whatever the probes stored must still read back and claim on both dialects
+    // (a label PostgreSQL's JSON cannot parse once broke every claim): every page of every list.
+    const lists: [string, string, string][] = [
+      ["listFlows", "/api/flows", "archived=all&limit=500"],
+      ["listFlowRuns", "/api/flow-runs", "limit=500"],
+      ["listLogs", `/api/flow-runs/${run.run.id}/logs`, "limit=5000"],
+    ];
+    for (const [operationId, path, first] of lists) {
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const query = Object.fromEntries(new URLSearchParams(first));
+        if (cursor !== undefined) query.cursor = cursor;
+        const answer = await judged("get", path, operationId, {
+          label: `page ${pages}`,
+          path,
+          query,
+        });
+        if (answer.status !== 200) {
+          failures.push(
+            `GET ${path} page ${pages} afterwards: ${answer.status} ${answer.text.slice(0, 300)}`,
+          );
+          break;
+        }
+        cursor = (answer.body as { nextCursor?: string }).nextCursor;
+        pages++;
+      } while (cursor !== undefined && pages < 100);
+    }
+    for (const [operationId, path] of [
+      ["listAgents", "/api/agents"],
+      ["listTokens", "/api/tokens"],
+      ["getFlowRun", `/api/flow-runs/${run.run.id}`],
+    ] as const) {
+      const answer = await judged("get", path, operationId, { label: "afterwards", path });
+      if (answer.status !== 200)
+        failures.push(`GET ${path} afterwards: ${answer.status} ${answer.text.slice(0, 300)}`);
+    }
+    const claimer = await store.registerAgent({
+      name: `claimer-${randomUUID()}`,
+      labels: ["fuzz", "l"],
+      concurrency: 100,
+    });
+    const claimPath = `/api/agents/${claimer.id}/claim`;
+    const claimed = await judged("post", claimPath, "claimFlowRuns", {
+      label: "afterwards",
+      path: claimPath,
+      body: JSON.stringify({ limit: 100 }),
+    });
+    if (claimed.status !== 200)
+      failures.push(
+        `POST ${claimPath} afterwards: ${claimed.status} ${claimed.text.slice(0, 300)}`,
+      );
     t.diagnostic(`${sent} requests in ${Date.now() - started} ms`);
     assert.ok(
       failures.length === 0,
       `${failures.length} of ${sent} probes failed (seed ${SEED}):\n${failures.join("\n")}`,
     );
+  });
+
+  // TODO(issue #13): inputs other items of the issue own, kept out of the table above so they do
+  // not hide its results. Item 9 (edge) refuses JSON nested deeper than a limit before parsing:
+  // today 5,000 levels inside a free-JSON field (parameters, results, log fields) answer 500.
+  // Item 8 (faults) accepts only years 1970–9999: today they are stored. Drop `todo` once both
+  // have landed.
+  test("inputs owned by items 8 and 9: 5,000-deep JSON in free-JSON fields, times out of 1970–9999", {
+    todo: "items 8 (faults) and 9 (edge) of issue #13",
+  }, async () => {
+    const store = await ctx.open();
+    const { secret } = await store.createToken({ name: `todo-${randomUUID()}`, scopes: ["admin"] });
+    const api = testApi(store, { auth: { allowOpen: false } });
+    const auth = { authorization: `Bearer ${secret}` };
+    const flow = serializedFlow();
+    assert.equal((await api.call("POST", "/api/flows", { flow }, auth)).status, 201);
+    const run = await store.createFlowRun({ flowName: flow.name, labels: [], parameters: {} });
+    let deep = "1";
+    for (let i = 0; i < 5000; i++) deep = `{"a":${deep}}`;
+    const state = (at: string) => JSON.stringify(st("Running", at));
+    const probes: [string, string, string][] = [
+      ["parameters", "/api/flow-runs", `{"flowName":"${flow.name}","parameters":{"x":${deep}}}`],
+      [
+        "a result",
+        "/api/task-run-states",
+        `{"states":[{"flowRunId":"${run.run.id}","slug":"inc-1","version":0,"state":${state(new Date().toISOString()).replace(/}$/, `,"result":${deep}}`)}}]}`,
+      ],
+      [
+        "log fields",
+        "/api/logs",
+        `{"logs":[{"level":"info","message":"m","time":1,"flowRunId":"${run.run.id}","fields":{"x":${deep}}}]}`,
+      ],
+    ];
+    const wrong: string[] = [];
+    for (const [what, path, body] of probes) {
+      const answer = await api.call("POST", path, body, auth);
+      if (answer.status >= 500) wrong.push(`5,000-deep JSON in ${what}: ${answer.status}`);
+    }
+    for (const at of ["9999-12-31T23:00:00-05:00", "1969-12-31T23:59:59Z"]) {
+      const answer = await api.call(
+        "POST",
+        "/api/flow-runs",
+        {
+          flowName: flow.name,
+          scheduledStart: at,
+        },
+        auth,
+      );
+      if (answer.status !== 400) wrong.push(`scheduledStart ${at}: ${answer.status}`);
+    }
+    assert.deepEqual(wrong, []);
   });
 });
