@@ -49,6 +49,16 @@ export function boundedInt(min = 0): z.ZodNumber {
   return z.int().min(min).max(LIMITS.int);
 }
 
+/**
+ * A text of at most `max` characters that may hold any character: for texts
+ * stored inside a JSON document (state and error messages, stacks,
+ * descriptions), where JSON escapes U+0000 and lone surrogates, so both dialects
+ * keep them. A task's error message with a NUL must not cost the run its state.
+ */
+export function boundedText(max: number): z.ZodString {
+  return z.string().max(max, { message: `must be at most ${max} characters` });
+}
+
 /** Why a path parameter (or a cursor's part) is refused, or undefined when it is fine. */
 export function badIdReason(value: string, max: number = LIMITS.id): string | undefined {
   if (value.length === 0) return "must not be empty";

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { PARAMETER_TYPES } from "../core/graph.ts";
 import { STATE_TYPES } from "../core/states.ts";
 import { TRIGGERS } from "../core/triggers.ts";
-import { boundedInt, boundedString, LIMITS } from "./limits.ts";
+import { boundedInt, boundedString, boundedText, LIMITS } from "./limits.ts";
 
 /**
  * The schema version of each serialized object kind. Loading is strict: a
@@ -24,7 +24,8 @@ export type SchemaKind = keyof typeof SCHEMA_VERSIONS;
 const isoDate = z.iso.datetime({ offset: true });
 const slug = boundedString(LIMITS.slug).min(1);
 const name = boundedString(LIMITS.name).min(1);
-const message = boundedString(LIMITS.message);
+// Texts inside the stored JSON of a flow or a state: bounded, any character.
+const message = boundedText(LIMITS.message);
 const location = boundedString(LIMITS.location).min(1);
 
 /** A schedule: cron with time zone, fixed interval, or explicit dates; optional bounds. */
@@ -129,10 +130,10 @@ export type SerializedFlow = z.infer<typeof flowSchema>;
 
 /** A task's error as data. */
 export const errorDataSchema = z.strictObject({
-  type: boundedString(LIMITS.name),
+  type: message,
   message,
   stack: message.optional(),
-  code: boundedString(LIMITS.name).optional(),
+  code: message.optional(),
   hint: message.optional(),
 });
 

@@ -154,11 +154,6 @@ const ROWS: Row[] = [
         "/api/flow-runs",
       ],
       ["a task slug", (f: Fixture) => taskWrite(f, { slug: `s${NUL}` }), "/api/task-run-states"],
-      [
-        "a state message",
-        (f: Fixture) => taskWrite(f, {}, { message: `m${NUL}` }),
-        "/api/task-run-states",
-      ],
       ["a log message", (f: Fixture) => log(f, { message: `m${NUL}` }), "/api/logs"],
       ["a log's run id", (f: Fixture) => log(f, { flowRunId: `${f.runId}${NUL}` }), "/api/logs"],
     ] as const
@@ -333,7 +328,26 @@ const ROWS: Row[] = [
     }),
   ),
 
-  // ── opaque JSON (parameters, results) is stored as JSON text, where NUL is escaped ──
+  // ── texts inside stored JSON (states, errors) and free JSON (parameters, results) take any
+  // character: JSON escapes NUL and lone surrogates, and both dialects read them back ──
+  {
+    name: "a NUL and a lone surrogate in a task's error message are accepted and read back unchanged",
+    method: "POST",
+    path: () => "/api/task-run-states",
+    body: (f) =>
+      taskWrite(
+        f,
+        { slug: "odd-text" },
+        { message: `m${NUL}`, error: { type: "Error", message: `a${NUL}b\ud800`, stack: NUL } },
+      ),
+    expect: 200,
+    check: async (_answer, api, f) => {
+      const run = await api.call("GET", `/api/flow-runs/${f.runId}`);
+      const task = run.body.taskRuns.find((t: { slug: string }) => t.slug === "odd-text");
+      assert.equal(task.state.message, `m${NUL}`);
+      assert.equal(task.state.error.message, `a${NUL}b\ud800`);
+    },
+  },
   {
     name: "a NUL inside a parameter value is accepted and read back unchanged",
     method: "POST",
