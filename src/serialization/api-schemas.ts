@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { boundedInt, boundedString, LIMITS } from "./limits.ts";
 import {
   flowSchema,
   logRecordSchema,
@@ -12,10 +13,15 @@ import { TOKEN_SCOPES } from "./token-scopes.ts";
 // the server (validation, OpenAPI document) and the client (typed calls). Times
 // are ISO 8601 strings in UTC (`Date.prototype.toISOString`), so they sort as text.
 
-const id = z.string().min(1).max(200);
+// Every string a request carries is bounded and refuses NUL, and every integer
+// fits 32 bits (src/serialization/limits.ts), so SQLite and PostgreSQL accept
+// and refuse the same inputs.
+const id = boundedString(LIMITS.id).min(1);
 const isoTime = z.iso.datetime({ offset: true });
-const label = z.string().min(1).max(200);
-const cursor = z.string().min(1).max(500);
+const name = boundedString(LIMITS.name).min(1);
+const label = name;
+const slug = boundedString(LIMITS.slug).min(1);
+const cursor = boundedString(500).min(1);
 const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
 
 // In a module of their own, which the CLI's option parsing loads without zod.
@@ -47,7 +53,7 @@ export interface Page<T> {
 export const registerFlowRequestSchema = z.strictObject({
   flow: flowSchema,
   /** Versions of one flow share a group. @default the flow's name */
-  versionGroup: z.string().min(1).max(200).optional(),
+  versionGroup: name.optional(),
 });
 export type RegisterFlowRequest = z.infer<typeof registerFlowRequestSchema>;
 
@@ -82,7 +88,7 @@ export type RegisterFlowResponse = z.infer<typeof registerFlowResponseSchema>;
 
 /** GET /api/flows query. */
 export const listFlowsQuerySchema = z.strictObject({
-  name: z.string().min(1).optional(),
+  name: name.optional(),
   archived: z.enum(["true", "false", "all"]).default("false"),
   limit: pageLimit,
   cursor: cursor.optional(),
@@ -95,13 +101,13 @@ export type ListFlowsQuery = z.infer<typeof listFlowsQuerySchema>;
 export const createFlowRunRequestSchema = z
   .strictObject({
     flowId: id.optional(),
-    flowName: z.string().min(1).optional(),
-    name: z.string().min(1).max(200).optional(),
+    flowName: name.optional(),
+    name: name.optional(),
     parameters: z.record(z.string(), z.json()).default({}),
     /** Extra labels an agent must carry, on top of the flow's. */
     labels: z.array(label).default([]),
     /** A second create with the same key (for the same flow group) returns the first run. */
-    idempotencyKey: z.string().min(1).max(200).optional(),
+    idempotencyKey: name.optional(),
     /** When the run becomes due. @default now */
     scheduledStart: isoTime.optional(),
   })
@@ -171,8 +177,8 @@ export type FlowRunDetail = z.infer<typeof flowRunDetailSchema>;
 /** GET /api/flow-runs query (newest scheduled start first). `state` is a comma-separated list. */
 export const listFlowRunsQuerySchema = z.strictObject({
   flowId: id.optional(),
-  flowName: z.string().min(1).optional(),
-  state: z.string().min(1).optional(),
+  flowName: name.optional(),
+  state: name.optional(),
   agentId: id.optional(),
   limit: pageLimit,
   cursor: cursor.optional(),
@@ -182,7 +188,7 @@ export type ListFlowRunsQuery = z.infer<typeof listFlowRunsQuerySchema>;
 /** POST /api/flow-runs/:id/state: a state write, refused unless `version` is the run's current one. */
 export const setFlowRunStateRequestSchema = z.strictObject({
   state: stateSchema,
-  version: z.int().min(1),
+  version: boundedInt(1),
 });
 export type SetFlowRunStateRequest = z.infer<typeof setFlowRunStateRequestSchema>;
 
@@ -199,13 +205,13 @@ export const heartbeatResponseSchema = z.strictObject({
  */
 export const taskRunStateWriteSchema = z.strictObject({
   flowRunId: id,
-  slug: z.string().min(1),
-  mapIndex: z.int().min(0).optional(),
+  slug,
+  mapIndex: boundedInt().optional(),
   state: stateSchema,
-  version: z.int().min(0),
+  version: boundedInt(),
   /** The flow run's claim this write belongs to: refused once the run was claimed again. */
-  claim: z.int().min(1).optional(),
-  resultRef: z.string().optional(),
+  claim: boundedInt(1).optional(),
+  resultRef: boundedString(LIMITS.location).optional(),
 });
 export type TaskRunStateWrite = z.infer<typeof taskRunStateWriteSchema>;
 
@@ -220,7 +226,18 @@ export const setTaskRunStatesResponseSchema = z.strictObject({ versions: z.array
 
 /** POST /api/logs: a batch of log records (`time` in epoch milliseconds). */
 export const ingestLogsRequestSchema = z.strictObject({
-  logs: z.array(logRecordSchema).min(1).max(10_000),
+  // Bounded here rather than in logRecordSchema: a local run's events carry any log message.
+  logs: z
+    .array(
+      logRecordSchema.extend({
+        message: boundedString(LIMITS.message),
+        flowRunId: id,
+        taskSlug: slug.optional(),
+        mapIndex: boundedInt().optional(),
+      }),
+    )
+    .min(1)
+    .max(10_000),
 });
 /** A stored log record. */
 export const logEntrySchema = logRecordSchema.extend({ id: z.string() });
@@ -235,7 +252,7 @@ export const listLogsQuerySchema = z.strictObject({
 
 /** POST /api/agents: register (an agent of the same name gets its labels updated and keeps its id). */
 export const registerAgentRequestSchema = z.strictObject({
-  name: z.string().min(1).max(200),
+  name,
   labels: z.array(label).default([]),
   /** Runs it executes at once (shown by `runs inspect` when all matching agents are busy). */
   concurrency: z.int().min(1).max(10_000).default(1),
@@ -280,7 +297,7 @@ export type ApiToken = z.infer<typeof apiTokenSchema>;
 
 /** POST /api/tokens: make a token (admin). */
 export const createTokenRequestSchema = z.strictObject({
-  name: z.string().min(1).max(200),
+  name,
   scopes: z.array(z.enum(TOKEN_SCOPES)).min(1),
 });
 export type CreateTokenRequest = z.infer<typeof createTokenRequestSchema>;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { PARAMETER_TYPES } from "../core/graph.ts";
 import { STATE_TYPES } from "../core/states.ts";
 import { TRIGGERS } from "../core/triggers.ts";
+import { boundedInt, boundedString, boundedText, LIMITS } from "./limits.ts";
 
 /**
  * The schema version of each serialized object kind. Loading is strict: a
@@ -21,15 +22,19 @@ export const SCHEMA_VERSIONS = {
 export type SchemaKind = keyof typeof SCHEMA_VERSIONS;
 
 const isoDate = z.iso.datetime({ offset: true });
-const slug = z.string().min(1).max(220);
+const slug = boundedString(LIMITS.slug).min(1);
+const name = boundedString(LIMITS.name).min(1);
+// Texts inside the stored JSON of a flow or a state: bounded, any character.
+const message = boundedText(LIMITS.message);
+const location = boundedString(LIMITS.location).min(1);
 
 /** A schedule: cron with time zone, fixed interval, or explicit dates; optional bounds. */
 export const scheduleSchema = z.discriminatedUnion("type", [
   z.strictObject({
     schemaVersion: z.literal(SCHEMA_VERSIONS.schedule),
     type: z.literal("cron"),
-    expression: z.string().min(1),
-    timezone: z.string().min(1),
+    expression: name,
+    timezone: name,
     start: isoDate.optional(),
     end: isoDate.optional(),
   }),
@@ -50,7 +55,7 @@ export type SerializedSchedule = z.infer<typeof scheduleSchema>;
 
 /** A task's options, as far as JSON can carry them (functions become flags). */
 export const taskOptionsSchema = z.strictObject({
-  retries: z.int().min(0),
+  retries: boundedInt(),
   /** Milliseconds, or "function" when computed per attempt by code. */
   retryDelay: z.union([z.number().min(0), z.literal("function")]),
   timeout: z.number().positive().optional(),
@@ -59,7 +64,7 @@ export const taskOptionsSchema = z.strictObject({
   cacheFor: z.number().positive().optional(),
   /** True when a cacheKey function is set in code. */
   cacheKey: z.boolean(),
-  tags: z.array(z.string()),
+  tags: z.array(boundedString(LIMITS.name)),
   /** Persist the result in the flow's result backend (absent: when the flow has one). */
   checkpoint: z.boolean().optional(),
   cache: z.literal("content").optional(),
@@ -68,7 +73,7 @@ export const taskOptionsSchema = z.strictObject({
 /** One task (node) of a flow. */
 export const taskSchema = z.strictObject({
   slug,
-  name: z.string().min(1),
+  name,
   kind: z.enum(["task", "parameter", "condition", "merge"]),
   mapped: z.boolean(),
   options: taskOptionsSchema,
@@ -79,18 +84,18 @@ export type SerializedTask = z.infer<typeof taskSchema>;
 export const edgeSchema = z.strictObject({
   upstream: slug,
   downstream: slug,
-  key: z.union([z.int().min(0), z.literal("after")]),
+  key: z.union([boundedInt(), z.literal("after")]),
   mapped: z.boolean(),
 });
 export type SerializedEdge = z.infer<typeof edgeSchema>;
 
 /** A flow parameter. */
 export const parameterSchema = z.strictObject({
-  name: z.string().min(1),
+  name,
   default: z.json().optional(),
   required: z.boolean(),
   type: z.enum(PARAMETER_TYPES).optional(),
-  description: z.string().optional(),
+  description: message.optional(),
   /** True when a validate function is set in code. */
   validated: z.boolean(),
 });
@@ -98,16 +103,16 @@ export type SerializedParameter = z.infer<typeof parameterSchema>;
 
 /** A storage or environment, validated in full by its registry entry. */
 export const typedObjectSchema = z.looseObject({
-  type: z.string().min(1),
-  schemaVersion: z.int().min(1),
+  type: name,
+  schemaVersion: boundedInt(1),
 });
 export type TypedObject = z.infer<typeof typedObjectSchema>;
 
 /** A flow: its graph, plus (once built) where its code is and how it runs. */
 export const flowSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSIONS.flow),
-  name: z.string().min(1),
-  description: z.string().optional(),
+  name,
+  description: message.optional(),
   parameters: z.array(parameterSchema),
   tasks: z.array(taskSchema),
   edges: z.array(edgeSchema),
@@ -118,35 +123,35 @@ export const flowSchema = z.strictObject({
   /** Where task results are persisted. */
   result: typedObjectSchema.optional(),
   /** The flow's location in its storage (set by a build). */
-  location: z.string().min(1).optional(),
-  labels: z.array(z.string().min(1)),
+  location: location.optional(),
+  labels: z.array(name),
 });
 export type SerializedFlow = z.infer<typeof flowSchema>;
 
 /** A task's error as data. */
 export const errorDataSchema = z.strictObject({
-  type: z.string(),
-  message: z.string(),
-  stack: z.string().optional(),
-  code: z.string().optional(),
-  hint: z.string().optional(),
+  type: message,
+  message,
+  stack: message.optional(),
+  code: message.optional(),
+  hint: message.optional(),
 });
 
 /** A state of a task run or flow run. */
 export const stateSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSIONS.state),
   type: z.enum(STATE_TYPES),
-  message: z.string().optional(),
+  message: message.optional(),
   timestamp: isoDate,
   startedAt: isoDate.optional(),
-  attempts: z.int().min(0).optional(),
+  attempts: boundedInt().optional(),
   retryAt: isoDate.optional(),
   result: z.json().optional(),
   error: errorDataSchema.optional(),
   /** For Mapped: how many children. */
-  children: z.int().min(0).optional(),
+  children: boundedInt().optional(),
   /** Where the result is persisted, when the flow has a result backend. */
-  location: z.string().min(1).optional(),
+  location: location.optional(),
 });
 export type SerializedState = z.infer<typeof stateSchema>;
 

@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import { packageVersion } from "../../core/package.ts";
 import type { Logger } from "../../core/reporter.ts";
+import { badIdReason } from "../../serialization/limits.ts";
 import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
@@ -94,6 +95,7 @@ async function serve(
     r.scope,
     `${r.method.toUpperCase()} ${r.path}`,
   );
+  const params = checkParams(c.req.param());
   const query = r.query === undefined ? undefined : check(r.query, c.req.query(), "query");
   const body = r.body === undefined ? undefined : check(r.body, await readJson(c), "body");
   const watch = whileServing(c.req.raw.signal, closing);
@@ -102,7 +104,7 @@ async function serve(
     result = await r.handle({
       body,
       query,
-      params: c.req.param(),
+      params,
       get signal() {
         return watch.signal();
       },
@@ -150,6 +152,24 @@ function whileServing(
       for (const release of releases.splice(0)) release();
     },
   };
+}
+
+/** Path parameters (ids, names) are bounded and NUL-free like every string of a body. */
+function checkParams(params: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(params)) {
+    const reason = badIdReason(value);
+    if (reason !== undefined) {
+      const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}…` : value);
+      throw new WeftError(
+        "INVALID_REQUEST",
+        `invalid path parameter ${name}: ${reason} (got ${shown})`,
+        {
+          hint: "pass an id (or name) as a list or an earlier answer shows it",
+        },
+      );
+    }
+  }
+  return params;
 }
 
 function check(schema: z.ZodType, input: unknown, where: "body" | "query"): unknown {

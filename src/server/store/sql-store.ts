@@ -726,7 +726,7 @@ export class SqlStore implements Store {
   ): Promise<Page<LogEntry>> {
     let q = this.db.selectFrom("logs").selectAll().where("flow_run_id", "=", flowRunId);
     if (query.cursor !== undefined) {
-      const [after] = decodeCursor<[number]>(query.cursor, ["number"]);
+      const [after] = decodeCursor<[number]>(query.cursor, ["serial"]);
       q = q.where("id", ">", after);
     }
     const rows = await q

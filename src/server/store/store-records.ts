@@ -9,6 +9,7 @@ import type {
   TaskRun,
   TokenScope,
 } from "../../serialization/api-schemas.ts";
+import { badIdReason, LIMITS } from "../../serialization/limits.ts";
 import type {
   SerializedFlow,
   SerializedSchedule,
@@ -134,10 +135,21 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString("base64url");
 }
 
+/**
+ * What a cursor's part may hold: a bounded NUL-free string, an integer column's
+ * value (0 to 2^31 - 1), or an auto-numbered key's (0 to 2^53 - 1), so that a
+ * forged cursor is refused the same way on both dialects and never reaches SQL.
+ */
+const CURSOR_PART = {
+  string: (v: unknown) => typeof v === "string" && badIdReason(v, LIMITS.location) === undefined,
+  number: (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= LIMITS.int,
+  serial: (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0,
+} as const;
+
 /** The sort key in a cursor this store made; INVALID_REQUEST for anything else. */
 export function decodeCursor<T extends readonly (string | number)[]>(
   cursor: string,
-  shape: readonly ("string" | "number")[],
+  shape: readonly (keyof typeof CURSOR_PART)[],
 ): T {
   let key: unknown;
   try {
@@ -148,9 +160,10 @@ export function decodeCursor<T extends readonly (string | number)[]>(
   if (
     !Array.isArray(key) ||
     key.length !== shape.length ||
-    key.some((v, i) => typeof v !== shape[i])
+    key.some((v, i) => !CURSOR_PART[shape[i]!](v))
   ) {
-    throw new WeftError("INVALID_REQUEST", `cursor ${JSON.stringify(cursor)} is not valid`, {
+    const shown = cursor.length > 80 ? `${cursor.slice(0, 77)}…` : cursor;
+    throw new WeftError("INVALID_REQUEST", `cursor ${JSON.stringify(shown)} is not valid`, {
       hint: "pass the nextCursor of the previous page unchanged",
     });
   }
