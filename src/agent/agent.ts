@@ -27,7 +27,8 @@ export interface AgentApi extends ReportingApi {
     labels: string[];
     concurrency: number;
   }): Promise<AgentRecord>;
-  heartbeatAgent(id: string): Promise<AgentRecord>;
+  /** `runs`: the runs the agent holds (deploying or executing), so the server frees the others it claimed for it. */
+  heartbeatAgent(id: string, runs?: readonly string[]): Promise<AgentRecord>;
   claimFlowRuns(
     agentId: string,
     options: { limit: number; waitMs: number; signal?: AbortSignal },
@@ -126,7 +127,8 @@ export function startAgent(options: AgentOptions): Agent {
       return;
     }
     const beat = setInterval(() => {
-      api.heartbeatAgent(id!).catch(async (error: unknown) => {
+      // The runs it holds: a claim the server committed whose answer was lost is not among them.
+      api.heartbeatAgent(id!, [...active.keys()]).catch(async (error: unknown) => {
         if (isWeftError(error) && error.code === "AGENT_NOT_FOUND")
           id = await register().catch(() => id);
         else log.warn(`agent heartbeat failed: ${describe(error)}`);

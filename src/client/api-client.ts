@@ -122,7 +122,11 @@ export interface ApiClient {
   registerAgent(input: { name: string; labels?: string[]; concurrency?: number }): Promise<Agent>;
   listAgents(): Promise<Agent[]>;
   getAgent(id: string): Promise<Agent>;
-  heartbeatAgent(id: string): Promise<Agent>;
+  /**
+   * Says the agent is alive; `runs` (the ids of the runs it holds) lets the
+   * server give back claimed runs whose answer never reached it.
+   */
+  heartbeatAgent(id: string, runs?: readonly string[]): Promise<Agent>;
   /**
    * Claims up to `limit` due runs; with `waitMs`, the server holds the request
    * until one becomes due (long poll). `signal` ends the wait (the call then
@@ -240,8 +244,13 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     registerAgent: (input) => call("POST", "/api/agents", agentSchema, input),
     listAgents: async () => (await call("GET", "/api/agents", listSchema(agentSchema))).items,
     getAgent: (agentId) => call("GET", `/api/agents/${id(agentId)}`, agentSchema),
-    heartbeatAgent: (agentId) =>
-      call("POST", `/api/agents/${id(agentId)}/heartbeat`, agentSchema, {}),
+    heartbeatAgent: (agentId, runs) =>
+      call(
+        "POST",
+        `/api/agents/${id(agentId)}/heartbeat`,
+        agentSchema,
+        runs === undefined ? {} : { runs: [...runs] },
+      ),
     claimFlowRuns: async (agentId, o = {}) =>
       (
         await call(

@@ -250,6 +250,16 @@ export const agentSchema = z.strictObject({
 });
 export type Agent = z.infer<typeof agentSchema>;
 
+/**
+ * POST /api/agents/:id/heartbeat body. `runs`: the ids of the runs the agent
+ * deploys or executes now; the server gives back its claimed (Submitted) runs
+ * missing from it, whose claim's answer never reached the agent.
+ */
+export const agentHeartbeatRequestSchema = z.strictObject({
+  runs: z.array(id).max(10_000).optional(),
+});
+export type AgentHeartbeatRequest = z.infer<typeof agentHeartbeatRequestSchema>;
+
 /** POST /api/agents/:id/claim: up to `limit` due runs; waits up to `waitMs` for one to become due. */
 export const claimRequestSchema = z.strictObject({
   limit: z.int().min(1).max(100).default(1),

@@ -780,7 +780,10 @@ export class SqlStore implements Store {
     return toAgent(row);
   }
 
-  async heartbeatAgent(id: string): Promise<Agent> {
+  async heartbeatAgent(
+    id: string,
+    report?: { holding: readonly string[]; claimedBefore: Date },
+  ): Promise<Agent> {
     const row = await this.write((trx) =>
       trx
         .updateTable("agents")
@@ -790,6 +793,21 @@ export class SqlStore implements Store {
         .executeTakeFirst(),
     );
     if (row === undefined) throw agentNotFound(id);
+    if (report !== undefined) {
+      const holding = new Set(report.holding);
+      const submitted = await this.db
+        .selectFrom("flow_runs")
+        .selectAll()
+        .where("agent_id", "=", id)
+        .where("state_type", "=", "Submitted")
+        .where("state_at", "<", report.claimedBefore.toISOString())
+        .execute();
+      for (const r of submitted) {
+        if (holding.has(r.id)) continue;
+        // Versioned: a run that started meanwhile is left alone.
+        await this.recoverStaleRun({ run: toFlowRun(r), reason: "not-held" }, 0);
+      }
+    }
     return toAgent(row);
   }
 
@@ -913,35 +931,60 @@ export class SqlStore implements Store {
   // ── run health ──
 
   async findStaleRuns(limits: {
-    submittedBefore: Date;
-    heartbeatBefore: Date;
+    submittedBefore?: Date | undefined;
+    heartbeatBefore?: Date | undefined;
+    agentSeenBefore?: Date | undefined;
   }): Promise<StaleRun[]> {
-    const submittedBefore = limits.submittedBefore.toISOString();
-    const heartbeatBefore = limits.heartbeatBefore.toISOString();
-    const [never, lost] = await Promise.all([
-      this.db
-        .selectFrom("flow_runs")
-        .selectAll()
-        .where("state_type", "=", "Submitted")
-        .where("state_at", "<", submittedBefore)
-        .orderBy("state_at")
-        .execute(),
-      this.db
-        .selectFrom("flow_runs")
-        .selectAll()
-        .where("state_type", "in", ["Running", "Cancelling"])
-        .where(
-          (eb) => eb.fn.coalesce("heartbeat_at", "start_time", "state_at"),
-          "<",
-          heartbeatBefore,
-        )
-        .orderBy("state_at")
-        .execute(),
+    const none = Promise.resolve([] as FlowRunRow[]);
+    const lastHeard = sql<string>`coalesce(flow_runs.heartbeat_at, flow_runs.start_time, flow_runs.state_at)`;
+    const { submittedBefore, heartbeatBefore, agentSeenBefore } = limits;
+    const [agentLost, lost, never] = await Promise.all([
+      agentSeenBefore === undefined
+        ? none
+        : this.db
+            .selectFrom("flow_runs")
+            .innerJoin("agents", "agents.id", "flow_runs.agent_id")
+            .selectAll("flow_runs")
+            .where("agents.last_seen", "<", agentSeenBefore.toISOString())
+            .where((eb) =>
+              eb.or([
+                eb("flow_runs.state_type", "=", "Submitted"),
+                eb.and([
+                  eb("flow_runs.state_type", "in", ["Running", "Cancelling"]),
+                  eb(lastHeard, "<", agentSeenBefore.toISOString()),
+                ]),
+              ]),
+            )
+            .orderBy("flow_runs.state_at")
+            .execute(),
+      heartbeatBefore === undefined
+        ? none
+        : this.db
+            .selectFrom("flow_runs")
+            .selectAll()
+            .where("state_type", "in", ["Running", "Cancelling"])
+            .where(lastHeard, "<", heartbeatBefore.toISOString())
+            .orderBy("state_at")
+            .execute(),
+      submittedBefore === undefined
+        ? none
+        : this.db
+            .selectFrom("flow_runs")
+            .selectAll()
+            .where("state_type", "=", "Submitted")
+            .where("state_at", "<", submittedBefore.toISOString())
+            .orderBy("state_at")
+            .execute(),
     ]);
-    return [
-      ...never.map((r): StaleRun => ({ run: toFlowRun(r), reason: "never-started" })),
-      ...lost.map((r): StaleRun => ({ run: toFlowRun(r), reason: "heartbeat-lost" })),
-    ];
+    // A run stale in more than one way is acted on once, for the most telling reason.
+    const found = new Map<string, StaleRun>();
+    const add = (rows: FlowRunRow[], reason: StaleRun["reason"]) => {
+      for (const r of rows) if (!found.has(r.id)) found.set(r.id, { run: toFlowRun(r), reason });
+    };
+    add(agentLost, "agent-lost");
+    add(lost, "heartbeat-lost");
+    add(never, "never-started");
+    return [...found.values()];
   }
 
   async recoverStaleRun(stale: StaleRun, maxReschedules: number): Promise<FlowRun | undefined> {
@@ -955,11 +998,35 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       // Gone, or moved on since it was found (it started, sent a state, was claimed again…).
       if (row === undefined || row.version !== stale.run.version) return undefined;
-      const agent = row.agent_id === null ? "" : ` by agent ${row.agent_id}`;
+      const agentRow =
+        row.agent_id === null
+          ? undefined
+          : await trx
+              .selectFrom("agents")
+              .select(["name", "last_seen"])
+              .where("id", "=", row.agent_id)
+              .executeTakeFirst();
+      const agentName =
+        agentRow === undefined ? `agent ${row.agent_id}` : `agent "${agentRow.name}"`;
+      const agent = row.agent_id === null ? "" : ` by ${agentName}`;
+      const started = row.state_type !== "Submitted";
       const what =
         stale.reason === "never-started"
           ? `it was submitted${agent} at ${row.state_at} but never started`
-          : `its heartbeats stopped (last ${row.heartbeat_at ?? row.start_time ?? row.state_at})`;
+          : stale.reason === "agent-lost"
+            ? `its ${agentName} stopped sending heartbeats (last seen ${agentRow?.last_seen ?? "never"}) ${started ? "while it ran" : "before starting it"}`
+            : stale.reason === "not-held"
+              ? `${agentName} does not hold it: the answer to its claim at ${row.state_at} never reached the agent`
+              : `its heartbeats stopped (last ${row.heartbeat_at ?? row.start_time ?? row.state_at})`;
+      if (stale.reason === "not-held") {
+        // Not the run's fault, nor a try: it goes back as it was, without counting a reschedule.
+        return this.applyRunState(
+          trx,
+          row,
+          state("Scheduled", now, `given back by the server: ${what}`),
+          { scheduled_start: now },
+        );
+      }
       if (row.state_type === "Cancelling") {
         return this.applyRunState(
           trx,
