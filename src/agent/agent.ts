@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import type { UnreadableClaim } from "../client/api-client.ts";
 import {
   type ApiReporter,
   createApiReporter,
@@ -31,7 +32,13 @@ export interface AgentApi extends ReportingApi {
   heartbeatAgent(id: string, runs?: readonly string[]): Promise<AgentRecord>;
   claimFlowRuns(
     agentId: string,
-    options: { limit: number; waitMs: number; signal?: AbortSignal },
+    options: {
+      limit: number;
+      waitMs: number;
+      signal?: AbortSignal;
+      /** A claimed run of the answer the client cannot read (the others are returned). */
+      onUnreadable?: (claim: UnreadableClaim) => void;
+    },
   ): Promise<ClaimedRun[]>;
   heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
   getFlowRun(id: string): Promise<FlowRunDetail>;
@@ -151,6 +158,9 @@ export function startAgent(options: AgentOptions): Agent {
             limit: Math.min(free, MAX_CLAIM),
             waitMs: options.claimWaitMs ?? 10_000,
             signal: stopping.signal,
+            onUnreadable: (claim) => {
+              void failUnreadable(claim);
+            },
           });
           failures = 0;
         } catch (error) {
@@ -170,6 +180,28 @@ export function startAgent(options: AgentOptions): Agent {
     } finally {
       clearInterval(beat);
     }
+  }
+
+  /**
+   * A claimed run this agent cannot read is failed, saying why, so that it is
+   * neither run nor left Submitted (nor claimed again and again); the other runs
+   * of the answer go on.
+   */
+  async function failUnreadable(claim: UnreadableClaim): Promise<void> {
+    const what = `this agent could not read the run's claim answer: ${claim.problem}`;
+    log.error(`run ${claim.id ?? "(no readable id)"}: ${what}`);
+    if (claim.id === undefined || claim.version === undefined) return;
+    const state: SerializedState = {
+      schemaVersion: 1,
+      type: "Failed",
+      message: `failed by agent ${name}: ${what}`,
+      timestamp: new Date().toISOString(),
+    };
+    await api
+      .setFlowRunState(claim.id, state, claim.version)
+      .catch((error: unknown) =>
+        log.warn(`run ${claim.id}: could not record that it was unreadable: ${describe(error)}`),
+      );
   }
 
   /** A run claimed while stopping goes back to Scheduled at once, for another agent. */

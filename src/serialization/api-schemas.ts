@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   flowSchema,
+  isoTimeSchema,
   logRecordSchema,
   scheduleSchema,
   stateSchema,
@@ -13,7 +14,8 @@ import { TOKEN_SCOPES } from "./token-scopes.ts";
 // are ISO 8601 strings in UTC (`Date.prototype.toISOString`), so they sort as text.
 
 const id = z.string().min(1).max(200);
-const isoTime = z.iso.datetime({ offset: true });
+// Years 1970–9999 in UTC only: `9999-12-31T23:00:00-05:00` is year 10000 and refused.
+const isoTime = isoTimeSchema;
 const label = z.string().min(1).max(200);
 const cursor = z.string().min(1).max(500);
 const pageLimit = z.coerce.number().int().min(1).max(500).default(50);

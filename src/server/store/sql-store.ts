@@ -23,7 +23,12 @@ import {
   type TokenScope,
 } from "../../serialization/api-schemas.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
-import type { SerializedFlow, SerializedState, TypedObject } from "../../serialization/schemas.ts";
+import {
+  isTimeInRange,
+  type SerializedFlow,
+  type SerializedState,
+  type TypedObject,
+} from "../../serialization/schemas.ts";
 import type { StoreConnection } from "./connection.ts";
 import { canonicalJson, flowContentHash } from "./content-hash.ts";
 import type { Database, FlowRunsTable } from "./database.ts";
@@ -403,7 +408,10 @@ export class SqlStore implements Store {
     const row = this.newRunRow(flow, {
       parameters,
       labels: request.labels ?? [],
-      scheduledStart: request.scheduledStart === undefined ? now : isoText(request.scheduledStart),
+      scheduledStart:
+        request.scheduledStart === undefined
+          ? now
+          : isoText(request.scheduledStart, "scheduledStart"),
       now,
       name: request.name,
       idempotencyKey: request.idempotencyKey,
@@ -440,7 +448,9 @@ export class SqlStore implements Store {
     return result;
   }
 
-  async createScheduledRuns(flowId: string, times: readonly Date[]): Promise<number> {
+  async createScheduledRuns(flowId: string, all: readonly Date[]): Promise<number> {
+    // A time the store cannot hold (beyond year 9999) is never due: it is left out.
+    const times = all.filter((t) => isTimeInRange(t.getTime()));
     if (times.length === 0) return 0;
     const flow = await this.flowRow(flowId);
     const parameters = resolveParameters(flow.name, parameterSpecs(JSON.parse(flow.flow)), {});
@@ -556,15 +566,16 @@ export class SqlStore implements Store {
         version: row.version + 1,
       };
     if (to === "Running" && row.start_time === null) {
-      change.start_time = isoText(next.startedAt ?? next.timestamp);
+      change.start_time = isoText(next.startedAt ?? next.timestamp, "state.startedAt");
       change.heartbeat_at = now;
     }
-    if (isStateA(to, "Finished")) change.end_time = isoText(next.timestamp);
+    if (isStateA(to, "Finished")) change.end_time = isoText(next.timestamp, "state.timestamp");
     if (isStateA(to, "Scheduled")) {
       // Back to waiting: no agent holds it; a Retrying state says when it is due again.
       change.agent_id = null;
       change.heartbeat_at = null;
-      if (next.retryAt !== undefined) change.scheduled_start = isoText(next.retryAt);
+      if (next.retryAt !== undefined)
+        change.scheduled_start = isoText(next.retryAt, "state.retryAt");
     }
     return change;
   }
