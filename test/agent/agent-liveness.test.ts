@@ -17,14 +17,14 @@ const dialects = [
   ["postgres", POSTGRES_URL === undefined ? "WEFT_TEST_POSTGRES_URL not set" : false],
 ] as const;
 
-const AGENT_TIMEOUT_MS = 1500;
+const AGENT_TIMEOUT_MS = 3000;
 
 for (const [dialect, skip] of dialects) {
   describe(`agent liveness (${dialect})`, { skip, concurrency: true }, () => {
     const servers: TestServer[] = [];
     const serve = async () => {
       const s = await startTestServer(dialect, {
-        claimAnswerGraceMs: 500,
+        claimAnswerGraceMs: 1500,
         scheduler: false,
         runHealth: { intervalMs: 100, agentTimeoutMs: AGENT_TIMEOUT_MS },
       });
