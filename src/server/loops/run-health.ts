@@ -45,9 +45,11 @@ export interface RunHealthOptions {
  * marked Cancelled.
  *
  * Silence is counted only while run health could see the database: after it
- * starts, and after a tick that failed (the database was unreachable, so no
- * heartbeat could be written either), each timeout runs from that moment, so
- * a database outage or a server restart never reschedules healthy runs.
+ * starts, after a tick that failed (the database was unreachable, so no
+ * heartbeat could be written either) and after a tick that came far too late
+ * (this process stalled), each timeout runs from that moment, so a database
+ * outage, a server restart or a blocked `weft up` process never reschedules
+ * healthy runs.
  */
 export function createRunHealth(options: RunHealthOptions): ServerLoop {
   const { store, logger } = options;
@@ -56,10 +58,26 @@ export function createRunHealth(options: RunHealthOptions): ServerLoop {
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 25_000;
   const agentTimeoutMs = options.agentTimeoutMs ?? 20_000;
   const maxReschedules = options.maxReschedules ?? 3;
+  const intervalMs = options.intervalMs ?? 5_000;
   /** Since when run health has seen the database without a gap (undefined: from the next tick). */
   let seenSince: number | undefined;
+  /** When (monotonic, real time) the last tick's body ended. */
+  let lastBodyEnd: number | undefined;
 
   const body = async () => {
+    // A tick much later than its interval means this process stalled (its event loop
+    // blocked, as a CPU-bound task of a co-located agent does; or it was suspended) or
+    // it did not lead meanwhile: heartbeats it could not see do not count as missed.
+    if (lastBodyEnd !== undefined && performance.now() - lastBodyEnd > 2 * intervalMs + 1000)
+      seenSince = undefined;
+    try {
+      await check();
+    } finally {
+      lastBodyEnd = performance.now();
+    }
+  };
+
+  const check = async () => {
     const at = now().getTime();
     seenSince ??= at;
     const since = seenSince;
@@ -86,7 +104,7 @@ export function createRunHealth(options: RunHealthOptions): ServerLoop {
     name: "run-health",
     store,
     logger,
-    intervalMs: options.intervalMs ?? 5_000,
+    intervalMs,
     body,
     onFailure: () => {
       seenSince = undefined;

@@ -260,6 +260,32 @@ forEachDialect("run health", (ctx) => {
     void health;
   });
 
+  test("a tick that comes far too late (the process stalled) does not count the stall as silence", async () => {
+    const { clock, store, run, agent } = await setup(2, AGENT_MS);
+    const health = createRunHealth({
+      store,
+      logger: recordingLogger(),
+      now: clock.now,
+      intervalMs: 500,
+      agentTimeoutMs: AGENT_MS,
+      submittedTimeoutMs: SUBMITTED_MS,
+    });
+    await store.heartbeatAgent(agent.id);
+    await health.tick();
+    // The event loop is blocked (a CPU-bound task of an agent in this process): that is the fault.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2 * 500 + 1200);
+    clock.advance(AGENT_MS + 1000);
+    await health.tick();
+    assert.equal(
+      (await store.getFlowRun(run.id)).state.type,
+      "Submitted",
+      "the agent could not beat while this process stood still",
+    );
+    clock.advance(AGENT_MS + 1000);
+    await health.tick();
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Scheduled", "then it is freed");
+  });
+
   test("an agent's heartbeat listing its runs gives back a claim whose answer never reached it", async () => {
     const { clock, store, run, agent } = await setup();
     const report = (holding: string[]) => ({
