@@ -6,7 +6,9 @@ export {
   type ApiClient,
   type ApiClientOptions,
   ApiError,
+  type ClaimOptions,
   createApiClient,
+  type UnreadableClaim,
 } from "./client/api-client.ts";
 export { merge, when } from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";

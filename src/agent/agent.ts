@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import type { UnreadableClaim } from "../client/api-client.ts";
 import {
   type ApiReporter,
   createApiReporter,
@@ -27,10 +28,17 @@ export interface AgentApi extends ReportingApi {
     labels: string[];
     concurrency: number;
   }): Promise<AgentRecord>;
-  heartbeatAgent(id: string): Promise<AgentRecord>;
+  /** `runs`: the runs the agent holds (deploying or executing), so the server frees the others it claimed for it. */
+  heartbeatAgent(id: string, runs?: readonly string[]): Promise<AgentRecord>;
   claimFlowRuns(
     agentId: string,
-    options: { limit: number; waitMs: number; signal?: AbortSignal },
+    options: {
+      limit: number;
+      waitMs: number;
+      signal?: AbortSignal;
+      /** A claimed run of the answer the client cannot read (the others are returned). */
+      onUnreadable?: (claim: UnreadableClaim) => void;
+    },
   ): Promise<ClaimedRun[]>;
   heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
   getFlowRun(id: string): Promise<FlowRunDetail>;
@@ -126,7 +134,8 @@ export function startAgent(options: AgentOptions): Agent {
       return;
     }
     const beat = setInterval(() => {
-      api.heartbeatAgent(id!).catch(async (error: unknown) => {
+      // The runs it holds: a claim the server committed whose answer was lost is not among them.
+      api.heartbeatAgent(id!, [...active.keys()]).catch(async (error: unknown) => {
         if (isWeftError(error) && error.code === "AGENT_NOT_FOUND")
           id = await register().catch(() => id);
         else log.warn(`agent heartbeat failed: ${describe(error)}`);
@@ -149,6 +158,9 @@ export function startAgent(options: AgentOptions): Agent {
             limit: Math.min(free, MAX_CLAIM),
             waitMs: options.claimWaitMs ?? 10_000,
             signal: stopping.signal,
+            onUnreadable: (claim) => {
+              void failUnreadable(claim);
+            },
           });
           failures = 0;
         } catch (error) {
@@ -168,6 +180,28 @@ export function startAgent(options: AgentOptions): Agent {
     } finally {
       clearInterval(beat);
     }
+  }
+
+  /**
+   * A claimed run this agent cannot read is failed, saying why, so that it is
+   * neither run nor left Submitted (nor claimed again and again); the other runs
+   * of the answer go on.
+   */
+  async function failUnreadable(claim: UnreadableClaim): Promise<void> {
+    const what = `this agent could not read the run's claim answer: ${claim.problem}`;
+    log.error(`run ${claim.id ?? "(no readable id)"}: ${what}`);
+    if (claim.id === undefined || claim.version === undefined) return;
+    const state: SerializedState = {
+      schemaVersion: 1,
+      type: "Failed",
+      message: `failed by agent ${name}: ${what}`,
+      timestamp: new Date().toISOString(),
+    };
+    await api
+      .setFlowRunState(claim.id, state, claim.version)
+      .catch((error: unknown) =>
+        log.warn(`run ${claim.id}: could not record that it was unreadable: ${describe(error)}`),
+      );
   }
 
   /** A run claimed while stopping goes back to Scheduled at once, for another agent. */

@@ -11,7 +11,7 @@ import {
   type CreatedToken,
   type CreateFlowRunRequest,
   type CreateTokenRequest,
-  claimResponseSchema,
+  claimedRunSchema,
   createFlowRunResponseSchema,
   createTokenResponseSchema,
   type FlowDetail,
@@ -62,6 +62,57 @@ export class ApiError extends WeftError {
     this.name = "ApiError";
     this.status = status;
   }
+}
+
+/** How `claimFlowRuns` claims. */
+export interface ClaimOptions {
+  /** At most this many runs. @default 1 */
+  readonly limit?: number;
+  /** How long the server may wait for a run to become due. @default 0 */
+  readonly waitMs?: number;
+  readonly signal?: AbortSignal;
+  /** Called for each claimed run the answer holds that this client cannot read. */
+  readonly onUnreadable?: (claim: UnreadableClaim) => void;
+}
+
+/**
+ * A claimed run this client could not read (a server of another version, a
+ * value out of range): its id and row version when those could be read, and
+ * what was wrong.
+ */
+export interface UnreadableClaim {
+  readonly id?: string;
+  readonly version?: number;
+  readonly problem: string;
+}
+
+/** A claim answer, each run left to be read on its own. */
+const claimAnswerSchema = z.strictObject({ runs: z.array(z.unknown()) });
+
+/** A claim answer's runs: the readable ones; each other one goes to `onUnreadable`. */
+function readClaimedRuns(
+  runs: readonly unknown[],
+  onUnreadable: ((claim: UnreadableClaim) => void) | undefined,
+): ClaimedRun[] {
+  const out: ClaimedRun[] = [];
+  for (const raw of runs) {
+    const parsed = claimedRunSchema.safeParse(raw);
+    if (parsed.success) {
+      out.push(parsed.data);
+      continue;
+    }
+    const run = (raw as { run?: { id?: unknown; version?: unknown } } | null)?.run;
+    const problem = parsed.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join(".") || "(run)"}: ${i.message}`)
+      .join("; ");
+    onUnreadable?.({
+      ...(typeof run?.id === "string" ? { id: run.id } : {}),
+      ...(Number.isInteger(run?.version) ? { version: run!.version as number } : {}),
+      problem,
+    });
+  }
+  return out;
 }
 
 /** A page of a list, as parsed from an answer; `nextCursor` is absent on the last page. */
@@ -122,16 +173,19 @@ export interface ApiClient {
   registerAgent(input: { name: string; labels?: string[]; concurrency?: number }): Promise<Agent>;
   listAgents(): Promise<Agent[]>;
   getAgent(id: string): Promise<Agent>;
-  heartbeatAgent(id: string): Promise<Agent>;
+  /**
+   * Says the agent is alive; `runs` (the ids of the runs it holds) lets the
+   * server give back claimed runs whose answer never reached it.
+   */
+  heartbeatAgent(id: string, runs?: readonly string[]): Promise<Agent>;
   /**
    * Claims up to `limit` due runs; with `waitMs`, the server holds the request
    * until one becomes due (long poll). `signal` ends the wait (the call then
-   * rejects with the signal's reason).
+   * rejects with the signal's reason). Each run of the answer is read on its
+   * own: one this client cannot read is left out and handed to `onUnreadable`
+   * (so the caller can fail it), and the others are returned.
    */
-  claimFlowRuns(
-    agentId: string,
-    options?: { limit?: number; waitMs?: number; signal?: AbortSignal },
-  ): Promise<ClaimedRun[]>;
+  claimFlowRuns(agentId: string, options?: ClaimOptions): Promise<ClaimedRun[]>;
 
   listTokens(): Promise<ApiToken[]>;
   createToken(request: CreateTokenRequest): Promise<CreatedToken>;
@@ -240,18 +294,26 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     registerAgent: (input) => call("POST", "/api/agents", agentSchema, input),
     listAgents: async () => (await call("GET", "/api/agents", listSchema(agentSchema))).items,
     getAgent: (agentId) => call("GET", `/api/agents/${id(agentId)}`, agentSchema),
-    heartbeatAgent: (agentId) =>
-      call("POST", `/api/agents/${id(agentId)}/heartbeat`, agentSchema, {}),
+    heartbeatAgent: (agentId, runs) =>
+      call(
+        "POST",
+        `/api/agents/${id(agentId)}/heartbeat`,
+        agentSchema,
+        runs === undefined ? {} : { runs: [...runs] },
+      ),
     claimFlowRuns: async (agentId, o = {}) =>
-      (
-        await call(
-          "POST",
-          `/api/agents/${id(agentId)}/claim`,
-          claimResponseSchema,
-          { limit: o.limit ?? 1, waitMs: o.waitMs ?? 0 },
-          o.signal,
-        )
-      ).runs,
+      readClaimedRuns(
+        (
+          await call(
+            "POST",
+            `/api/agents/${id(agentId)}/claim`,
+            claimAnswerSchema,
+            { limit: o.limit ?? 1, waitMs: o.waitMs ?? 0 },
+            o.signal,
+          )
+        ).runs,
+        o.onUnreadable,
+      ),
 
     listTokens: async () => (await call("GET", "/api/tokens", listSchema(apiTokenSchema))).items,
     createToken: (request) => call("POST", "/api/tokens", createTokenResponseSchema, request),

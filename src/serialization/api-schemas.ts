@@ -2,6 +2,7 @@ import { z } from "zod";
 import { boundedInt, boundedString, LIMITS } from "./limits.ts";
 import {
   flowSchema,
+  isoTimeSchema,
   logRecordSchema,
   scheduleSchema,
   stateSchema,
@@ -17,7 +18,8 @@ import { TOKEN_SCOPES } from "./token-scopes.ts";
 // fits 32 bits (src/serialization/limits.ts), so SQLite and PostgreSQL accept
 // and refuse the same inputs.
 const id = boundedString(LIMITS.id).min(1);
-const isoTime = z.iso.datetime({ offset: true });
+// Years 1970–9999 in UTC only: `9999-12-31T23:00:00-05:00` is year 10000 and refused.
+const isoTime = isoTimeSchema;
 const name = boundedString(LIMITS.name).min(1);
 const label = name;
 const slug = boundedString(LIMITS.slug).min(1);
@@ -266,6 +268,16 @@ export const agentSchema = z.strictObject({
   createdAt: isoTime,
 });
 export type Agent = z.infer<typeof agentSchema>;
+
+/**
+ * POST /api/agents/:id/heartbeat body. `runs`: the ids of the runs the agent
+ * deploys or executes now; the server gives back its claimed (Submitted) runs
+ * missing from it, whose claim's answer never reached the agent.
+ */
+export const agentHeartbeatRequestSchema = z.strictObject({
+  runs: z.array(id).max(10_000).optional(),
+});
+export type AgentHeartbeatRequest = z.infer<typeof agentHeartbeatRequestSchema>;
 
 /** POST /api/agents/:id/claim: up to `limit` due runs; waits up to `waitMs` for one to become due. */
 export const claimRequestSchema = z.strictObject({

@@ -21,7 +21,29 @@ export const SCHEMA_VERSIONS = {
 /** A serialized object kind with its own schema version. */
 export type SchemaKind = keyof typeof SCHEMA_VERSIONS;
 
-const isoDate = z.iso.datetime({ offset: true });
+/** The earliest time weft accepts: 1970-01-01T00:00:00.000Z. */
+export const MIN_TIME_MS = Date.UTC(1970, 0, 1);
+/** The latest time weft accepts: 9999-12-31T23:59:59.999Z. */
+export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * True when `ms` lies in years 1970–9999 in UTC: its `toISOString()` is then the
+ * fixed-width `YYYY-MM-DDTHH:mm:ss.sssZ`, so stored times compare as text exactly
+ * as they compare as times, on every database.
+ */
+export function isTimeInRange(ms: number): boolean {
+  return Number.isFinite(ms) && ms >= MIN_TIME_MS && ms <= MAX_TIME_MS;
+}
+
+/** The message of a time out of range (after conversion to UTC). */
+export const TIME_RANGE_MESSAGE = "must be a time in the years 1970 to 9999 once converted to UTC";
+
+/** An ISO 8601 time with an offset, in years 1970–9999 once converted to UTC. */
+export const isoTimeSchema = z.iso
+  .datetime({ offset: true })
+  .refine((text) => isTimeInRange(Date.parse(text)), { message: TIME_RANGE_MESSAGE });
+
+const isoDate = isoTimeSchema;
 const slug = boundedString(LIMITS.slug).min(1);
 const name = boundedString(LIMITS.name).min(1);
 // Texts inside the stored JSON of a flow or a state: bounded, any character.

@@ -35,11 +35,16 @@ export interface ServerOptions {
   readonly tokenCacheMs?: number;
   /** The longest a waiting claim goes without asking the database. @default 1000 */
   readonly claimPollMs?: number;
+  /**
+   * How old a claim must be before an agent's heartbeat that does not list the
+   * run gives it back to Scheduled (its answer never reached the agent). @default 10000
+   */
+  readonly claimAnswerGraceMs?: number;
   /** How long `close()` lets requests in flight finish before cutting their connections. @default 5000 */
   readonly closeGraceMs?: number;
   /** The scheduler loop's settings, or false to run none. @default {} (every 10 s, 10 runs ahead) */
   readonly scheduler?: false | Omit<SchedulerOptions, "store" | "logger">;
-  /** The run-health loop's settings, or false to run none. @default {} (every 15 s) */
+  /** The run-health loop's settings, or false to run none. @default {} (every 5 s) */
   readonly runHealth?: false | Omit<RunHealthOptions, "store" | "logger">;
 }
 
@@ -120,6 +125,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       signal: closing.signal,
       ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
       ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
+      ...(options.claimAnswerGraceMs === undefined
+        ? {}
+        : { claimAnswerGraceMs: options.claimAnswerGraceMs }),
     });
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({

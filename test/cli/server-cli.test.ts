@@ -145,6 +145,35 @@ describe("weft server start", { concurrency: true }, () => {
     }
   });
 
+  test("--agent-timeout reaches run health: a run claimed by an agent gone silent is freed", async () => {
+    const { process, url } = await serve(join(tempDir(), "weft.db"), [
+      "--loop-interval",
+      "200",
+      "--agent-timeout",
+      "1000",
+    ]);
+    try {
+      const api = createApiClient({ url });
+      const label = `silent-${randomUUID()}`;
+      await api.registerFlow(serializedFlow({ name: label, labels: [label] }));
+      const { run } = await api.createFlowRun({ flowName: label });
+      const agent = await api.registerAgent({ name: label, labels: [label] });
+      const [claimed] = await api.claimFlowRuns(agent.id);
+      assert.equal(claimed?.run.id, run.id);
+      // The agent sends no heartbeat from now on.
+      let state = (await api.getFlowRun(run.id)).state;
+      for (let waited = 0; state.type === "Submitted" && waited < 20_000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        state = (await api.getFlowRun(run.id)).state;
+      }
+      assert.equal(state.type, "Scheduled", JSON.stringify(state));
+      assert.match(state.message ?? "", /stopped sending heartbeats/);
+    } finally {
+      process.child.kill("SIGTERM");
+      await process.done;
+    }
+  });
+
   test("an unwritable SQLite path: one clear line, exit 2", async () => {
     const dir = tempDir();
     const file = join(dir, "not-a-directory");

@@ -17,6 +17,7 @@ export interface LoopFlags {
   loopInterval?: number;
   heartbeatTimeout?: number;
   submittedTimeout?: number;
+  agentTimeout?: number;
   maxReschedules?: number;
 }
 
@@ -83,21 +84,28 @@ export function addLoopFlags(command: Command): Command {
       ms(
         "--loop-interval",
         "WEFT_LOOP_INTERVAL",
-        "how often the scheduler and run health tick (default 10000 and 15000)",
+        "how often the scheduler and run health tick (default 10000 and 5000)",
       ),
     )
     .addOption(
       ms(
         "--heartbeat-timeout",
         "WEFT_HEARTBEAT_TIMEOUT",
-        "a Running run unheard for this long is stale (default 60000)",
+        "a Running run unheard for this long is stale (default 25000)",
       ),
     )
     .addOption(
       ms(
         "--submitted-timeout",
         "WEFT_SUBMITTED_TIMEOUT",
-        "a claimed run not started for this long is stale (default 300000)",
+        "a claimed run its live agent holds but has not started for this long is stale (default 300000)",
+      ),
+    )
+    .addOption(
+      ms(
+        "--agent-timeout",
+        "WEFT_AGENT_TIMEOUT",
+        "an agent unheard for this long is gone: its claimed and running runs are freed (default 20000)",
       ),
     )
     .addOption(
@@ -117,6 +125,7 @@ export function loopOptions(flags: LoopFlags): {
     intervalMs?: number;
     heartbeatTimeoutMs?: number;
     submittedTimeoutMs?: number;
+    agentTimeoutMs?: number;
     maxReschedules?: number;
   };
 } {
@@ -131,6 +140,7 @@ export function loopOptions(flags: LoopFlags): {
       ...(flags.submittedTimeout === undefined
         ? {}
         : { submittedTimeoutMs: flags.submittedTimeout }),
+      ...(flags.agentTimeout === undefined ? {} : { agentTimeoutMs: flags.agentTimeout }),
       ...(flags.maxReschedules === undefined ? {} : { maxReschedules: flags.maxReschedules }),
     },
   };

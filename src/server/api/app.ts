@@ -30,6 +30,8 @@ export interface ApiAppOptions {
   readonly logger?: Logger;
   /** The longest a waiting claim goes without asking the database. @default 1000 */
   readonly claimPollMs?: number;
+  /** How old a claim must be before an agent's heartbeat not listing it gives it back. @default 10000 */
+  readonly claimAnswerGraceMs?: number;
   /** Aborts when the server closes: waiting claims answer at once. */
   readonly signal?: AbortSignal;
 }
@@ -60,6 +62,9 @@ export function createApp(options: ApiAppOptions): Hono {
       return document;
     },
     ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
+    ...(options.claimAnswerGraceMs === undefined
+      ? {}
+      : { claimAnswerGraceMs: options.claimAnswerGraceMs }),
   });
 
   const app = new Hono();

@@ -5,6 +5,9 @@ import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { Logger } from "../../core/reporter.ts";
 import type { ApiErrorBody } from "../../serialization/api-schemas.ts";
 
+/** Retry-After (seconds) of a 503 DATABASE_UNAVAILABLE answer. */
+const RETRY_AFTER_SECONDS = 2;
+
 /** HTTP status of each error code the API answers with; any other error is a 500. */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   INVALID_REQUEST: 400,
@@ -61,8 +64,11 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
       error.code === "DATABASE_UNAVAILABLE" ||
       error.code === "MIGRATION_FAILED"
     ) {
-      if (status >= 500)
+      if (status >= 500) {
         logger.warn(`${c.req.method} ${c.req.path}: ${error.message}`, { code: error.code });
+        // The database is gone for now: a client may try again shortly (the server reconnects by itself).
+        c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+      }
       return c.json(errorBody(error.code, error.message, error.hint), status as 400);
     }
   } else if (c.req.raw.signal.aborted) {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
 import {
+  agentHeartbeatRequestSchema,
   agentSchema,
   apiTokenSchema,
   claimRequestSchema,
@@ -87,6 +88,11 @@ export interface RouteDeps {
   readonly openapi: () => unknown;
   /** The longest a waiting claim goes without asking the database. @default 1000 */
   readonly claimPollMs?: number;
+  /**
+   * How old a claim must be before an agent's heartbeat that does not list the
+   * run gives it back (the claim's answer may still be on its way). @default 10000
+   */
+  readonly claimAnswerGraceMs?: number;
 }
 
 /** Every route of the API. */
@@ -332,11 +338,22 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       method: "post",
       path: "/api/agents/:id/heartbeat",
       operationId: "heartbeatAgent",
-      summary: "Record that an agent is alive.",
+      summary:
+        "Record that an agent is alive; with `runs` (the runs it holds), its claimed runs missing from the list go back to Scheduled.",
       scope: "agent",
+      body: agentHeartbeatRequestSchema,
       response: agentSchema,
       errors: ["AGENT_NOT_FOUND"],
-      handle: ({ params }) => store.heartbeatAgent(params.id!),
+      handle: ({ params, body }) =>
+        store.heartbeatAgent(
+          params.id!,
+          body.runs === undefined
+            ? undefined
+            : {
+                holding: body.runs,
+                claimedBefore: new Date(Date.now() - (deps.claimAnswerGraceMs ?? 10_000)),
+              },
+        ),
     }),
     route({
       method: "post",

@@ -22,6 +22,8 @@ export function createServerLoop(options: {
   logger: Logger;
   intervalMs: number;
   body: () => Promise<void>;
+  /** Called when a tick fails (the database could not be reached, say), before it is logged or thrown. */
+  onFailure?: (error: unknown) => void;
 }): ServerLoop {
   const { name, store, logger, intervalMs, body } = options;
   let timer: NodeJS.Timeout | undefined;
@@ -37,6 +39,9 @@ export function createServerLoop(options: {
     })();
     try {
       await running;
+    } catch (error) {
+      options.onFailure?.(error);
+      throw error;
     } finally {
       running = undefined;
     }

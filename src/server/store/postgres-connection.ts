@@ -71,6 +71,15 @@ export async function openPostgres(url: string, logger?: Logger): Promise<StoreC
   });
   // An idle client losing its server must not crash the process: the next query reports it.
   pool.on("error", (error) => logger?.warn(`PostgreSQL ${address}: ${error.message}`));
+  // Neither may a client checked out of the pool (inside a transaction, or between a
+  // query and its release): pg-pool listens on idle clients only, and an 'error'
+  // nobody listens to kills the process. The query in flight fails with the error
+  // (DATABASE_UNAVAILABLE), and the pool drops the broken client when it is released.
+  pool.on("connect", (client) => {
+    client.on("error", (error: Error) =>
+      logger?.debug(`PostgreSQL ${address}: a connection was lost: ${error.message}`),
+    );
+  });
   let schema: string;
   let database: string;
   try {

@@ -23,7 +23,12 @@ import {
   type TokenScope,
 } from "../../serialization/api-schemas.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
-import type { SerializedFlow, SerializedState, TypedObject } from "../../serialization/schemas.ts";
+import {
+  isTimeInRange,
+  type SerializedFlow,
+  type SerializedState,
+  type TypedObject,
+} from "../../serialization/schemas.ts";
 import type { StoreConnection } from "./connection.ts";
 import { canonicalJson, flowContentHash } from "./content-hash.ts";
 import type { Database, FlowRunsTable } from "./database.ts";
@@ -403,7 +408,10 @@ export class SqlStore implements Store {
     const row = this.newRunRow(flow, {
       parameters,
       labels: request.labels ?? [],
-      scheduledStart: request.scheduledStart === undefined ? now : isoText(request.scheduledStart),
+      scheduledStart:
+        request.scheduledStart === undefined
+          ? now
+          : isoText(request.scheduledStart, "scheduledStart"),
       now,
       name: request.name,
       idempotencyKey: request.idempotencyKey,
@@ -440,7 +448,9 @@ export class SqlStore implements Store {
     return result;
   }
 
-  async createScheduledRuns(flowId: string, times: readonly Date[]): Promise<number> {
+  async createScheduledRuns(flowId: string, all: readonly Date[]): Promise<number> {
+    // A time the store cannot hold (beyond year 9999) is never due: it is left out.
+    const times = all.filter((t) => isTimeInRange(t.getTime()));
     if (times.length === 0) return 0;
     const flow = await this.flowRow(flowId);
     const parameters = resolveParameters(flow.name, parameterSpecs(JSON.parse(flow.flow)), {});
@@ -556,15 +566,16 @@ export class SqlStore implements Store {
         version: row.version + 1,
       };
     if (to === "Running" && row.start_time === null) {
-      change.start_time = isoText(next.startedAt ?? next.timestamp);
+      change.start_time = isoText(next.startedAt ?? next.timestamp, "state.startedAt");
       change.heartbeat_at = now;
     }
-    if (isStateA(to, "Finished")) change.end_time = isoText(next.timestamp);
+    if (isStateA(to, "Finished")) change.end_time = isoText(next.timestamp, "state.timestamp");
     if (isStateA(to, "Scheduled")) {
       // Back to waiting: no agent holds it; a Retrying state says when it is due again.
       change.agent_id = null;
       change.heartbeat_at = null;
-      if (next.retryAt !== undefined) change.scheduled_start = isoText(next.retryAt);
+      if (next.retryAt !== undefined)
+        change.scheduled_start = isoText(next.retryAt, "state.retryAt");
     }
     return change;
   }
@@ -780,7 +791,10 @@ export class SqlStore implements Store {
     return toAgent(row);
   }
 
-  async heartbeatAgent(id: string): Promise<Agent> {
+  async heartbeatAgent(
+    id: string,
+    report?: { holding: readonly string[]; claimedBefore: Date },
+  ): Promise<Agent> {
     const row = await this.write((trx) =>
       trx
         .updateTable("agents")
@@ -790,6 +804,21 @@ export class SqlStore implements Store {
         .executeTakeFirst(),
     );
     if (row === undefined) throw agentNotFound(id);
+    if (report !== undefined) {
+      const holding = new Set(report.holding);
+      const submitted = await this.db
+        .selectFrom("flow_runs")
+        .selectAll()
+        .where("agent_id", "=", id)
+        .where("state_type", "=", "Submitted")
+        .where("state_at", "<", report.claimedBefore.toISOString())
+        .execute();
+      for (const r of submitted) {
+        if (holding.has(r.id)) continue;
+        // Versioned: a run that started meanwhile is left alone.
+        await this.recoverStaleRun({ run: toFlowRun(r), reason: "not-held" }, 0);
+      }
+    }
     return toAgent(row);
   }
 
@@ -913,35 +942,60 @@ export class SqlStore implements Store {
   // ── run health ──
 
   async findStaleRuns(limits: {
-    submittedBefore: Date;
-    heartbeatBefore: Date;
+    submittedBefore?: Date | undefined;
+    heartbeatBefore?: Date | undefined;
+    agentSeenBefore?: Date | undefined;
   }): Promise<StaleRun[]> {
-    const submittedBefore = limits.submittedBefore.toISOString();
-    const heartbeatBefore = limits.heartbeatBefore.toISOString();
-    const [never, lost] = await Promise.all([
-      this.db
-        .selectFrom("flow_runs")
-        .selectAll()
-        .where("state_type", "=", "Submitted")
-        .where("state_at", "<", submittedBefore)
-        .orderBy("state_at")
-        .execute(),
-      this.db
-        .selectFrom("flow_runs")
-        .selectAll()
-        .where("state_type", "in", ["Running", "Cancelling"])
-        .where(
-          (eb) => eb.fn.coalesce("heartbeat_at", "start_time", "state_at"),
-          "<",
-          heartbeatBefore,
-        )
-        .orderBy("state_at")
-        .execute(),
+    const none = Promise.resolve([] as FlowRunRow[]);
+    const lastHeard = sql<string>`coalesce(flow_runs.heartbeat_at, flow_runs.start_time, flow_runs.state_at)`;
+    const { submittedBefore, heartbeatBefore, agentSeenBefore } = limits;
+    const [agentLost, lost, never] = await Promise.all([
+      agentSeenBefore === undefined
+        ? none
+        : this.db
+            .selectFrom("flow_runs")
+            .innerJoin("agents", "agents.id", "flow_runs.agent_id")
+            .selectAll("flow_runs")
+            .where("agents.last_seen", "<", agentSeenBefore.toISOString())
+            .where((eb) =>
+              eb.or([
+                eb("flow_runs.state_type", "=", "Submitted"),
+                eb.and([
+                  eb("flow_runs.state_type", "in", ["Running", "Cancelling"]),
+                  eb(lastHeard, "<", agentSeenBefore.toISOString()),
+                ]),
+              ]),
+            )
+            .orderBy("flow_runs.state_at")
+            .execute(),
+      heartbeatBefore === undefined
+        ? none
+        : this.db
+            .selectFrom("flow_runs")
+            .selectAll()
+            .where("state_type", "in", ["Running", "Cancelling"])
+            .where(lastHeard, "<", heartbeatBefore.toISOString())
+            .orderBy("state_at")
+            .execute(),
+      submittedBefore === undefined
+        ? none
+        : this.db
+            .selectFrom("flow_runs")
+            .selectAll()
+            .where("state_type", "=", "Submitted")
+            .where("state_at", "<", submittedBefore.toISOString())
+            .orderBy("state_at")
+            .execute(),
     ]);
-    return [
-      ...never.map((r): StaleRun => ({ run: toFlowRun(r), reason: "never-started" })),
-      ...lost.map((r): StaleRun => ({ run: toFlowRun(r), reason: "heartbeat-lost" })),
-    ];
+    // A run stale in more than one way is acted on once, for the most telling reason.
+    const found = new Map<string, StaleRun>();
+    const add = (rows: FlowRunRow[], reason: StaleRun["reason"]) => {
+      for (const r of rows) if (!found.has(r.id)) found.set(r.id, { run: toFlowRun(r), reason });
+    };
+    add(agentLost, "agent-lost");
+    add(lost, "heartbeat-lost");
+    add(never, "never-started");
+    return [...found.values()];
   }
 
   async recoverStaleRun(stale: StaleRun, maxReschedules: number): Promise<FlowRun | undefined> {
@@ -955,11 +1009,35 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       // Gone, or moved on since it was found (it started, sent a state, was claimed again…).
       if (row === undefined || row.version !== stale.run.version) return undefined;
-      const agent = row.agent_id === null ? "" : ` by agent ${row.agent_id}`;
+      const agentRow =
+        row.agent_id === null
+          ? undefined
+          : await trx
+              .selectFrom("agents")
+              .select(["name", "last_seen"])
+              .where("id", "=", row.agent_id)
+              .executeTakeFirst();
+      const agentName =
+        agentRow === undefined ? `agent ${row.agent_id}` : `agent "${agentRow.name}"`;
+      const agent = row.agent_id === null ? "" : ` by ${agentName}`;
+      const started = row.state_type !== "Submitted";
       const what =
         stale.reason === "never-started"
           ? `it was submitted${agent} at ${row.state_at} but never started`
-          : `its heartbeats stopped (last ${row.heartbeat_at ?? row.start_time ?? row.state_at})`;
+          : stale.reason === "agent-lost"
+            ? `its ${agentName} stopped sending heartbeats (last seen ${agentRow?.last_seen ?? "never"}) ${started ? "while it ran" : "before starting it"}`
+            : stale.reason === "not-held"
+              ? `${agentName} does not hold it: the answer to its claim at ${row.state_at} never reached the agent`
+              : `its heartbeats stopped (last ${row.heartbeat_at ?? row.start_time ?? row.state_at})`;
+      if (stale.reason === "not-held") {
+        // Not the run's fault, nor a try: it goes back as it was, without counting a reschedule.
+        return this.applyRunState(
+          trx,
+          row,
+          state("Scheduled", now, `given back by the server: ${what}`),
+          { scheduled_start: now },
+        );
+      }
       if (row.state_type === "Cancelling") {
         return this.applyRunState(
           trx,

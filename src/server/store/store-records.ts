@@ -16,6 +16,7 @@ import type {
   SerializedState,
   TypedObject,
 } from "../../serialization/schemas.ts";
+import { isTimeInRange, TIME_RANGE_MESSAGE } from "../../serialization/schemas.ts";
 import type {
   AgentsTable,
   ApiTokensTable,
@@ -34,12 +35,25 @@ export type FlowRunRow = Selectable<FlowRunsTable>;
 /** A task_runs row. */
 export type TaskRunRow = Selectable<TaskRunsTable>;
 
-/** The text a time column holds: ISO 8601 in UTC, so it sorts as text. */
-export function isoText(time: Date | string): string {
-  if (typeof time === "string" && UTC_ISO.test(time)) return time;
-  return (typeof time === "string" ? new Date(time) : time).toISOString();
+/**
+ * The text a time column holds: `YYYY-MM-DDTHH:mm:ss.sssZ`, always in UTC with
+ * milliseconds and a year in 1970–9999, so fixed-width: both dialects compare it
+ * as text exactly as they would as times. Anything else (another offset, no
+ * milliseconds) is normalised; a time outside the range is INVALID_REQUEST
+ * naming `field` (the API refuses it before; this guards every other caller).
+ */
+export function isoText(time: Date | string, field = "time"): string {
+  // Always through Date: even a string of the right shape may name a day that does not exist.
+  const ms = typeof time === "string" ? Date.parse(time) : time.getTime();
+  if (!isTimeInRange(ms)) {
+    throw new WeftError(
+      "INVALID_REQUEST",
+      `${field}: ${JSON.stringify(typeof time === "string" ? time : String(time))} ${TIME_RANGE_MESSAGE}`,
+      { hint: "give an ISO 8601 time such as 2030-01-01T09:00:00Z" },
+    );
+  }
+  return new Date(ms).toISOString();
 }
-const UTC_ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** The flow's summary (no graph). */
 export function toFlowSummary(row: FlowRow): FlowSummary {

@@ -22,8 +22,12 @@ export const DIALECTS = ["sqlite", "postgres"] as const;
 /** One of {@link DIALECTS}. */
 export type Dialect = (typeof DIALECTS)[number];
 
-/** Why run health acted on a run. */
-export type StaleReason = "never-started" | "heartbeat-lost";
+/**
+ * Why a run was taken back from its agent: submitted but never started, its own
+ * heartbeats stopped, its agent's heartbeats stopped, or its agent reported
+ * that it does not hold it (the claim's answer never reached the agent).
+ */
+export type StaleReason = "never-started" | "heartbeat-lost" | "agent-lost" | "not-held";
 
 /** A run that run health found stale. */
 export interface StaleRun {
@@ -111,7 +115,16 @@ export interface Store {
 
   // ── agents and claims ──
   registerAgent(input: { name: string; labels: string[]; concurrency: number }): Promise<Agent>;
-  heartbeatAgent(id: string): Promise<Agent>;
+  /**
+   * Records that an agent is alive. With `holding` (the ids of the runs the
+   * agent executes or deploys now), its Submitted runs claimed before
+   * `claimedBefore` that it does not hold go back to Scheduled at once: their
+   * claim committed but its answer never reached the agent.
+   */
+  heartbeatAgent(
+    id: string,
+    report?: { holding: readonly string[]; claimedBefore: Date },
+  ): Promise<Agent>;
   getAgent(id: string): Promise<Agent>;
   listAgents(): Promise<Agent[]>;
   /**
@@ -125,10 +138,17 @@ export interface Store {
 
   // ── run health ──
   /**
-   * Runs Submitted before `submittedBefore` that never started, and Running
-   * runs whose last heartbeat (or start) is before `heartbeatBefore`.
+   * Runs Submitted before `submittedBefore` that never started; Running runs
+   * whose last heartbeat (or start) is before `heartbeatBefore`; and, with
+   * `agentSeenBefore`, runs whose agent was last seen before it: Submitted ones
+   * at once, Running ones when their own last heartbeat is before it too.
+   * A limit left out finds nothing of its kind.
    */
-  findStaleRuns(limits: { submittedBefore: Date; heartbeatBefore: Date }): Promise<StaleRun[]>;
+  findStaleRuns(limits: {
+    submittedBefore?: Date | undefined;
+    heartbeatBefore?: Date | undefined;
+    agentSeenBefore?: Date | undefined;
+  }): Promise<StaleRun[]>;
   /**
    * Puts a stale run back to Scheduled (rescheduleCount + 1) when it was
    * rescheduled fewer than `maxReschedules` times, else fails it; the message

@@ -131,7 +131,7 @@ export async function applyTaskRunStates(
       );
     }
     const stateText = JSON.stringify(w.state);
-    const time = isoText(w.state.timestamp);
+    const time = isoText(w.state.timestamp, "state.timestamp");
     const row: Touched["row"] = entry?.row ?? {
       flow_run_id: w.flowRunId,
       slug: w.slug,
@@ -152,7 +152,8 @@ export async function applyTaskRunStates(
       row.history === "[]" ? `[${stateText}]` : `${row.history.slice(0, -1)},${stateText}]`;
     if (w.state.attempts !== undefined) row.attempts = w.state.attempts;
     if (row.start_time == null) {
-      if (w.state.startedAt !== undefined) row.start_time = isoText(w.state.startedAt);
+      if (w.state.startedAt !== undefined)
+        row.start_time = isoText(w.state.startedAt, "state.startedAt");
       else if (to === "Running") row.start_time = time;
     }
     if (isStateA(to, "Finished")) row.end_time = time;

@@ -13,10 +13,13 @@ import { manualClock, recordingLogger } from "./loop-fixtures.ts";
 
 const SUBMITTED_MS = 60_000;
 const HEARTBEAT_MS = 30_000;
+const AGENT_MS = 20_000;
+/** An agent timeout longer than any test's clock moves: the other timeouts alone act. */
+const AGENT_IGNORED_MS = 3_600_000;
 
 forEachDialect("run health", (ctx) => {
   /** A store on a hand-moved clock, run health on it, and a claimed run. */
-  async function setup(maxReschedules = 2) {
+  async function setup(maxReschedules = 2, agentTimeoutMs = AGENT_IGNORED_MS) {
     const clock = manualClock("2030-01-01T00:00:00.000Z");
     const store = await ctx.open({ now: clock.now });
     const logger = recordingLogger();
@@ -26,8 +29,11 @@ forEachDialect("run health", (ctx) => {
       now: clock.now,
       submittedTimeoutMs: SUBMITTED_MS,
       heartbeatTimeoutMs: HEARTBEAT_MS,
+      agentTimeoutMs,
       maxReschedules,
     });
+    // Run health counts silence from its first tick (it starts with the server).
+    await health.tick();
     const label = `h-${randomUUID()}`;
     const flow = serializedFlow({ labels: [label] });
     await store.registerFlow(flow);
@@ -46,7 +52,7 @@ forEachDialect("run health", (ctx) => {
       return c!.run;
     };
     await claim();
-    return { clock, store, logger, health, run, claim };
+    return { clock, store, logger, health, run, claim, agent };
   }
 
   test("submitted but never started: rescheduled, saying so", async () => {
@@ -165,5 +171,152 @@ forEachDialect("run health", (ctx) => {
     const after = await store.getFlowRun(run.id);
     assert.equal(after.state.type, "Cancelled");
     assert.match(after.state.message ?? "", /heartbeats stopped/);
+  });
+
+  test("an agent that stops sending heartbeats: its Submitted run is freed once the agent timeout passes", async () => {
+    const { clock, store, health, run, agent, logger } = await setup(2, AGENT_MS);
+    for (let i = 0; i < 2; i++) {
+      clock.advance(AGENT_MS - 5000);
+      await store.heartbeatAgent(agent.id);
+      await health.tick();
+    }
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Submitted", "alive, so held");
+    // The agent dies: no more heartbeats.
+    clock.advance(AGENT_MS - 1000);
+    await health.tick();
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Submitted", "not yet");
+    clock.advance(2000);
+    await health.tick();
+    const after = await store.getFlowRun(run.id);
+    assert.equal(after.state.type, "Scheduled");
+    assert.equal(after.agentId, undefined);
+    assert.match(after.state.message ?? "", /stopped sending heartbeats .*before starting it/);
+    assert.ok(logger.lines.some((l) => l.level === "warn" && l.message.includes(run.id)));
+  });
+
+  test("a slow start on a live agent that holds the run is not rescheduled before the submitted timeout", async () => {
+    const { clock, store, health, run, agent } = await setup(2, AGENT_MS);
+    // Deploying takes long (an image pull): the agent beats every 5 s, listing the run.
+    for (let t = 0; t < SUBMITTED_MS - 5000; t += 5000) {
+      clock.advance(5000);
+      await store.heartbeatAgent(agent.id, {
+        holding: [run.id],
+        claimedBefore: new Date(clock.now().getTime() - 10_000),
+      });
+      await health.tick();
+    }
+    const still = await store.getFlowRun(run.id);
+    assert.equal(still.state.type, "Submitted", still.state.message);
+    assert.equal(still.rescheduleCount, 0);
+  });
+
+  test("a Running run whose agent went silent is rescheduled once its own heartbeats stopped as long", async () => {
+    const { clock, store, health, run } = await setup(2, AGENT_MS);
+    await store.setFlowRunState(run.id, st("Running", clock.now()), 2);
+    clock.advance(AGENT_MS + 1000);
+    await health.tick();
+    const after = await store.getFlowRun(run.id);
+    assert.equal(after.state.type, "Scheduled", "well before the 30 s heartbeat timeout");
+    assert.match(after.state.message ?? "", /stopped sending heartbeats .*while it ran/);
+  });
+
+  test("silence while the database was unreachable is not counted", async () => {
+    const { clock, store, health, run, agent } = await setup(2, AGENT_MS);
+    await store.heartbeatAgent(agent.id);
+    // The database goes away: a tick fails, and nobody's heartbeat can be written.
+    const unreachable = Object.assign(new Error("connection refused"), {
+      code: "DATABASE_UNAVAILABLE",
+    });
+    const failing = createRunHealth({
+      store: new Proxy(store, {
+        get: (target, key, receiver) =>
+          key === "findStaleRuns"
+            ? () => Promise.reject(unreachable)
+            : Reflect.get(target, key, receiver),
+      }),
+      logger: recordingLogger(),
+      now: clock.now,
+      agentTimeoutMs: AGENT_MS,
+    });
+    await failing.tick().catch(() => {});
+    void failing;
+    // The same loop, now able to reach the database again 60 s later.
+    const recovering = createRunHealth({
+      store,
+      logger: recordingLogger(),
+      now: clock.now,
+      agentTimeoutMs: AGENT_MS,
+    });
+    clock.advance(60_000);
+    await recovering.tick();
+    assert.equal(
+      (await store.getFlowRun(run.id)).state.type,
+      "Submitted",
+      "the agent gets a full timeout after the database is back",
+    );
+    clock.advance(AGENT_MS + 1000);
+    await recovering.tick();
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Scheduled", "then it is freed");
+    void health;
+  });
+
+  test("a tick that comes far too late (the process stalled) does not count the stall as silence", async () => {
+    const { clock, store, run, agent } = await setup(2, AGENT_MS);
+    const health = createRunHealth({
+      store,
+      logger: recordingLogger(),
+      now: clock.now,
+      intervalMs: 500,
+      agentTimeoutMs: AGENT_MS,
+      submittedTimeoutMs: SUBMITTED_MS,
+    });
+    await store.heartbeatAgent(agent.id);
+    await health.tick();
+    // The event loop is blocked (a CPU-bound task of an agent in this process): that is the fault.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2 * 500 + 1200);
+    clock.advance(AGENT_MS + 1000);
+    await health.tick();
+    assert.equal(
+      (await store.getFlowRun(run.id)).state.type,
+      "Submitted",
+      "the agent could not beat while this process stood still",
+    );
+    clock.advance(AGENT_MS + 1000);
+    await health.tick();
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Scheduled", "then it is freed");
+  });
+
+  test("an agent's heartbeat listing its runs gives back a claim whose answer never reached it", async () => {
+    const { clock, store, run, agent } = await setup();
+    const report = (holding: string[]) => ({
+      holding,
+      claimedBefore: new Date(clock.now().getTime() - 10_000),
+    });
+    clock.advance(5000);
+    await store.heartbeatAgent(agent.id, report([]));
+    assert.equal(
+      (await store.getFlowRun(run.id)).state.type,
+      "Submitted",
+      "answer maybe in flight",
+    );
+    clock.advance(6000);
+    await store.heartbeatAgent(agent.id, report([run.id]));
+    await store.heartbeatAgent(agent.id);
+    assert.equal((await store.getFlowRun(run.id)).state.type, "Submitted", "held, or not said");
+    let woke = false;
+    const unsubscribe = store.onRunsChanged(() => {
+      woke = true;
+    });
+    await store.heartbeatAgent(agent.id, report([]));
+    unsubscribe();
+    const after = await store.getFlowRun(run.id);
+    assert.equal(after.state.type, "Scheduled");
+    assert.equal(after.agentId, undefined);
+    assert.equal(after.rescheduleCount, 0, "not the run's fault: no reschedule counted");
+    assert.match(
+      after.state.message ?? "",
+      /does not hold it: the answer to its claim .* never reached/,
+    );
+    assert.ok(woke, "waiting claims wake at once");
   });
 });
