@@ -2,6 +2,7 @@ import { z } from "zod";
 import {
   flowSchema,
   logRecordSchema,
+  parameterNameSchema,
   scheduleSchema,
   stateSchema,
   typedObjectSchema,
@@ -97,7 +98,7 @@ export const createFlowRunRequestSchema = z
     flowId: id.optional(),
     flowName: z.string().min(1).optional(),
     name: z.string().min(1).max(200).optional(),
-    parameters: z.record(z.string(), z.json()).default({}),
+    parameters: z.record(parameterNameSchema, z.json()).default({}),
     /** Extra labels an agent must carry, on top of the flow's. */
     labels: z.array(label).default([]),
     /** A second create with the same key (for the same flow group) returns the first run. */

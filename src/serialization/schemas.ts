@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PARAMETER_TYPES } from "../core/graph.ts";
+import { isReservedParameterName, RESERVED_PARAMETER_NAMES } from "../core/parameter.ts";
 import { STATE_TYPES } from "../core/states.ts";
 import { TRIGGERS } from "../core/triggers.ts";
 
@@ -84,9 +85,17 @@ export const edgeSchema = z.strictObject({
 });
 export type SerializedEdge = z.infer<typeof edgeSchema>;
 
+/** A parameter's name: never one that reaches Object.prototype as an object key. */
+export const parameterNameSchema = z
+  .string()
+  .min(1)
+  .refine((name) => !isReservedParameterName(name), {
+    message: `is reserved (it would reach Object.prototype); ${RESERVED_PARAMETER_NAMES.join(", ")} are never parameter names`,
+  });
+
 /** A flow parameter. */
 export const parameterSchema = z.strictObject({
-  name: z.string().min(1),
+  name: parameterNameSchema,
   default: z.json().optional(),
   required: z.boolean(),
   type: z.enum(PARAMETER_TYPES).optional(),

@@ -166,8 +166,9 @@ async function readJson(c: Context): Promise<unknown> {
     );
   }
   if (text.trim() === "") return {};
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new WeftError(
       "INVALID_REQUEST",
@@ -177,4 +178,22 @@ async function readJson(c: Context): Promise<unknown> {
       },
     );
   }
+  // The schemas drop a "__proto__" key without a word: refuse it instead (a
+  // parameter of that name would reach Object.prototype). Parsed again only when
+  // the text may hold one, so that ordinary bodies cost one parse.
+  if (text.includes("__proto__") || text.includes("\\u")) {
+    JSON.parse(text, (key, value) => {
+      if (key === "__proto__") {
+        throw new WeftError(
+          "INVALID_REQUEST",
+          'the request body holds a "__proto__" key: it is never a parameter or field name',
+          {
+            hint: "rename the key (parameters may not be named __proto__, constructor or prototype)",
+          },
+        );
+      }
+      return value;
+    });
+  }
+  return parsed;
 }
