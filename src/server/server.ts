@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { WeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
+import type { DeploymentRules } from "../serialization/deployment.ts";
 import { createApp } from "./api/app.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
 import { createScheduler, type SchedulerOptions } from "./loops/scheduler.ts";
@@ -31,6 +32,12 @@ export interface ServerOptions {
   readonly scheduler?: false | Omit<SchedulerOptions, "store" | "logger">;
   /** The run-health loop's settings, or false to run none. @default {} (every 15 s) */
   readonly runHealth?: false | Omit<RunHealthOptions, "store" | "logger">;
+  /**
+   * What a registered flow's storage and environment may be (the registries,
+   * and `allowModuleStorage` from `--allow-module-storage`).
+   * @default {} (weft's own type tags only; module storage refused)
+   */
+  readonly deployment?: DeploymentRules;
 }
 
 /** A server that is listening. */
@@ -95,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       signal: closing.signal,
       ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
       ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
+      ...(options.deployment === undefined ? {} : { deployment: options.deployment }),
     });
     const port = options.port ?? 4200;
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

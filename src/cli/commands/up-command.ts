@@ -7,10 +7,13 @@ import { stderrLogger } from "../stderr-logger.ts";
 import { parseLabels } from "./agent-command.ts";
 import {
   addLoopFlags,
+  allowModuleStorageOption,
   dbOption,
+  deploymentRules,
   describeDb,
   type LoopFlags,
   loopOptions,
+  moduleStorageAllowed,
   resolveDb,
 } from "./server-command.ts";
 
@@ -48,6 +51,11 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
     .option("--labels <a,b>", "extra labels of the local agent (it always carries the hostname)")
     .option("--concurrency <n>", "runs the local agent executes at once", positiveInt, 4)
     .option("--no-agent", "start no agent (server and loops only)")
+    .addOption(
+      allowModuleStorageOption(
+        "accept flows in module storage, and let the local agent import their modules (by path or package name)",
+      ),
+    )
     .option(
       "--heartbeat-interval <ms>",
       "heartbeat period of the local agent and its runs",
@@ -57,9 +65,10 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
   addLoopFlags(command)
     .addHelpText(
       "after",
-      "\nExamples:\n  weft up\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
+      "\nExamples:\n  weft up\n  weft up --allow-module-storage   # flows in module storage, registered and run on this machine\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
     )
-    .action(async (flags: UpFlags) => {
+    .action(async (flags: UpFlags, command: Command) => {
+      const allowModuleStorage = moduleStorageAllowed(command);
       const logger = stderrLogger(cli.stderr);
       const db = resolveDb(flags.db);
       // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
@@ -95,6 +104,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
         port: flags.port,
         logger,
         ...loopOptions(flags),
+        deployment: await deploymentRules(allowModuleStorage),
       });
       const url = server.url;
       logger.info(`server on ${url} (${describeDb(db)}), scheduler and run health running`);
@@ -115,6 +125,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
             labels,
             concurrency: flags.concurrency,
             heartbeatIntervalMs: flags.heartbeatInterval,
+            allowModuleStorage,
             logger,
           })
         : undefined;

@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import { packageVersion } from "../../core/package.ts";
 import type { Logger } from "../../core/reporter.ts";
+import type { DeploymentRules } from "../../serialization/deployment.ts";
 import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
@@ -23,6 +24,12 @@ export interface ApiAppOptions {
   readonly claimPollMs?: number;
   /** Aborts when the server closes: waiting claims answer at once. */
   readonly signal?: AbortSignal;
+  /**
+   * What a registered flow's storage and environment may be: the storage and
+   * environment registries (their schemas) and whether module storage is allowed.
+   * @default {} (weft's own type tags only; module storage refused)
+   */
+  readonly deployment?: DeploymentRules;
 }
 
 /** The default request body limit: 16 MiB. */
@@ -51,6 +58,7 @@ export function createApp(options: ApiAppOptions): Hono {
       return document;
     },
     ...(options.claimPollMs === undefined ? {} : { claimPollMs: options.claimPollMs }),
+    ...(options.deployment === undefined ? {} : { deployment: options.deployment }),
   });
 
   const app = new Hono();

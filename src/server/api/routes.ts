@@ -31,11 +31,11 @@ import {
   setTaskRunStatesRequestSchema,
   setTaskRunStatesResponseSchema,
 } from "../../serialization/api-schemas.ts";
-import { assertNoCredentials } from "../../serialization/credentials.ts";
+import { checkDeployment, type DeploymentRules } from "../../serialization/deployment.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";
 import type { Store } from "../store/store.ts";
-import type { Caller, RequiredScope } from "./auth.ts";
+import { allows, type Caller, type RequiredScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
 
 /** What a route handler gets: the validated body and query, the path parameters, and who called. */
@@ -87,6 +87,8 @@ export interface RouteDeps {
   readonly openapi: () => unknown;
   /** The longest a waiting claim goes without asking the database. @default 1000 */
   readonly claimPollMs?: number;
+  /** What a registered flow's storage and environment may be. @default {} (weft's own type tags; no module storage) */
+  readonly deployment?: DeploymentRules;
 }
 
 /** Every route of the API. */
@@ -152,10 +154,18 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "agent",
       body: registerFlowRequestSchema,
       response: registerFlowResponseSchema,
-      errors: ["INVALID_SCHEDULE", "CREDENTIAL_IN_CONFIG"],
+      errors: [
+        "INVALID_SCHEDULE",
+        "CREDENTIAL_IN_CONFIG",
+        "UNKNOWN_TYPE",
+        "INVALID_SERIALIZED",
+        "STORAGE_LOCATION_ESCAPE",
+        "STORAGE_LOCATION_INVALID",
+        "MODULE_STORAGE_NOT_ALLOWED",
+      ],
       created: "when-new",
       handle: async ({ body }) => {
-        checkFlow(body.flow);
+        checkFlow(body.flow, deps.deployment);
         return store.registerFlow(body.flow, body.versionGroup);
       },
     }),
@@ -305,8 +315,15 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "agent",
       body: registerAgentRequestSchema,
       response: agentSchema,
-      errors: [],
-      handle: ({ body }) => store.registerAgent(body),
+      errors: ["AGENT_NAME_TAKEN"],
+      // A token owns the names it registers (an open server has no tokens: nothing to bind).
+      handle: ({ body, caller }) =>
+        store.registerAgent(
+          body,
+          caller.kind === "token"
+            ? { tokenId: caller.token.id, takeOver: allows(caller.token.scopes, "admin") }
+            : undefined,
+        ),
     }),
     route({
       method: "get",
@@ -391,8 +408,12 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
   ];
 }
 
-/** Refuses a flow whose schedule cannot run, or whose settings hold a credential. */
-function checkFlow(flow: SerializedFlow): void {
+/**
+ * Refuses a flow whose schedule cannot run, or that an agent would refuse to
+ * deploy (unknown kinds, module storage unless allowed, a location outside its
+ * storage, a credential in its settings).
+ */
+function checkFlow(flow: SerializedFlow, rules: DeploymentRules | undefined): void {
   if (flow.schedule !== undefined) {
     try {
       scheduleFromJSON(flow.schedule);
@@ -410,7 +431,5 @@ function checkFlow(flow: SerializedFlow): void {
       );
     }
   }
-  for (const key of ["storage", "environment", "result"] as const) {
-    if (flow[key] !== undefined) assertNoCredentials(flow[key], `flow.${key}`);
-  }
+  checkDeployment(flow, rules);
 }
