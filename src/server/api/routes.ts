@@ -37,6 +37,7 @@ import type { SerializedFlow } from "../../serialization/schemas.ts";
 import type { Store } from "../store/store.ts";
 import { allows, type Caller, type RequiredScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
+import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
 
 /** What a route handler gets: the validated body and query, the path parameters, and who called. */
 export interface RouteRequest<B, Q> {
@@ -188,7 +189,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "read",
       response: flowDetailSchema,
       errors: ["FLOW_NOT_FOUND"],
-      handle: ({ params }) => store.getFlow(params.id!),
+      handle: async ({ params, caller }) => {
+        const detail = await store.getFlow(params.id!);
+        return readsOnly(caller) ? maskFlowDetail(detail) : detail;
+      },
     }),
 
     // ── flow runs ──
@@ -214,7 +218,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       query: listFlowRunsQuerySchema,
       response: pageSchema(flowRunSchema),
       errors: [],
-      handle: ({ query }) => store.listFlowRuns(query),
+      handle: async ({ query, caller }) => {
+        const page = await store.listFlowRuns(query);
+        return readsOnly(caller) ? maskFlowRunPage(page) : page;
+      },
     }),
     route({
       method: "get",
@@ -224,7 +231,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "read",
       response: flowRunDetailSchema,
       errors: ["FLOW_RUN_NOT_FOUND"],
-      handle: ({ params }) => store.getFlowRunDetail(params.id!),
+      handle: async ({ params, caller }) => {
+        const detail = await store.getFlowRunDetail(params.id!);
+        return readsOnly(caller) ? maskFlowRunDetail(detail) : detail;
+      },
     }),
     route({
       method: "post",
