@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { environmentRegistry } from "../../../src/environments/registry.ts";
-import type { SerializedFlow } from "../../../src/serialization/schemas.ts";
+import {
+  ENVIRONMENT_TYPES,
+  type SerializedFlow,
+  STORAGE_TYPES,
+} from "../../../src/serialization/schemas.ts";
 import type { Store } from "../../../src/server/store/store.ts";
 import { storageRegistry } from "../../../src/storage/registry.ts";
 import { forEachDialect } from "../dialects.ts";
@@ -32,6 +36,11 @@ async function assertNothingStored(api: TestApi, flow: SerializedFlow): Promise<
   const list = await api.call("GET", `/api/flows?name=${encodeURIComponent(flow.name)}`);
   assert.deepEqual(list.body.items, [], `nothing is stored for ${flow.name}`);
 }
+
+test("the type tags a server without registries checks are the registries' own", () => {
+  assert.deepEqual([...STORAGE_TYPES].sort(), storageRegistry.types().sort());
+  assert.deepEqual([...ENVIRONMENT_TYPES].sort(), environmentRegistry.types().sort());
+});
 
 forEachDialect("registration: what an agent would refuse", (ctx) => {
   test("a location outside its storage is 400 STORAGE_LOCATION_ESCAPE naming the flow and the location", async () => {
