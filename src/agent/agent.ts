@@ -11,14 +11,15 @@ import { isWeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
 import type { Environment } from "../environments/environment.ts";
-import { environmentFromJSON } from "../environments/registry.ts";
+import { environmentFromJSON, environmentRegistry } from "../environments/registry.ts";
 import type {
   Agent as AgentRecord,
   ClaimedRun,
   FlowRunDetail,
 } from "../serialization/api-schemas.ts";
+import { checkDeployment } from "../serialization/deployment.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
-import { storageFromJSON } from "../storage/registry.ts";
+import { storageFromJSON, storageRegistry } from "../storage/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /** The part of the API an agent uses (the API client has it). */
@@ -63,6 +64,12 @@ export interface AgentOptions {
   readonly logger: Logger;
   /** Passed to every run's reporter. @default 100 */
   readonly flushIntervalMs?: number;
+  /**
+   * Run flows in module storage, which imports a module from this machine by the
+   * path or package name their registration gives: anyone who may register
+   * flows would choose code for this agent to import. @default false
+   */
+  readonly allowModuleStorage?: boolean;
 }
 
 /** A running agent. */
@@ -302,6 +309,21 @@ export function startAgent(options: AgentOptions): Agent {
             `flow ${claimed.flowName} was registered without storage and location: register it with \`weft register\``,
           );
         }
+        // The server checked the same at registration; a server that allows module storage
+        // does not make this agent import modules unless it allows them too.
+        checkDeployment(
+          {
+            name: claimed.flowName,
+            storage: claimed.storage,
+            environment: claimed.environment,
+            location: claimed.location,
+          },
+          {
+            storage: storageRegistry,
+            environment: environmentRegistry,
+            allowModuleStorage: options.allowModuleStorage === true,
+          },
+        );
         storage = storageFromJSON(claimed.storage);
         environment = environmentFromJSON(claimed.environment ?? DEFAULT_ENVIRONMENT);
         await environment.setup(storage);

@@ -45,6 +45,7 @@ export function parameter<T>(
       `parameter name ${JSON.stringify(name)} is not usable: use letters, digits, "_", "-" or "." and start with a letter`,
     );
   }
+  checkParameterName(name, `flow "${builder.flowName}"`);
   if (builder.parameters.has(name)) {
     throw new WeftError(
       "DUPLICATE_PARAMETER",
@@ -72,6 +73,35 @@ export function parameter<T>(
   builder.parameters.set(name, spec);
   const node = makeTask(name, "parameter", () => defaultValue, DEFAULT_TASK_OPTIONS);
   return builder.add(node, [], false, 0) as Ref<T>;
+}
+
+/**
+ * Names no parameter may have: as keys of a plain object they reach
+ * `Object.prototype` (`values["__proto__"]` is the prototype itself), so a task
+ * could be handed, or write to, the prototype of every object in the process.
+ */
+export const RESERVED_PARAMETER_NAMES: readonly string[] = [
+  "__proto__",
+  "constructor",
+  "prototype",
+];
+
+/** True for a name in {@link RESERVED_PARAMETER_NAMES}. */
+export function isReservedParameterName(name: string): boolean {
+  return RESERVED_PARAMETER_NAMES.includes(name);
+}
+
+/** Refuses a reserved parameter name (INVALID_PARAMETER), naming `where` it was found. */
+export function checkParameterName(name: string, where: string): void {
+  if (isReservedParameterName(name)) {
+    throw new WeftError(
+      "INVALID_PARAMETER",
+      `${where}: parameter name ${JSON.stringify(name)} is reserved (it would reach Object.prototype)`,
+      {
+        hint: `rename the parameter; ${RESERVED_PARAMETER_NAMES.join(", ")} are never parameter names`,
+      },
+    );
+  }
 }
 
 function inferType(value: unknown): ParameterType | undefined {
@@ -122,11 +152,13 @@ export function resolveParameters(
   given: Readonly<Record<string, unknown>> = {},
 ): Record<string, unknown> {
   for (const key of Object.keys(given)) {
+    checkParameterName(key, `flow "${flowName}"`);
     if (!specs.has(key)) {
       throw unknownParameter(flowName, specs, key);
     }
   }
-  const values: Record<string, unknown> = {};
+  // No prototype: a key can never reach Object.prototype, whatever it is called.
+  const values: Record<string, unknown> = Object.create(null);
   for (const spec of specs.values()) {
     const has = Object.hasOwn(given, spec.name) && given[spec.name] !== undefined;
     if (!has) {

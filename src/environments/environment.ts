@@ -1,10 +1,11 @@
 import type { FlowEnvironment, StorageNeed } from "../core/flow.ts";
 import type { Logger, Reporter } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
+import { ENVIRONMENT_TYPES } from "../serialization/schemas.ts";
 import type { Storage } from "../storage/storage.ts";
 
-/** The environment kinds weft ships. */
-export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed"] as const;
+/** The environment kinds weft ships (defined beside the schemas, where the server checks them too). */
+export { ENVIRONMENT_TYPES };
 /** One of {@link ENVIRONMENT_TYPES}. */
 export type EnvironmentType = (typeof ENVIRONMENT_TYPES)[number];
 

@@ -4,6 +4,7 @@ import {
   flowSchema,
   isoTimeSchema,
   logRecordSchema,
+  parameterNameSchema,
   scheduleSchema,
   stateSchema,
   typedObjectSchema,
@@ -105,7 +106,7 @@ export const createFlowRunRequestSchema = z
     flowId: id.optional(),
     flowName: name.optional(),
     name: name.optional(),
-    parameters: z.record(z.string(), z.json()).default({}),
+    parameters: z.record(parameterNameSchema, z.json()).default({}),
     /** Extra labels an agent must carry, on top of the flow's. */
     labels: z.array(label).default([]),
     /** A second create with the same key (for the same flow group) returns the first run. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PARAMETER_TYPES } from "../core/graph.ts";
+import { isReservedParameterName, RESERVED_PARAMETER_NAMES } from "../core/parameter.ts";
 import { STATE_TYPES } from "../core/states.ts";
 import { TRIGGERS } from "../core/triggers.ts";
 import { boundedInt, boundedString, boundedText, LIMITS } from "./limits.ts";
@@ -111,9 +112,14 @@ export const edgeSchema = z.strictObject({
 });
 export type SerializedEdge = z.infer<typeof edgeSchema>;
 
+/** A parameter's name: never one that reaches Object.prototype as an object key. */
+export const parameterNameSchema = name.refine((name) => !isReservedParameterName(name), {
+  message: `is reserved (it would reach Object.prototype); ${RESERVED_PARAMETER_NAMES.join(", ")} are never parameter names`,
+});
+
 /** A flow parameter. */
 export const parameterSchema = z.strictObject({
-  name,
+  name: parameterNameSchema,
   default: z.json().optional(),
   required: z.boolean(),
   type: z.enum(PARAMETER_TYPES).optional(),
@@ -122,6 +128,11 @@ export const parameterSchema = z.strictObject({
   validated: z.boolean(),
 });
 export type SerializedParameter = z.infer<typeof parameterSchema>;
+
+/** The storage kinds weft ships (each has an entry in the storage registry). */
+export const STORAGE_TYPES = ["memory", "local", "module", "s3", "git", "http"] as const;
+/** The environment kinds weft ships (each has an entry in the environment registry). */
+export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed"] as const;
 
 /** A storage or environment, validated in full by its registry entry. */
 export const typedObjectSchema = z.looseObject({

@@ -2,6 +2,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { serve } from "@hono/node-server";
 import { WeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
+import type { DeploymentRules } from "../serialization/deployment.ts";
 import { createApp } from "./api/app.ts";
 import { errorBody } from "./api/errors.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
@@ -46,6 +47,12 @@ export interface ServerOptions {
   readonly scheduler?: false | Omit<SchedulerOptions, "store" | "logger">;
   /** The run-health loop's settings, or false to run none. @default {} (every 5 s) */
   readonly runHealth?: false | Omit<RunHealthOptions, "store" | "logger">;
+  /**
+   * What a registered flow's storage and environment may be (the registries,
+   * and `allowModuleStorage` from `--allow-module-storage`).
+   * @default {} (weft's own type tags only; module storage refused)
+   */
+  readonly deployment?: DeploymentRules;
 }
 
 /** A server that is listening. */
@@ -128,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.claimAnswerGraceMs === undefined
         ? {}
         : { claimAnswerGraceMs: options.claimAnswerGraceMs }),
+      ...(options.deployment === undefined ? {} : { deployment: options.deployment }),
     });
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({

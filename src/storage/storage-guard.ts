@@ -2,7 +2,7 @@ import { WeftError } from "../core/errors.ts";
 import type { Flow } from "../core/flow.ts";
 import type { FlowRunner } from "../engine/flow-runner.ts";
 import { assertNoCredentials } from "../serialization/credentials.ts";
-import { type EnvRunner, parseLocation, type SerializedStorage, type Storage } from "./storage.ts";
+import { checkLocation, type EnvRunner, type SerializedStorage, type Storage } from "./storage.ts";
 
 /**
  * Wraps every storage implementation and enforces its lifecycle once: a flow
@@ -68,20 +68,7 @@ class StorageGuard implements Storage {
   }
 
   private check(location: string): void {
-    const { artifact } = parseLocation(location, `${this.type} storage ${this.name}`);
-    const segments = artifact.split(/[\\/]/);
-    if (
-      artifact.startsWith("/") ||
-      /^[A-Za-z]:/.test(artifact) ||
-      segments.includes("..") ||
-      artifact.includes("\0")
-    ) {
-      throw new WeftError(
-        "STORAGE_LOCATION_ESCAPE",
-        `${this.type} storage ${this.name}: location ${JSON.stringify(location)} points outside the storage`,
-        { hint: "a location is relative to its storage and never contains .. or an absolute path" },
-      );
-    }
+    checkLocation(location, `${this.type} storage ${this.name}`);
     if (this.unbuilt.has(location)) {
       throw new WeftError(
         "STORAGE_NOT_BUILT",

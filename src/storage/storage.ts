@@ -1,10 +1,11 @@
 import type { ChildProcess, StdioOptions } from "node:child_process";
-import { WeftError } from "../core/errors.ts";
 import type { Flow, FlowStorage } from "../core/flow.ts";
 import type { FlowRunner } from "../engine/flow-runner.ts";
 
-/** The storage kinds weft ships. */
-export const STORAGE_TYPES = ["memory", "local", "module", "s3", "git", "http"] as const;
+import { STORAGE_TYPES } from "../serialization/schemas.ts";
+
+/** The storage kinds weft ships (defined beside the schemas, where the server checks them too). */
+export { STORAGE_TYPES };
 /** One of {@link STORAGE_TYPES}. */
 export type StorageType = (typeof STORAGE_TYPES)[number];
 
@@ -68,23 +69,7 @@ export interface EnvRunner {
   start(options?: EnvRunnerOptions): ChildProcess;
 }
 
-/** A parsed location: the code artifact and the flow inside it. */
-export interface Location {
-  readonly artifact: string;
-  readonly flowName: string;
-}
-
-/** Splits `artifact#flowName`, refusing anything else. */
-export function parseLocation(location: string, storage: string): Location {
-  const at = typeof location === "string" ? location.lastIndexOf("#") : -1;
-  if (at <= 0 || at === location.length - 1) {
-    throw new WeftError(
-      "STORAGE_LOCATION_INVALID",
-      `${storage}: location ${JSON.stringify(location)} is not <artifact>#<flow name>`,
-    );
-  }
-  return { artifact: location.slice(0, at), flowName: location.slice(at + 1) };
-}
+export { checkLocation, type Location, parseLocation } from "../serialization/locations.ts";
 
 /** Joins an artifact and a flow name into a location. */
 export function formatLocation(artifact: string, flowName: string): string {

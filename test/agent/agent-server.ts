@@ -11,10 +11,12 @@ import type { Flow } from "../../src/core/flow.ts";
 import type { Logger } from "../../src/core/reporter.ts";
 import type { Environment } from "../../src/environments/environment.ts";
 import { createLocalEnvironment } from "../../src/environments/local-environment.ts";
+import { environmentRegistry } from "../../src/environments/registry.ts";
 import type { FlowRunDetail } from "../../src/serialization/api-schemas.ts";
 import { serializeFlowGraph } from "../../src/serialization/flow-serializer.ts";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server/server.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
+import { storageRegistry } from "../../src/storage/registry.ts";
 import { createSchema, dropSchema, POSTGRES_URL, withSearchPath } from "../server/dialects.ts";
 
 /** A logger that keeps its lines, for assertions. */
@@ -69,7 +71,18 @@ export async function startTestServer(
     schema = await createSchema(POSTGRES_URL!);
     db = withSearchPath(POSTGRES_URL!, schema);
   }
-  const start = (port: number) => startServer({ db, port, ...options });
+  // Registration checks deployments as `weft server start` does (the CLI passes the registries).
+  const start = (port: number) =>
+    startServer({
+      db,
+      port,
+      ...options,
+      deployment: {
+        storage: storageRegistry,
+        environment: environmentRegistry,
+        ...options.deployment,
+      },
+    });
   let server = await start(0);
   const port = server.port;
   const api = createApiClient({ url: server.url });

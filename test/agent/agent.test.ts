@@ -4,7 +4,7 @@
 // deployments, a wrong address and a wrong token without crashing.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { startAgent } from "../../src/agent/agent.ts";
 import { createApiClient } from "../../src/client/api-client.ts";
@@ -88,7 +88,8 @@ for (const [dialect, skip] of dialects) {
         name: "broken-storage",
         storage: { type: "ftp", schemaVersion: 1, host: "files.example" },
       };
-      await s.api.registerFlow(broken);
+      // Registration refuses it now: it stands for a flow stored before it checked storages.
+      await s.server.store.registerFlow(broken);
       s.agent();
       const { run: bad } = await s.api.createFlowRun({ flowName: "broken-storage" });
       const failed = await s.waitFor(bad.id);
@@ -96,6 +97,42 @@ for (const [dialect, skip] of dialects) {
       assert.match(failed.state.message ?? "", /deploy failed: .*unknown storage type "ftp"/);
       const { run: next } = await s.api.createFlowRun({ flowName: "agent-chain" });
       assert.equal((await s.waitFor(next.id)).state.type, "Success", "the agent kept going");
+    });
+
+    test("module storage: an agent imports nothing unless started with allowModuleStorage", async () => {
+      const s = await startTestServer(dialect, { deployment: { allowModuleStorage: true } });
+      servers.push(s);
+      const good = await s.api.getFlow(await s.register(chain));
+      const module = {
+        type: "module",
+        schemaVersion: 1,
+        module: resolve("test/fixtures/agent/agent-flows.ts"),
+        basedir: resolve("."),
+        flows: { "agent-chain": "module#agent-chain" },
+      };
+      await s.api.registerFlow({ ...good.flow, storage: module, location: "module#agent-chain" });
+      const refusing = s.agent();
+      const { run } = await s.api.createFlowRun({ flowName: "agent-chain" });
+      const failed = await s.waitFor(run.id);
+      assert.equal(failed.state.type, "Failed");
+      assert.match(
+        failed.state.message ?? "",
+        /deploy failed: .*module storage.*does not allow it/,
+      );
+      await refusing.stop();
+      s.agent({ allowModuleStorage: true });
+      const marks = join(s.dir, "marks");
+      const { run: next } = await s.api.createFlowRun({
+        flowName: "agent-chain",
+        parameters: { marks },
+      });
+      const done = await s.waitFor(next.id);
+      assert.equal(done.state.type, "Success", done.state.message);
+      assert.deepEqual(marksOf(marks), [
+        `first ${next.id}`,
+        `second ${next.id}`,
+        `third ${next.id}`,
+      ]);
     });
 
     test("a run whose bundle vanished from storage: Failed, naming the location", async () => {

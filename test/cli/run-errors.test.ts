@@ -176,6 +176,27 @@ describe("weft run: parameters", { concurrency: true }, () => {
     assertCliError(result, { code: "UNKNOWN_PARAMETER", says: ['no parameter "colour"'] });
   });
 
+  it("refuses __proto__, constructor and prototype as parameter names (--param, --params-json)", async () => {
+    for (const name of ["__proto__", "constructor", "prototype"]) {
+      const flag = await runCli(["run", f("params.ts"), "--param", `${name}={"polluted":true}`]);
+      assertCliError(flag, {
+        code: "INVALID_PARAMETER",
+        says: [`--param`, `"${name}" is reserved`],
+      });
+      const json = await runCli([
+        "run",
+        f("params.ts"),
+        "--params-json",
+        `{"${name}": {"polluted": true}}`,
+      ]);
+      assertCliError(json, {
+        code: "INVALID_PARAMETER",
+        says: ["--params-json", `"${name}" is reserved`],
+      });
+    }
+    assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+  });
+
   it("refuses a --param value of the wrong type, naming the value and the type", async () => {
     const result = await runCli(["run", f("params.ts"), "--param", "times=many"]);
     assertCliError(result, {

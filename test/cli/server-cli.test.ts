@@ -33,8 +33,9 @@ function tempDir(): string {
 async function serve(
   db: string,
   args: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
 ): Promise<{ process: WeftProcess; port: number; url: string }> {
-  const process = startWeft(["server", "start", "--db", db, "--port", "0", ...args]);
+  const process = startWeft(["server", "start", "--db", db, "--port", "0", ...args], { env });
   await process.waitFor("weft server listening on ", { stream: "stderr" });
   const match = /listening on (http:\/\/\S+):(\d+) /.exec(process.stderr());
   assert.ok(match, process.stderr());
@@ -112,6 +113,44 @@ describe("weft server start", { concurrency: true }, () => {
     assert.equal(end.code, 0, end.stderr);
     assert.match(end.stderr, /weft server stopped/);
     assert.ok(!isAlive(process.pid));
+  });
+
+  test("checks registrations by the registries; module storage only with --allow-module-storage (or WEFT_ALLOW_MODULE_STORAGE=1)", async () => {
+    const module = {
+      type: "module",
+      schemaVersion: 1,
+      module: "/tmp/x.js",
+      basedir: "/tmp",
+      flows: {},
+    };
+    const flow = serializedFlow({ storage: module, location: "module#x" });
+    const registering = async (url: string) =>
+      createApiClient({ url })
+        .registerFlow(flow)
+        .then(
+          () => "registered",
+          (error: { code?: string }) => error.code,
+        );
+    // "0" is off: commander would turn the switch on for any value.
+    const off = await serve(join(tempDir(), "weft.db"), [], { WEFT_ALLOW_MODULE_STORAGE: "0" });
+    assert.equal(await registering(off.url), "MODULE_STORAGE_NOT_ALLOWED");
+    const fields = serializedFlow({
+      environment: { type: "subprocess", schemaVersion: 1, labels: [], execArgv: ["--inspect"] },
+    });
+    await assert.rejects(
+      createApiClient({ url: off.url }).registerFlow(fields),
+      (error: unknown) => {
+        assert.equal((error as { code?: string }).code, "INVALID_SERIALIZED", String(error));
+        assert.match(String((error as Error).message), /execArgv/);
+        return true;
+      },
+    );
+    const on = await serve(join(tempDir(), "weft.db"), [], { WEFT_ALLOW_MODULE_STORAGE: "1" });
+    assert.equal(await registering(on.url), "registered");
+    const flag = await serve(join(tempDir(), "weft.db"), ["--allow-module-storage"]);
+    assert.equal(await registering(flag.url), "registered");
+    for (const s of [off, on, flag]) s.process.child.kill("SIGTERM");
+    await Promise.all([off, on, flag].map((s) => s.process.done));
   });
 
   test("the loop flags reach run health: a run whose heartbeats stop is failed", async () => {

@@ -34,13 +34,17 @@ describe("parameters", () => {
     const run = await params.run({ parameters: { count: 3 } });
     assert.equal(run.state.type, "Success");
     assert.deepEqual(run.result(params.outputs), ["world", 3, 0.5, ["a"], undefined]);
-    assert.deepEqual(run.parameters, {
-      name: "world",
-      count: 3,
-      ratio: 0.5,
-      flags: ["a"],
-      opt: undefined,
-    });
+    // The values have no prototype (a name can never reach Object.prototype): compare a copy.
+    assert.deepEqual(
+      { ...run.parameters },
+      {
+        name: "world",
+        count: 3,
+        ratio: 0.5,
+        flags: ["a"],
+        opt: undefined,
+      },
+    );
     const again = await params.run({ parameters: { count: 1, name: "weft", opt: "x" } });
     assert.deepEqual(again.result(params.outputs), ["weft", 1, 0.5, ["a"], "x"]);
     assert.equal(again.result("name"), "weft", "a parameter's slug is its name");
@@ -137,15 +141,48 @@ describe("parameters", () => {
     );
   });
 
+  test("__proto__, constructor and prototype are never parameter names; a task never reaches Object.prototype", async () => {
+    for (const name of ["__proto__", "constructor", "prototype"]) {
+      assert.throws(
+        () => flow(unique("reserved"), () => echo(parameter(name, 1))).build(),
+        (e: unknown) =>
+          isWeftError(e) &&
+          e.code === "INVALID_PARAMETER" &&
+          e.message.includes(`"${name}" is reserved`),
+      );
+      // Values from JSON hold such a key as their own: refused before any task runs.
+      await rejectsCode(
+        params.run({ parameters: JSON.parse(`{"count": 1, "${name}": {"polluted": true}}`) }),
+        "INVALID_PARAMETER",
+        new RegExp(`"${name}" is reserved`),
+      );
+    }
+    // The values a run's tasks get have no prototype: no key, declared or not, leads to it.
+    const seen: unknown[] = [];
+    const grab = task("grab", (values: unknown) => {
+      seen.push(values);
+      return null;
+    });
+    const run = await flow(unique("proto-free"), () => grab(parameter("p", { a: 1 }))).run();
+    assert.equal(run.state.type, "Success");
+    assert.equal(Object.getPrototypeOf(run.parameters), null);
+    assert.deepEqual(seen, [{ a: 1 }]);
+    assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+    assert.equal(Object.getPrototypeOf(resolveParameters("f", new Map(), {})), null);
+  });
+
   test("resolveParameters works on declarations alone", () => {
     const specs = params.parameters;
-    assert.deepEqual(resolveParameters("f", specs, { count: 2 }), {
-      name: "world",
-      count: 2,
-      ratio: 0.5,
-      flags: ["a"],
-      opt: undefined,
-    });
+    assert.deepEqual(
+      { ...resolveParameters("f", specs, { count: 2 }) },
+      {
+        name: "world",
+        count: 2,
+        ratio: 0.5,
+        flags: ["a"],
+        opt: undefined,
+      },
+    );
     assert.throws(() => resolveParameters("f", specs, {}), /needs parameter "count"/);
   });
 

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { openStore } from "../../src/server/store/open-store.ts";
 import { type S3TestServer, startS3TestServer } from "../storage/s3-server.ts";
 import { runCli } from "../support/cli.ts";
 import { assertCliError, explain } from "../support/cli-result.ts";
@@ -392,10 +393,18 @@ describe("weft up end to end (SQLite)", { concurrency: true }, () => {
       });
       const good = registered.flows[0]!;
       const detail = await up.api.getFlow(good.id);
-      const { flow: bad } = await up.api.registerFlow(
-        { ...detail.flow, storage: { type: "e2e-nosuch", schemaVersion: 1 } },
-        `e2e-unknown-storage-${randomUUID()}`,
-      );
+      const unknown = { ...detail.flow, storage: { type: "e2e-nosuch", schemaVersion: 1 } };
+      // Registration refuses it, naming the type and the known ones…
+      await assert.rejects(up.api.registerFlow(unknown), (error: unknown) => {
+        assert.equal((error as { code?: string }).code, "UNKNOWN_TYPE", String(error));
+        assert.match((error as Error).message, /"e2e-nosuch" \(known: .*local/);
+        return true;
+      });
+      // …so it stands for a flow stored before registration checked storages: straight into the database.
+      const store = await openStore({ db: join(home, "weft.db") });
+      const { flow: bad } = await store
+        .registerFlow(unknown, `e2e-unknown-storage-${randomUUID()}`)
+        .finally(() => store.close());
       const { run } = await up.api.createFlowRun({ flowId: bad.id });
       const failed = await waitForRun(up.api, run.id, { processes: [up] });
       assert.equal(failed.state.type, "Failed", summarize(failed));

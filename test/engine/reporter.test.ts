@@ -43,7 +43,7 @@ describe("reporter events", () => {
 
     const info = ev[0]?.kind === "flow" ? ev[0].run : undefined;
     assert.deepEqual(
-      { ...info },
+      { ...info, parameters: { ...info?.parameters } },
       { id: run.id, flowName: name, parameters: { n: 2 }, taskCount: 4 },
     );
 

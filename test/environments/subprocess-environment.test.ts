@@ -121,6 +121,29 @@ describe("subprocess environment", { concurrency: 4 }, () => {
     });
   });
 
+  test("an env:NAME value is read from this process's environment (an unset NAME leaves the variable out)", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    await withDirs("sub-env-ref", async (dirs) => {
+      const out = join(dirs.tmp, "out.json");
+      const source = `WEFT_TEST_SOURCE_${randomUUID().replaceAll("-", "_")}`;
+      process.env[source] = "from-the-agent";
+      try {
+        const { running, logger } = await runInChild(
+          dirs,
+          greetFlow,
+          { env: { WEFT_TEST_MARKER: `env:${source}`, WEFT_TEST_CTX: "env:WEFT_TEST_UNSET_NAME" } },
+          { parameters: { name: "reference", out } },
+        );
+        const { state } = await running;
+        assert.equal(state.type, "Success", `${state.message}\n${logged(logger)}`);
+        assert.equal((await readJson<GreetReport>(out))?.marker, "from-the-agent");
+      } finally {
+        delete process.env[source];
+      }
+    });
+  });
+
   test("ctx.env wins over the env option, and neither can override the WEFT_* variables it sets", {
     timeout: TEST_TIMEOUT_MS,
   }, async () => {

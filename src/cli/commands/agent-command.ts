@@ -4,6 +4,7 @@ import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
+import { allowModuleStorageOption, moduleStorageAllowed } from "./server-command.ts";
 
 interface AgentFlags {
   api: string;
@@ -53,11 +54,16 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
       positiveInt,
       30_000,
     )
+    .addOption(
+      allowModuleStorageOption(
+        "run flows in module storage (imports a module from this machine by path or package name, as the flow's registration says)",
+      ),
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  weft agent start\n  weft agent start --api http://weft.internal:4200 --token $WEFT_API_TOKEN --labels gpu --concurrency 2\n",
     )
-    .action(async (flags: AgentFlags) => {
+    .action(async (flags: AgentFlags, command: Command) => {
       const labels = parseLabels(flags.labels);
       if (flags.hostnameLabel && !labels.includes(hostname())) labels.push(hostname());
       const logger = stderrLogger(cli.stderr);
@@ -68,6 +74,7 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
         concurrency: flags.concurrency,
         heartbeatIntervalMs: flags.heartbeatInterval,
         stopGraceMs: flags.stopGrace,
+        allowModuleStorage: moduleStorageAllowed(command),
         logger,
         ...(flags.name === undefined ? {} : { name: flags.name }),
       });

@@ -52,7 +52,7 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     )
     .option(
       "--env <name=value>",
-      "subprocess: an environment variable for the child (repeatable)",
+      "subprocess: an environment variable for the child (repeatable); NAME=env:OTHER copies OTHER from this process",
       collect,
       [],
     )

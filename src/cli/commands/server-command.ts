@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { weftHome } from "../../core/home.ts";
+import type { DeploymentRules } from "../../serialization/deployment.ts";
 
 import { type CliContext, positiveInt } from "../context.ts";
 import { stderrLogger } from "../stderr-logger.ts";
@@ -154,6 +155,36 @@ export function dbOption(): Option {
   ).env("WEFT_DB");
 }
 
+/**
+ * `--allow-module-storage` (WEFT_ALLOW_MODULE_STORAGE=1): accept flows in module
+ * storage, which has agents import a module by path or package name.
+ */
+export function allowModuleStorageOption(what: string): Option {
+  return new Option("--allow-module-storage", what).env("WEFT_ALLOW_MODULE_STORAGE");
+}
+
+/**
+ * Whether `--allow-module-storage` is on: the flag, or WEFT_ALLOW_MODULE_STORAGE
+ * set to 1, true or yes (commander turns a switch on for any value, even 0).
+ */
+export function moduleStorageAllowed(command: Command): boolean {
+  if (command.opts<{ allowModuleStorage?: boolean }>().allowModuleStorage !== true) return false;
+  if (command.getOptionValueSource("allowModuleStorage") !== "env") return true;
+  return /^(1|true|yes)$/i.test(process.env.WEFT_ALLOW_MODULE_STORAGE ?? "");
+}
+
+/**
+ * What registered flows may use, for `startServer`: the storage and environment
+ * registries (loaded here: the server part does not import them) and the switch.
+ */
+export async function deploymentRules(allowModuleStorage: boolean): Promise<DeploymentRules> {
+  const [{ storageRegistry }, { environmentRegistry }] = await Promise.all([
+    import("../../storage/registry.ts"),
+    import("../../environments/registry.ts"),
+  ]);
+  return { storage: storageRegistry, environment: environmentRegistry, allowModuleStorage };
+}
+
 /** The database `--db` names, or the SQLite file under the weft home. */
 export function resolveDb(db: string | undefined): string {
   return db !== undefined && db !== "" ? db : join(weftHome(), "weft.db");
@@ -219,6 +250,11 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
       new Option("--body-limit <bytes>", "largest request body (default 16 MiB)")
         .env("WEFT_BODY_LIMIT")
         .argParser(bytes),
+    )
+    .addOption(
+      allowModuleStorageOption(
+        "accept flows in module storage (agents import a module by path or package name: only when everyone who may register flows may choose code for agents)",
+      ),
     );
   addEdgeFlags(addLoopFlags(start))
     .addHelpText(
@@ -238,6 +274,7 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         ...loopOptions(flags),
         ...edgeOptions(flags),
         ...(flags.bodyLimit === undefined ? {} : { bodyLimitBytes: flags.bodyLimit }),
+        deployment: await deploymentRules(moduleStorageAllowed(command)),
       });
       cli.stderr.write(
         `weft server listening on ${running.url} (${describeDb(db)}; ${

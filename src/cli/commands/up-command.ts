@@ -8,12 +8,15 @@ import { parseLabels } from "./agent-command.ts";
 import {
   addEdgeFlags,
   addLoopFlags,
+  allowModuleStorageOption,
   dbOption,
+  deploymentRules,
   describeDb,
   type EdgeFlags,
   edgeOptions,
   type LoopFlags,
   loopOptions,
+  moduleStorageAllowed,
   resolveDb,
 } from "./server-command.ts";
 
@@ -51,6 +54,11 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
     .option("--labels <a,b>", "extra labels of the local agent (it always carries the hostname)")
     .option("--concurrency <n>", "runs the local agent executes at once", positiveInt, 4)
     .option("--no-agent", "start no agent (server and loops only)")
+    .addOption(
+      allowModuleStorageOption(
+        "accept flows in module storage, and let the local agent import their modules (by path or package name)",
+      ),
+    )
     .option(
       "--heartbeat-interval <ms>",
       "heartbeat period of the local agent and its runs",
@@ -60,9 +68,10 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
   addEdgeFlags(addLoopFlags(command))
     .addHelpText(
       "after",
-      "\nExamples:\n  weft up\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
+      "\nExamples:\n  weft up\n  weft up --allow-module-storage   # flows in module storage, registered and run on this machine\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
     )
-    .action(async (flags: UpFlags) => {
+    .action(async (flags: UpFlags, command: Command) => {
+      const allowModuleStorage = moduleStorageAllowed(command);
       const logger = stderrLogger(cli.stderr);
       const db = resolveDb(flags.db);
       // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
@@ -99,6 +108,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
         logger,
         ...loopOptions(flags),
         ...edgeOptions(flags),
+        deployment: await deploymentRules(allowModuleStorage),
       });
       const url = server.url;
       logger.info(`server on ${url} (${describeDb(db)}), scheduler and run health running`);
@@ -119,6 +129,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
             labels,
             concurrency: flags.concurrency,
             heartbeatIntervalMs: flags.heartbeatInterval,
+            allowModuleStorage,
             logger,
           })
         : undefined;

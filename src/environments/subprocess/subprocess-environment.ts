@@ -9,6 +9,7 @@ import type { FlowRunInfo, LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
+import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
 import { stateFromJSON } from "../../serialization/flow-serializer.ts";
 import { parseEventLine, replayEvent } from "../../serialization/run-events.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
@@ -31,7 +32,13 @@ export interface SubprocessEnvironmentOptions extends EnvironmentHooks {
   heapLimitMb?: number;
   /** Wall-clock limit of the whole run in ms; past it the child's process tree is killed. @default none */
   timeoutMs?: number;
-  /** Extra environment variables for the child. @default {} */
+  /**
+   * Extra environment variables for the child. A value `env:NAME` is read from
+   * NAME in the environment of the process that starts the child (the agent's,
+   * for a registered flow); a variable whose NAME is unset is left out. Only
+   * such references can be serialized (registered): literal values are for
+   * flows run where they are defined. @default {}
+   */
   env?: Record<string, string>;
   /** The child's working directory. @default the current directory */
   cwd?: string;
@@ -107,7 +114,7 @@ class SubprocessEnvironment implements Environment {
     const o = this.options;
     const runner = storage.getEnvRunner(location);
     const env: Record<string, string> = {
-      ...o.env,
+      ...resolveEnvMap(o.env),
       ...ctx.env,
       WEFT_FLOW_RUN_ID: ctx.flowRunId,
       WEFT_PARAMETERS: JSON.stringify(ctx.parameters ?? {}),
@@ -263,6 +270,19 @@ class SubprocessEnvironment implements Environment {
       ...(o.killGraceMs === undefined ? {} : { killGraceMs: o.killGraceMs }),
     };
   }
+}
+
+/** The child's extra variables: `env:NAME` references read from this process's environment. */
+function resolveEnvMap(map: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(map ?? {})) {
+    if (!isSecretReference(value)) out[name] = value;
+    else {
+      const resolved = resolveSecretReference(value);
+      if (resolved !== undefined) out[name] = resolved;
+    }
+  }
+  return out;
 }
 
 /**

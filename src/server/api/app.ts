@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import { packageVersion } from "../../core/package.ts";
 import type { Logger } from "../../core/reporter.ts";
+import type { DeploymentRules } from "../../serialization/deployment.ts";
 import { badIdReason } from "../../serialization/limits.ts";
 import type { Store } from "../store/store.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
@@ -34,6 +35,12 @@ export interface ApiAppOptions {
   readonly claimAnswerGraceMs?: number;
   /** Aborts when the server closes: waiting claims answer at once. */
   readonly signal?: AbortSignal;
+  /**
+   * What a registered flow's storage and environment may be: the storage and
+   * environment registries (their schemas) and whether module storage is allowed.
+   * @default {} (weft's own type tags only; module storage refused)
+   */
+  readonly deployment?: DeploymentRules;
 }
 
 /** The default request body limit: 16 MiB. */
@@ -65,6 +72,7 @@ export function createApp(options: ApiAppOptions): Hono {
     ...(options.claimAnswerGraceMs === undefined
       ? {}
       : { claimAnswerGraceMs: options.claimAnswerGraceMs }),
+    ...(options.deployment === undefined ? {} : { deployment: options.deployment }),
   });
 
   const app = new Hono();
@@ -210,8 +218,9 @@ async function readJson(c: Context): Promise<unknown> {
       },
     );
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new WeftError(
       "INVALID_REQUEST",
@@ -221,4 +230,22 @@ async function readJson(c: Context): Promise<unknown> {
       },
     );
   }
+  // The schemas drop a "__proto__" key without a word: refuse it instead (a
+  // parameter of that name would reach Object.prototype). Parsed again only when
+  // the text may hold one, so that ordinary bodies cost one parse.
+  if (text.includes("__proto__") || text.includes("\\u")) {
+    JSON.parse(text, (key, value) => {
+      if (key === "__proto__") {
+        throw new WeftError(
+          "INVALID_REQUEST",
+          'the request body holds a "__proto__" key: it is never a parameter or field name',
+          {
+            hint: "rename the key (parameters may not be named __proto__, constructor or prototype)",
+          },
+        );
+      }
+      return value;
+    });
+  }
+  return parsed;
 }

@@ -32,12 +32,13 @@ import {
   setTaskRunStatesRequestSchema,
   setTaskRunStatesResponseSchema,
 } from "../../serialization/api-schemas.ts";
-import { assertNoCredentials } from "../../serialization/credentials.ts";
+import { checkDeployment, type DeploymentRules } from "../../serialization/deployment.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";
 import type { Store } from "../store/store.ts";
-import type { Caller, RequiredScope } from "./auth.ts";
+import { allows, type Caller, type RequiredScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
+import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
 
 /** What a route handler gets: the validated body and query, the path parameters, and who called. */
 export interface RouteRequest<B, Q> {
@@ -93,6 +94,8 @@ export interface RouteDeps {
    * run gives it back (the claim's answer may still be on its way). @default 10000
    */
   readonly claimAnswerGraceMs?: number;
+  /** What a registered flow's storage and environment may be. @default {} (weft's own type tags; no module storage) */
+  readonly deployment?: DeploymentRules;
 }
 
 /** Every route of the API. */
@@ -158,10 +161,18 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "agent",
       body: registerFlowRequestSchema,
       response: registerFlowResponseSchema,
-      errors: ["INVALID_SCHEDULE", "CREDENTIAL_IN_CONFIG"],
+      errors: [
+        "INVALID_SCHEDULE",
+        "CREDENTIAL_IN_CONFIG",
+        "UNKNOWN_TYPE",
+        "INVALID_SERIALIZED",
+        "STORAGE_LOCATION_ESCAPE",
+        "STORAGE_LOCATION_INVALID",
+        "MODULE_STORAGE_NOT_ALLOWED",
+      ],
       created: "when-new",
       handle: async ({ body }) => {
-        checkFlow(body.flow);
+        checkFlow(body.flow, deps.deployment);
         return store.registerFlow(body.flow, body.versionGroup);
       },
     }),
@@ -184,7 +195,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "read",
       response: flowDetailSchema,
       errors: ["FLOW_NOT_FOUND"],
-      handle: ({ params }) => store.getFlow(params.id!),
+      handle: async ({ params, caller }) => {
+        const detail = await store.getFlow(params.id!);
+        return readsOnly(caller) ? maskFlowDetail(detail) : detail;
+      },
     }),
 
     // ── flow runs ──
@@ -210,7 +224,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       query: listFlowRunsQuerySchema,
       response: pageSchema(flowRunSchema),
       errors: [],
-      handle: ({ query }) => store.listFlowRuns(query),
+      handle: async ({ query, caller }) => {
+        const page = await store.listFlowRuns(query);
+        return readsOnly(caller) ? maskFlowRunPage(page) : page;
+      },
     }),
     route({
       method: "get",
@@ -220,7 +237,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "read",
       response: flowRunDetailSchema,
       errors: ["FLOW_RUN_NOT_FOUND"],
-      handle: ({ params }) => store.getFlowRunDetail(params.id!),
+      handle: async ({ params, caller }) => {
+        const detail = await store.getFlowRunDetail(params.id!);
+        return readsOnly(caller) ? maskFlowRunDetail(detail) : detail;
+      },
     }),
     route({
       method: "post",
@@ -311,8 +331,15 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "agent",
       body: registerAgentRequestSchema,
       response: agentSchema,
-      errors: [],
-      handle: ({ body }) => store.registerAgent(body),
+      errors: ["AGENT_NAME_TAKEN"],
+      // A token owns the names it registers (an open server has no tokens: nothing to bind).
+      handle: ({ body, caller }) =>
+        store.registerAgent(
+          body,
+          caller.kind === "token"
+            ? { tokenId: caller.token.id, takeOver: allows(caller.token.scopes, "admin") }
+            : undefined,
+        ),
     }),
     route({
       method: "get",
@@ -408,8 +435,12 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
   ];
 }
 
-/** Refuses a flow whose schedule cannot run, or whose settings hold a credential. */
-function checkFlow(flow: SerializedFlow): void {
+/**
+ * Refuses a flow whose schedule cannot run, or that an agent would refuse to
+ * deploy (unknown kinds, module storage unless allowed, a location outside its
+ * storage, a credential in its settings).
+ */
+function checkFlow(flow: SerializedFlow, rules: DeploymentRules | undefined): void {
   if (flow.schedule !== undefined) {
     try {
       scheduleFromJSON(flow.schedule);
@@ -427,7 +458,5 @@ function checkFlow(flow: SerializedFlow): void {
       );
     }
   }
-  for (const key of ["storage", "environment", "result"] as const) {
-    if (flow[key] !== undefined) assertNoCredentials(flow[key], `flow.${key}`);
-  }
+  checkDeployment(flow, rules);
 }

@@ -102,6 +102,8 @@ export interface AgentsTable {
   concurrency: number;
   last_seen: string;
   created_at: string;
+  /** The token that registered the agent and owns its name (null: registered on an open server). */
+  token_id: string | null;
 }
 
 /** An API token; only the sha256 of its secret part is kept. */

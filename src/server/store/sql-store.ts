@@ -32,7 +32,7 @@ import {
 import type { StoreConnection } from "./connection.ts";
 import { canonicalJson, flowContentHash } from "./content-hash.ts";
 import type { Database, FlowRunsTable } from "./database.ts";
-import type { StaleRun, Store } from "./store.ts";
+import type { AgentOwner, StaleRun, Store } from "./store.ts";
 import { schemaIsCurrent } from "./store-migrations.ts";
 import {
   chunks,
@@ -764,13 +764,13 @@ export class SqlStore implements Store {
 
   // ── agents and claims ──
 
-  async registerAgent(input: {
-    name: string;
-    labels: string[];
-    concurrency: number;
-  }): Promise<Agent> {
+  async registerAgent(
+    input: { name: string; labels: string[]; concurrency: number },
+    owner?: AgentOwner,
+  ): Promise<Agent> {
     const now = this.now();
     const labels = JSON.stringify([...new Set(input.labels)].sort());
+    const tokenId = owner?.tokenId ?? null;
     const row = await this.write((trx) =>
       trx
         .insertInto("agents")
@@ -781,13 +781,45 @@ export class SqlStore implements Store {
           concurrency: input.concurrency,
           last_seen: now,
           created_at: now,
+          token_id: tokenId,
         })
-        .onConflict((oc) =>
-          oc.column("name").doUpdateSet({ labels, concurrency: input.concurrency, last_seen: now }),
-        )
+        .onConflict((oc) => {
+          const update = oc.column("name").doUpdateSet({
+            labels,
+            concurrency: input.concurrency,
+            last_seen: now,
+            ...(owner === undefined ? {} : { token_id: owner.tokenId }),
+          });
+          if (owner === undefined || owner.takeOver) return update;
+          // One statement decides and writes, so two tokens racing for a name cannot both win.
+          return update.where((eb) =>
+            eb.or([
+              eb("agents.token_id", "is", null),
+              eb("agents.token_id", "=", owner.tokenId),
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom("api_tokens")
+                    .select("api_tokens.id")
+                    .whereRef("api_tokens.id", "=", "agents.token_id")
+                    .where("api_tokens.revoked_at", "is", null),
+                ),
+              ),
+            ]),
+          );
+        })
         .returningAll()
-        .executeTakeFirstOrThrow(),
+        .executeTakeFirst(),
     );
+    if (row === undefined) {
+      throw new WeftError(
+        "AGENT_NAME_TAKEN",
+        `agent name ${JSON.stringify(input.name)} belongs to an agent registered with another token; an agent token may not take over another token's agent`,
+        {
+          hint: "give this agent another --name, or start it with the token that registered the name (an admin token may take a name over)",
+        },
+      );
+    }
     return toAgent(row);
   }
 

@@ -4,6 +4,7 @@ import { WeftError } from "../../core/errors.ts";
 import type { StoreConnection } from "./connection.ts";
 import { tablesMigration } from "./migrations/0001-tables.ts";
 import { uniqueFlowVersionsMigration } from "./migrations/0002-unique-flow-versions.ts";
+import { agentTokensMigration } from "./migrations/0003-agent-tokens.ts";
 import type { Dialect } from "./store.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
@@ -14,6 +15,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     "0001-tables": tablesMigration(dialect),
     "0002-unique-flow-versions": uniqueFlowVersionsMigration,
+    "0003-agent-tokens": agentTokensMigration,
   };
 }
 

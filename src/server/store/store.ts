@@ -17,6 +17,13 @@ import type {
 } from "../../serialization/api-schemas.ts";
 import type { SerializedFlow, SerializedState } from "../../serialization/schemas.ts";
 
+/** Who registers an agent: a token, and whether it may take over another token's name. */
+export interface AgentOwner {
+  readonly tokenId: string;
+  /** An admin token may re-register any agent's name. */
+  readonly takeOver: boolean;
+}
+
 /** The SQL dialects the store speaks. */
 export const DIALECTS = ["sqlite", "postgres"] as const;
 /** One of {@link DIALECTS}. */
@@ -114,7 +121,16 @@ export interface Store {
   ): Promise<Page<LogEntry>>;
 
   // ── agents and claims ──
-  registerAgent(input: { name: string; labels: string[]; concurrency: number }): Promise<Agent>;
+  /**
+   * Registers an agent, or updates the one of that name. With `owner`, the name
+   * belongs to the owner's token from then on; another token may re-register it
+   * only when it is unowned, its token is revoked, or `owner.takeOver` (admin);
+   * else AGENT_NAME_TAKEN.
+   */
+  registerAgent(
+    input: { name: string; labels: string[]; concurrency: number },
+    owner?: AgentOwner,
+  ): Promise<Agent>;
   /**
    * Records that an agent is alive. With `holding` (the ids of the runs the
    * agent executes or deploys now), its Submitted runs claimed before

@@ -238,7 +238,7 @@ forEachDialect("api fuzz", (ctx) => {
       description: "d",
       labels: ["fuzz"],
       schedule: { schemaVersion: 1, type: "interval", every: 60_000 },
-      location: "flow.js",
+      location: "flow.js#fuzz",
     });
     const registeredFlow = await send("POST", {
       label: "seed",

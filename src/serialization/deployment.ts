@@ -1,0 +1,97 @@
+import { WeftError } from "../core/errors.ts";
+import { assertNoCredentials } from "./credentials.ts";
+import { checkLocation } from "./locations.ts";
+import { ENVIRONMENT_TYPES, STORAGE_TYPES } from "./schemas.ts";
+
+/** The part of a type registry (storages, environments) a deployment check uses. */
+export interface KindRegistry {
+  /** The registered type tags. */
+  types(): string[];
+  /** Refuses JSON whose type is unknown or whose fields do not match its type's schema. */
+  validate(json: unknown, where?: string): void;
+}
+
+/**
+ * What a deployment may use. The server gets the registries from whoever
+ * assembles it (the CLI), since the server part does not import storages or
+ * environments; without them only the type tags weft ships are checked.
+ */
+export interface DeploymentRules {
+  /** The storage registry: each storage's fields are checked against its kind's schema. */
+  readonly storage?: KindRegistry;
+  /** The environment registry, likewise. */
+  readonly environment?: KindRegistry;
+  /**
+   * Accept module storage, which imports a module by path or package name on
+   * the agent's host: whoever may register or claim such a flow chooses code
+   * that agents import. @default false
+   */
+  readonly allowModuleStorage?: boolean;
+}
+
+/** The serialized pieces of a flow that say where its code is and how it runs. */
+export interface Deployment {
+  readonly name: string;
+  readonly storage?: { readonly type: string } | undefined;
+  readonly environment?: { readonly type: string } | undefined;
+  readonly result?: unknown;
+  readonly location?: string | undefined;
+}
+
+/**
+ * Refuses a deployment an agent would refuse or should not run: an unknown
+ * storage or environment type, fields its schema does not take, module storage
+ * unless allowed, a location outside its storage, a credential in the settings.
+ * One check for registration (the server) and deployment (the agent).
+ */
+export function checkDeployment(deployment: Deployment, rules: DeploymentRules = {}): void {
+  const where = `flow ${JSON.stringify(deployment.name)}`;
+  const { storage, environment } = deployment;
+  if (storage !== undefined) {
+    checkType(storage, "storage", rules.storage?.types() ?? [...STORAGE_TYPES], where);
+    checkModuleStorage(storage, rules.allowModuleStorage === true, where);
+    assertNoCredentials(storage, `${where} storage`);
+    rules.storage?.validate(storage, `${where} storage`);
+  }
+  if (environment !== undefined) {
+    checkType(
+      environment,
+      "environment",
+      rules.environment?.types() ?? [...ENVIRONMENT_TYPES],
+      where,
+    );
+    assertNoCredentials(environment, `${where} environment`);
+    rules.environment?.validate(environment, `${where} environment`);
+  }
+  if (deployment.result !== undefined) assertNoCredentials(deployment.result, `${where} result`);
+  if (deployment.location !== undefined) checkLocation(deployment.location, where);
+}
+
+/** Refuses module storage unless `allowed` (MODULE_STORAGE_NOT_ALLOWED). */
+export function checkModuleStorage(
+  storage: { readonly type: string },
+  allowed: boolean,
+  where: string,
+): void {
+  if (storage.type !== "module" || allowed) return;
+  throw new WeftError(
+    "MODULE_STORAGE_NOT_ALLOWED",
+    `${where} uses module storage, which imports a module from the agent's host by path or package name; this server or agent does not allow it`,
+    {
+      hint: "start the server and the agents with --allow-module-storage (WEFT_ALLOW_MODULE_STORAGE=1) if everyone who may register flows may choose code for agents to import; otherwise use local, s3, git or http storage",
+    },
+  );
+}
+
+function checkType(
+  json: { readonly type: string },
+  kind: string,
+  known: readonly string[],
+  where: string,
+): void {
+  if (known.includes(json.type)) return;
+  throw new WeftError(
+    "UNKNOWN_TYPE",
+    `${where} ${kind}.type: unknown ${kind} type ${JSON.stringify(json.type)} (known: ${known.join(", ")})`,
+  );
+}

@@ -1,0 +1,56 @@
+import type { FlowDetail, FlowRun, FlowRunDetail, Page } from "../../serialization/api-schemas.ts";
+import { isCredentialName, MASKED, maskCredentials } from "../../serialization/credentials.ts";
+import { type Caller, widestScope } from "./auth.ts";
+
+// What a read-scope token sees: parameter values (defaults, a run's values, the
+// results of parameter tasks) that look like credentials, by their shape or by a
+// name such as `apiToken`, are shown as "***" (serialization/credentials.ts keeps
+// the heuristic). Agent and admin tokens see them: agents run the flows, and an
+// open loopback server has no scopes to tell apart.
+
+/** True when the caller holds only the read scope. */
+export function readsOnly(caller: Caller): boolean {
+  return caller.kind === "token" && widestScope(caller.token.scopes) === "read";
+}
+
+/** A flow version with its credential-looking parameter defaults masked. */
+export function maskFlowDetail(detail: FlowDetail): FlowDetail {
+  return {
+    ...detail,
+    flow: {
+      ...detail.flow,
+      parameters: detail.flow.parameters.map((p) =>
+        p.default === undefined
+          ? p
+          : {
+              ...p,
+              default: (isCredentialName(p.name)
+                ? MASKED
+                : maskCredentials(p.default)) as typeof p.default,
+            },
+      ),
+    },
+  };
+}
+
+/** A run with its credential-looking parameter values masked. */
+export function maskFlowRun<R extends FlowRun>(run: R): R {
+  return { ...run, parameters: maskCredentials(run.parameters) as FlowRun["parameters"] };
+}
+
+/** A page of runs, masked. */
+export function maskFlowRunPage(page: Page<FlowRun>): Page<FlowRun> {
+  return { ...page, items: page.items.map(maskFlowRun) };
+}
+
+/** A run with its task runs, masked (a parameter task's result is the parameter's value). */
+export function maskFlowRunDetail(detail: FlowRunDetail): FlowRunDetail {
+  return {
+    ...maskFlowRun(detail),
+    taskRuns: detail.taskRuns.map((t) =>
+      t.state.result === undefined
+        ? t
+        : { ...t, state: { ...t.state, result: maskCredentials(t.state.result, t.slug) as never } },
+    ),
+  };
+}
