@@ -607,6 +607,17 @@ class GraphRun<Out> {
         started,
       );
     }
+    // The reference tasks decide the state (Prefect's rule), but a failure elsewhere is never hidden.
+    const failed = this.failedTasks();
+    if (failed.count > 0 && (this.options.strict ?? this.flow.options.strict) === true) {
+      return new State(
+        "Failed",
+        `strict: ${failed.count} ${failed.count === 1 ? "task" : "tasks"} failed: ${failed.shown} (the reference tasks succeeded)`,
+        undefined,
+        undefined,
+        started,
+      );
+    }
     if (waiting > 0 || this.paused > 0) {
       return new State(
         "Paused",
@@ -618,11 +629,32 @@ class GraphRun<Out> {
     }
     return new State(
       "Success",
-      `all ${refs.length} reference tasks succeeded`,
+      failed.count === 0
+        ? `all ${refs.length} reference tasks succeeded`
+        : `all ${refs.length} reference tasks succeeded, but ${failed.count} other ${failed.count === 1 ? "task" : "tasks"} failed: ${failed.shown}`,
       undefined,
       undefined,
       started,
     );
+  }
+
+  /** How many task runs (mapped children one by one) ended Failed, and the first few of them. */
+  private failedTasks(): { count: number; shown: string } {
+    const names: string[] = [];
+    let count = 0;
+    for (let i = 0; i < this.states.length; i++) {
+      const state = this.states[i];
+      if (state === undefined) continue;
+      if (state.children === undefined) {
+        if (state.isFailed() && count++ < 5) names.push(this.nodes[i]!.slug);
+        continue;
+      }
+      for (let c = 0; c < state.children.length; c++) {
+        if (state.children[c]!.isFailed() && count++ < 5)
+          names.push(`${this.nodes[i]!.slug}[${c}]`);
+      }
+    }
+    return { count, shown: names.join(", ") + (count > 5 ? ", …" : "") };
   }
 }
 

@@ -126,7 +126,9 @@ for (const [dialect, skip] of dialects) {
       assert.equal(loud?.state.type, "Failed", "the later state of the task run landed");
       assert.equal(loud.version, 1, "its version counts without the dropped state");
       assert.ok(
-        logger.lines.some((l) => l.level === "error" && /dropped, reporting goes on/.test(l.message)),
+        logger.lines.some(
+          (l) => l.level === "error" && /dropped, reporting goes on/.test(l.message),
+        ),
         JSON.stringify(logger.lines),
       );
     });

@@ -80,6 +80,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
         "WEFT_API_TOKEN",
       ),
     )
+    .option(
+      "--strict",
+      "fail the run (exit 1) when any task fails, not only a reference task (with --remote --wait: exit 1)",
+    )
     .option("--json", "print one JSON document with the run's states on stdout");
   addStorageFlags(command, false)
     .addHelpText(

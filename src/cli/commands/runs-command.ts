@@ -237,6 +237,7 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
 /** What `weft run --remote` reads from its flags. */
 export interface RemoteRunFlags extends ApiFlags, ParameterFlags {
   wait?: boolean;
+  strict?: boolean;
 }
 
 /**
@@ -298,14 +299,24 @@ export async function runRemote(
       }
       const state = stateFromJSON(detail.state);
       if (state.isFinished()) {
+        const { failedTaskRunsOf, strictState, summaryOf } = await import("../run-summary.ts");
+        const failedTasks = failedTaskRunsOf(detail.taskRuns);
         cli.stdout.write(
           flags.json
-            ? `${JSON.stringify(detail)}\n`
+            ? `${JSON.stringify({ ...detail, failedTasks })}\n`
             : detail.taskRuns.length > 0
               ? taskRunTable(detail.taskRuns)
               : `run ${detail.id}: ${detail.state.type}\n`,
         );
-        cli.exitCode = exitCodeFor(state);
+        const summary = summaryOf(
+          detail.flowName,
+          detail.state,
+          failedTasks,
+          flags.strict === true,
+        );
+        if (!flags.json && summary !== undefined) cli.stderr.write(summary);
+        // The server keeps the run's state; --strict changes only how this command exits.
+        cli.exitCode = exitCodeFor(strictState(state, failedTasks, flags.strict === true));
         return;
       }
       await sleep(FOLLOW_INTERVAL_MS, controller.signal);
