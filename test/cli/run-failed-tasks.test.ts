@@ -3,7 +3,9 @@
 // failed, --json lists them in `failedTasks`, and --strict (or the flow option
 // strict: true) fails the run. In process through runCli.
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
+import { startTestServer, type TestServer } from "../agent/agent-server.ts";
+import { hiddenFailure } from "../fixtures/agent/agent-flows.ts";
 import { runCli } from "../support/cli.ts";
 import { cliFixtures, explain, parseJsonRun } from "../support/cli-result.ts";
 
@@ -84,6 +86,32 @@ describe("weft run: failed tasks beside successful reference tasks", { concurren
     assert.match(
       local.stderr,
       /^flow nightly: Failed \(--strict\) — 1 task failed: load-items-1; the reference tasks succeeded$/m,
+    );
+  });
+});
+
+describe("weft run --remote --wait: failed tasks beside successful reference tasks", () => {
+  let s: TestServer | undefined;
+  after(() => s?.close());
+
+  it("the summary and --json name the failed task; --strict exits 1", async () => {
+    s = await startTestServer("sqlite");
+    await s.register(hiddenFailure);
+    s.agent();
+    const remote = ["run", "--remote", "agent-hidden-failure", "--wait", "--api", s.server.url];
+    const plain = await runCli(remote);
+    assert.equal(plain.code, 0, explain(plain));
+    assert.match(
+      plain.stderr,
+      /^flow agent-hidden-failure: Success \(reference tasks\) — 1 task failed: load-items-1$/m,
+    );
+    const strict = await runCli([...remote, "--strict", "--json"]);
+    assert.equal(strict.code, 1, explain(strict));
+    const run = JSON.parse(strict.stdout) as { state: { type: string } } & WithFailed;
+    assert.equal(run.state.type, "Success", "the server keeps the run's state");
+    assert.deepEqual(
+      run.failedTasks.map((t) => [t.slug, t.type]),
+      [["load-items-1", "Failed"]],
     );
   });
 });

@@ -69,7 +69,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       "--remote",
       "<file> is the name of a flow registered with the server: create a run there",
     )
-    .option("--wait", "--remote: follow the run to its end; exit as a local run does")
+    .option(
+      "--wait",
+      "--remote: follow the run to its end; exit as a local run does (Ctrl-C cancels the run and follows it to Cancelled; Ctrl-C again stops following)",
+    )
     .addOption(
       new Option("--api <url>", "--remote: the weft API")
         .env("WEFT_API_URL")
