@@ -86,7 +86,7 @@ type Op =
 /** How long a message stays in a state the server refused and that is sent again shrunk. */
 const SHRUNK_MESSAGE_LIMIT = 2048;
 
-/** Codes of a write the server refuses for what it holds (size, validation): retrying it as is fails again. */
+/** A write the server refuses for what it holds (size, validation): sent as is, it fails again. */
 function refusedForContent(error: Error): boolean {
   const code = isWeftError(error) ? error.code : undefined;
   const status = (error as { status?: unknown }).status;
@@ -100,7 +100,10 @@ function refusedForContent(error: Error): boolean {
  * states as barriers (every earlier task state is written before the run's
  * final state), all in order, each write retried with backoff while the server
  * is unreachable. Writes carry row versions, so a batch retried after the
- * server applied it is recognised and not applied twice.
+ * server applied it is recognised and not applied twice. A write the server
+ * refuses for its size or content (413, 400) never stops reporting: a batch is
+ * split until the refused state is alone, which is sent again shrunk, then
+ * dropped with a warning (later versions of its task run closing the gap).
  */
 export function createApiReporter(options: ApiReporterOptions): ApiReporter {
   const maxBatch = options.maxBatch ?? 2000;
