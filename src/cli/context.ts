@@ -8,9 +8,10 @@ export interface CliContext {
   exitCode: number;
   /**
    * Calls `onFirst` at the first Ctrl-C (or SIGTERM), after printing `notice`;
-   * a second one exits at once. Returns a function that stops listening.
+   * a second one prints `secondNotice` (when given) and exits at once with 130.
+   * Returns a function that stops listening.
    */
-  onInterrupt(onFirst: () => void, notice?: string): () => void;
+  onInterrupt(onFirst: () => void, notice?: string, secondNotice?: string): () => void;
   /**
    * Sends what the process writes to its stdout (tasks printing) to stderr
    * until the returned function is called (idempotent), so that `--json` keeps

@@ -22,10 +22,17 @@ function processContext(): CliContext {
     stdout: process.stdout,
     stderr: process.stderr,
     exitCode: EXIT.ok,
-    onInterrupt(onFirst, notice = "interrupted: cancelling the run (Ctrl-C again to quit now)") {
+    onInterrupt(
+      onFirst,
+      notice = "interrupted: cancelling the run (Ctrl-C again to quit now)",
+      secondNotice,
+    ) {
       let seen = false;
       const handler = () => {
-        if (seen) process.exit(EXIT.interrupted);
+        if (seen) {
+          if (secondNotice !== undefined) process.stderr.write(`\n${secondNotice}\n`);
+          process.exit(EXIT.interrupted);
+        }
         seen = true;
         process.stderr.write(`\n${notice}\n`);
         onFirst();

@@ -1,6 +1,6 @@
 import { isWeftError } from "../core/errors.ts";
 import type { FlowRunInfo, Logger, LogRecord, Reporter, TaskInfo } from "../core/reporter.ts";
-import type { State } from "../core/states.ts";
+import { ERROR_TEXT_LIMIT, type State, truncateText } from "../core/states.ts";
 import type { TaskRunStateWrite } from "../serialization/api-schemas.ts";
 import { stateToJSON } from "../serialization/flow-serializer.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
@@ -79,16 +79,31 @@ export function taskRunKey(slug: string, mapIndex: number | undefined): string {
 const LEVEL_RANK = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
 type Op =
-  | { kind: "tasks"; writes: TaskRunStateWrite[] }
+  | { kind: "tasks"; writes: TaskRunStateWrite[]; shrunk?: boolean | undefined }
   | { kind: "logs"; records: LogRecord[] }
-  | { kind: "flow"; state: SerializedState };
+  | { kind: "flow"; state: SerializedState; shrunk?: boolean };
+
+/** How long a message stays in a state the server refused and that is sent again shrunk. */
+const SHRUNK_MESSAGE_LIMIT = 2048;
+
+/** A write the server refuses for what it holds (size, validation): sent as is, it fails again. */
+function refusedForContent(error: Error): boolean {
+  const code = isWeftError(error) ? error.code : undefined;
+  const status = (error as { status?: unknown }).status;
+  return (
+    code === "BODY_TOO_LARGE" || code === "INVALID_REQUEST" || status === 413 || status === 400
+  );
+}
 
 /**
  * Reports a flow run to the server: task states and logs in batches, flow
  * states as barriers (every earlier task state is written before the run's
  * final state), all in order, each write retried with backoff while the server
  * is unreachable. Writes carry row versions, so a batch retried after the
- * server applied it is recognised and not applied twice.
+ * server applied it is recognised and not applied twice. A write the server
+ * refuses for its size or content (413, 400) never stops reporting: a batch is
+ * split until the refused state is alone, which is sent again shrunk, then
+ * dropped with a warning (later versions of its task run closing the gap).
  */
 export function createApiReporter(options: ApiReporterOptions): ApiReporter {
   const maxBatch = options.maxBatch ?? 2000;
@@ -183,9 +198,71 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       );
       return;
     }
+    // Refused for its size or content: the same write would be refused again, but reporting
+    // goes on (heartbeats, later states, the final state) with the write split, shrunk or dropped.
+    if (refusedForContent(error)) {
+      refused(op, error);
+      return;
+    }
     // A state the server will not take, now or after retrying: later states would be refused too.
     stopped = error;
     options.logger?.error(`stopped reporting run ${options.flowRunId}: ${error.message}`);
+  }
+
+  function refused(op: Extract<Op, { kind: "tasks" | "flow" }>, error: Error): void {
+    const why = brief(error.message);
+    if (op.kind === "flow") {
+      if (!op.shrunk) {
+        options.logger?.warn(
+          `the server refused run ${options.flowRunId}'s ${op.state.type} state (${why}); sending it again without its error details`,
+        );
+        ops.unshift({ kind: "flow", state: shrink(op.state), shrunk: true });
+      } else {
+        options.logger?.error(
+          `the server refused run ${options.flowRunId}'s ${op.state.type} state even shrunk (${why}); it is not recorded, reporting goes on`,
+        );
+      }
+      return;
+    }
+    if (op.writes.length > 1) {
+      // Halves, until the writes the server refuses are alone: the others go through.
+      const half = Math.ceil(op.writes.length / 2);
+      ops.unshift(
+        { kind: "tasks", writes: op.writes.slice(0, half), shrunk: op.shrunk },
+        { kind: "tasks", writes: op.writes.slice(half), shrunk: op.shrunk },
+      );
+      return;
+    }
+    const write = op.writes[0]!;
+    const what = `task run ${taskRunKey(write.slug, write.mapIndex)}'s ${write.state.type} state`;
+    if (!op.shrunk) {
+      options.logger?.warn(
+        `the server refused run ${options.flowRunId}'s ${what} (${why}); sending it again with its message cut to ${SHRUNK_MESSAGE_LIMIT} characters and no stack`,
+      );
+      ops.unshift({
+        kind: "tasks",
+        writes: [{ ...write, state: shrink(write.state) }],
+        shrunk: true,
+      });
+      return;
+    }
+    options.logger?.error(
+      `the server refused run ${options.flowRunId}'s ${what} even shrunk (${why}); it is dropped, reporting goes on`,
+    );
+    // Later writes of that task run count their versions without the dropped one.
+    const key = taskRunKey(write.slug, write.mapIndex);
+    const later = (w: TaskRunStateWrite) => {
+      if (
+        w.flowRunId === write.flowRunId &&
+        taskRunKey(w.slug, w.mapIndex) === key &&
+        w.version > write.version
+      )
+        w.version--;
+    };
+    for (const o of ops) if (o.kind === "tasks") o.writes.forEach(later);
+    tasks.forEach(later);
+    const next = versions.get(key);
+    if (next !== undefined && next > write.version) versions.set(key, next - 1);
   }
 
   const taskState = (
@@ -202,7 +279,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       flowRunId: options.flowRunId,
       slug: task.slug,
       ...(mapIndex === undefined ? {} : { mapIndex }),
-      state: withoutResult(stateToJSON(state)),
+      state: bounded(withoutResult(stateToJSON(state))),
       version,
       ...(options.claim === undefined ? {} : { claim: options.claim }),
       ...(state.location === undefined ? {} : { resultRef: state.location }),
@@ -220,7 +297,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
     flowState(_run, state) {
       if (stopped !== undefined) return;
       seal();
-      ops.push({ kind: "flow", state: withoutResult(stateToJSON(state)) });
+      ops.push({ kind: "flow", state: bounded(withoutResult(stateToJSON(state))) });
       void kick();
     },
     taskState,
@@ -254,6 +331,37 @@ function withoutResult(state: SerializedState): SerializedState {
   if (state.result === undefined) return state;
   const { result: _dropped, ...rest } = state;
   return rest;
+}
+
+// A state's message may come from user code (a skip, a signal): cut like an error's.
+function bounded(state: SerializedState): SerializedState {
+  const message = state.message;
+  if (message === undefined || message.length <= ERROR_TEXT_LIMIT) return state;
+  return { ...state, message: truncateText(message) };
+}
+
+// A state the server refused, made as small as it can be while saying what happened.
+function shrink(state: SerializedState): SerializedState {
+  const cut = (text: string) => truncateText(text, SHRUNK_MESSAGE_LIMIT);
+  const { error, ...rest } = state;
+  return {
+    ...rest,
+    ...(state.message === undefined ? {} : { message: cut(state.message) }),
+    ...(error === undefined
+      ? {}
+      : {
+          error: {
+            type: cut(error.type),
+            message: cut(error.message),
+            ...(error.code === undefined ? {} : { code: error.code }),
+          },
+        }),
+  };
+}
+
+function brief(text: string): string {
+  const line = text.split("\n")[0] ?? "";
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
 }
 
 // Log fields come from user code: anything JSON cannot carry is replaced by its description.

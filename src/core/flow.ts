@@ -127,6 +127,11 @@ export interface FlowOptions<Out> {
   labels?: readonly string[];
   /** Where task results are persisted (checkpoints, caches, resume). @default results stay in memory */
   result?: ResultBackend;
+  /**
+   * Fail the run when any task fails, not only when a reference task does (a
+   * run option of the same name overrides it). @default false
+   */
+  strict?: boolean;
 }
 
 /** Options of one flow run. */
@@ -147,6 +152,11 @@ export interface RunOptions {
   approve?: readonly string[];
   /** Overrides the flow's result backend. */
   result?: ResultBackend;
+  /**
+   * Fail the run when any task fails, not only when a reference task does.
+   * @default the flow's `strict` option, else false
+   */
+  strict?: boolean;
   /**
    * The id of an earlier run of this flow to resume: tasks whose results that run
    * persisted are not run again (their results are read back). Needs a result backend.
@@ -312,6 +322,12 @@ export function flow<Out>(
     throw new WeftError(
       "INVALID_FLOW_OPTIONS",
       `flow "${name}": expected a builder function, got ${typeof builder}`,
+    );
+  }
+  if (options.strict !== undefined && typeof options.strict !== "boolean") {
+    throw new WeftError(
+      "INVALID_FLOW_OPTIONS",
+      `flow "${name}": strict must be true or false, got ${JSON.stringify(options.strict)}`,
     );
   }
   return new Flow(name, builder, Object.freeze({ ...options }), callerModuleUrl());

@@ -78,23 +78,68 @@ export interface ErrorData {
   readonly hint?: string;
 }
 
-/** Converts anything thrown into {@link ErrorData}: the one place where this happens. */
+/**
+ * The longest error message, and the longest stack, that leaves a flow-run
+ * process (in characters): 64 KiB each. Longer ones are cut by
+ * {@link truncateText}, which keeps the beginning and says how much was cut.
+ */
+export const ERROR_TEXT_LIMIT = 64 * 1024;
+
+/**
+ * `text` when it has at most `limit` characters; else its beginning followed by
+ * `… [truncated 17,000,000 characters]`, `limit` characters in all.
+ */
+export function truncateText(text: string, limit: number = ERROR_TEXT_LIMIT): string {
+  if (text.length <= limit) return text;
+  // The marker for the most that can be cut is at least as long as the real one.
+  const room = Math.max(0, limit - truncationMarker(text.length).length);
+  let keep = room;
+  // Never split a surrogate pair.
+  const last = text.charCodeAt(keep - 1);
+  if (keep > 0 && last >= 0xd800 && last <= 0xdbff) keep--;
+  return `${text.slice(0, keep)}${truncationMarker(text.length - keep)}`;
+}
+
+function truncationMarker(cut: number): string {
+  return `… [truncated ${cut.toLocaleString("en-US")} characters]`;
+}
+
+/**
+ * Converts anything thrown into {@link ErrorData}: the one place where this
+ * happens. Messages and stacks are cut to {@link ERROR_TEXT_LIMIT}, so that a
+ * huge one cannot keep a state from reaching the server.
+ */
 export function toErrorData(thrown: unknown): ErrorData {
   if (thrown instanceof Error) {
     const code = (thrown as { code?: unknown }).code;
     const hint = (thrown as { hint?: unknown }).hint;
+    const message = typeof thrown.message === "string" ? thrown.message : String(thrown.message);
     return {
       type: thrown.name || thrown.constructor?.name || "Error",
-      message: thrown.message,
-      ...(thrown.stack === undefined ? {} : { stack: thrown.stack }),
+      message: truncateText(message),
+      ...(typeof thrown.stack === "string" ? { stack: truncateText(thrown.stack) } : {}),
       ...(typeof code === "string" ? { code } : {}),
-      ...(typeof hint === "string" ? { hint } : {}),
+      ...(typeof hint === "string" ? { hint: truncateText(hint) } : {}),
     };
   }
-  if (isErrorData(thrown)) return thrown;
+  if (isErrorData(thrown)) {
+    const { message, stack } = thrown;
+    if (
+      message.length <= ERROR_TEXT_LIMIT &&
+      (stack === undefined || stack.length <= ERROR_TEXT_LIMIT)
+    )
+      return thrown;
+    return {
+      ...thrown,
+      message: truncateText(message),
+      ...(stack === undefined ? {} : { stack: truncateText(stack) }),
+    };
+  }
   return {
     type: "NonError",
-    message: `threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Number.POSITIVE_INFINITY })}`,
+    message: truncateText(
+      `threw a non-Error value: ${inspect(thrown, { depth: 2, breakLength: Number.POSITIVE_INFINITY })}`,
+    ),
   };
 }
 

@@ -32,6 +32,27 @@ interface MapJob {
 }
 
 /**
+ * Runs whose task bodies run in this thread, watched for tasks that never
+ * settle: when the event loop empties while such a run has tasks in flight,
+ * nothing is left that could settle them (Node would end the process with
+ * exit code 13 and no word), so they end Failed and the run finishes.
+ */
+const watched = new Set<{ abandonUnsettled(): void }>();
+
+function onBeforeExit(): void {
+  for (const run of watched) run.abandonUnsettled();
+}
+
+function watch(run: { abandonUnsettled(): void }): () => void {
+  if (watched.size === 0) process.on("beforeExit", onBeforeExit);
+  watched.add(run);
+  return () => {
+    watched.delete(run);
+    if (watched.size === 0) process.off("beforeExit", onBeforeExit);
+  };
+}
+
+/**
  * Runs a flow in this process: parameters, executor, reporter. Resolves with
  * the outcome even when the flow fails; rejects only for bad input.
  */
@@ -85,6 +106,8 @@ class GraphRun<Out> {
   private readonly tasks: TaskRunner;
   private readonly approved: ReadonlySet<number>;
   private crash: unknown;
+  /** Labels of tasks that never settled (see {@link abandonUnsettled}). */
+  private readonly unsettled: string[] = [];
   private readonly results: ResultBackend | undefined;
   private readonly resumeFrom: string | undefined;
 
@@ -136,11 +159,15 @@ class GraphRun<Out> {
       this.remaining[i] = up;
       if (up === 0) this.queue[this.qTail++] = i;
     }
+    // Task bodies on other threads or machines keep this process busy (or are watched there).
+    const inThread = this.executor.kind === "serial" || this.executor.kind === "concurrent";
+    const unwatch = inThread ? watch(this) : undefined;
     try {
       await this.loop();
     } catch (error) {
       this.crash = error;
     } finally {
+      unwatch?.();
       signal?.removeEventListener("abort", onAbort);
     }
     const final = this.finalState(started);
@@ -149,6 +176,35 @@ class GraphRun<Out> {
     return new FlowRunResult(this.flow, this.graph, this.info, final, this.states, (i) =>
       this.resultOf(i),
     );
+  }
+
+  /**
+   * Called when the event loop is empty: every task still in flight awaits
+   * something that can no longer happen. Each ends Failed, saying so, and the
+   * run goes on (downstream tasks, final state) as after any failure.
+   */
+  abandonUnsettled(): void {
+    if (this.inFlight === 0 || this.cancelled) return;
+    const stuck = (label: string) => {
+      this.unsettled.push(label);
+      const message = `task ${label} never settled: its promise neither resolved nor rejected and nothing is left that could settle it (the event loop is empty; give the task a timeout, or find the promise that is never resolved)`;
+      return new State("Failed", message, undefined, { type: "NeverSettled", message });
+    };
+    for (let k = 0; k < this.qHead; k++) {
+      const i = this.queue[k]!;
+      if (this.states[i] !== undefined || this.nodes[i]!.mapped) continue;
+      this.inFlight--;
+      this.finish(i, stuck(this.nodes[i]!.slug));
+    }
+    for (const job of this.mapJobs) {
+      if (this.states[job.index] !== undefined) continue;
+      for (let c = 0; c < job.next; c++) {
+        if (job.childStates[c] !== undefined) continue;
+        this.inFlight--;
+        this.childDone(job, c, stuck(`${this.nodes[job.index]!.slug}[${c}]`));
+      }
+    }
+    this.wake?.();
   }
 
   private cancel(): void {
@@ -199,6 +255,12 @@ class GraphRun<Out> {
     this.inFlight++;
     result.then(
       (state) => {
+        // Abandoned as never settled, after all (it cannot happen, but it must not count twice).
+        if (
+          this.unsettled.length > 0 &&
+          (job === undefined ? this.states[i] : job.childStates[c]) !== undefined
+        )
+          return;
         this.inFlight--;
         if (!this.cancelled) {
           if (job === undefined) this.finish(i, state);
@@ -588,6 +650,17 @@ class GraphRun<Out> {
       }
       return new State("Cancelled", "the flow run was cancelled", undefined, undefined, started);
     }
+    if (this.unsettled.length > 0) {
+      const n = this.unsettled.length;
+      const shown = this.unsettled.slice(0, 5).join(", ") + (n > 5 ? ", …" : "");
+      return new State(
+        "Failed",
+        `${n} ${n === 1 ? "task" : "tasks"} never settled: ${shown}`,
+        undefined,
+        undefined,
+        started,
+      );
+    }
     const failedRefs: string[] = [];
     let waiting = 0;
     const refs = this.graph.referenceNodes;
@@ -607,6 +680,17 @@ class GraphRun<Out> {
         started,
       );
     }
+    // The reference tasks decide the state (Prefect's rule), but a failure elsewhere is never hidden.
+    const failed = this.failedTasks();
+    if (failed.count > 0 && (this.options.strict ?? this.flow.options.strict) === true) {
+      return new State(
+        "Failed",
+        `strict: ${failed.count} ${failed.count === 1 ? "task" : "tasks"} failed: ${failed.shown} (the reference tasks succeeded)`,
+        undefined,
+        undefined,
+        started,
+      );
+    }
     if (waiting > 0 || this.paused > 0) {
       return new State(
         "Paused",
@@ -618,11 +702,32 @@ class GraphRun<Out> {
     }
     return new State(
       "Success",
-      `all ${refs.length} reference tasks succeeded`,
+      failed.count === 0
+        ? `all ${refs.length} reference tasks succeeded`
+        : `all ${refs.length} reference tasks succeeded, but ${failed.count} other ${failed.count === 1 ? "task" : "tasks"} failed: ${failed.shown}`,
       undefined,
       undefined,
       started,
     );
+  }
+
+  /** How many task runs (mapped children one by one) ended Failed, and the first few of them. */
+  private failedTasks(): { count: number; shown: string } {
+    const names: string[] = [];
+    let count = 0;
+    for (let i = 0; i < this.states.length; i++) {
+      const state = this.states[i];
+      if (state === undefined) continue;
+      if (state.children === undefined) {
+        if (state.isFailed() && count++ < 5) names.push(this.nodes[i]!.slug);
+        continue;
+      }
+      for (let c = 0; c < state.children.length; c++) {
+        if (state.children[c]!.isFailed() && count++ < 5)
+          names.push(`${this.nodes[i]!.slug}[${c}]`);
+      }
+    }
+    return { count, shown: names.join(", ") + (count > 5 ? ", …" : "") };
   }
 }
 

@@ -160,6 +160,9 @@ function exitWithParent(): void {
     }
   });
   process.stdin.resume();
+  // Listening must not keep the process alive by itself: when nothing else is left, the engine
+  // must see the event loop empty (a task that never settles) and end the run.
+  (process.stdin as { unref?: () => void }).unref?.();
 }
 
 /** Every descendant of `root`, from /proc (Linux); empty where /proc is not there. */

@@ -16,6 +16,7 @@ import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
 import { parameterValues } from "../parameter-flags.ts";
+import { type FailedTask, failedTasksOf, strictState, summaryOf } from "../run-summary.ts";
 import { type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { runRemote } from "./runs-command.ts";
 
@@ -36,6 +37,7 @@ export interface RunFlags extends StorageFlags {
   maxWorkers?: number;
   approve: string[];
   json?: boolean;
+  strict?: boolean;
   redis?: string;
   queue?: string;
   remote?: boolean;
@@ -78,15 +80,19 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
         ...(executor === undefined ? {} : { executor }),
         ...(result === undefined ? {} : { result }),
         ...(flags.resume === undefined ? {} : { resume: flags.resume }),
+        ...(flags.strict === undefined ? {} : { strict: flags.strict }),
       });
       if (!flags.json)
         cli.stderr.write(`flow run ${run.id}${result ? ` (results in ${result.name})` : ""}\n`);
       restoreStdout();
+      const failed = failedTasksOf(run.taskStates);
       cli.stdout.write(
         flags.json
-          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates))}\n`
+          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates, failed))}\n`
           : taskTable(run.taskStates),
       );
+      const summary = summaryOf(run.flowName, run.state, failed, false);
+      if (!flags.json && summary !== undefined) cli.stderr.write(summary);
       cli.exitCode = exitCodeFor(run.state);
       return;
     }
@@ -130,7 +136,7 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
     await environment.setup(storage);
     const collector = new StateCollector();
     const flowRunId = randomUUID();
-    const { state } = await environment.execute(storage, location, {
+    const executed = await environment.execute(storage, location, {
       flowRunId,
       parameters: values,
       reporter: teeReporter(console, collector),
@@ -138,12 +144,18 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
     });
     await console.close();
     restoreStdout();
+    const failed = failedTasksOf(collector.states, collector.failedChildren);
+    // In another process the engine did not hear --strict: the run's state is made strict here.
+    const strict = flags.strict ?? flow.options.strict ?? false;
+    const state = strictState(executed.state, failed, strict);
     cli.stdout.write(
       flags.json
-        ? `${JSON.stringify(runToJson(flowRunId, flow.name, values, state, collector.states))}\n`
+        ? `${JSON.stringify(runToJson(flowRunId, flow.name, values, state, collector.states, failed))}\n`
         : taskTable(collector.states),
     );
-    if (!flags.json && !state.isSuccessful())
+    const summary = summaryOf(flow.name, executed.state, failed, strict);
+    if (!flags.json && summary !== undefined) cli.stderr.write(summary);
+    if (!flags.json && !state.isSuccessful() && summary === undefined)
       cli.stderr.write(`flow ${flow.name} ${state.type}: ${state.message ?? ""}\n`);
     cli.exitCode = exitCodeFor(state);
   } finally {
@@ -201,10 +213,11 @@ export function runToJson(
   parameters: Readonly<Record<string, unknown>>,
   state: State,
   taskStates: ReadonlyMap<string, State>,
+  failedTasks: readonly FailedTask[] = failedTasksOf(taskStates),
 ): Record<string, unknown> {
   const tasks: Record<string, unknown>[] = [];
   for (const [slug, s] of taskStates) tasks.push({ slug, ...s.toJSON() });
-  return { flowRunId, flow: flowName, parameters, state: state.toJSON(), tasks };
+  return { flowRunId, flow: flowName, parameters, state: state.toJSON(), tasks, failedTasks };
 }
 
 const ROW_LIMIT = 100;

@@ -69,7 +69,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       "--remote",
       "<file> is the name of a flow registered with the server: create a run there",
     )
-    .option("--wait", "--remote: follow the run to its end; exit as a local run does")
+    .option(
+      "--wait",
+      "--remote: follow the run to its end; exit as a local run does (Ctrl-C cancels the run and follows it to Cancelled; Ctrl-C again stops following)",
+    )
     .addOption(
       new Option("--api <url>", "--remote: the weft API")
         .env("WEFT_API_URL")
@@ -79,6 +82,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       new Option("--token <token>", "--remote: an API token with the agent scope").env(
         "WEFT_API_TOKEN",
       ),
+    )
+    .option(
+      "--strict",
+      "fail the run (exit 1) when any task fails, not only a reference task (with --remote --wait: exit 1)",
     )
     .option("--json", "print one JSON document with the run's states on stdout");
   addStorageFlags(command, false)

@@ -237,6 +237,7 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
 /** What `weft run --remote` reads from its flags. */
 export interface RemoteRunFlags extends ApiFlags, ParameterFlags {
   wait?: boolean;
+  strict?: boolean;
 }
 
 /**
@@ -282,8 +283,31 @@ export async function runRemote(
     cli.stdout.write(flags.json ? `${JSON.stringify(run)}\n` : `${run.id}\n`);
     return;
   }
+  // The first Ctrl-C cancels the run on the server and goes on following it to its end (its
+  // final state, exit 130 once Cancelled); a second one stops following at once.
   const controller = new AbortController();
-  const stop = cli.onInterrupt(() => controller.abort());
+  const stop = cli.onInterrupt(
+    () => {
+      api.cancelFlowRun(run.id).then(
+        (cancelled) =>
+          cli.stderr.write(
+            cancelled.state.type === "Cancelling"
+              ? `run ${run.id}: Cancelling (its flow-run process stops at its next heartbeat)\n`
+              : `run ${run.id}: ${cancelled.state.type}\n`,
+          ),
+        (error: unknown) => {
+          // It finished meanwhile: following shows how.
+          if ((error as { code?: unknown }).code === "INVALID_TRANSITION") return;
+          cli.stderr.write(
+            `could not cancel run ${run.id}: ${(error as Error).message}; it goes on (cancel it with \`weft runs cancel ${run.id}\`)\n`,
+          );
+          controller.abort();
+        },
+      );
+    },
+    `interrupted: cancelling run ${run.id} on the server and following it to its end (Ctrl-C again to stop following)`,
+    `stopped following run ${run.id}; the server goes on cancelling it (\`weft runs inspect ${run.id}\` shows its state)`,
+  );
   try {
     let last = "";
     for (;;) {
@@ -298,14 +322,24 @@ export async function runRemote(
       }
       const state = stateFromJSON(detail.state);
       if (state.isFinished()) {
+        const { failedTaskRunsOf, strictState, summaryOf } = await import("../run-summary.ts");
+        const failedTasks = failedTaskRunsOf(detail.taskRuns);
         cli.stdout.write(
           flags.json
-            ? `${JSON.stringify(detail)}\n`
+            ? `${JSON.stringify({ ...detail, failedTasks })}\n`
             : detail.taskRuns.length > 0
               ? taskRunTable(detail.taskRuns)
               : `run ${detail.id}: ${detail.state.type}\n`,
         );
-        cli.exitCode = exitCodeFor(state);
+        const summary = summaryOf(
+          detail.flowName,
+          detail.state,
+          failedTasks,
+          flags.strict === true,
+        );
+        if (!flags.json && summary !== undefined) cli.stderr.write(summary);
+        // The server keeps the run's state; --strict changes only how this command exits.
+        cli.exitCode = exitCodeFor(strictState(state, failedTasks, flags.strict === true));
         return;
       }
       await sleep(FOLLOW_INTERVAL_MS, controller.signal);

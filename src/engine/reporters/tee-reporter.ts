@@ -25,8 +25,12 @@ export function teeReporter(...reporters: Reporter[]): Reporter {
  */
 export class StateCollector implements Reporter {
   readonly states = new Map<string, State>();
+  /** Mapped children whose last state is a failure, by `slug[index]`. */
+  readonly failedChildren = new Map<string, State>();
 
   taskState(_run: FlowRunInfo, task: TaskInfo, mapIndex: number | undefined, state: State): void {
     if (mapIndex === undefined) this.states.set(task.slug, state);
+    else if (state.isFailed()) this.failedChildren.set(`${task.slug}[${mapIndex}]`, state);
+    else if (state.isFinished()) this.failedChildren.delete(`${task.slug}[${mapIndex}]`);
   }
 }
