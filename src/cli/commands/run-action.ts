@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
@@ -48,7 +49,14 @@ export interface RunFlags extends StorageFlags {
 export async function runAction(file: string, flags: RunFlags, cli: CliContext): Promise<void> {
   if (flags.remote) return runRemote(file, flags, cli);
   if (flags.wait) throw new CliError("--wait needs --remote", EXIT.usage);
-  const flows = await loadFlowFile(file);
+  const flows = await loadFlowFile(file).catch((error: unknown) => {
+    throw isWeftError(error) && error.code === "FLOW_MODULE_NOT_FOUND" && looksLikeFlowName(file)
+      ? new WeftError(error.code, error.message, {
+          cause: error,
+          hint: `to run the flow registered as "${file}" on the server: weft run --remote ${file}`,
+        })
+      : error;
+  });
   const flow = pickFlow(flows, flags.flow, file);
   const parameters = parseParameters(flow, flags);
   const executor = executorFrom(flags);
@@ -150,6 +158,11 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
     restoreStdout();
     stop();
   }
+}
+
+/** A word without a path separator or a module's extension: more likely a flow's name than a file. */
+function looksLikeFlowName(file: string): boolean {
+  return !/[\\/]/.test(file) && !/\.[cm]?[jt]sx?$/.test(file);
 }
 
 function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {
