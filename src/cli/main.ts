@@ -21,6 +21,7 @@ function processContext(): CliContext {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
+    stdin: process.stdin,
     exitCode: EXIT.ok,
     onInterrupt(onFirst, notice = "interrupted: cancelling the run (Ctrl-C again to quit now)") {
       let seen = false;

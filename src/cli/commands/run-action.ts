@@ -32,6 +32,7 @@ export interface RunFlags extends StorageFlags {
   flow?: string;
   param: string[];
   paramsJson?: string;
+  paramsFile?: string;
   executor?: string;
   maxConcurrency?: number;
   maxWorkers?: number;
@@ -58,7 +59,7 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
       : error;
   });
   const flow = pickFlow(flows, flags.flow, file);
-  const parameters = parseParameters(flow, flags);
+  const parameters = await parameterValues(flow.name, flow.parameters, flags, cli.stdin);
   const executor = executorFrom(flags);
   const console = new ConsoleReporter({
     stream: cli.stderr,
@@ -188,10 +189,6 @@ function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return env;
-}
-
-function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, unknown> {
-  return parameterValues(flow.name, flow.parameters, flags);
 }
 
 function executorFrom(flags: RunFlags): ExecutorSpec | undefined {

@@ -24,6 +24,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     )
     .option("--params-json <json>", "parameter values as one JSON object (--param wins)")
     .option(
+      "--params-file <file>",
+      "parameter values as one JSON object in a file, or - for stdin (--params-json and --param win)",
+    )
+    .option(
       "-e, --executor <kind>",
       "serial | concurrent | worker-threads (default: the flow's, else concurrent)",
     )

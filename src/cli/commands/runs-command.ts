@@ -269,7 +269,7 @@ export async function runRemote(
     import("../parameter-flags.ts"),
     import("../../serialization/flow-serializer.ts"),
   ]);
-  const parameters = parameterValues(flowName, specs, flags);
+  const parameters = await parameterValues(flowName, specs, flags, cli.stdin);
   const { run } = await api.createFlowRun({
     flowId: flow.id,
     // Values parsed from text or JSON: JSON by construction.
