@@ -84,6 +84,8 @@ export interface ListFlowRunsOptions {
   readonly flowName?: string;
   readonly state?: string;
   readonly agentId?: string;
+  /** Runs whose id starts with this (4 to 36 hex digits or dashes). */
+  readonly idPrefix?: string;
   readonly limit?: number;
   readonly cursor?: string;
 }
