@@ -1,5 +1,6 @@
 import { isWeftError } from "../core/errors.ts";
 import type { State } from "../core/states.ts";
+import type { CliContext } from "./context.ts";
 
 /** Exit codes shared by every command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -74,4 +75,19 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+/**
+ * Rows on stdout under their header: a table on a terminal, tab-separated
+ * lines otherwise (`--json` is the form for scripts).
+ */
+export function writeRows(
+  cli: CliContext,
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  empty: string,
+): void {
+  if (!cli.stdout.isTTY) {
+    for (const row of [header, ...rows]) cli.stdout.write(`${row.join("\t")}\n`);
+  } else cli.stdout.write(rows.length === 0 ? `${empty}\n` : table(header, rows));
 }

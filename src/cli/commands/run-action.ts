@@ -17,6 +17,7 @@ import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
 import { parameterValues } from "../parameter-flags.ts";
+import { localRunJson, type RunJson } from "../run-json.ts";
 import { type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { runRemote } from "./runs-command.ts";
 
@@ -93,7 +94,7 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
       restoreStdout();
       cli.stdout.write(
         flags.json
-          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates))}\n`
+          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates, () => run.outputs))}\n`
           : taskTable(run.taskStates),
       );
       cli.exitCode = exitCodeFor(run.state);
@@ -204,17 +205,27 @@ function executorFrom(flags: RunFlags): ExecutorSpec | undefined {
   return spec as unknown as ExecutorSpec;
 }
 
-/** The run as one JSON document (what `--json` prints). */
+/**
+ * The run as one JSON document (what `--json` prints): the shape of
+ * `run-json.ts`, shared with `weft run --remote --wait --json` and `weft runs
+ * inspect --json`; `outputs` when this process ran the flow itself.
+ */
 export function runToJson(
   flowRunId: string,
   flowName: string,
   parameters: Readonly<Record<string, unknown>>,
   state: State,
   taskStates: ReadonlyMap<string, State>,
-): Record<string, unknown> {
-  const tasks: Record<string, unknown>[] = [];
-  for (const [slug, s] of taskStates) tasks.push({ slug, ...s.toJSON() });
-  return { flowRunId, flow: flowName, parameters, state: state.toJSON(), tasks };
+  outputs?: () => unknown,
+): RunJson {
+  return localRunJson({
+    id: flowRunId,
+    flow: flowName,
+    parameters,
+    state,
+    taskStates,
+    ...(outputs === undefined ? {} : { outputs }),
+  });
 }
 
 const ROW_LIMIT = 100;
