@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
 import { resolveParameters } from "../../core/parameter.ts";
 import type { ResultBackend } from "../../core/results.ts";
