@@ -21,6 +21,7 @@ import {
   withHooks,
 } from "../environment.ts";
 import { executorSchema } from "../local-environment.ts";
+import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
 
 /** Options of the subprocess environment. */
@@ -118,10 +119,12 @@ class SubprocessEnvironment implements Environment {
       WEFT_RESUME: ctx.resume ?? "",
     };
     const started = Date.now();
+    // The cwd option, else the flow's project directory when local storage recorded one here.
+    const cwd = o.cwd ?? projectDirectoryOf(storage, location);
     const child = runner.start({
       env,
       execArgv: o.heapLimitMb === undefined ? [] : [`--max-old-space-size=${o.heapLimitMb}`],
-      ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+      ...(cwd === undefined ? {} : { cwd }),
       // stdin stays open: when this process dies, the child sees it close and stops.
       stdio: ["pipe", "pipe", "pipe", "pipe"],
       detached: true,
