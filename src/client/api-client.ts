@@ -146,7 +146,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
  * Makes an API client.
  * @example
  * const api = createApiClient({ url: "http://127.0.0.1:4200", token: process.env.WEFT_API_TOKEN });
- * const { run } = await api.createFlowRun({ flowName: "etl", parameters: { day: "2026-01-01" } });
+ * const { run } = await api.createFlowRun({ flowName: "etl", parameters: { output: "out/report.md" } });
  */
 export function createApiClient(options: ApiClientOptions): ApiClient {
   const base = checkedUrl(options.url).replace(/\/+$/, "");
