@@ -3,7 +3,7 @@
 // come from a file or stdin, for local and --remote runs; --params-json and
 // --param win key by key; a bad file is one line naming it and the JSON problem.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -49,6 +49,24 @@ describe("weft run --params-file", { concurrency: true }, () => {
     const run = parseJsonRun(result);
     assert.equal(run.state.type, "Success");
     assert.equal((run.parameters.word as string).length, big.length);
+  });
+
+  test("a 1 MiB parameter reaches a subprocess run through a private file, removed after", async () => {
+    const leftovers = () => readdirSync(tmpdir()).filter((n) => n.startsWith("weft-params-"));
+    const before = leftovers();
+    const path = file("child.json", JSON.stringify({ word: big, times: 1 }));
+    const result = await runCli([
+      "run",
+      params,
+      "--params-file",
+      path,
+      "--environment",
+      "subprocess",
+      "--json",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(parseJsonRun(result).state.type, "Success", "not spawn E2BIG");
+    assert.deepEqual(leftovers(), before);
   });
 
   test("--params-json and --param win over the file, key by key", async () => {
