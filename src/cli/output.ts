@@ -21,11 +21,13 @@ export class CliError extends Error {
 /** `error: … (CODE)` and optionally `hint: …`; the stack only when verbose. */
 export function formatError(error: unknown, verbose: boolean): string {
   const lines: string[] = [];
+  // The error is one line and the hint another, whatever their text holds (--verbose shows all).
+  const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ").trim();
   if (error instanceof CliError || isWeftError(error)) {
-    lines.push(`error: ${error.message} (${error.code})`);
-    if (error.hint) lines.push(`hint: ${error.hint}`);
+    lines.push(`error: ${oneLine(error.message)} (${error.code})`);
+    if (error.hint) lines.push(`hint: ${oneLine(error.hint)}`);
   } else if (error instanceof Error) {
-    lines.push(`error: ${error.message} (INTERNAL)`);
+    lines.push(`error: ${oneLine(error.message)} (INTERNAL)`);
     if (!verbose) lines.push("hint: run again with --verbose for the stack trace");
   } else {
     lines.push(`error: ${String(error)} (INTERNAL)`);

@@ -342,7 +342,9 @@ function errorFrom(
 ): ApiError {
   const parsed = apiErrorSchema.safeParse(json);
   if (!parsed.success) {
-    const shown = text.length > 200 ? `${text.slice(0, 197)}…` : text;
+    // One line, whatever the body's layout (the CLI prints errors as one line).
+    const flat = text.replace(/\s+/g, " ").trim();
+    const shown = flat.length > 200 ? `${flat.slice(0, 197)}…` : flat;
     return new ApiError(
       "API_ERROR",
       `${method} ${base}${path} answered ${status}${shown ? `: ${shown}` : ""}`,

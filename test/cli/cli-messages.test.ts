@@ -95,7 +95,13 @@ describe("weft's messages", { concurrency: true }, () => {
     let server: Server;
     let url: string;
     before(async () => {
-      server = createServer((_, response) => {
+      server = createServer((request, response) => {
+        if (request.url?.startsWith("/api/flow-runs?")) {
+          // Another API's error: JSON, but not weft's shape, and laid out on several lines.
+          response.writeHead(404, { "content-type": "application/json" });
+          response.end(JSON.stringify({ detail: "Not Found", path: request.url }, null, 2));
+          return;
+        }
         response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
         response.end(
           `<!doctype html>\n<html>\n<body>\n${"<p>a web page</p>\n".repeat(50)}</body>\n</html>\n`,
@@ -118,6 +124,14 @@ describe("weft's messages", { concurrency: true }, () => {
         });
         assert.doesNotMatch(line, /<html|doctype/i);
       }
+    });
+
+    test("another API's JSON error is one line too", async () => {
+      assertCliError(await runCli(["runs", "ls", "--api", url]), {
+        code: "API_ERROR",
+        says: ["answered 404", '"detail": "Not Found"'],
+        hint: "a weft server?",
+      });
     });
   });
 
