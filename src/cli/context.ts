@@ -4,6 +4,8 @@ import { InvalidArgumentError } from "commander";
 export interface CliContext {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** What `--params-file -` reads. @default process.stdin */
+  readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   /** Set by a command to end with this exit code. */
   exitCode: number;
   /**

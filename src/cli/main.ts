@@ -21,6 +21,7 @@ function processContext(): CliContext {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
+    stdin: process.stdin,
     exitCode: EXIT.ok,
     onInterrupt(
       onFirst,
@@ -68,9 +69,19 @@ export function createProgram(cli: CliContext): Command {
       writeOut: (s) => cli.stdout.write(s),
       writeErr: (s) => cli.stderr.write(s),
       // Commander's refusals speak with the same voice as every other error.
+      // Its second line ("(Did you mean --param?)") becomes the hint: one error line, one hint.
       outputError: (message, write) => {
-        const text = message.trim().replace(/^error:\s*/, "");
-        write(`error: ${text} (USAGE)\nhint: run with --help for usage and examples\n`);
+        const [first = "", ...rest] = message
+          .trim()
+          .replace(/^error:\s*/, "")
+          .split("\n")
+          .map((line) => line.trim())
+          .filter((line) => line !== "");
+        const more = rest.join(" ").replace(/^\((.*)\)$/, "$1");
+        const hint = more
+          ? `${more.charAt(0).toLowerCase()}${more.slice(1)} (--help shows usage and examples)`
+          : "run with --help for usage and examples";
+        write(`error: ${first} (USAGE)\nhint: ${hint}\n`);
       },
     })
     .exitOverride();

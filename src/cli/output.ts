@@ -1,5 +1,6 @@
 import { isWeftError } from "../core/errors.ts";
 import type { State } from "../core/states.ts";
+import type { CliContext } from "./context.ts";
 
 /** Exit codes shared by every command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -20,11 +21,13 @@ export class CliError extends Error {
 /** `error: … (CODE)` and optionally `hint: …`; the stack only when verbose. */
 export function formatError(error: unknown, verbose: boolean): string {
   const lines: string[] = [];
+  // The error is one line and the hint another, whatever their text holds (--verbose shows all).
+  const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ").trim();
   if (error instanceof CliError || isWeftError(error)) {
-    lines.push(`error: ${error.message} (${error.code})`);
-    if (error.hint) lines.push(`hint: ${error.hint}`);
+    lines.push(`error: ${oneLine(error.message)} (${error.code})`);
+    if (error.hint) lines.push(`hint: ${oneLine(error.hint)}`);
   } else if (error instanceof Error) {
-    lines.push(`error: ${error.message} (INTERNAL)`);
+    lines.push(`error: ${oneLine(error.message)} (INTERNAL)`);
     if (!verbose) lines.push("hint: run again with --verbose for the stack trace");
   } else {
     lines.push(`error: ${String(error)} (INTERNAL)`);
@@ -74,4 +77,19 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+/**
+ * Rows on stdout under their header: a table on a terminal, tab-separated
+ * lines otherwise (`--json` is the form for scripts).
+ */
+export function writeRows(
+  cli: CliContext,
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  empty: string,
+): void {
+  if (!cli.stdout.isTTY) {
+    for (const row of [header, ...rows]) cli.stdout.write(`${row.join("\t")}\n`);
+  } else cli.stdout.write(rows.length === 0 ? `${empty}\n` : table(header, rows));
 }

@@ -135,6 +135,8 @@ export interface ListFlowRunsOptions {
   readonly flowName?: string;
   readonly state?: string;
   readonly agentId?: string;
+  /** Runs whose id starts with this (4 to 36 hex digits or dashes). */
+  readonly idPrefix?: string;
   readonly limit?: number;
   readonly cursor?: string;
 }
@@ -198,10 +200,10 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
  * Makes an API client.
  * @example
  * const api = createApiClient({ url: "http://127.0.0.1:4200", token: process.env.WEFT_API_TOKEN });
- * const { run } = await api.createFlowRun({ flowName: "etl", parameters: { day: "2026-01-01" } });
+ * const { run } = await api.createFlowRun({ flowName: "etl", parameters: { output: "out/report.md" } });
  */
 export function createApiClient(options: ApiClientOptions): ApiClient {
-  const base = options.url.replace(/\/+$/, "");
+  const base = checkedUrl(options.url).replace(/\/+$/, "");
   const doFetch = options.fetch ?? globalThis.fetch;
   const headers: Record<string, string> = { accept: "application/json" };
   if (options.token !== undefined && options.token !== "")
@@ -235,6 +237,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       throw unreachable(base, error);
     }
     const json = parseJson(text);
+    if (json === undefined && text !== "") throw notWeft(base, method, path, response);
     if (!response.ok) throw errorFrom(base, method, path, response.status, json, text);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
@@ -343,12 +346,51 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** The API's base URL, refused unless it is an http(s) URL (`127.0.0.1:4200` parses as scheme `127.0.0.1:`). */
+function checkedUrl(url: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {}
+  if (parsed !== undefined && (parsed.protocol === "http:" || parsed.protocol === "https:"))
+    return url;
+  let withScheme: URL | undefined;
+  try {
+    withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? undefined : new URL(`http://${url}`);
+  } catch {}
+  throw new WeftError(
+    "API_URL_INVALID",
+    `the API URL ${JSON.stringify(url)} is invalid: it must start with http:// or https://`,
+    {
+      hint:
+        withScheme === undefined
+          ? "pass --api http://host:port (or set WEFT_API_URL), e.g. --api http://127.0.0.1:4200"
+          : `did you mean --api http://${url}?`,
+    },
+  );
+}
+
+/** An answer that is not JSON: something else than a weft server listens at `base`. */
+function notWeft(base: string, method: string, path: string, response: Response): ApiError {
+  const type = (response.headers.get("content-type") ?? "no content type").split(";")[0];
+  return new ApiError(
+    "API_ERROR",
+    `${base} does not answer as a weft API: ${method} ${path} answered HTTP ${response.status} with ${type}, not JSON`,
+    response.status,
+    {
+      hint: `is ${base} a weft server? \`weft up\` and \`weft server start\` listen on ${DEFAULT_URL} unless told otherwise`,
+    },
+  );
+}
+
+const DEFAULT_URL = "http://127.0.0.1:4200";
+
 function unreachable(base: string, error: unknown): ApiError {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const why = cause?.code ?? cause?.message ?? (error as Error).message;
   return new ApiError("API_UNREACHABLE", `cannot reach the weft API at ${base} (${why})`, 0, {
     cause: error,
-    hint: "is `weft server start` running there? Set the address with --api or WEFT_API_URL",
+    hint: "is `weft up` or `weft server start` running there? Set the address with --api or WEFT_API_URL",
   });
 }
 
@@ -362,7 +404,9 @@ function errorFrom(
 ): ApiError {
   const parsed = apiErrorSchema.safeParse(json);
   if (!parsed.success) {
-    const shown = text.length > 200 ? `${text.slice(0, 197)}…` : text;
+    // One line, whatever the body's layout (the CLI prints errors as one line).
+    const flat = text.replace(/\s+/g, " ").trim();
+    const shown = flat.length > 200 ? `${flat.slice(0, 197)}…` : flat;
     return new ApiError(
       "API_ERROR",
       `${method} ${base}${path} answered ${status}${shown ? `: ${shown}` : ""}`,

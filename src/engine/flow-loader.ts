@@ -39,6 +39,15 @@ async function importModule(url: string, where: string): Promise<Record<string, 
         ...(error.hint ? { hint: error.hint } : {}),
       });
     }
+    const syntax = syntaxErrorOf(error, where);
+    if (syntax !== undefined) {
+      throw new WeftError("FLOW_MODULE_SYNTAX_ERROR", `syntax error in ${syntax}`, {
+        cause: error,
+        hint: /\.[cm]?tsx?$/.test(where)
+          ? "fix the file at that line and run again"
+          : `\`node --check ${where}\` shows the line`,
+      });
+    }
     // Node appends "Require stack:" lines to a CommonJS resolution error: the first line says it.
     const message = toErrorData(error).message.split("\n")[0] ?? "";
     throw new WeftError("FLOW_MODULE_IMPORT_FAILED", `importing ${where} failed: ${message}`, {
@@ -65,7 +74,57 @@ function importHint(code: unknown, message: string): { hint?: string } {
       hint: 'flow files are ES modules: name the file .mts, or add "type": "module" to the nearest package.json',
     };
   }
+  // A package the flow's module imports is not installed where the file is.
+  const missing = /^Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1];
+  if (
+    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
+    missing !== undefined &&
+    !/^(\.|\/|file:|node:|[A-Za-z]:[\\/])/.test(missing)
+  ) {
+    const parts = missing.split("/");
+    const name = missing.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+    return {
+      hint: `the flow's module imports the package ${name}, which is not installed: npm install ${name} (in the flow's project)`,
+    };
+  }
   return {};
+}
+
+/**
+ * `file:line:column: what` for a syntax error in a user's module, from
+ * esbuild's (through tsx: TypeScript) or Node's own (JavaScript); undefined
+ * for any other error.
+ */
+function syntaxErrorOf(error: unknown, where: string): string | undefined {
+  const e = error as {
+    name?: unknown;
+    stack?: unknown;
+    message?: unknown;
+    errors?: { text?: unknown; location?: { line?: unknown; column?: unknown } | null }[];
+  };
+  const first = Array.isArray(e?.errors) ? e.errors[0] : undefined;
+  if (first !== undefined && typeof first.text === "string") {
+    const at = first.location;
+    const position =
+      at && typeof at.line === "number" && typeof at.column === "number"
+        ? `:${at.line}:${at.column + 1}`
+        : "";
+    const more = e.errors!.length > 1 ? ` (and ${e.errors!.length - 1} more)` : "";
+    return `${where}${position}: ${first.text}${more}`;
+  }
+  if (typeof e?.message !== "string") return undefined;
+  // The same from tsx's loader thread, where only the message crosses:
+  // "Transform failed with 1 error:\n/abs/file.ts:3:0: ERROR: Unexpected end of file"
+  const transform =
+    /^Transform failed with (\d+) errors?:\n[^\n]*?:(\d+):(\d+): ERROR: ([^\n]*)/.exec(e.message);
+  if (transform !== null) {
+    const [, count, line, column, text] = transform;
+    const more = Number(count) > 1 ? ` (and ${Number(count) - 1} more)` : "";
+    return `${where}:${line}:${Number(column) + 1}: ${text}${more}`;
+  }
+  // Node keeps the line of a JavaScript module's syntax error to itself (`node --check` shows it).
+  if (e.name === "SyntaxError") return `${where}: ${e.message.split("\n")[0]}`;
+  return undefined;
 }
 
 /** Imports a flow file (TypeScript or JavaScript) and returns the flows it exports. */

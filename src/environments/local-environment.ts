@@ -12,6 +12,7 @@ import {
   type SerializedEnvironment,
   withHooks,
 } from "./environment.ts";
+import { inWorkingDirectory, projectDirectoryOf } from "./working-directory.ts";
 
 /** Options of the local environment. */
 export interface LocalEnvironmentOptions extends EnvironmentHooks {
@@ -60,19 +61,22 @@ class LocalEnvironment implements Environment {
       this.options,
       ctx,
       parseLocation(location, storage.name).flowName,
-      async () => {
-        const runner = await storage.getRunner(location);
-        const run = await runner.run({
-          flowRunId: ctx.flowRunId,
-          ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
-          ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
-          ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
-          ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-          ...(this.executor === undefined ? {} : { executor: this.executor }),
-          ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
-        });
-        return run.state;
-      },
+      // In the flow's project directory (recorded by local storage), so that its relative
+      // paths mean what they meant where it was written.
+      () =>
+        inWorkingDirectory(projectDirectoryOf(storage, location), async () => {
+          const runner = await storage.getRunner(location);
+          const run = await runner.run({
+            flowRunId: ctx.flowRunId,
+            ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
+            ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
+            ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
+            ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+            ...(this.executor === undefined ? {} : { executor: this.executor }),
+            ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
+          });
+          return run.state;
+        }),
     );
   }
 

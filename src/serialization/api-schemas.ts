@@ -183,6 +183,14 @@ export const listFlowRunsQuerySchema = z.strictObject({
   flowName: name.optional(),
   state: name.optional(),
   agentId: id.optional(),
+  /**
+   * Only runs whose id starts with this (4 to 36 hex digits or dashes, any
+   * case): how the CLI finds a run by the short id its name shows.
+   */
+  idPrefix: z
+    .string()
+    .regex(/^[0-9a-fA-F-]{4,36}$/, "4 to 36 hex digits or dashes (the start of a run's id)")
+    .optional(),
   limit: pageLimit,
   cursor: cursor.optional(),
 });

@@ -1,8 +1,17 @@
-import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname } from "node:os";
-import { isAbsolute, join, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
+import type { Flow } from "../core/flow.ts";
 import { weftHome } from "../core/home.ts";
 import { BundleStorage, type BundleStorageOptions } from "./bundle/bundle-storage.ts";
 import type { Storage } from "./storage.ts";
@@ -14,6 +23,11 @@ export interface LocalStorageOptions extends BundleStorageOptions {
   directory?: string;
   /** Label runs with this host's name, so only agents here take them (the directory is local). @default true */
   hostnameLabel?: boolean;
+  /**
+   * Flow name → its project directory, as recorded by earlier builds (`addFlow`
+   * records the directory of the nearest package.json above the flow's file).
+   */
+  projects?: Record<string, string>;
 }
 
 /** The JSON of a local storage. */
@@ -24,6 +38,10 @@ export const localStorageSchema = z.strictObject({
   directory: z.string().min(1),
   hostnameLabel: z.boolean(),
   external: z.array(z.string()).optional(),
+  /** Flow name → the absolute directory it was registered from (where it runs, when it exists). */
+  projects: z
+    .record(z.string(), z.string().min(1).refine(isAbsolute, "an absolute path"))
+    .optional(),
   flows: z.record(z.string(), z.string()),
 });
 
@@ -34,9 +52,11 @@ class LocalStorage extends BundleStorage {
   readonly directory: string;
   readonly name: string;
   private readonly hostnameLabel: boolean;
+  private readonly projects: Record<string, string>;
 
   constructor(options: LocalStorageOptions) {
     super(options);
+    this.projects = { ...(options.projects ?? {}) };
     const dir = options.directory ?? join(weftHome(), "flows");
     this.directory = isAbsolute(dir) ? dir : resolve(dir);
     this.name = options.name ?? this.directory;
@@ -45,6 +65,20 @@ class LocalStorage extends BundleStorage {
 
   get labels(): string[] {
     return this.hostnameLabel ? [hostname()] : [];
+  }
+
+  override addFlow(flow: Flow<unknown>): string {
+    const location = super.addFlow(flow);
+    const project = flow.moduleUrl === undefined ? undefined : projectDirectory(flow.moduleUrl);
+    if (project === undefined) delete this.projects[flow.name];
+    else this.projects[flow.name] = project;
+    return location;
+  }
+
+  workingDirectory(location: string): string | undefined {
+    const at = location.lastIndexOf("#");
+    const flowName = at < 0 ? location : location.slice(at + 1);
+    return Object.hasOwn(this.projects, flowName) ? this.projects[flowName] : undefined;
   }
 
   protected async upload(file: string, code: string): Promise<void> {
@@ -86,6 +120,7 @@ class LocalStorage extends BundleStorage {
       directory: this.directory,
       hostnameLabel: this.hostnameLabel,
       ...(this.external.length ? { external: this.external } : {}),
+      ...(Object.keys(this.projects).length ? { projects: { ...this.projects } } : {}),
     };
   }
 }
@@ -108,5 +143,20 @@ export function localStorageFromJSON(json: z.infer<typeof localStorageSchema>): 
     flows: json.flows,
     ...(json.name === undefined ? {} : { name: json.name }),
     ...(json.external === undefined ? {} : { external: json.external }),
+    ...(json.projects === undefined ? {} : { projects: json.projects }),
   });
+}
+
+/**
+ * A flow module's project: the directory of the nearest package.json above
+ * its file, else the file's own directory (undefined for a module that is not
+ * a file).
+ */
+export function projectDirectory(moduleUrl: string): string | undefined {
+  if (!moduleUrl.startsWith("file:")) return undefined;
+  const own = dirname(fileURLToPath(moduleUrl));
+  for (let dir = own; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) return own;
+  }
 }

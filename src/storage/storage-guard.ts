@@ -61,6 +61,10 @@ class StorageGuard implements Storage {
     return this.impl.getEnvRunner(location);
   }
 
+  workingDirectory(location: string): string | undefined {
+    return this.impl.workingDirectory?.(location);
+  }
+
   toJSON(): SerializedStorage {
     const json = this.impl.toJSON();
     assertNoCredentials(json, `${this.type} storage`);

@@ -43,6 +43,12 @@ export interface Storage extends FlowStorage {
   getRunner(location: string): Promise<FlowRunner>;
   /** A way to run the flow at `location` in a fresh process, through `weft execute`. */
   getEnvRunner(location: string): EnvRunner;
+  /**
+   * The directory the flow at `location` was registered from (its project:
+   * where relative paths in its code point), when the storage records one
+   * (local storage does). Environments run the flow there when it exists.
+   */
+  workingDirectory?(location: string): string | undefined;
   toJSON(): SerializedStorage;
 }
 

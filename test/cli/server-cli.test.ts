@@ -348,7 +348,7 @@ describe("weft flows, runs and run --remote against a live server", () => {
       const end = await child.done;
       assert.equal(end.code, exit, end.stderr);
       assert.match(end.stderr, new RegExp(` ${final}\\n`));
-      assert.match(end.stdout, new RegExp(`^inc-1 +${final} +0 +done$`, "m"));
+      assert.match(end.stdout, new RegExp(`^inc-1 +${final} +done$`, "m"), "no 0 attempts");
     });
   }
 

@@ -19,6 +19,17 @@ export interface ExecuteFlags {
   paramsJson?: string;
 }
 
+function readParamsFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    throw new WeftError(
+      "ENV_VAR_INVALID",
+      `WEFT_PARAMETERS_FILE ${file} cannot be read: ${(error as Error).message}`,
+    );
+  }
+}
+
 /** What `weft execute` does, in a module of its own: only this command loads the engine and storages. */
 export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promise<void> {
   const env = process.env;
@@ -35,13 +46,20 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
     flags.storage ?? required(env.WEFT_STORAGE, "WEFT_STORAGE"),
     "WEFT_STORAGE",
   );
-  const paramsText = flags.paramsJson ?? env.WEFT_PARAMETERS;
+  // Large parameters come in a file (the subprocess environment writes one past 64 KiB).
+  const paramsFile = flags.paramsJson === undefined ? env.WEFT_PARAMETERS_FILE : undefined;
+  const paramsSource =
+    paramsFile === undefined || paramsFile === "" ? "WEFT_PARAMETERS" : "WEFT_PARAMETERS_FILE";
+  const paramsText =
+    paramsSource === "WEFT_PARAMETERS_FILE"
+      ? readParamsFile(paramsFile!)
+      : (flags.paramsJson ?? env.WEFT_PARAMETERS);
   const parameters =
-    paramsText === undefined || paramsText === "" ? {} : parseJson(paramsText, "WEFT_PARAMETERS");
+    paramsText === undefined || paramsText === "" ? {} : parseJson(paramsText, paramsSource);
   if (parameters === null || typeof parameters !== "object" || Array.isArray(parameters)) {
     throw new WeftError(
       "ENV_VAR_INVALID",
-      "WEFT_PARAMETERS must be a JSON object of parameter values",
+      `${paramsSource} must be a JSON object of parameter values`,
     );
   }
   const flowRunId = flags.flowRunId ?? env.WEFT_FLOW_RUN_ID;

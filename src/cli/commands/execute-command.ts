@@ -19,7 +19,7 @@ export function registerExecuteCommand(program: Command, cli: CliContext): void 
     .command("execute")
     .summary("run one flow run from environment variables (for agents and environments)")
     .description(
-      "Run one flow run, learning everything from the environment: WEFT_FLOW_LOCATION, WEFT_STORAGE (the storage as JSON), WEFT_FLOW_RUN_ID, WEFT_PARAMETERS (JSON) and WEFT_EXECUTOR. Flags override the variables.",
+      "Run one flow run, learning everything from the environment: WEFT_FLOW_LOCATION, WEFT_STORAGE (the storage as JSON), WEFT_FLOW_RUN_ID, WEFT_PARAMETERS (JSON; or WEFT_PARAMETERS_FILE, a file holding it) and WEFT_EXECUTOR. Flags override the variables.",
     )
     .option("--location <location>", "the flow's location in its storage (WEFT_FLOW_LOCATION)")
     .option("--storage <json>", "the storage as JSON (WEFT_STORAGE)")

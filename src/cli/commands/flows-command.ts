@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { SerializedSchedule } from "../../serialization/schemas.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
-import { table } from "../output.ts";
+import { writeRows } from "../output.ts";
 
 /** A schedule in a few words: `cron "0 2 * * *" Europe/Paris`, `every 60 s`, `3 dates`. */
 export function describeSchedule(schedule: SerializedSchedule | undefined): string {
@@ -57,12 +57,11 @@ export function registerFlowsCommand(program: Command, cli: CliContext): void {
         describeSchedule(f.schedule),
         f.createdAt,
       ]);
-      if (cli.stdout.isTTY) {
-        cli.stdout.write(
-          rows.length === 0
-            ? "no flows registered yet (weft register <file>)\n"
-            : table(["FLOW", "VERSION", "ID", "LABELS", "SCHEDULE", "REGISTERED"], rows),
-        );
-      } else for (const row of rows) cli.stdout.write(`${row.join("\t")}\n`);
+      writeRows(
+        cli,
+        ["FLOW", "VERSION", "ID", "LABELS", "SCHEDULE", "REGISTERED"],
+        rows,
+        "no flows registered yet (weft register <file>)",
+      );
     });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import type { Flow } from "../../core/flow.ts";
 import { checkPairing } from "../../core/flow.ts";
 import { resolveParameters } from "../../core/parameter.ts";
 import type { ResultBackend } from "../../core/results.ts";
@@ -16,6 +16,7 @@ import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor, table } from "../output.ts";
 import { parameterValues } from "../parameter-flags.ts";
+import { localRunJson, type RunJson } from "../run-json.ts";
 import { type FailedTask, failedTasksOf, strictState, summaryOf } from "../run-summary.ts";
 import { type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { runRemote } from "./runs-command.ts";
@@ -32,6 +33,7 @@ export interface RunFlags extends StorageFlags {
   flow?: string;
   param: string[];
   paramsJson?: string;
+  paramsFile?: string;
   executor?: string;
   maxConcurrency?: number;
   maxWorkers?: number;
@@ -50,9 +52,16 @@ export interface RunFlags extends StorageFlags {
 export async function runAction(file: string, flags: RunFlags, cli: CliContext): Promise<void> {
   if (flags.remote) return runRemote(file, flags, cli);
   if (flags.wait) throw new CliError("--wait needs --remote", EXIT.usage);
-  const flows = await loadFlowFile(file);
+  const flows = await loadFlowFile(file).catch((error: unknown) => {
+    throw isWeftError(error) && error.code === "FLOW_MODULE_NOT_FOUND" && looksLikeFlowName(file)
+      ? new WeftError(error.code, error.message, {
+          cause: error,
+          hint: `to run the flow registered as "${file}" on the server: weft run --remote ${file}`,
+        })
+      : error;
+  });
   const flow = pickFlow(flows, flags.flow, file);
-  const parameters = parseParameters(flow, flags);
+  const parameters = await parameterValues(flow.name, flow.parameters, flags, cli.stdin);
   const executor = executorFrom(flags);
   const console = new ConsoleReporter({
     stream: cli.stderr,
@@ -88,7 +97,7 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
       const failed = failedTasksOf(run.taskStates);
       cli.stdout.write(
         flags.json
-          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates, failed))}\n`
+          ? `${JSON.stringify(runToJson(run.id, run.flowName, run.parameters, run.state, run.taskStates, failed, () => run.outputs))}\n`
           : taskTable(run.taskStates),
       );
       const summary = summaryOf(run.flowName, run.state, failed, false);
@@ -164,6 +173,11 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
   }
 }
 
+/** A word without a path separator or a module's extension: more likely a flow's name than a file. */
+function looksLikeFlowName(file: string): boolean {
+  return !/[\\/]/.test(file) && !/\.[cm]?[jt]sx?$/.test(file);
+}
+
 function resultBackendFrom(flags: RunFlags): ResultBackend | undefined {
   if (flags.resultDir === undefined) {
     if (flags.resultSerializer !== undefined)
@@ -189,10 +203,6 @@ function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
   return env;
 }
 
-function parseParameters(flow: Flow<unknown>, flags: RunFlags): Record<string, unknown> {
-  return parameterValues(flow.name, flow.parameters, flags);
-}
-
 function executorFrom(flags: RunFlags): ExecutorSpec | undefined {
   if (flags.executor === undefined) {
     if (flags.maxConcurrency !== undefined || flags.maxWorkers !== undefined) {
@@ -206,7 +216,11 @@ function executorFrom(flags: RunFlags): ExecutorSpec | undefined {
   return spec as unknown as ExecutorSpec;
 }
 
-/** The run as one JSON document (what `--json` prints). */
+/**
+ * The run as one JSON document (what `--json` prints): the shape of
+ * `run-json.ts`, shared with `weft run --remote --wait --json` and `weft runs
+ * inspect --json`; `outputs` when this process ran the flow itself.
+ */
 export function runToJson(
   flowRunId: string,
   flowName: string,
@@ -214,10 +228,17 @@ export function runToJson(
   state: State,
   taskStates: ReadonlyMap<string, State>,
   failedTasks: readonly FailedTask[] = failedTasksOf(taskStates),
-): Record<string, unknown> {
-  const tasks: Record<string, unknown>[] = [];
-  for (const [slug, s] of taskStates) tasks.push({ slug, ...s.toJSON() });
-  return { flowRunId, flow: flowName, parameters, state: state.toJSON(), tasks, failedTasks };
+  outputs?: () => unknown,
+): RunJson {
+  return localRunJson({
+    id: flowRunId,
+    flow: flowName,
+    parameters,
+    state,
+    taskStates,
+    failedTasks,
+    ...(outputs === undefined ? {} : { outputs }),
+  });
 }
 
 const ROW_LIMIT = 100;

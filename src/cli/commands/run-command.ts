@@ -24,6 +24,10 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     )
     .option("--params-json <json>", "parameter values as one JSON object (--param wins)")
     .option(
+      "--params-file <file>",
+      "parameter values as one JSON object in a file, or - for stdin (--params-json and --param win)",
+    )
+    .option(
       "-e, --executor <kind>",
       "serial | concurrent | worker-threads (default: the flow's, else concurrent)",
     )
@@ -91,7 +95,7 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
   addStorageFlags(command, false)
     .addHelpText(
       "after",
-      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n  weft run examples/map.ts --environment distributed --storage local --redis redis://127.0.0.1:6379\n  weft run --remote etl --param day=2026-01-01 --wait\n",
+      "\nExamples:\n  weft run examples/etl.ts\n  weft run examples/map.ts --param count=1000 --executor worker-threads\n  weft run examples/etl.ts --environment subprocess --storage local --heap-limit 512 --timeout 60000\n  weft run examples/map.ts --environment distributed --storage local --redis redis://127.0.0.1:6379\n  weft run examples/map.ts --params-file params.json\n  weft run examples/map.ts --params-file - < params.json\n  weft run --remote etl --param output=out/report.md --wait\n",
     )
     .action(async (file: string, flags: RunFlags) => {
       const { runAction } = await import("./run-action.ts");

@@ -11,9 +11,11 @@ import type {
 } from "../../serialization/api-schemas.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
-import { EXIT, exitCodeFor, table } from "../output.ts";
+import { EXIT, exitCodeFor, table, writeRows } from "../output.ts";
 import type { ParameterFlags } from "../parameter-flags.ts";
 import { explainPending } from "../pending-reason.ts";
+import { resolveRunId } from "../run-ids.ts";
+import { between, remoteRunJson } from "../run-json.ts";
 
 /** How often `--wait` asks for the run's state. */
 const FOLLOW_INTERVAL_MS = 300;
@@ -35,23 +37,35 @@ function taskKey(t: TaskRun): string {
   return t.mapIndex === undefined ? t.slug : `${t.slug}[${t.mapIndex}]`;
 }
 
-function taskRunTable(taskRuns: readonly TaskRun[]): string {
+/** How a duration reads (the engine's format, loaded with the action that prints it). */
+type Elapsed = (ms: number) => string;
+
+async function loadElapsed(): Promise<Elapsed> {
+  return (await import("../../engine/reporters/console-reporter.ts")).elapsed;
+}
+
+/** `weft run`'s columns: a duration, and attempts only when a task was retried (never 0 for a parameter). */
+function taskRunTable(taskRuns: readonly TaskRun[], elapsed: Elapsed): string {
   return table(
-    ["TASK", "STATE", "ATTEMPTS", "MESSAGE"],
-    taskRuns.map((t) => [taskKey(t), t.state.type, String(t.attempts), brief(t.state.message)]),
+    ["TASK", "STATE", "DURATION", "ATTEMPTS", "MESSAGE"],
+    taskRuns.map((t) => {
+      const ms = between(t.startTime ?? t.state.startedAt, t.endTime);
+      return [
+        taskKey(t),
+        t.state.type,
+        ms === undefined ? "" : elapsed(ms),
+        t.attempts > 1 ? String(t.attempts) : "",
+        brief(t.state.message),
+      ];
+    }),
   );
 }
 
-/** Rows (or lines) on stdout: a table on a terminal, tab-separated lines otherwise. */
-function writeRows(
-  cli: CliContext,
-  header: readonly string[],
-  rows: readonly (readonly string[])[],
-  empty: string,
-): void {
-  if (!cli.stdout.isTTY) {
-    for (const row of rows) cli.stdout.write(`${row.join("\t")}\n`);
-  } else cli.stdout.write(rows.length === 0 ? `${empty}\n` : table(header, rows));
+/** A run's duration: start to end, or to now while it runs. */
+function runDuration(run: FlowRun, elapsed: Elapsed, now = new Date().toISOString()): string {
+  if (run.startTime === undefined) return "";
+  const ms = between(run.startTime, run.endTime ?? now);
+  return ms === undefined ? "" : `${elapsed(ms)}${run.endTime === undefined ? " so far" : ""}`;
 }
 
 /** `weft runs ls | inspect | logs | cancel`: flow runs on the server. */
@@ -98,9 +112,10 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
           cli.stdout.write(`${JSON.stringify({ items })}\n`);
           return;
         }
+        const elapsed = await loadElapsed();
         writeRows(
           cli,
-          ["ID", "FLOW", "NAME", "STATE", "SCHEDULED", "ENDED"],
+          ["ID", "FLOW", "NAME", "STATE", "SCHEDULED", "ENDED", "DURATION"],
           items.map((r) => [
             r.id,
             flowOf(r),
@@ -108,6 +123,7 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
             r.state.type,
             r.scheduledStart,
             r.endTime ?? "",
+            runDuration(r, elapsed),
           ]),
           "no flow runs",
         );
@@ -118,40 +134,42 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
     runs
       .command("inspect")
       .summary("one run: its state, history, task runs, and why it waits")
-      .argument("<id>", "the flow run's id"),
+      .argument("<id>", "the flow run's id, or its first 4+ hex digits (as in its name)"),
     "read",
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  weft runs inspect 3f1c…\n  weft runs inspect 3f1c… --json | jq .taskRuns\n",
+      "\nExamples:\n  weft runs inspect 1bda75f8\n  weft runs inspect 1bda75f8 --json | jq .tasks\n",
     )
     .action(async (id: string, flags: ApiFlags) => {
       const api = await clientFromFlags(flags);
-      const run = await api.getFlowRun(id);
+      const run = await api.getFlowRun(await resolveRunId(api, id));
       const waiting = run.state.type === "Scheduled" ? await pendingReason(api, run) : undefined;
       if (flags.json) {
+        const json = remoteRunJson(run);
         cli.stdout.write(
-          `${JSON.stringify(waiting === undefined ? run : { ...run, waitingBecause: waiting })}\n`,
+          `${JSON.stringify(waiting === undefined ? json : { ...json, waitingBecause: waiting })}\n`,
         );
         return;
       }
-      cli.stdout.write(describeRun(run, waiting));
+      cli.stdout.write(describeRun(run, waiting, await loadElapsed()));
     });
 
   addApiFlags(
     runs
       .command("logs")
       .summary("a run's logs, oldest first")
-      .argument("<id>", "the flow run's id")
+      .argument("<id>", "the flow run's id, or its first 4+ hex digits (as in its name)")
       .option("--limit <n>", "at most this many lines (default 10000)", positiveInt),
     "read",
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  weft runs logs 3f1c…\n  weft runs logs 3f1c… --json | jq '.items[].message'\n",
+      "\nExamples:\n  weft runs logs 1bda75f8\n  weft runs logs 1bda75f8 --json | jq '.items[].message'\n",
     )
-    .action(async (id: string, flags: ApiFlags & { limit?: number }) => {
+    .action(async (idOrPrefix: string, flags: ApiFlags & { limit?: number }) => {
       const api = await clientFromFlags(flags);
+      const id = await resolveRunId(api, idOrPrefix);
       const limit = flags.limit ?? 10_000;
       const items = await collectPages(
         limit,
@@ -175,12 +193,13 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
     runs
       .command("cancel")
       .summary("cancel a run (a running one stops at its next heartbeat)")
-      .argument("<id>", "the flow run's id"),
+      .argument("<id>", "the flow run's id, or its first 4+ hex digits (as in its name)"),
     "agent",
   )
-    .addHelpText("after", "\nExamples:\n  weft runs cancel 3f1c…\n")
+    .addHelpText("after", "\nExamples:\n  weft runs cancel 1bda75f8\n")
     .action(async (id: string, flags: ApiFlags) => {
-      const run = await (await clientFromFlags(flags)).cancelFlowRun(id);
+      const api = await clientFromFlags(flags);
+      const run = await api.cancelFlowRun(await resolveRunId(api, id));
       if (flags.json) cli.stdout.write(`${JSON.stringify(run)}\n`);
       else
         cli.stdout.write(
@@ -202,7 +221,7 @@ async function pendingReason(api: ApiClient, run: FlowRun): Promise<string | und
   return explainPending(run, { agents, busy, now: new Date() });
 }
 
-function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
+function describeRun(run: FlowRunDetail, waiting: string | undefined, elapsed: Elapsed): string {
   const fields: [string, string | undefined][] = [
     ["run", `${run.id} (${run.name})`],
     ["flow", `${flowOf(run)} (${run.flowId})`],
@@ -211,6 +230,7 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
     ["scheduled", run.scheduledStart],
     ["started", run.startTime],
     ["ended", run.endTime],
+    ["duration", runDuration(run, elapsed)],
     ["agent", run.agentId],
     ["heartbeat", run.heartbeatAt],
     ["parameters", JSON.stringify(run.parameters)],
@@ -229,7 +249,7 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined): string {
     run.history.map((s) => [s.timestamp, s.type, brief(s.message)]),
   )}`;
   if (run.taskRuns.length > 0) {
-    out += `\ntask runs\n${taskRunTable(run.taskRuns)}`;
+    out += `\ntask runs\n${taskRunTable(run.taskRuns, elapsed)}`;
   }
   return out;
 }
@@ -270,7 +290,7 @@ export async function runRemote(
     import("../parameter-flags.ts"),
     import("../../serialization/flow-serializer.ts"),
   ]);
-  const parameters = parameterValues(flowName, specs, flags);
+  const parameters = await parameterValues(flowName, specs, flags, cli.stdin);
   const { run } = await api.createFlowRun({
     flowId: flow.id,
     // Values parsed from text or JSON: JSON by construction.
@@ -280,7 +300,7 @@ export async function runRemote(
     `created flow run ${run.id} (${flowOf(run)}), ${run.state.type} for ${run.scheduledStart}\n`,
   );
   if (!flags.wait) {
-    cli.stdout.write(flags.json ? `${JSON.stringify(run)}\n` : `${run.id}\n`);
+    cli.stdout.write(flags.json ? `${JSON.stringify(remoteRunJson(run))}\n` : `${run.id}\n`);
     return;
   }
   // The first Ctrl-C cancels the run on the server and goes on following it to its end (its
@@ -326,9 +346,9 @@ export async function runRemote(
         const failedTasks = failedTaskRunsOf(detail.taskRuns);
         cli.stdout.write(
           flags.json
-            ? `${JSON.stringify({ ...detail, failedTasks })}\n`
+            ? `${JSON.stringify(remoteRunJson(detail))}\n`
             : detail.taskRuns.length > 0
-              ? taskRunTable(detail.taskRuns)
+              ? taskRunTable(detail.taskRuns, await loadElapsed())
               : `run ${detail.id}: ${detail.state.type}\n`,
         );
         const summary = summaryOf(

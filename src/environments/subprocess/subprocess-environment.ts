@@ -1,4 +1,7 @@
 import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { z } from "zod";
@@ -22,7 +25,19 @@ import {
   withHooks,
 } from "../environment.ts";
 import { executorSchema } from "../local-environment.ts";
+import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
+
+/** Parameters larger than this (bytes of JSON) go to the child in a file rather than WEFT_PARAMETERS. */
+const PARAMETERS_IN_ENV_MAX = 64 * 1024;
+
+/** Writes `json` to a fresh private directory; `remove` deletes both (idempotent). */
+function writeParamsFile(json: string): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "weft-params-"));
+  const file = join(dir, "parameters.json");
+  writeFileSync(file, json, { mode: 0o600 });
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
 
 /** Options of the subprocess environment. */
 export interface SubprocessEnvironmentOptions extends EnvironmentHooks {
@@ -113,11 +128,19 @@ class SubprocessEnvironment implements Environment {
     checkPairing(this, storage);
     const o = this.options;
     const runner = storage.getEnvRunner(location);
+    const parameters = JSON.stringify(ctx.parameters ?? {});
+    // One environment string holds 128 KiB at most (spawn fails with E2BIG past it):
+    // larger parameters reach the child through a file only this user can read.
+    const paramsFile =
+      Buffer.byteLength(parameters) > PARAMETERS_IN_ENV_MAX
+        ? writeParamsFile(parameters)
+        : undefined;
     const env: Record<string, string> = {
       ...resolveEnvMap(o.env),
       ...ctx.env,
       WEFT_FLOW_RUN_ID: ctx.flowRunId,
-      WEFT_PARAMETERS: JSON.stringify(ctx.parameters ?? {}),
+      WEFT_PARAMETERS: paramsFile === undefined ? parameters : "",
+      WEFT_PARAMETERS_FILE: paramsFile?.file ?? "",
       WEFT_EVENTS_FD: "3",
       WEFT_EXIT_WITH_PARENT: "1",
       // Set or cleared: a parent's own WEFT_EXECUTOR must not choose the child's executor.
@@ -125,14 +148,23 @@ class SubprocessEnvironment implements Environment {
       WEFT_RESUME: ctx.resume ?? "",
     };
     const started = Date.now();
-    const child = runner.start({
-      env,
-      execArgv: o.heapLimitMb === undefined ? [] : [`--max-old-space-size=${o.heapLimitMb}`],
-      ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
-      // stdin stays open: when this process dies, the child sees it close and stops.
-      stdio: ["pipe", "pipe", "pipe", "pipe"],
-      detached: true,
-    });
+    // The cwd option, else the flow's project directory when local storage recorded one here.
+    const cwd = o.cwd ?? projectDirectoryOf(storage, location);
+    let child: ChildProcess;
+    try {
+      child = runner.start({
+        env,
+        execArgv: o.heapLimitMb === undefined ? [] : [`--max-old-space-size=${o.heapLimitMb}`],
+        ...(cwd === undefined ? {} : { cwd }),
+        // stdin stays open: when this process dies, the child sees it close and stops.
+        stdio: ["pipe", "pipe", "pipe", "pipe"],
+        detached: true,
+      });
+    } catch (error) {
+      paramsFile?.remove();
+      throw error;
+    }
+    if (paramsFile !== undefined) child.on("close", paramsFile.remove);
     this.children.set(ctx.flowRunId, child);
     const run: FlowRunInfo = {
       id: ctx.flowRunId,

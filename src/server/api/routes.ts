@@ -219,7 +219,8 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       method: "get",
       path: "/api/flow-runs",
       operationId: "listFlowRuns",
-      summary: "List runs, newest scheduled start first; `state` is a comma-separated list.",
+      summary:
+        "List runs, newest scheduled start first; `state` is a comma-separated list; `idPrefix` finds runs by the start of their id.",
       scope: "read",
       query: listFlowRunsQuerySchema,
       response: pageSchema(flowRunSchema),

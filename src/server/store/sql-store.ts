@@ -530,6 +530,9 @@ export class SqlStore implements Store {
     if (query.flowName !== undefined) q = q.where("flow_name", "=", query.flowName);
     if (query.agentId !== undefined) q = q.where("agent_id", "=", query.agentId);
     if (query.state !== undefined) q = q.where("state_type", "in", stateFilter(query.state));
+    // Hex digits and dashes only (the schema's rule), so no LIKE wildcard; ids are lowercase,
+    // and lowercasing here makes PostgreSQL (case-sensitive LIKE) answer as SQLite does.
+    if (query.idPrefix !== undefined) q = q.where("id", "like", `${query.idPrefix.toLowerCase()}%`);
     if (query.cursor !== undefined) {
       const [start, id] = decodeCursor<[string, string]>(query.cursor, ["string", "string"]);
       // A row-value comparison: PostgreSQL walks the (scheduled_start, id) index with it, where
