@@ -17,7 +17,7 @@ function snapshot(ctx: TaskContext): Seen {
     taskName: ctx.taskName,
     mapIndex: ctx.mapIndex,
     attempt: ctx.attempt,
-    parameters: ctx.parameters,
+    parameters: { ...ctx.parameters }, // a copy: the run's own has no prototype
     aborted: ctx.signal.aborted,
   };
 }
