@@ -115,6 +115,29 @@ describe("weft server start", { concurrency: true }, () => {
     assert.ok(!isAlive(process.pid));
   });
 
+  test("weft token create refuses a name over the API's limit or with a NUL, before the database", async () => {
+    // Checked before any database is opened, so SQLite shows it for PostgreSQL too (where such
+    // a name failed inside the database, naming neither the flag nor the limit).
+    for (const db of [join(tempDir(), "weft.db")]) {
+      for (const [name, says] of [
+        ["a".repeat(10_000), "at most 256 characters"],
+        ["bad\0name", "NUL"],
+      ] as const) {
+        const refused = await runCli([
+          "token",
+          "create",
+          "--name",
+          name,
+          "--scope",
+          "read",
+          "--db",
+          db,
+        ]);
+        assertCliError(refused, { code: "USAGE", says: ["--name", says] });
+      }
+    }
+  });
+
   test("checks registrations by the registries; module storage only with --allow-module-storage (or WEFT_ALLOW_MODULE_STORAGE=1)", async () => {
     const module = {
       type: "module",

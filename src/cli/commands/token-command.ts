@@ -3,7 +3,7 @@ import type { ApiToken } from "../../serialization/api-schemas.ts";
 import { TOKEN_SCOPES, type TokenScope } from "../../serialization/token-scopes.ts";
 import type { Store } from "../../server/store/store.ts";
 import type { CliContext } from "../context.ts";
-import { table } from "../output.ts";
+import { CliError, EXIT, table } from "../output.ts";
 import { dbOption, describeDb, resolveDb } from "./server-command.ts";
 
 interface TokenFlags {
@@ -59,6 +59,12 @@ export function registerTokenCommand(program: Command, cli: CliContext): void {
       "\nExamples:\n  weft token create --name ci --scope agent\n  WEFT_API_TOKEN=$(weft token create --name me --scope admin --db postgres://weft@db/weft)\n",
     )
     .action(async (flags: TokenFlags & { name: string; scope: TokenScope }) => {
+      // The API's limits for a name, checked before the database is opened: PostgreSQL
+      // would refuse a name too long for its index with an error that names neither.
+      const { badIdReason, LIMITS } = await import("../../serialization/limits.ts");
+      const bad = badIdReason(flags.name, LIMITS.name);
+      if (bad !== undefined)
+        throw new CliError(`--name ${bad}`, EXIT.usage, "USAGE", "give the token a short name");
       const created = await withStore(flags, (store) =>
         store.createToken({ name: flags.name, scopes: [flags.scope] }),
       );
