@@ -1,3 +1,24 @@
+// The distributed executor: task bodies run as BullMQ jobs on `weft worker`
+// processes (distributed-worker.ts), the task runner stays here.
+//
+// How an attempt travels:
+//   invoke → inputs encoded (inline up to `inlineLimitBytes`, else written to the
+//   run's result backend and sent as a reference) → pushed on its queue's
+//   pending list → one setImmediate per tick flushes every queue's pending list
+//   as jobs (`addBulk`) → a worker replies per item (an outcome on the wire,
+//   distributed-protocol.ts) → QueueEvents "completed" settles each waiter.
+// Besides events, three paths settle waiters: "failed" and "stalled" events,
+// cancellation (jobs withdrawn, a cancel message published to workers), and a
+// watchdog once a second (Redis gone too long, no live worker for a queue,
+// events lost to the capped stream: the job is looked up).
+//
+// Invariants: `invoke` never throws or rejects; every way out is an outcome.
+// A waiter is settled exactly once: every path goes through `settleJob`, which
+// removes the job from `jobs` first. An error that another attempt cannot fix
+// (a bad queue tag, inputs that cannot travel, no worker) is `retryable: false`.
+//
+// Over 600 lines on purpose: one class owns the in-flight `jobs` map and every
+// path that settles it; split, the map and its invariant would have to be shared.
 import { createHash } from "node:crypto";
 import type * as BullMQ from "bullmq";
 import type { Queue, QueueEvents } from "bullmq";
