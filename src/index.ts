@@ -83,7 +83,7 @@ export {
   type DistributedWorker,
   type DistributedWorkerOptions,
   startDistributedWorker,
-} from "./environments/distributed/distributed-worker.ts";
+} from "./environments/distributed/distributed-worker-start.ts";
 export type {
   Environment,
   EnvironmentHooks,

@@ -64,7 +64,7 @@ const args = process.argv.slice(2);
 /**
  * What each command imports when it runs: chunks, by the start of their file
  * names in dist/chunks, and packages weft loads on first use
- * (src/engine/executors/distributed/queue-modules.ts).
+ * (src/engine/distributed/queue-modules.ts).
  */
 const LAZY = {
   run: { chunks: ["run-action-"], packages: [] },

@@ -76,6 +76,12 @@ export interface ErrorData {
   readonly code?: string;
   /** How to fix it, when the error said. */
   readonly hint?: string;
+  /**
+   * False when another attempt cannot help (the task threw `Fail`, or its inputs
+   * cannot reach a worker): the task runner does not retry. Set only on a task
+   * attempt's outcome (engine/task-host.ts); a state's error never carries it.
+   */
+  readonly retryable?: boolean;
 }
 
 /**

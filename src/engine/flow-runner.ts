@@ -11,7 +11,7 @@ import { describeTriggerFailure, evaluateTrigger, type UpstreamSummary } from ".
 import { processCache } from "./cache.ts";
 import { createExecutor } from "./executors/create-executor.ts";
 import type { Executor } from "./executors/executor.ts";
-import type { RunScope } from "./task-context.ts";
+import type { RunScope } from "./task-host.ts";
 import { type MaybePromise, TaskRunner } from "./task-runner.ts";
 
 /** A mapped node whose children are being dispatched. */

@@ -2,29 +2,30 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Ref } from "../core/graph.ts";
 import type { Reporter } from "../core/reporter.ts";
 import type { ResultContext } from "../core/results.ts";
-import { signalOf } from "../core/signals.ts";
-import { State, toErrorData } from "../core/states.ts";
+import { type ErrorData, State, toErrorData } from "../core/states.ts";
 import { type CacheEntry, CONTENT_CACHE_TTL_MS, type ResultCache } from "./cache.ts";
 import { type Executor, TaskTimeout } from "./executors/executor.ts";
-import { type RunScope, TaskRunContext } from "./task-context.ts";
+import {
+  failure,
+  isPending,
+  type RunScope,
+  type TaskFailure,
+  type TaskOutcome,
+  TaskRunContext,
+} from "./task-host.ts";
 
 /** A state, now or later. Synchronous task bodies finish without a promise. */
 export type MaybePromise<T> = T | Promise<T>;
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
-}
 
 /**
  * Runs one task run (or one mapped child): cache check, attempts through the
  * executor, soft timeouts, retries with delays, result persistence, and the
  * state events between. Triggers and skips are decided by the flow runner
- * before it gets here. Without a cache or a result backend, a synchronous task
- * body completes with no promise and two allocations (context, final state).
+ * before it gets here. Each attempt goes through the executor, which answers
+ * with a {@link TaskOutcome} (data, never a throw): the state follows from the
+ * outcome alone (`skipped`, `retryable`, a TaskTimeout's type). Without a cache
+ * or a result backend, a synchronous task body completes with no promise and
+ * three allocations (context, outcome, final state).
  */
 export class TaskRunner {
   constructor(
@@ -128,17 +129,17 @@ export class TaskRunner {
     const timeout = node.task.options.timeout;
     const soft = timeout !== undefined && !this.executor.hardTimeouts;
     const attemptStart = soft ? performance.now() : 0;
-    let out: unknown;
+    let out: TaskOutcome | Promise<TaskOutcome>;
     try {
       out = this.executor.invoke(node, args, ctx);
     } catch (error) {
-      return this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error);
+      // An executor breaking its contract (invoke never throws) still ends the attempt.
+      out = failure(error);
     }
-    if (isThenable(out)) {
+    if (isPending(out)) {
       const pending = soft ? withSoftTimeout(out, timeout, ctx) : out;
-      return Promise.resolve(pending).then(
-        (value) => this.succeeded(node, mapIndex, value, attempt, startedAt, cacheKey),
-        (error: unknown) => this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error),
+      return pending.then((outcome) =>
+        this.settled(node, mapIndex, args, attempt, startedAt, cacheKey, outcome),
       );
     }
     if (soft && performance.now() - attemptStart > timeout) {
@@ -148,9 +149,23 @@ export class TaskRunner {
         timeout,
         `the task ran synchronously for ${ms} ms and could not be interrupted in-process (use the worker-threads executor for a hard timeout)`,
       );
-      return this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, error);
+      return this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, failure(error));
     }
-    return this.succeeded(node, mapIndex, out, attempt, startedAt, cacheKey);
+    return this.settled(node, mapIndex, args, attempt, startedAt, cacheKey, out);
+  }
+
+  private settled(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    attempt: number,
+    startedAt: number,
+    cacheKey: string | undefined,
+    outcome: TaskOutcome,
+  ): MaybePromise<State> {
+    return outcome.ok
+      ? this.succeeded(node, mapIndex, outcome.value, attempt, startedAt, cacheKey)
+      : this.failed(node, mapIndex, args, attempt, startedAt, cacheKey, outcome);
   }
 
   private succeeded(
@@ -203,22 +218,14 @@ export class TaskRunner {
     attempt: number,
     startedAt: number,
     cacheKey: string | undefined,
-    error: unknown,
+    outcome: TaskFailure,
   ): MaybePromise<State> {
-    const signal = signalOf(error);
-    if (signal === "skip") {
-      return new State(
-        "Skipped",
-        (error as Error).message,
-        undefined,
-        undefined,
-        startedAt,
-        attempt,
-      );
+    if (outcome.skipped === true) {
+      return new State("Skipped", outcome.error.message, undefined, undefined, startedAt, attempt);
     }
-    const data = toErrorData(error);
+    const data = outcome.error;
     const options = node.task.options;
-    if (signal !== "fail" && attempt <= options.retries && !this.scope.signal.aborted) {
+    if (data.retryable !== false && attempt <= options.retries && !this.scope.signal.aborted) {
       let delay: number;
       try {
         delay =
@@ -245,7 +252,7 @@ export class TaskRunner {
           "Retrying",
           `attempt ${attempt} of ${options.retries + 1} failed: ${data.message}`,
           undefined,
-          data,
+          stateError(data),
           startedAt,
           attempt,
           retryAt,
@@ -266,20 +273,28 @@ export class TaskRunner {
           ),
       );
     }
-    if (error instanceof TaskTimeout || (error as { name?: unknown })?.name === "TaskTimeout") {
-      return new State("TimedOut", data.message, undefined, data, startedAt, attempt);
+    const final = stateError(data);
+    if (data.type === "TaskTimeout") {
+      return new State("TimedOut", data.message, undefined, final, startedAt, attempt);
     }
-    return new State("Failed", data.message, undefined, data, startedAt, attempt);
+    return new State("Failed", data.message, undefined, final, startedAt, attempt);
   }
 }
 
-/** Races a task's promise against its timeout; on timeout the task is abandoned and its signal fires. */
+/** A failure's error as a state keeps it: `retryable` is for the task runner, not the state's wire form. */
+function stateError(data: ErrorData): ErrorData {
+  if (data.retryable === undefined) return data;
+  const { retryable: _, ...rest } = data;
+  return rest;
+}
+
+/** Races an attempt against its timeout; on timeout the task is abandoned and its signal fires. */
 function withSoftTimeout(
-  pending: PromiseLike<unknown>,
+  pending: PromiseLike<TaskOutcome>,
   ms: number,
   ctx: TaskRunContext,
-): Promise<unknown> {
-  return new Promise((resolve, reject) => {
+): Promise<TaskOutcome> {
+  return new Promise((resolve) => {
     const timer = setTimeout(() => {
       const error = new TaskTimeout(
         false,
@@ -287,17 +302,11 @@ function withSoftTimeout(
         "the task was abandoned and its abort signal fired; in-process code cannot be stopped (use the worker-threads executor for a hard timeout)",
       );
       ctx.abort(error);
-      reject(error);
+      resolve(failure(error));
     }, ms);
-    pending.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
+    pending.then((outcome) => {
+      clearTimeout(timer);
+      resolve(outcome);
+    });
   });
 }

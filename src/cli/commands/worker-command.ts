@@ -63,8 +63,8 @@ export function registerWorkerCommand(program: Command, cli: CliContext): void {
         .filter((q) => q !== "");
       const logger = stderrLogger(cli.stderr);
       const [{ startDistributedWorker }, { redisAddress }] = await Promise.all([
-        import("../../environments/distributed/distributed-worker.ts"),
-        import("../../engine/executors/distributed/distributed-protocol.ts"),
+        import("../../environments/distributed/distributed-worker-start.ts"),
+        import("../../engine/distributed/distributed-protocol.ts"),
       ]);
       const running = await startDistributedWorker({
         redisUrl: flags.redis,

@@ -1,6 +1,6 @@
 import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import { createDistributedExecutor } from "./distributed/distributed-executor.ts";
+import { createDistributedExecutor } from "../distributed/distributed-executor.ts";
 import { type Executor, resolveExecutorOptions } from "./executor.ts";
 import { createConcurrentExecutor, createSerialExecutor } from "./in-process-executor.ts";
 import { WorkerThreadsExecutor } from "./worker-threads-executor.ts";

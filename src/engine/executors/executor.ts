@@ -2,7 +2,7 @@ import { WeftError } from "../../core/errors.ts";
 import { EXECUTOR_KINDS, type ExecutorKind, type ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Ref } from "../../core/graph.ts";
-import type { TaskRunContext } from "../task-context.ts";
+import type { TaskOutcome, TaskRunContext } from "../task-host.ts";
 
 /**
  * Decides where task bodies run. The flow runner keeps at most `maxInFlight`
@@ -17,16 +17,22 @@ export interface Executor {
   /** Prepares for one flow run (e.g. starts a thread pool). */
   start(flow: Flow<unknown>): Promise<void>;
   /**
-   * Runs one attempt of a task body: returns its value, or a promise of it;
-   * throws (or rejects) with what the task threw. With `hardTimeouts`, the
-   * executor enforces `timeout` itself and rejects with a {@link TaskTimeout}.
+   * Runs one attempt of a task body through the task host (here, in a thread or
+   * on a worker): its outcome, now or as a promise. Never throws or rejects:
+   * what goes wrong is a failed outcome, with `retryable: false` when another
+   * attempt would fail the same way. With `hardTimeouts`, the executor enforces
+   * `timeout` itself and fails the attempt with a {@link TaskTimeout}'s data.
    */
-  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown;
+  invoke(
+    node: Ref<unknown>,
+    args: readonly unknown[],
+    ctx: TaskRunContext,
+  ): TaskOutcome | Promise<TaskOutcome>;
   /** Releases what `start` made. Idempotent. */
   close(): Promise<void>;
 }
 
-/** Thrown into the task runner when an attempt ran past its timeout. */
+/** An attempt that ran past its timeout (its data, type "TaskTimeout", makes the state TimedOut). */
 export class TaskTimeout extends Error {
   constructor(
     readonly hard: boolean,

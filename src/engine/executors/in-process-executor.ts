@@ -1,6 +1,5 @@
-import { callInContext } from "../../core/context.ts";
 import type { Ref } from "../../core/graph.ts";
-import type { TaskRunContext } from "../task-context.ts";
+import { hostTask, type TaskOutcome, type TaskRunContext } from "../task-host.ts";
 import type { Executor } from "./executor.ts";
 
 /** Default bound on concurrent task runs. */
@@ -21,8 +20,12 @@ export class InProcessExecutor implements Executor {
 
   async start(): Promise<void> {}
 
-  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown {
-    return callInContext(ctx, node.task.fn, args);
+  invoke(
+    node: Ref<unknown>,
+    args: readonly unknown[],
+    ctx: TaskRunContext,
+  ): TaskOutcome | Promise<TaskOutcome> {
+    return hostTask(ctx, node.task.fn, args);
   }
 
   async close(): Promise<void> {}

@@ -1,12 +1,10 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { callInContext } from "../../core/context.ts";
 import { WeftError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Ref } from "../../core/graph.ts";
 import { FROM_SOURCE, moduleUrl } from "../../core/package.ts";
-import type { ErrorData } from "../../core/states.ts";
-import type { TaskRunContext } from "../task-context.ts";
+import { failure, hostTask, type TaskOutcome, type TaskRunContext } from "../task-host.ts";
 import { type Executor, TaskTimeout } from "./executor.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-threads-protocol.ts";
 
@@ -15,8 +13,7 @@ interface Call {
   readonly request: WorkerRequest & { type: "run" };
   readonly ctx: TaskRunContext;
   readonly timeout: number | undefined;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
+  readonly resolve: (outcome: TaskOutcome) => void;
 }
 
 interface PoolWorker {
@@ -38,8 +35,8 @@ import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.
 
 /**
  * Runs task bodies in a pool of worker threads, one task at a time per thread.
- * Each thread imports the flow's module and finds the task by slug; inputs and
- * results cross by structured clone. A timeout is hard: the thread running the
+ * Each thread imports the flow's module, finds the task by slug and runs it
+ * through the task host; inputs and the outcome cross by structured clone. A timeout is hard: the thread running the
  * task is terminated and replaced.
  */
 export class WorkerThreadsExecutor implements Executor {
@@ -78,10 +75,14 @@ export class WorkerThreadsExecutor implements Executor {
     this.flowName = flow.name;
   }
 
-  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown {
+  invoke(
+    node: Ref<unknown>,
+    args: readonly unknown[],
+    ctx: TaskRunContext,
+  ): TaskOutcome | Promise<TaskOutcome> {
     // Built-in nodes (conditions) are tiny closures: run them here.
-    if (node.task.kind !== "task") return callInContext(ctx, node.task.fn, args);
-    return new Promise((resolve, reject) => {
+    if (node.task.kind !== "task") return hostTask(ctx, node.task.fn, args);
+    return new Promise((resolve) => {
       const id = this.nextId++;
       const request: Call["request"] = {
         type: "run",
@@ -95,7 +96,7 @@ export class WorkerThreadsExecutor implements Executor {
         parameters: ctx.parameters,
         args,
       };
-      this.queue.push({ id, request, ctx, timeout: node.task.options.timeout, resolve, reject });
+      this.queue.push({ id, request, ctx, timeout: node.task.options.timeout, resolve });
       this.pump();
     });
   }
@@ -122,11 +123,13 @@ export class WorkerThreadsExecutor implements Executor {
       pw.worker.postMessage(call.request);
     } catch (error) {
       this.idle.push(pw);
-      call.reject(
-        new WeftError(
-          "VALUE_NOT_CLONEABLE",
-          `the inputs of task ${call.request.slug} cannot be sent to a worker thread: ${(error as Error).message}`,
-          { hint: "pass plain data between tasks on the worker-threads executor" },
+      call.resolve(
+        failure(
+          new WeftError(
+            "VALUE_NOT_CLONEABLE",
+            `the inputs of task ${call.request.slug} cannot be sent to a worker thread: ${(error as Error).message}`,
+            { hint: "pass plain data between tasks on the worker-threads executor" },
+          ),
         ),
       );
       return;
@@ -144,7 +147,9 @@ export class WorkerThreadsExecutor implements Executor {
       pw.call = undefined;
       this.retire(pw);
       call.ctx.abort(new Error("hard timeout"));
-      call.reject(new TaskTimeout(true, ms, "the worker thread running the task was terminated"));
+      call.resolve(
+        failure(new TaskTimeout(true, ms, "the worker thread running the task was terminated")),
+      );
       this.pump();
     }, ms);
   }
@@ -185,8 +190,7 @@ export class WorkerThreadsExecutor implements Executor {
     pw.call = undefined;
     pw.worker.unref();
     this.idle.push(pw);
-    if (message.ok) call.resolve(message.value);
-    else call.reject(rebuildError(message.error, message.signal));
+    call.resolve(message.outcome);
     this.pump();
   }
 
@@ -196,10 +200,12 @@ export class WorkerThreadsExecutor implements Executor {
     const call = pw.call;
     pw.call = undefined;
     if (call !== undefined && !this.closed) {
-      call.reject(
-        new WeftError(
-          "WORKER_FAILED",
-          `the worker thread running task ${call.request.slug} ${how}`,
+      call.resolve(
+        failure(
+          new WeftError(
+            "WORKER_FAILED",
+            `the worker thread running task ${call.request.slug} ${how}`,
+          ),
         ),
       );
     }
@@ -229,15 +235,4 @@ export class WorkerThreadsExecutor implements Executor {
     this.idle.length = 0;
     await Promise.all([...workers.map((pw) => pw.worker.terminate()), ...this.terminating]);
   }
-}
-
-/** Turns error data from a thread back into an Error the task runner understands. */
-function rebuildError(data: ErrorData, signal: "skip" | "fail" | undefined): Error {
-  const error = new Error(data.message);
-  error.name = data.type;
-  // Never the stack of this `new Error`: it would point into weft, not the task.
-  error.stack = data.stack ?? `${data.type}: ${data.message}`;
-  if (data.code !== undefined) Object.assign(error, { code: data.code });
-  if (signal !== undefined) Object.assign(error, { signal });
-  return error;
 }

@@ -1,5 +1,5 @@
 import type { LogRecord } from "../../core/reporter.ts";
-import type { ErrorData } from "../../core/states.ts";
+import type { TaskOutcome } from "../task-host.ts";
 
 /** Messages from the executor to a worker thread. */
 export type WorkerRequest =
@@ -23,11 +23,5 @@ export type WorkerReply =
   /** The task body starts now (its module is loaded): the hard timeout counts from here. */
   | { readonly type: "started"; readonly id: number }
   | { readonly type: "log"; readonly record: LogRecord }
-  | { readonly type: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
-  | {
-      readonly type: "result";
-      readonly id: number;
-      readonly ok: false;
-      readonly error: ErrorData;
-      readonly signal?: "skip" | "fail";
-    };
+  /** The attempt's outcome, as the task host made it (data, cloned across). */
+  | { readonly type: "result"; readonly id: number; readonly outcome: TaskOutcome };

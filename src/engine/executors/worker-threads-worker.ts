@@ -1,14 +1,13 @@
 // The body of one worker thread of the worker-threads executor: it imports the
 // flow's module (its own copy of weft, one runtime per thread), finds the task by
-// slug, runs it and posts back the value or the error as data.
+// slug, runs it through the task host and posts back the outcome (data).
 import { parentPort } from "node:worker_threads";
-import { callInContext, type TaskContext } from "../../core/context.ts";
 import { WeftError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
-import { createRunLogger, type Logger, type LogRecord } from "../../core/reporter.ts";
-import { signalOf } from "../../core/signals.ts";
+import type { LogRecord } from "../../core/reporter.ts";
 import { toErrorData } from "../../core/states.ts";
 import { loadFlowFromModule } from "../flow-loader.ts";
+import { failure, hostTask, type TaskOutcome, TaskRunContext } from "../task-host.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-threads-protocol.ts";
 
 const port = parentPort;
@@ -16,6 +15,7 @@ if (port === null) throw new Error("worker-threads-worker.ts must run in a worke
 
 const flows = new Map<string, Promise<Flow<unknown>>>();
 const controllers = new Map<number, AbortController>();
+const logSink = (record: LogRecord) => reply({ type: "log", record });
 
 function flowFor(moduleUrl: string, flowName: string): Promise<Flow<unknown>> {
   const key = `${moduleUrl}#${flowName}`;
@@ -31,53 +31,43 @@ function reply(message: WorkerReply): void {
   port!.postMessage(message);
 }
 
-async function run(request: Extract<WorkerRequest, { type: "run" }>): Promise<void> {
+async function attempt(request: Extract<WorkerRequest, { type: "run" }>): Promise<TaskOutcome> {
   const controller = new AbortController();
   controllers.set(request.id, controller);
   try {
     const flow = await flowFor(request.moduleUrl, request.flowName);
     const node = flow.graph.node(request.slug);
-    let logger: Logger | undefined;
-    const sink = (record: LogRecord) => reply({ type: "log", record });
-    const ctx: TaskContext = {
-      flowRunId: request.flowRunId,
-      flowName: request.flowName,
-      taskSlug: request.slug,
-      taskName: node.task.name,
-      mapIndex: request.mapIndex,
-      attempt: request.attempt,
-      parameters: request.parameters,
-      get logger() {
-        logger ??= createRunLogger(sink, request.flowRunId, request.slug, request.mapIndex);
-        return logger;
-      },
+    const scope = {
+      info: { id: request.flowRunId, flowName: request.flowName, parameters: request.parameters },
       signal: controller.signal,
+      logSink,
+      results: undefined,
     };
+    const ctx = new TaskRunContext(scope, node, request.mapIndex, request.attempt);
     reply({ type: "started", id: request.id });
-    const value = await callInContext(ctx, node.task.fn, request.args);
-    try {
-      reply({ type: "result", id: request.id, ok: true, value });
-    } catch (error) {
-      const cause = toErrorData(error).message;
-      throw new WeftError(
-        "VALUE_NOT_CLONEABLE",
-        `the result of task ${request.slug} cannot cross from its worker thread: ${cause}`,
-        {
-          hint: "return plain data (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions, class instances with methods or handles",
-        },
-      );
-    }
+    return await hostTask(ctx, node.task.fn, request.args);
   } catch (error) {
-    const signal = signalOf(error);
-    reply({
-      type: "result",
-      id: request.id,
-      ok: false,
-      error: toErrorData(error),
-      ...(signal ? { signal } : {}),
-    });
+    // The flow's module did not load, or names no such task.
+    return failure(error);
   } finally {
     controllers.delete(request.id);
+  }
+}
+
+async function run(request: Extract<WorkerRequest, { type: "run" }>): Promise<void> {
+  const outcome = await attempt(request);
+  try {
+    reply({ type: "result", id: request.id, outcome });
+  } catch (error) {
+    const cause = toErrorData(error).message;
+    const notCloneable = new WeftError(
+      "VALUE_NOT_CLONEABLE",
+      `the result of task ${request.slug} cannot cross from its worker thread: ${cause}`,
+      {
+        hint: "return plain data (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions, class instances with methods or handles",
+      },
+    );
+    reply({ type: "result", id: request.id, outcome: failure(notCloneable) });
   }
 }
 

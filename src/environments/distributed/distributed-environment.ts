@@ -9,12 +9,12 @@ import {
   DEFAULT_QUEUE,
   QUEUE_NAME,
   redisAddress,
-} from "../../engine/executors/distributed/distributed-protocol.ts";
+} from "../../engine/distributed/distributed-protocol.ts";
 import {
   closeRedis,
   connectRedis,
   readLiveWorkers,
-} from "../../engine/executors/distributed/redis-client.ts";
+} from "../../engine/distributed/redis-client.ts";
 import { resolveSecretReference } from "../../serialization/credentials.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {

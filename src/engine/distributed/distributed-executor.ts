@@ -1,17 +1,45 @@
+// The distributed executor: task bodies run as BullMQ jobs on `weft worker`
+// processes (distributed-worker.ts), the task runner stays here.
+//
+// How an attempt travels:
+//   invoke → inputs encoded (inline up to `inlineLimitBytes`, else written to the
+//   run's result backend and sent as a reference) → pushed on its queue's
+//   pending list → one setImmediate per tick flushes every queue's pending list
+//   as jobs (`addBulk`) → a worker replies per item (an outcome on the wire,
+//   distributed-protocol.ts) → QueueEvents "completed" settles each waiter.
+// Besides events, three paths settle waiters: "failed" and "stalled" events,
+// cancellation (jobs withdrawn, a cancel message published to workers), and a
+// watchdog once a second (Redis gone too long, no live worker for a queue,
+// events lost to the capped stream: the job is looked up).
+//
+// Invariants: `invoke` never throws or rejects; every way out is an outcome.
+// A waiter is settled exactly once: every path goes through `settleJob`, which
+// removes the job from `jobs` first. An error that another attempt cannot fix
+// (a bad queue tag, inputs that cannot travel, no worker) is `retryable: false`.
+//
+// Over 600 lines on purpose: one class owns the in-flight `jobs` map and every
+// path that settles it; split, the map and its invariant would have to be shared.
 import { createHash } from "node:crypto";
 import type * as BullMQ from "bullmq";
 import type { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { callInContext } from "../../../core/context.ts";
-import { WeftError } from "../../../core/errors.ts";
-import type { DistributedExecutorOptions } from "../../../core/executor-spec.ts";
-import type { Flow } from "../../../core/flow.ts";
-import type { Ref } from "../../../core/graph.ts";
-import type { LogRecord } from "../../../core/reporter.ts";
-import { type ErrorData, toErrorData } from "../../../core/states.ts";
-import type { RunScope, TaskRunContext } from "../../task-context.ts";
-import type { Executor } from "../executor.ts";
+import { WeftError } from "../../core/errors.ts";
+import type { DistributedExecutorOptions } from "../../core/executor-spec.ts";
+import type { Flow } from "../../core/flow.ts";
+import type { Ref } from "../../core/graph.ts";
+import type { LogRecord } from "../../core/reporter.ts";
+import { toErrorData } from "../../core/states.ts";
+import type { Executor } from "../executors/executor.ts";
+import {
+  failure,
+  finalFailure,
+  hostTask,
+  success,
+  type TaskOutcome,
+  type TaskRunContext,
+  type TaskScope,
+} from "../task-host.ts";
 import {
   cancelChannel,
   DEFAULT_INLINE_LIMIT_BYTES,
@@ -19,6 +47,7 @@ import {
   DEFAULT_QUEUE,
   decodeInline,
   encodeValue,
+  failureOfReply,
   formatBytes,
   type ItemReply,
   JOB_NAME,
@@ -56,8 +85,8 @@ interface Waiter {
   readonly slug: string;
   readonly mapIndex: number | undefined;
   readonly attempt: number;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
+  /** Settles the attempt (once; later calls are ignored by the promise). */
+  readonly resolve: (outcome: TaskOutcome) => void;
 }
 
 /** A job on its way or on a worker. */
@@ -115,7 +144,7 @@ export class DistributedExecutor implements Executor {
   private bullmq: typeof BullMQ | undefined;
   private readonly queues = new Map<string, QueueState>();
   private readonly jobs = new Map<string, InFlightJob>();
-  private scope: RunScope | undefined;
+  private scope: TaskScope | undefined;
   private resultsJson: JobData["results"];
   private targetJobs = 8;
   private nextItem = 1;
@@ -173,16 +202,22 @@ export class DistributedExecutor implements Executor {
     this.watchdog.unref();
   }
 
-  invoke(node: Ref<unknown>, args: readonly unknown[], ctx: TaskRunContext): unknown {
+  invoke(
+    node: Ref<unknown>,
+    args: readonly unknown[],
+    ctx: TaskRunContext,
+  ): TaskOutcome | Promise<TaskOutcome> {
     // Built-in nodes (conditions, merges) are tiny closures: they run here.
-    if (node.task.kind !== "task") return callInContext(ctx, node.task.fn, args);
+    if (node.task.kind !== "task") return hostTask(ctx, node.task.fn, args);
     if (this.closed || this.redis === undefined) {
-      throw new WeftError("WORKER_FAILED", `task ${node.slug}: the distributed executor is closed`);
+      return failure(
+        new WeftError("WORKER_FAILED", `task ${node.slug}: the distributed executor is closed`),
+      );
     }
     if (this.scope === undefined) this.bind(ctx.scope);
     const queue = queueOfTags(node.task.options.tags, this.defaultQueue);
     if (!QUEUE_NAME.test(queue)) {
-      throw failNow(
+      return failNow(
         "INVALID_TASK_OPTIONS",
         `task ${node.slug}: queue tag "queue:${queue}" names no valid queue (letters, digits, _ . -)`,
       );
@@ -196,7 +231,7 @@ export class DistributedExecutor implements Executor {
       try {
         encoded = encodeValue(args[k]);
       } catch (error) {
-        throw failNow(
+        return failNow(
           "VALUE_NOT_CLONEABLE",
           `input ${k} of task ${node.slug} cannot be sent to a worker: ${(error as Error).message}`,
           "pass data between tasks (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions or handles",
@@ -205,7 +240,7 @@ export class DistributedExecutor implements Executor {
       wire[k] = encoded.wire;
       if (encoded.bytes <= this.inlineLimit) continue;
       if (this.scope!.results === undefined) {
-        throw failNow(
+        return failNow(
           "RESULT_NOT_PERSISTED",
           `input ${k} of task ${node.slug} is ${formatBytes(encoded.bytes)}, over the ${formatBytes(this.inlineLimit)} a job carries inline, and the flow has no result backend to pass it by reference`,
           "give the flow a result backend (flow option result) so large inputs travel by reference, or pass a smaller value (a path, a key)",
@@ -213,8 +248,8 @@ export class DistributedExecutor implements Executor {
       }
       large.push(k);
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { ctx, slug: node.slug, mapIndex, attempt, resolve, reject };
+    return new Promise((resolve) => {
+      const waiter: Waiter = { ctx, slug: node.slug, mapIndex, attempt, resolve };
       const item: JobItem = {
         id: this.nextItem++,
         slug: node.slug,
@@ -238,12 +273,15 @@ export class DistributedExecutor implements Executor {
           );
           wire[k] = { r: await results.write(args[k], location) };
         }),
-      ).then(() => this.enqueue(queue, item, waiter), reject);
+      ).then(
+        () => this.enqueue(queue, item, waiter),
+        (error: unknown) => resolve(failure(error)),
+      );
     });
   }
 
   /** Learns the run (id, parameters, result backend, cancel signal) from its first task. */
-  private bind(scope: RunScope): void {
+  private bind(scope: TaskScope): void {
     this.scope = scope;
     this.resultsJson = scope.results?.toJSON() as JobData["results"];
     const onAbort = () => this.cancel();
@@ -253,7 +291,9 @@ export class DistributedExecutor implements Executor {
 
   private enqueue(queueName: string, item: JobItem, waiter: Waiter): void {
     if (this.closed) {
-      waiter.reject(new WeftError("WORKER_FAILED", `task ${waiter.slug}: the run is over`));
+      waiter.resolve(
+        failure(new WeftError("WORKER_FAILED", `task ${waiter.slug}: the run is over`)),
+      );
       return;
     }
     this.queueState(queueName).pending.push({ item, waiter });
@@ -367,10 +407,12 @@ export class DistributedExecutor implements Executor {
       const address = redisAddress(this.options.redisUrl);
       for (const job of made) {
         this.settleJob(job, (w) =>
-          w.reject(
-            new WeftError(
-              "REDIS_UNREACHABLE",
-              `task ${w.slug} could not be queued on ${address} (queue ${state.name}): ${toErrorData(error).message}`,
+          w.resolve(
+            failure(
+              new WeftError(
+                "REDIS_UNREACHABLE",
+                `task ${w.slug} could not be queued on ${address} (queue ${state.name}): ${toErrorData(error).message}`,
+              ),
             ),
           ),
         );
@@ -394,10 +436,12 @@ export class DistributedExecutor implements Executor {
     this.settleJob(job, (waiter, id) => {
       const item = byId.get(id);
       if (item === undefined) {
-        waiter.reject(
-          new WeftError(
-            "WORKER_FAILED",
-            `task ${waiter.slug}: worker ${reply.worker} returned no result for it`,
+        waiter.resolve(
+          failure(
+            new WeftError(
+              "WORKER_FAILED",
+              `task ${waiter.slug}: worker ${reply.worker} returned no result for it`,
+            ),
           ),
         );
         return;
@@ -422,31 +466,38 @@ export class DistributedExecutor implements Executor {
       }
     }
     if (!item.ok) {
-      waiter.reject(rebuildError(item.error as ErrorData, item.signal));
+      waiter.resolve(failureOfReply(item));
       return;
     }
     const wire = item.value;
     if ("r" in wire) {
       const results = waiter.ctx.scope.results;
       if (results === undefined) {
-        waiter.reject(
-          new WeftError(
-            "RESULT_UNREADABLE",
-            `task ${waiter.slug}: a result reference without a result backend`,
+        waiter.resolve(
+          failure(
+            new WeftError(
+              "RESULT_UNREADABLE",
+              `task ${waiter.slug}: a result reference without a result backend`,
+            ),
           ),
         );
         return;
       }
-      results.read(wire.r).then(waiter.resolve, waiter.reject);
+      results.read(wire.r).then(
+        (value) => waiter.resolve(success(value)),
+        (error: unknown) => waiter.resolve(failure(error)),
+      );
       return;
     }
     try {
-      waiter.resolve(decodeInline(wire));
+      waiter.resolve(success(decodeInline(wire)));
     } catch (error) {
-      waiter.reject(
-        new WeftError(
-          "RESULT_UNREADABLE",
-          `the result of task ${waiter.slug} from worker ${worker} cannot be decoded: ${toErrorData(error).message}`,
+      waiter.resolve(
+        failure(
+          new WeftError(
+            "RESULT_UNREADABLE",
+            `the result of task ${waiter.slug} from worker ${worker} cannot be decoded: ${toErrorData(error).message}`,
+          ),
         ),
       );
     }
@@ -456,10 +507,12 @@ export class DistributedExecutor implements Executor {
     const job = this.jobs.get(jobId);
     if (job === undefined) return;
     this.settleJob(job, (w) =>
-      w.reject(
-        new WeftError(
-          "WORKER_FAILED",
-          `task ${w.slug} did not finish on a worker (queue ${job.queue.name}): ${reason}`,
+      w.resolve(
+        failure(
+          new WeftError(
+            "WORKER_FAILED",
+            `task ${w.slug} did not finish on a worker (queue ${job.queue.name}): ${reason}`,
+          ),
         ),
       ),
     );
@@ -515,10 +568,12 @@ export class DistributedExecutor implements Executor {
     const address = redisAddress(this.options.redisUrl);
     for (const job of [...this.jobs.values()]) {
       this.settleJob(job, (w) =>
-        w.reject(
-          new WeftError(
-            "REDIS_UNREACHABLE",
-            `task ${w.slug}: lost Redis at ${address} for over ${REDIS_GONE_LIMIT_MS / 1000} s while it ran`,
+        w.resolve(
+          failure(
+            new WeftError(
+              "REDIS_UNREACHABLE",
+              `task ${w.slug}: lost Redis at ${address} for over ${REDIS_GONE_LIMIT_MS / 1000} s while it ran`,
+            ),
           ),
         ),
       );
@@ -551,7 +606,7 @@ export class DistributedExecutor implements Executor {
         const removed = await state.queue.remove(job.id).catch(() => 0);
         if (removed === 0) continue; // a worker took it meanwhile
         this.settleJob(job, (w) =>
-          w.reject(
+          w.resolve(
             failNow(
               "NO_LIVE_WORKER",
               `task ${w.slug} did not start: no live worker serves queue "${state.name}" (waited ${Math.round((now - job.addedAt) / 1000)} s)`,
@@ -588,7 +643,7 @@ export class DistributedExecutor implements Executor {
     const jobs = [...this.jobs.values()];
     for (const job of jobs) {
       this.settleJob(job, (w) =>
-        w.reject(new WeftError("WORKER_FAILED", "the flow run was cancelled")),
+        w.resolve(failure(new WeftError("WORKER_FAILED", "the flow run was cancelled"))),
       );
     }
     await Promise.all([
@@ -618,26 +673,13 @@ export class DistributedExecutor implements Executor {
   }
 }
 
-/** An error the task runner does not retry (a retry would fail the same way). */
+/** A failed attempt the task runner does not retry (a retry would fail the same way). */
 function failNow(
   code: "INVALID_TASK_OPTIONS" | "VALUE_NOT_CLONEABLE" | "RESULT_NOT_PERSISTED" | "NO_LIVE_WORKER",
   message: string,
   hint?: string,
-): WeftError {
-  const error = new WeftError(code, message, hint === undefined ? undefined : { hint });
-  Object.assign(error, { signal: "fail" });
-  return error;
-}
-
-/** Turns error data from a worker back into an Error the task runner understands. */
-function rebuildError(data: ErrorData, signal: "skip" | "fail" | undefined): Error {
-  const error = new Error(data.message);
-  error.name = data.type;
-  error.stack = data.stack ?? `${data.type}: ${data.message}`;
-  if (data.code !== undefined) Object.assign(error, { code: data.code });
-  if (data.hint !== undefined) Object.assign(error, { hint: data.hint });
-  if (signal !== undefined) Object.assign(error, { signal });
-  return error;
+): TaskOutcome {
+  return finalFailure(new WeftError(code, message, hint === undefined ? undefined : { hint }));
 }
 
 function safeJson(text: string): unknown {

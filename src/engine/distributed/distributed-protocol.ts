@@ -6,8 +6,10 @@
 import { isDeepStrictEqual } from "node:util";
 import { deserialize, serialize } from "node:v8";
 import { z } from "zod";
-import { WeftError } from "../../../core/errors.ts";
-import { LOG_LEVELS } from "../../../core/reporter.ts";
+import { WeftError } from "../../core/errors.ts";
+import { LOG_LEVELS } from "../../core/reporter.ts";
+import type { ErrorData } from "../../core/states.ts";
+import type { TaskFailure } from "../task-host.ts";
 
 /** The version of the job and reply shapes; a worker refuses others. */
 export const PROTOCOL_VERSION = 1;
@@ -203,6 +205,28 @@ export const itemReplySchema = z.discriminatedUnion("ok", [
 ]);
 /** How one task run of a job ended. */
 export type ItemReply = z.infer<typeof itemReplySchema>;
+
+/**
+ * The wire form of a failed outcome. The reply keeps the `signal` field of this
+ * protocol version ("skip": the body threw Skip; "fail": not retryable), so
+ * workers and flow runs of one version agree whichever was built first.
+ */
+export function failureReply(outcome: TaskFailure): {
+  error: z.infer<typeof errorDataSchema>;
+  signal?: "skip" | "fail";
+} {
+  const { retryable, ...error } = outcome.error;
+  if (outcome.skipped === true) return { error, signal: "skip" };
+  return retryable === false ? { error, signal: "fail" } : { error };
+}
+
+/** A failed item's reply as the task host's outcome (the inverse of {@link failureReply}). */
+export function failureOfReply(reply: Extract<ItemReply, { ok: false }>): TaskFailure {
+  const error = reply.error as ErrorData;
+  if (reply.signal === "skip") return { ok: false, error, skipped: true };
+  if (reply.signal === "fail") return { ok: false, error: { ...error, retryable: false } };
+  return { ok: false, error };
+}
 
 /** A job's return value: one reply per item, and who ran them. */
 export const jobReplySchema = z.strictObject({

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
-import { WeftError } from "../../../core/errors.ts";
+import { WeftError } from "../../core/errors.ts";
 import {
   redisAddress,
   type WorkerInfo,

@@ -1,27 +1,28 @@
 // The loop of `weft worker start`: BullMQ workers that run task bodies for the
 // distributed executor. A job names its flow's storage (JSON) and location; the
-// worker rebuilds the storage, loads the flow's code through it (cached by
-// origin; bundle storages verify the bundle's hash), finds each task by slug and
-// runs its body with the same task context as anywhere else. The task runner
-// (retries, timeouts, triggers, caches) stays in the flow-run process.
+// worker asks its injected code loader for the flow (cached by origin; the
+// environments part gives one that rebuilds the storage, whose bundle kinds
+// verify the bundle's hash), finds each task by slug and runs its body through
+// the task host, with the same context as anywhere else. The task runner
+// (retries, timeouts, triggers, caches) stays in the flow-run process; a reply
+// carries each attempt's outcome as data (distributed-protocol.ts).
 import { hostname } from "node:os";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import { callInContext, type TaskContext } from "../../core/context.ts";
 import { WeftError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Logger, LogRecord } from "../../core/reporter.ts";
-import { createRunLogger } from "../../core/reporter.ts";
 import type { ResultBackend } from "../../core/results.ts";
-import { signalOf } from "../../core/signals.ts";
 import { toErrorData } from "../../core/states.ts";
+import { failure, hostTask, type TaskOutcome, TaskRunContext } from "../task-host.ts";
 import {
   cancelChannel,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   decodeInline,
   encodeValue,
+  failureReply,
   type ItemReply,
   type JobData,
   type JobItem,
@@ -35,11 +36,9 @@ import {
   type WorkerInfo,
   workerInfoKey,
   workersKey,
-} from "../../engine/executors/distributed/distributed-protocol.ts";
-import { loadBullmq } from "../../engine/executors/distributed/queue-modules.ts";
-import { closeRedis, connectRedis } from "../../engine/executors/distributed/redis-client.ts";
-import { storageFromJSON } from "../../storage/registry.ts";
-import { resultBackendFromJSON } from "../../storage/result-backend-registry.ts";
+} from "./distributed-protocol.ts";
+import { loadBullmq } from "./queue-modules.ts";
+import { closeRedis, connectRedis } from "./redis-client.ts";
 
 /** Options of {@link startDistributedWorker}. */
 export interface DistributedWorkerOptions {
@@ -64,6 +63,18 @@ export interface DistributedWorkerOptions {
   shutdownGraceMs?: number;
   /** How long the liveness record lasts unless refreshed (every third of it). @default 15000 */
   livenessTtlMs?: number;
+}
+
+/**
+ * Where a worker gets flows' code and result backends from: the engine knows
+ * no storage, so whoever starts the worker (environments/distributed) passes
+ * these. Both are called once per origin (or backend) and cached.
+ */
+export interface WorkerCodeLoader {
+  /** The flow a job's origin names (its storage as JSON, and the location in it). */
+  loadFlow(origin: JobData["origin"]): Promise<Flow<unknown>>;
+  /** The result backend a job names, from its JSON. */
+  openResults(json: NonNullable<JobData["results"]>): ResultBackend;
 }
 
 /** A running worker. */
@@ -96,6 +107,7 @@ class WorkerLoop implements DistributedWorker {
   constructor(
     private readonly options: DistributedWorkerOptions,
     private readonly redis: Redis,
+    private readonly code: WorkerCodeLoader,
   ) {
     this.name = options.name ?? `${hostname()}-${process.pid}`;
     this.queues = [...(options.queues ?? [DEFAULT_QUEUE])];
@@ -207,11 +219,7 @@ class WorkerLoop implements DistributedWorker {
   private flowFor(origin: JobData["origin"]): Promise<Flow<unknown>> {
     let loading = this.flows.get(origin.key);
     if (loading === undefined) {
-      loading = (async () => {
-        const storage = storageFromJSON(origin.storage);
-        const runner = await storage.getRunner(origin.location);
-        return runner.flow;
-      })();
+      loading = (async () => this.code.loadFlow(origin))();
       if (this.flows.size >= MAX_FLOWS) this.flows.delete(this.flows.keys().next().value!);
       this.flows.set(origin.key, loading);
       loading.catch(() => this.flows.delete(origin.key));
@@ -223,7 +231,7 @@ class WorkerLoop implements DistributedWorker {
     const key = JSON.stringify(json);
     let backend = this.backends.get(key);
     if (backend === undefined) {
-      backend = resultBackendFromJSON(json);
+      backend = this.code.openResults(json);
       if (this.backends.size >= MAX_FLOWS) this.backends.delete(this.backends.keys().next().value!);
       this.backends.set(key, backend);
     }
@@ -274,43 +282,38 @@ class WorkerLoop implements DistributedWorker {
     const onJobAbort = () => controller.abort(jobSignal?.reason);
     jobSignal?.addEventListener("abort", onJobAbort, { once: true });
     controllers.add(controller);
+    let outcome: TaskOutcome;
     try {
       const node = flow.graph.node(item.slug);
       const args = await Promise.all(
         item.args.map((wire) => this.decode(wire, results, item.slug)),
       );
-      let logger: Logger | undefined;
-      const ctx: TaskContext = {
-        flowRunId: data.flowRunId,
-        flowName: data.flowName,
-        taskSlug: item.slug,
-        taskName: node.task.name,
-        mapIndex: item.mapIndex,
-        attempt,
-        parameters: data.parameters,
-        get logger() {
-          logger ??= createRunLogger((r) => logs.push(r), data.flowRunId, item.slug, item.mapIndex);
-          return logger;
-        },
+      const scope = {
+        info: { id: data.flowRunId, flowName: data.flowName, parameters: data.parameters },
         signal: controller.signal,
+        logSink: (record: LogRecord) => logs.push(record),
+        results: undefined,
       };
-      const value: unknown = await callInContext(ctx, node.task.fn, args);
-      const wire = await this.encode(value, results, data, item, attempt);
-      return { id: item.id, ok: true, attempt, value: wire, ...(logs.length ? { logs } : {}) };
+      const ctx = new TaskRunContext(scope, node, item.mapIndex, attempt);
+      outcome = await hostTask(ctx, node.task.fn, args);
+      if (outcome.ok) {
+        const value = await this.encode(outcome.value, results, data, item, attempt);
+        return { id: item.id, ok: true, attempt, value, ...(logs.length ? { logs } : {}) };
+      }
     } catch (error) {
-      const signal = signalOf(error);
-      return {
-        id: item.id,
-        ok: false,
-        attempt,
-        error: toErrorData(error),
-        ...(signal === undefined ? {} : { signal }),
-        ...(logs.length ? { logs } : {}),
-      };
+      // No such task, an input that cannot be read, or a result that cannot be sent back.
+      outcome = failure(error);
     } finally {
       controllers.delete(controller);
       jobSignal?.removeEventListener("abort", onJobAbort);
     }
+    return {
+      id: item.id,
+      ok: false,
+      attempt,
+      ...failureReply(outcome as Extract<TaskOutcome, { ok: false }>),
+      ...(logs.length ? { logs } : {}),
+    };
   }
 
   private async decode(
@@ -425,15 +428,15 @@ function describe(value: unknown): string {
 }
 
 /**
- * Starts a worker serving `queues` on Redis: it checks Redis (REDIS_UNREACHABLE
- * naming the address after bounded retries), registers its liveness, and runs
- * jobs until {@link DistributedWorker.close}.
- * @example
- * const worker = await startDistributedWorker({ redisUrl: "redis://127.0.0.1:6379", queues: ["default", "gpu"], logger });
- * process.once("SIGTERM", () => void worker.close());
+ * Starts a worker serving `queues` on Redis, loading flows through `code`: it
+ * checks Redis (REDIS_UNREACHABLE naming the address after bounded retries),
+ * registers its liveness, and runs jobs until {@link DistributedWorker.close}.
+ * Users start one through `startDistributedWorker` (environments/distributed),
+ * which passes the storage-backed loader.
  */
-export async function startDistributedWorker(
+export async function startWorkerLoop(
   options: DistributedWorkerOptions,
+  code: WorkerCodeLoader,
 ): Promise<DistributedWorker> {
   for (const queue of options.queues ?? []) {
     if (!QUEUE_NAME.test(queue)) {
@@ -450,7 +453,7 @@ export async function startDistributedWorker(
   redis.on("error", (error: Error) =>
     options.logger.warn(`Redis at ${redisAddress(options.redisUrl)}: ${error.message}`),
   );
-  const loop = new WorkerLoop(options, redis);
+  const loop = new WorkerLoop(options, redis, code);
   try {
     await loop.start();
   } catch (error) {

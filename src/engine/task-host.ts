@@ -1,0 +1,179 @@
+// The task host: the one place where a task body runs, wherever that is. The
+// in-process executors call it in the flow-run thread, a worker thread calls it
+// for the worker-threads executor, and `weft worker` calls it for the
+// distributed executor; each gives the body the same `TaskRunContext` and gets
+// back a `TaskOutcome`, plain data that crosses a thread or a queue as it is.
+//
+// Contract: `hostTask` never throws and never rejects. Whatever the body threw
+// becomes `ErrorData` here (through `toErrorData`, the one conversion), with the
+// two signals a task can throw folded into data: `Skip` gives `skipped: true`,
+// `Fail` gives `retryable: false`. The task runner decides states from the
+// outcome alone, so nothing rebuilds an Error from data to throw it again.
+//
+// Hot path: a synchronous body costs the context and one outcome object, with
+// no promise and no closure; an async body costs one promise (its `.then`).
+import type { TaskContext } from "../core/context.ts";
+import { callInContext } from "../core/context.ts";
+import type { Ref } from "../core/graph.ts";
+import {
+  createRunLogger,
+  type FlowRunInfo,
+  type Logger,
+  type LogRecord,
+} from "../core/reporter.ts";
+import type { ResultBackend } from "../core/results.ts";
+import { signalOf } from "../core/signals.ts";
+import { type ErrorData, toErrorData } from "../core/states.ts";
+
+/** How one attempt of a task body ended: its value, or its error as data. */
+export type TaskOutcome = TaskSuccess | TaskFailure;
+
+/** The body returned (or resolved to) `value`. */
+export interface TaskSuccess {
+  readonly ok: true;
+  readonly value: unknown;
+}
+
+/**
+ * The body threw (or rejected), or the attempt could not run. `error.retryable`
+ * is false when retrying cannot help; `skipped` when the body threw `Skip`.
+ */
+export interface TaskFailure {
+  readonly ok: false;
+  readonly error: ErrorData;
+  readonly skipped?: true;
+}
+
+/** The part of a flow run a task body can see (a worker knows no more than this). */
+export type TaskRunInfo = Pick<FlowRunInfo, "id" | "flowName" | "parameters">;
+
+/** What every task attempt of one flow run (or of one job on a worker) shares. */
+export interface TaskScope {
+  readonly info: TaskRunInfo;
+  /** Aborts when the flow run is cancelled (on a worker: when the job is). */
+  readonly signal: AbortSignal;
+  /** Where task logs go (the reporter, or the reply to the flow run), if anywhere. */
+  readonly logSink: ((record: LogRecord) => void) | undefined;
+  /** Where results are persisted, if anywhere. */
+  readonly results: ResultBackend | undefined;
+}
+
+/** What every task run of one flow run shares, in the flow-run process. */
+export interface RunScope extends TaskScope {
+  readonly info: FlowRunInfo;
+}
+
+/** The node a context describes: its slug and its task's name. */
+type HostedNode = Pick<Ref<unknown>, "slug"> & { readonly task: { readonly name: string } };
+
+/**
+ * The context of one attempt of one task run. The abort signal and logger are
+ * made on first use, so a task that never touches them costs one small object.
+ */
+export class TaskRunContext implements TaskContext {
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private aborted = false;
+  private cachedLogger: Logger | undefined;
+  private cachedSignal: AbortSignal | undefined;
+
+  constructor(
+    readonly scope: TaskScope,
+    readonly node: HostedNode,
+    readonly mapIndex: number | undefined,
+    readonly attempt: number,
+  ) {}
+
+  get flowRunId(): string {
+    return this.scope.info.id;
+  }
+  get flowName(): string {
+    return this.scope.info.flowName;
+  }
+  get taskSlug(): string {
+    return this.node.slug;
+  }
+  get taskName(): string {
+    return this.node.task.name;
+  }
+  get parameters(): Readonly<Record<string, unknown>> {
+    return this.scope.info.parameters;
+  }
+  get logger(): Logger {
+    this.cachedLogger ??= createRunLogger(
+      this.scope.logSink,
+      this.scope.info.id,
+      this.node.slug,
+      this.mapIndex,
+    );
+    return this.cachedLogger;
+  }
+  get signal(): AbortSignal {
+    if (this.cachedSignal === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+      this.cachedSignal = AbortSignal.any([this.controller.signal, this.scope.signal]);
+    }
+    return this.cachedSignal;
+  }
+
+  /** Fires this attempt's signal (timeout). */
+  abort(reason: unknown): void {
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+/**
+ * Runs one attempt of a task body with `ctx` as its context: the outcome now
+ * for a synchronous body, a promise of it for an async one. Never throws.
+ */
+export function hostTask(
+  ctx: TaskRunContext,
+  fn: (...args: never[]) => unknown,
+  args: readonly unknown[],
+): TaskOutcome | Promise<TaskOutcome> {
+  let out: unknown;
+  try {
+    out = callInContext(ctx, fn, args);
+  } catch (error) {
+    return failure(error);
+  }
+  if (isThenable(out)) return Promise.resolve(out).then(success, failure);
+  return { ok: true, value: out };
+}
+
+/** The outcome of a body that returned `value`. */
+export function success(value: unknown): TaskSuccess {
+  return { ok: true, value };
+}
+
+/** The outcome of an attempt that threw `thrown`: its error as data, signals folded in. */
+export function failure(thrown: unknown): TaskFailure {
+  const signal = signalOf(thrown);
+  const error = toErrorData(thrown);
+  if (signal === "skip") return { ok: false, error, skipped: true };
+  if (signal === "fail") return { ok: false, error: { ...error, retryable: false } };
+  return { ok: false, error };
+}
+
+/** The outcome of an attempt that another attempt could not fix (bad options, inputs that cannot travel). */
+export function finalFailure(thrown: unknown): TaskFailure {
+  return { ok: false, error: { ...toErrorData(thrown), retryable: false } };
+}
+
+/** True for an outcome still to come (a promise), false for one that is here. */
+export function isPending(
+  outcome: TaskOutcome | PromiseLike<TaskOutcome>,
+): outcome is PromiseLike<TaskOutcome> {
+  return (outcome as { ok?: unknown }).ok === undefined;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
