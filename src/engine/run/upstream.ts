@@ -1,0 +1,74 @@
+// Judging a task by its upstreams, before it runs.
+//
+// A task's upstream states are tallied into an UpstreamSummary (total,
+// successful, failed, skipped; a mapped upstream counts child by child, and
+// Skipped counts as successful too) and the task's trigger is evaluated on that
+// tally (core/triggers.ts). The verdict is a state the task ends in without
+// running (Skipped, TriggerFailed, Paused for manual_only), or undefined: run it.
+// These run once per task (per child for aligned mapped children), so they
+// write into a summary the caller owns and allocate only the verdict state.
+import type { Ref } from "../../core/graph.ts";
+import { State } from "../../core/states.ts";
+import {
+  describeTriggerFailure,
+  evaluateTrigger,
+  type UpstreamSummary,
+} from "../../core/triggers.ts";
+
+/** Counts one finished upstream state into `s`. */
+export function countState(s: UpstreamSummary, state: State): void {
+  s.total++;
+  if (state.isSuccessful()) {
+    s.successful++;
+    if (state.type === "Skipped") s.skipped++;
+  } else if (state.isFailed()) {
+    s.failed++;
+  }
+}
+
+/**
+ * Fills `s` from the states of `upstream` (all finished), leaving out those in
+ * `skip`; a mapped upstream counts child by child.
+ */
+export function summarize(
+  s: UpstreamSummary,
+  states: readonly (State | undefined)[],
+  upstream: readonly number[],
+  skip: ReadonlySet<number> | undefined,
+): void {
+  s.total = 0;
+  s.successful = 0;
+  s.failed = 0;
+  s.skipped = 0;
+  for (const u of upstream) {
+    if (skip?.has(u)) continue;
+    const state = states[u]!;
+    if (state.children === undefined) countState(s, state);
+    else for (const child of state.children) countState(s, child);
+  }
+}
+
+/**
+ * The state node `node` ends in without running (a skip, a trigger that
+ * failed, or a pause for approval), or undefined to run it. `approved` holds
+ * the indices of manual_only tasks approved for this run.
+ */
+export function judge(
+  node: Ref<unknown>,
+  up: UpstreamSummary,
+  approved: ReadonlySet<number>,
+): State | undefined {
+  const options = node.task.options;
+  if (up.skipped > 0 && options.skipOnUpstreamSkip) {
+    return new State("Skipped", "skipped because an upstream task was skipped");
+  }
+  const verdict = evaluateTrigger(options.trigger, up);
+  if (verdict === "run") return undefined;
+  if (verdict === "fail")
+    return new State("TriggerFailed", describeTriggerFailure(options.trigger, up));
+  if (approved.has(node.index)) return undefined;
+  return new State(
+    "Paused",
+    `manual_only trigger: waiting for approval (run again with --approve ${node.slug})`,
+  );
+}
