@@ -17,8 +17,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import pg from "pg";
-import { openStore } from "../../src/server/store/open-store.ts";
-import type { Dialect, Store, StoreOptions } from "../../src/server/store/store.ts";
+import { openServerDb } from "../../src/server/db/open-server-db.ts";
+import type { Dialect, ServerDb, ServerDbOptions } from "../../src/server/db/server-db.ts";
 
 /** The PostgreSQL URL for tests, when set. */
 export const POSTGRES_URL = process.env.WEFT_TEST_POSTGRES_URL;
@@ -29,7 +29,7 @@ export interface DialectContext {
   /** The database this suite uses: a SQLite path, or a PostgreSQL URL selecting the suite's schema. */
   readonly db: string;
   /** Opens a store on the suite's database (closed after the suite). */
-  open(options?: Omit<StoreOptions, "db">): Promise<Store>;
+  open(options?: Omit<ServerDbOptions, "db">): Promise<ServerDb>;
 }
 
 /** `url` with `search_path` set to `schema` through the libpq `options` parameter. */
@@ -80,7 +80,7 @@ export function forEachDialect(name: string, suite: (ctx: DialectContext) => voi
         ? "WEFT_TEST_POSTGRES_URL not set"
         : false;
     describe(`${name} (${dialect})`, { skip }, () => {
-      const stores: Store[] = [];
+      const stores: ServerDb[] = [];
       let db = "";
       let dir: string | undefined;
       let schema: string | undefined;
@@ -104,7 +104,7 @@ export function forEachDialect(name: string, suite: (ctx: DialectContext) => voi
           return db;
         },
         async open(options = {}) {
-          const store = await openStore({ ...options, db });
+          const store = await openServerDb({ ...options, db });
           stores.push(store);
           return store;
         },

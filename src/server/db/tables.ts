@@ -117,7 +117,7 @@ export interface ApiTokensTable {
 }
 
 /** The whole schema. */
-export interface Database {
+export interface Tables {
   flows: FlowsTable;
   flow_runs: FlowRunsTable;
   flow_run_states: FlowRunStatesTable;

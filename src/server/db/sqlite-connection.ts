@@ -11,8 +11,8 @@ import {
   sql,
 } from "kysely";
 import { WeftError } from "../../core/errors.ts";
-import type { StoreConnection } from "./connection.ts";
-import type { Database } from "./database.ts";
+import type { DbConnection } from "./connection.ts";
+import type { Tables } from "./tables.ts";
 
 /**
  * How long SQLite itself waits for another connection's write lock. Short, since
@@ -84,7 +84,7 @@ function withStatementCache(database: SqliteDatabase.Database): SqliteDialectDat
  * with a busy timeout and foreign keys on. Any failure is one DATABASE_UNAVAILABLE
  * naming the path.
  */
-export function openSqlite(path: string): StoreConnection {
+export function openSqlite(path: string): DbConnection {
   const where = path === ":memory:" ? path : resolve(path);
   let database: SqliteDatabase.Database;
   try {
@@ -104,7 +104,7 @@ export function openSqlite(path: string): StoreConnection {
       },
     );
   }
-  const db = new Kysely<Database>({
+  const db = new Kysely<Tables>({
     dialect: new MigratingSqliteDialect({ database: withStatementCache(database) }),
   });
   let closed = false;

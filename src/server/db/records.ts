@@ -23,7 +23,7 @@ import type {
   FlowRunsTable,
   FlowsTable,
   TaskRunsTable,
-} from "./database.ts";
+} from "./tables.ts";
 
 // Rows → the API's records. Optional members are left out when the column is null
 // (the API types use exactOptionalPropertyTypes).
