@@ -1,16 +1,16 @@
 // Runs a data suite on every available dialect: SQLite always (a temp file under
 // os.tmpdir, removed after), PostgreSQL when WEFT_TEST_POSTGRES_URL is set (each
 // suite in a fresh schema, dropped after). A suite gets a context whose `open()`
-// opens another store on the same database, so tests can run several stores
-// (replicas, agents) against one database. Every store opened is closed after.
+// opens another server database object (ServerDb) on the same database, so tests
+// can run several (replicas, agents) against one database. Every one opened is closed after.
 //
 //   forEachDialect("flows", (ctx) => {
-//     test("…", async () => { const store = await ctx.open(); … });
+//     test("…", async () => { const db = await ctx.open(); await db.flows.register(…); … });
 //   });
 //
 // PostgreSQL isolation uses the connection's search_path, given in the URL:
 // `postgres://…/db?options=-c%20search_path%3Dweft_xxx` (see `ctx.db`), which the
-// store (and anything else using `pg`) honours.
+// server database (and anything else using `pg`) honours.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +28,7 @@ export interface DialectContext {
   readonly dialect: Dialect;
   /** The database this suite uses: a SQLite path, or a PostgreSQL URL selecting the suite's schema. */
   readonly db: string;
-  /** Opens a store on the suite's database (closed after the suite). */
+  /** Opens a ServerDb on the suite's database (closed after the suite). */
   open(options?: Omit<ServerDbOptions, "db">): Promise<ServerDb>;
 }
 
