@@ -44,7 +44,8 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
   const ctx = new SqlContext(connection, clock);
   const flows = new FlowRepository(ctx);
   const taskRuns = new TaskRunRepository(ctx);
-  const runs = new RunRepository(ctx, flows, taskRuns);
+  const runsChanged = new Set<() => void>();
+  const runs = new RunRepository(ctx, flows, taskRuns, runsChanged);
   const agents = new AgentRepository(ctx, runs);
   const logs = new LogRepository(ctx);
   const tokens = new TokenRepository(ctx);
@@ -68,7 +69,7 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
     },
     async close() {
       state.closed = true;
-      runs.clearListeners();
+      runsChanged.clear();
       await connection.close();
     },
   });

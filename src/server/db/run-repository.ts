@@ -138,12 +138,15 @@ function newRunRow(
 
 /** Flow runs: creation, state writes, claims and recovery. */
 export class RunRepository {
-  private readonly listeners = new Set<() => void>();
-
+  /**
+   * @param listeners who `onChanged` adds to; the database owns the set and
+   *   empties it when it closes.
+   */
   constructor(
     private readonly ctx: SqlContext,
     private readonly flows: FlowRepository,
     private readonly taskRuns: TaskRunRepository,
+    private readonly listeners: Set<() => void>,
   ) {}
 
   /**
@@ -157,11 +160,6 @@ export class RunRepository {
     return () => {
       this.listeners.delete(listener);
     };
-  }
-
-  /** Forgets every listener (the database closes). */
-  clearListeners(): void {
-    this.listeners.clear();
   }
 
   private notify(): void {
