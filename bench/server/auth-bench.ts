@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp } from "../../src/server/api/app.ts";
-import { openStore } from "../../src/server/store/open-store.ts";
+import { openServerDb } from "../../src/server/db/open-server-db.ts";
 import { createSchema, dropSchema, withSearchPath } from "../../test/server/dialects.ts";
 
 const { values } = parseArgs({
@@ -24,14 +24,17 @@ const REQUESTS = Number(values.requests);
 const ROUNDS = Number(values.rounds);
 
 async function tokenCost(db: string, dialect: string): Promise<void> {
-  const store = await openStore({ db });
+  const store = await openServerDb({ db });
   try {
-    const { secret } = await store.createToken({ name: `bench-${randomUUID()}`, scopes: ["read"] });
+    const { secret } = await store.tokens.create({
+      name: `bench-${randomUUID()}`,
+      scopes: ["read"],
+    });
     const headers = { authorization: `Bearer ${secret}` };
     const apps = new Map(
       [2000, 0].map((cacheMs) => [
         cacheMs,
-        createApp({ store, auth: { allowOpen: false, cacheMs } }),
+        createApp({ db: store, auth: { allowOpen: false, cacheMs } }),
       ]),
     );
     const times = new Map<number, number[]>([...apps.keys()].map((k) => [k, []]));

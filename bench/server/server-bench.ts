@@ -18,7 +18,7 @@ import { type ApiClient, createApiClient } from "../../src/client/api-client.ts"
 import { flow, parameter, task } from "../../src/index.ts";
 import type { TaskRunStateWrite } from "../../src/serialization/api-schemas.ts";
 import { serializeFlowGraph } from "../../src/serialization/flow-serializer.ts";
-import { openStore } from "../../src/server/store/open-store.ts";
+import { openServerDb } from "../../src/server/db/open-server-db.ts";
 import { createSchema, dropSchema, withSearchPath } from "../../test/server/dialects.ts";
 
 const BIN = new URL("../../bin/weft.js", import.meta.url).pathname;
@@ -148,7 +148,7 @@ async function claimLatency(dialect: string, api: ApiClient): Promise<void> {
 
 /** p99 of GET /api/flow-runs with 50 concurrent clients over LIST_RUNS runs. */
 async function listLatency(dialect: string, api: ApiClient, db: string): Promise<void> {
-  const store = await openStore({ db });
+  const store = await openServerDb({ db });
   try {
     const { flow: registered } = await api.registerFlow(serializeFlowGraph(benchFlow));
     const base = Date.now() - LIST_RUNS * 1000;
@@ -157,7 +157,7 @@ async function listLatency(dialect: string, api: ApiClient, db: string): Promise
         { length: Math.min(5000, LIST_RUNS - start) },
         (_, i) => new Date(base + (start + i) * 1000),
       );
-      await store.createScheduledRuns(registered.id, times);
+      await store.runs.createScheduled(registered.id, times);
     }
   } finally {
     await store.close();

@@ -5,11 +5,11 @@ import type { Logger } from "../core/reporter.ts";
 import type { DeploymentRules } from "../serialization/deployment.ts";
 import { createApp } from "./api/app.ts";
 import { errorBody } from "./api/errors.ts";
+import { openServerDb } from "./db/open-server-db.ts";
+import type { ServerDb } from "./db/server-db.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
 import { createScheduler, type SchedulerOptions } from "./loops/scheduler.ts";
 import type { ServerLoop } from "./loops/server-loop.ts";
-import { openStore } from "./store/open-store.ts";
-import type { Store } from "./store/store.ts";
 
 /** How `weft server start` runs. */
 export interface ServerOptions {
@@ -32,7 +32,7 @@ export interface ServerOptions {
   readonly allowedOrigins?: readonly string[];
   /** Where the server logs. @default silent */
   readonly logger?: Logger;
-  /** How long a verified token is trusted before the store is asked again. @default 2000 */
+  /** How long a verified token is trusted before the database is asked again. @default 2000 */
   readonly tokenCacheMs?: number;
   /** The longest a waiting claim goes without asking the database. @default 1000 */
   readonly claimPollMs?: number;
@@ -44,9 +44,9 @@ export interface ServerOptions {
   /** How long `close()` lets requests in flight finish before cutting their connections. @default 5000 */
   readonly closeGraceMs?: number;
   /** The scheduler loop's settings, or false to run none. @default {} (every 10 s, 10 runs ahead) */
-  readonly scheduler?: false | Omit<SchedulerOptions, "store" | "logger">;
+  readonly scheduler?: false | Omit<SchedulerOptions, "db" | "logger">;
   /** The run-health loop's settings, or false to run none. @default {} (every 5 s) */
-  readonly runHealth?: false | Omit<RunHealthOptions, "store" | "logger">;
+  readonly runHealth?: false | Omit<RunHealthOptions, "db" | "logger">;
   /**
    * What a registered flow's storage and environment may be (the registries,
    * and `allowModuleStorage` from `--allow-module-storage`).
@@ -61,10 +61,10 @@ export interface RunningServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  readonly store: Store;
+  readonly db: ServerDb;
   /** True when it serves requests without a token (loopback, no token yet). */
   readonly open: boolean;
-  /** Stops the loops, lets requests in flight finish, closes the HTTP server and the store. Idempotent. */
+  /** Stops the loops, lets requests in flight finish, closes the HTTP server and the database. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -85,7 +85,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * Starts the weft server: opens the store (migrating it), refuses a
+ * Starts the weft server: opens the database (migrating it), refuses a
  * non-loopback address while no API token exists (TOKEN_REQUIRED), serves the
  * API, and runs the scheduler and run-health loops (each on one replica at a time).
  * @example
@@ -97,10 +97,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? "127.0.0.1";
   const logger = options.logger ?? silent;
   const loopback = isLoopbackHost(host);
-  const store = await openStore({ db: options.db, logger });
+  const db = await openServerDb({ db: options.db, logger });
   const closing = new AbortController();
   try {
-    const tokens = await store.countActiveTokens();
+    const tokens = await db.tokens.countActive();
     if (!loopback && tokens === 0) {
       throw new WeftError(
         "TOKEN_REQUIRED",
@@ -114,7 +114,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     let listening: AddressInfo | undefined;
     const allowedHosts = options.allowedHosts ?? [];
     const app = createApp({
-      store,
+      db,
       guard: {
         // Beyond loopback every request needs a token, which a rebound page has not got;
         // names there are the operator's, so Host is checked only once they are listed.
@@ -164,9 +164,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     const loops: ServerLoop[] = [];
     if (options.scheduler !== false)
-      loops.push(createScheduler({ ...options.scheduler, store, logger }));
+      loops.push(createScheduler({ ...options.scheduler, db, logger }));
     if (options.runHealth !== false)
-      loops.push(createRunHealth({ ...options.runHealth, store, logger }));
+      loops.push(createRunHealth({ ...options.runHealth, db, logger }));
     for (const loop of loops) {
       // A first tick now, so that scheduled flows have their runs at once; failures are logged.
       loop
@@ -186,7 +186,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       url,
       host,
       port: address.port,
-      store,
+      db,
       open: loopback && tokens === 0,
       close() {
         closed ??= (async () => {
@@ -202,14 +202,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             });
             (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
           });
-          await store.close();
+          await db.close();
         })();
         return closed;
       },
     };
   } catch (error) {
     closing.abort();
-    await store.close().catch(() => {});
+    await db.close().catch(() => {});
     throw error;
   }
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, test } from "node:test";
 import type { Kysely } from "kysely";
-import type { Database } from "../../src/server/store/database.ts";
+import type { Tables } from "../../src/server/db/tables.ts";
 import { chain } from "../fixtures/agent/agent-flows.ts";
 import { POSTGRES_URL } from "../server/dialects.ts";
 import { waitUntil } from "../support/weft-process.ts";
@@ -36,7 +36,7 @@ for (const [dialect, skip] of dialects) {
       }
       // As an older weft stored "9999-12-31T23:00:00-05:00": year 10000, due at once as text.
       const bad = ids[1]!;
-      await (s.server.store as unknown as { db: Kysely<Database> }).db
+      await (s.server.db.flows as unknown as { ctx: { db: Kysely<Tables> } }).ctx.db
         .updateTable("flow_runs")
         .set({ scheduled_start: "+010000-01-01T04:00:00.000Z" })
         .where("id", "=", bad)
@@ -48,7 +48,7 @@ for (const [dialect, skip] of dialects) {
       }
       // Read from the store: the client refuses this run's record, as the agent did.
       const failed = await waitUntil("the unreadable run failed", async () => {
-        const run = await s.server.store.getFlowRun(bad);
+        const run = await s.server.db.runs.get(bad);
         return run.state.type === "Failed" ? run : undefined;
       });
       assert.equal(failed.state.type, "Failed", failed.state.message);

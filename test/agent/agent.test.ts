@@ -89,7 +89,7 @@ for (const [dialect, skip] of dialects) {
         storage: { type: "ftp", schemaVersion: 1, host: "files.example" },
       };
       // Registration refuses it now: it stands for a flow stored before it checked storages.
-      await s.server.store.registerFlow(broken);
+      await s.server.db.flows.register(broken);
       s.agent();
       const { run: bad } = await s.api.createFlowRun({ flowName: "broken-storage" });
       const failed = await s.waitFor(bad.id);
@@ -213,7 +213,7 @@ describe("agent: a server it cannot use", { concurrency: true }, () => {
   test("a wrong token: the server refuses it, the agent says so and keeps trying", async () => {
     const s = await startTestServer("sqlite");
     try {
-      await s.server.store.createToken({ name: "admin", scopes: ["admin"] });
+      await s.server.db.tokens.create({ name: "admin", scopes: ["admin"] });
       const logger = recordingLogger();
       const agent = startAgent({
         api: createApiClient({ url: s.server.url, token: "weft_nope_nope" }),

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { type ApiClient, createApiClient } from "../../src/client/api-client.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
-import { serializedFlow } from "../server/store/store-fixtures.ts";
+import { serializedFlow } from "../server/db/store-fixtures.ts";
 import { runCli } from "../support/cli.ts";
 import { assertCliError, cliFixtures, parseJsonRun } from "../support/cli-result.ts";
 import { reapAll, startWeft } from "../support/weft-process.ts";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { type ApiClient, createApiClient } from "../../src/client/api-client.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
-import { serializedFlow, st } from "../server/store/store-fixtures.ts";
+import { serializedFlow, st } from "../server/db/store-fixtures.ts";
 import { runCli, startCli } from "../support/cli.ts";
 import { assertCliError } from "../support/cli-result.ts";
 import { isAlive, reapAll, runWeft, startWeft, type WeftProcess } from "../support/weft-process.ts";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { createApiClient } from "../../src/client/api-client.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
-import { serializedFlow } from "../server/store/store-fixtures.ts";
+import { serializedFlow } from "../server/db/store-fixtures.ts";
 import { cliFixtures, explain } from "../support/cli-result.ts";
 import { reapAll, repoRoot, runWeft } from "../support/weft-process.ts";
 

@@ -7,8 +7,8 @@ import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createApiClient } from "../../src/client/api-client.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
+import { serializedFlow, st } from "../server/db/store-fixtures.ts";
 import { forEachDialect } from "../server/dialects.ts";
-import { serializedFlow, st } from "../server/store/store-fixtures.ts";
 import { expectCode } from "../support/expect-code.ts";
 
 forEachDialect("api client", (ctx) => {
@@ -132,7 +132,7 @@ forEachDialect("api client", (ctx) => {
       await expectCode(() => read.revokeToken(name), "FORBIDDEN", "read token revoking");
       await admin.revokeToken(reader.token.id);
     } finally {
-      await server.store.revokeToken(name);
+      await server.db.tokens.revoke(name);
     }
     await open.listFlowRuns(); // open again: no active token left
   });

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { openStore } from "../../src/server/store/open-store.ts";
+import { openServerDb } from "../../src/server/db/open-server-db.ts";
 import { type S3TestServer, startS3TestServer } from "../storage/s3-server.ts";
 import { runCli } from "../support/cli.ts";
 import { assertCliError, explain } from "../support/cli-result.ts";
@@ -401,9 +401,9 @@ describe("weft up end to end (SQLite)", { concurrency: true }, () => {
         return true;
       });
       // …so it stands for a flow stored before registration checked storages: straight into the database.
-      const store = await openStore({ db: join(home, "weft.db") });
-      const { flow: bad } = await store
-        .registerFlow(unknown, `e2e-unknown-storage-${randomUUID()}`)
+      const store = await openServerDb({ db: join(home, "weft.db") });
+      const { flow: bad } = await store.flows
+        .register(unknown, `e2e-unknown-storage-${randomUUID()}`)
         .finally(() => store.close());
       const { run } = await up.api.createFlowRun({ flowId: bad.id });
       const failed = await waitForRun(up.api, run.id, { processes: [up] });

@@ -1,24 +1,24 @@
 // Runs a data suite on every available dialect: SQLite always (a temp file under
 // os.tmpdir, removed after), PostgreSQL when WEFT_TEST_POSTGRES_URL is set (each
 // suite in a fresh schema, dropped after). A suite gets a context whose `open()`
-// opens another store on the same database, so tests can run several stores
-// (replicas, agents) against one database. Every store opened is closed after.
+// opens another server database object (ServerDb) on the same database, so tests
+// can run several (replicas, agents) against one database. Every one opened is closed after.
 //
 //   forEachDialect("flows", (ctx) => {
-//     test("…", async () => { const store = await ctx.open(); … });
+//     test("…", async () => { const db = await ctx.open(); await db.flows.register(…); … });
 //   });
 //
 // PostgreSQL isolation uses the connection's search_path, given in the URL:
 // `postgres://…/db?options=-c%20search_path%3Dweft_xxx` (see `ctx.db`), which the
-// store (and anything else using `pg`) honours.
+// server database (and anything else using `pg`) honours.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import pg from "pg";
-import { openStore } from "../../src/server/store/open-store.ts";
-import type { Dialect, Store, StoreOptions } from "../../src/server/store/store.ts";
+import { openServerDb } from "../../src/server/db/open-server-db.ts";
+import type { Dialect, ServerDb, ServerDbOptions } from "../../src/server/db/server-db.ts";
 
 /** The PostgreSQL URL for tests, when set. */
 export const POSTGRES_URL = process.env.WEFT_TEST_POSTGRES_URL;
@@ -28,8 +28,8 @@ export interface DialectContext {
   readonly dialect: Dialect;
   /** The database this suite uses: a SQLite path, or a PostgreSQL URL selecting the suite's schema. */
   readonly db: string;
-  /** Opens a store on the suite's database (closed after the suite). */
-  open(options?: Omit<StoreOptions, "db">): Promise<Store>;
+  /** Opens a ServerDb on the suite's database (closed after the suite). */
+  open(options?: Omit<ServerDbOptions, "db">): Promise<ServerDb>;
 }
 
 /** `url` with `search_path` set to `schema` through the libpq `options` parameter. */
@@ -80,7 +80,7 @@ export function forEachDialect(name: string, suite: (ctx: DialectContext) => voi
         ? "WEFT_TEST_POSTGRES_URL not set"
         : false;
     describe(`${name} (${dialect})`, { skip }, () => {
-      const stores: Store[] = [];
+      const stores: ServerDb[] = [];
       let db = "";
       let dir: string | undefined;
       let schema: string | undefined;
@@ -104,7 +104,7 @@ export function forEachDialect(name: string, suite: (ctx: DialectContext) => voi
           return db;
         },
         async open(options = {}) {
-          const store = await openStore({ ...options, db });
+          const store = await openServerDb({ ...options, db });
           stores.push(store);
           return store;
         },

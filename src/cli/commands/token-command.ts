@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { ApiToken } from "../../serialization/api-schemas.ts";
 import { TOKEN_SCOPES, type TokenScope } from "../../serialization/token-scopes.ts";
-import type { Store } from "../../server/store/store.ts";
+import type { ServerDb } from "../../server/db/server-db.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, table } from "../output.ts";
 import { dbOption, describeDb, resolveDb } from "./server-command.ts";
@@ -11,13 +11,16 @@ interface TokenFlags {
   json?: boolean;
 }
 
-async function withStore<T>(flags: TokenFlags, body: (store: Store) => Promise<T>): Promise<T> {
-  const { openStore } = await import("../../server/store/open-store.ts");
-  const store = await openStore({ db: resolveDb(flags.db) });
+async function withStore<T>(
+  flags: TokenFlags,
+  body: (serverDb: ServerDb) => Promise<T>,
+): Promise<T> {
+  const { openServerDb } = await import("../../server/db/open-server-db.ts");
+  const serverDb = await openServerDb({ db: resolveDb(flags.db) });
   try {
-    return await body(store);
+    return await body(serverDb);
   } finally {
-    await store.close();
+    await serverDb.close();
   }
 }
 
@@ -65,8 +68,8 @@ export function registerTokenCommand(program: Command, cli: CliContext): void {
       const bad = badIdReason(flags.name, LIMITS.name);
       if (bad !== undefined)
         throw new CliError(`--name ${bad}`, EXIT.usage, "USAGE", "give the token a short name");
-      const created = await withStore(flags, (store) =>
-        store.createToken({ name: flags.name, scopes: [flags.scope] }),
+      const created = await withStore(flags, (serverDb) =>
+        serverDb.tokens.create({ name: flags.name, scopes: [flags.scope] }),
       );
       if (flags.json) {
         cli.stdout.write(`${JSON.stringify(created)}\n`);
@@ -86,7 +89,7 @@ export function registerTokenCommand(program: Command, cli: CliContext): void {
     .option("--json", "print the revoked token's record on stdout")
     .addHelpText("after", "\nExamples:\n  weft token revoke ci\n")
     .action(async (idOrName: string, flags: TokenFlags) => {
-      const revoked = await withStore(flags, (store) => store.revokeToken(idOrName));
+      const revoked = await withStore(flags, (serverDb) => serverDb.tokens.revoke(idOrName));
       if (flags.json) cli.stdout.write(`${JSON.stringify(revoked)}\n`);
       else
         cli.stdout.write(
@@ -104,7 +107,7 @@ export function registerTokenCommand(program: Command, cli: CliContext): void {
       "\nExamples:\n  weft token ls\n  weft token ls --json | jq '.items[].name'\n",
     )
     .action(async (flags: TokenFlags) => {
-      const tokens = await withStore(flags, (store) => store.listTokens());
+      const tokens = await withStore(flags, (serverDb) => serverDb.tokens.list());
       if (flags.json) {
         cli.stdout.write(`${JSON.stringify({ items: tokens })}\n`);
         return;

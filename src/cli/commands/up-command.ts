@@ -76,7 +76,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       const db = resolveDb(flags.db);
       // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
       const { isLoopbackHost, startServer } = await import("../../server/server.ts");
-      const { openStore } = await import("../../server/store/open-store.ts");
+      const { openServerDb } = await import("../../server/db/open-server-db.ts");
       const { startAgent } = await import("../../agent/agent.ts");
       const { createApiClient } = await import("../../client/api-client.ts");
       const loopback = isLoopbackHost(flags.host);
@@ -85,20 +85,21 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       // and once any exists the local agent needs its own.
       let adminSecret: string | undefined;
       let agentSecret: string | undefined;
-      const store = await openStore({ db, logger });
+      const serverDb = await openServerDb({ db, logger });
       try {
-        if (!loopback && (await store.countActiveTokens()) === 0) {
-          adminSecret = (await store.createToken({ name: "admin", scopes: ["admin"] })).secret;
+        if (!loopback && (await serverDb.tokens.countActive()) === 0) {
+          adminSecret = (await serverDb.tokens.create({ name: "admin", scopes: ["admin"] })).secret;
         }
-        if (flags.agent && (await store.countActiveTokens()) > 0) {
-          await store.revokeToken(AGENT_TOKEN_NAME).catch((error: unknown) => {
+        if (flags.agent && (await serverDb.tokens.countActive()) > 0) {
+          await serverDb.tokens.revoke(AGENT_TOKEN_NAME).catch((error: unknown) => {
             if (!isWeftError(error) || error.code !== "TOKEN_NOT_FOUND") throw error;
           });
-          agentSecret = (await store.createToken({ name: AGENT_TOKEN_NAME, scopes: ["agent"] }))
-            .secret;
+          agentSecret = (
+            await serverDb.tokens.create({ name: AGENT_TOKEN_NAME, scopes: ["agent"] })
+          ).secret;
         }
       } finally {
-        await store.close();
+        await serverDb.close();
       }
 
       const server = await startServer({

@@ -6,7 +6,7 @@ import { packageVersion } from "../../core/package.ts";
 import type { Logger } from "../../core/reporter.ts";
 import type { DeploymentRules } from "../../serialization/deployment.ts";
 import { badIdReason } from "../../serialization/limits.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
 import { jsonDeeperThan, MAX_JSON_DEPTH } from "./json-depth.ts";
@@ -16,7 +16,7 @@ import { type AnyRoute, apiRoutes } from "./routes.ts";
 
 /** How the API app is made. */
 export interface ApiAppOptions {
-  readonly store: Store;
+  readonly db: ServerDb;
   /** Token checking. @default { allowOpen: false } (every route but health needs a token) */
   readonly auth?: AuthOptions;
   /**
@@ -54,16 +54,16 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
  * Routes, scopes and schemas come from one list ({@link apiRoutes}), which is
  * also the OpenAPI document at `/api/openapi.json`.
  * @example
- * const app = createApp({ store, auth: { allowOpen: true } });
+ * const app = createApp({ db, auth: { allowOpen: true } });
  * const res = await app.request("/api/flow-runs?limit=10");
  */
 export function createApp(options: ApiAppOptions): Hono {
   const logger = options.logger ?? silent;
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
-  const auth = createAuthenticator(options.store, options.auth);
+  const auth = createAuthenticator(options.db, options.auth);
   let document: unknown;
   const routes = apiRoutes({
-    store: options.store,
+    db: options.db,
     openapi: () => {
       document ??= openApiDocument(routes, packageVersion());
       return document;

@@ -1,19 +1,19 @@
 import { createHash } from "node:crypto";
 import { WeftError } from "../../core/errors.ts";
 import type { ApiToken, TokenScope } from "../../serialization/api-schemas.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 
 /** How the API checks tokens. */
 export interface AuthOptions {
   /**
-   * Serve every request without a token while the store holds no active token.
+   * Serve every request without a token while the database holds no active token.
    * Only safe on a loopback address: `startServer` sets it from the host.
    * @default false
    */
   readonly allowOpen?: boolean;
   /**
    * How long a verified token, and the number of active tokens, are trusted
-   * before the store is asked again: a revoked token stops working, and a first
+   * before the database is asked again: a revoked token stops working, and a first
    * token closes an open server, within this time.
    * @default 2000
    */
@@ -51,11 +51,11 @@ export function allows(scopes: readonly TokenScope[], needed: TokenScope): boole
 }
 
 /**
- * Bearer-token auth over {@link Store.verifyToken} (hashed secrets, compared in
+ * Bearer-token auth over `db.tokens.verify` (hashed secrets, compared in
  * constant time), with a short cache so that a busy agent does not cost a
  * database read per request. The cache is keyed by a hash of the secret.
  */
-export function createAuthenticator(store: Store, options: AuthOptions = {}): Authenticator {
+export function createAuthenticator(db: ServerDb, options: AuthOptions = {}): Authenticator {
   const cacheMs = options.cacheMs ?? 2000;
   const verified = new Map<string, { token: ApiToken; until: number }>();
   let openUntil = 0;
@@ -65,7 +65,7 @@ export function createAuthenticator(store: Store, options: AuthOptions = {}): Au
     if (!options.allowOpen) return false;
     const now = Date.now();
     if (now >= openUntil) {
-      open = (await store.countActiveTokens()) === 0;
+      open = (await db.tokens.countActive()) === 0;
       openUntil = now + cacheMs;
     }
     return open;
@@ -76,7 +76,7 @@ export function createAuthenticator(store: Store, options: AuthOptions = {}): Au
     const now = Date.now();
     const hit = verified.get(key);
     if (hit !== undefined && hit.until > now) return hit.token;
-    const token = await store.verifyToken(secret);
+    const token = await db.tokens.verify(secret);
     if (token === undefined) {
       verified.delete(key);
       return undefined;

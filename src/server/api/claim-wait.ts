@@ -1,5 +1,5 @@
 import type { ClaimedRun } from "../../serialization/api-schemas.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 
 /** How a long-polling claim waits. */
 export interface ClaimWaitOptions {
@@ -9,13 +9,13 @@ export interface ClaimWaitOptions {
 
 /**
  * Claims up to `limit` runs for an agent; when none is due, waits (at most
- * `waitMs`) until one may be: this store wrote a claimable run
- * ({@link Store.onRunsChanged}), the agent's next run falls due
- * ({@link Store.nextDue}), or the poll interval passed (writes by other server
+ * `waitMs`) until one may be: this database wrote a claimable run
+ * (`db.runs.onChanged`), the agent's next run falls due
+ * (`db.runs.nextDue`), or the poll interval passed (writes by other server
  * replicas). `signal` (the client went away, or the server is closing) ends the wait.
  */
 export async function claimWithWait(
-  store: Store,
+  db: ServerDb,
   agentId: string,
   limit: number,
   waitMs: number,
@@ -26,27 +26,21 @@ export async function claimWithWait(
   const deadline = Date.now() + waitMs;
   let pastDueMisses = 0;
   for (;;) {
-    const runs = await store.claimFlowRuns(agentId, limit);
+    const runs = await db.runs.claim(agentId, limit);
     const left = deadline - Date.now();
     if (runs.length > 0 || left <= 0 || signal.aborted) return runs;
-    const pastDue = await waitForWake(
-      store,
-      agentId,
-      Math.min(left, pollMs),
-      pastDueMisses,
-      signal,
-    );
+    const pastDue = await waitForWake(db, agentId, Math.min(left, pollMs), pastDueMisses, signal);
     pastDueMisses = pastDue ? pastDueMisses + 1 : 0;
   }
 }
 
 /**
- * Resolves at the first wake-up. Returns true when the store named a due time
+ * Resolves at the first wake-up. Returns true when the database named a due time
  * already past (a run another agent took first, or clocks that disagree): the
  * next such wait backs off, so that it cannot spin.
  */
 async function waitForWake(
-  store: Store,
+  db: ServerDb,
   agentId: string,
   maxMs: number,
   pastDueMisses: number,
@@ -57,12 +51,12 @@ async function waitForWake(
     wake = resolve;
   });
   // Listen first, then ask: a run created while nextDue is in flight still wakes us.
-  const unsubscribe = store.onRunsChanged(wake);
+  const unsubscribe = db.runs.onChanged(wake);
   signal.addEventListener("abort", wake, { once: true });
   const timers = [setTimeout(wake, maxMs)];
   let pastDue = false;
   try {
-    const due = await store.nextDue(agentId);
+    const due = await db.runs.nextDue(agentId);
     if (due !== undefined) {
       const inMs = due.getTime() - Date.now();
       pastDue = inMs <= 0;

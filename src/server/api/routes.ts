@@ -35,7 +35,7 @@ import {
 import { checkDeployment, type DeploymentRules } from "../../serialization/deployment.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 import { allows, type Caller, type RequiredScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
 import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
@@ -84,7 +84,7 @@ function route<B = undefined, Q = undefined, R = unknown>(spec: Route<B, Q, R>):
 
 /** What the routes need. */
 export interface RouteDeps {
-  readonly store: Store;
+  readonly db: ServerDb;
   /** The OpenAPI document (built from these routes). */
   readonly openapi: () => unknown;
   /** The longest a waiting claim goes without asking the database. @default 1000 */
@@ -100,7 +100,7 @@ export interface RouteDeps {
 
 /** Every route of the API. */
 export function apiRoutes(deps: RouteDeps): AnyRoute[] {
-  const { store } = deps;
+  const { db } = deps;
   return [
     // ── health ──
     route({
@@ -124,7 +124,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       handle: async () => {
         let ready = false;
         try {
-          ready = await store.ready();
+          ready = await db.ready();
         } catch (error) {
           throw new WeftError(
             "DATABASE_UNAVAILABLE",
@@ -173,7 +173,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       created: "when-new",
       handle: async ({ body }) => {
         checkFlow(body.flow, deps.deployment);
-        return store.registerFlow(body.flow, body.versionGroup);
+        return db.flows.register(body.flow, body.versionGroup);
       },
     }),
     route({
@@ -185,7 +185,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       query: listFlowsQuerySchema,
       response: pageSchema(flowSummarySchema),
       errors: [],
-      handle: ({ query }) => store.listFlows(query),
+      handle: ({ query }) => db.flows.list(query),
     }),
     route({
       method: "get",
@@ -196,7 +196,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: flowDetailSchema,
       errors: ["FLOW_NOT_FOUND"],
       handle: async ({ params, caller }) => {
-        const detail = await store.getFlow(params.id!);
+        const detail = await db.flows.get(params.id!);
         return readsOnly(caller) ? maskFlowDetail(detail) : detail;
       },
     }),
@@ -213,7 +213,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: createFlowRunResponseSchema,
       errors: ["FLOW_NOT_FOUND", "INVALID_PARAMETER", "IDEMPOTENCY_CONFLICT"],
       created: "when-new",
-      handle: ({ body }) => store.createFlowRun(body),
+      handle: ({ body }) => db.runs.create(body),
     }),
     route({
       method: "get",
@@ -226,7 +226,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: pageSchema(flowRunSchema),
       errors: [],
       handle: async ({ query, caller }) => {
-        const page = await store.listFlowRuns(query);
+        const page = await db.runs.list(query);
         return readsOnly(caller) ? maskFlowRunPage(page) : page;
       },
     }),
@@ -239,7 +239,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: flowRunDetailSchema,
       errors: ["FLOW_RUN_NOT_FOUND"],
       handle: async ({ params, caller }) => {
-        const detail = await store.getFlowRunDetail(params.id!);
+        const detail = await db.runs.getDetail(params.id!);
         return readsOnly(caller) ? maskFlowRunDetail(detail) : detail;
       },
     }),
@@ -251,7 +251,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "agent",
       response: flowRunSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION"],
-      handle: ({ params }) => store.cancelFlowRun(params.id!),
+      handle: ({ params }) => db.runs.cancel(params.id!),
     }),
     route({
       method: "post",
@@ -262,7 +262,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       body: setFlowRunStateRequestSchema,
       response: flowRunSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "STALE_VERSION"],
-      handle: ({ params, body }) => store.setFlowRunState(params.id!, body.state, body.version),
+      handle: ({ params, body }) => db.runs.setState(params.id!, body.state, body.version),
     }),
     route({
       method: "post",
@@ -273,7 +273,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: heartbeatResponseSchema,
       errors: ["FLOW_RUN_NOT_FOUND"],
       handle: async ({ params }) => {
-        const run = await store.heartbeatFlowRun(params.id!);
+        const run = await db.runs.heartbeat(params.id!);
         return { state: run.state, version: run.version };
       },
     }),
@@ -287,10 +287,9 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: pageSchema(logEntrySchema),
       errors: ["FLOW_RUN_NOT_FOUND"],
       handle: async ({ params, query }) => {
-        const page = await store.listLogs(params.id!, query);
+        const page = await db.logs.list(params.id!, query);
         // An empty first page may mean an unknown run: say so (404), like every other route.
-        if (page.items.length === 0 && query.cursor === undefined)
-          await store.getFlowRun(params.id!);
+        if (page.items.length === 0 && query.cursor === undefined) await db.runs.get(params.id!);
         return page;
       },
     }),
@@ -306,19 +305,19 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       body: setTaskRunStatesRequestSchema,
       response: setTaskRunStatesResponseSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "STALE_VERSION"],
-      handle: async ({ body }) => ({ versions: await store.setTaskRunStates(body.states) }),
+      handle: async ({ body }) => ({ versions: await db.taskRuns.setStates(body.states) }),
     }),
     route({
       method: "post",
       path: "/api/logs",
       operationId: "ingestLogs",
-      summary: "Store a batch of log records.",
+      summary: "ServerDb a batch of log records.",
       scope: "agent",
       body: ingestLogsRequestSchema,
       response: ingestLogsResponseSchema,
       errors: ["FLOW_RUN_NOT_FOUND"],
       handle: async ({ body }) => {
-        await store.insertLogs(body.logs);
+        await db.logs.insert(body.logs);
         return { count: body.logs.length };
       },
     }),
@@ -335,7 +334,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       errors: ["AGENT_NAME_TAKEN"],
       // A token owns the names it registers (an open server has no tokens: nothing to bind).
       handle: ({ body, caller }) =>
-        store.registerAgent(
+        db.agents.register(
           body,
           caller.kind === "token"
             ? { tokenId: caller.token.id, takeOver: allows(caller.token.scopes, "admin") }
@@ -350,7 +349,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "read",
       response: listSchema(agentSchema),
       errors: [],
-      handle: async () => ({ items: await store.listAgents() }),
+      handle: async () => ({ items: await db.agents.list() }),
     }),
     route({
       method: "get",
@@ -360,7 +359,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "read",
       response: agentSchema,
       errors: ["AGENT_NOT_FOUND"],
-      handle: ({ params }) => store.getAgent(params.id!),
+      handle: ({ params }) => db.agents.get(params.id!),
     }),
     route({
       method: "post",
@@ -373,7 +372,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: agentSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: ({ params, body }) =>
-        store.heartbeatAgent(
+        db.agents.heartbeat(
           params.id!,
           body.runs === undefined
             ? undefined
@@ -394,7 +393,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: claimResponseSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: async ({ params, body, signal }) => ({
-        runs: await claimWithWait(store, params.id!, body.limit, body.waitMs, signal, {
+        runs: await claimWithWait(db, params.id!, body.limit, body.waitMs, signal, {
           ...(deps.claimPollMs === undefined ? {} : { pollMs: deps.claimPollMs }),
         }),
       }),
@@ -409,7 +408,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "admin",
       response: listSchema(apiTokenSchema),
       errors: [],
-      handle: async () => ({ items: await store.listTokens() }),
+      handle: async () => ({ items: await db.tokens.list() }),
     }),
     route({
       method: "post",
@@ -421,7 +420,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: createTokenResponseSchema,
       errors: [],
       created: "always",
-      handle: ({ body }) => store.createToken(body),
+      handle: ({ body }) => db.tokens.create(body),
     }),
     route({
       method: "post",
@@ -431,7 +430,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       scope: "admin",
       response: apiTokenSchema,
       errors: ["TOKEN_NOT_FOUND"],
-      handle: ({ params }) => store.revokeToken(params.id!),
+      handle: ({ params }) => db.tokens.revoke(params.id!),
     }),
   ];
 }

@@ -1,10 +1,10 @@
 import type { Logger } from "../../core/reporter.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 import { createServerLoop, type ServerLoop } from "./server-loop.ts";
 
 /** How run health runs. */
 export interface RunHealthOptions {
-  readonly store: Store;
+  readonly db: ServerDb;
   readonly logger: Logger;
   /** The clock (tests move it). @default () => new Date() */
   readonly now?: () => Date;
@@ -52,7 +52,7 @@ export interface RunHealthOptions {
  * healthy runs.
  */
 export function createRunHealth(options: RunHealthOptions): ServerLoop {
-  const { store, logger } = options;
+  const { db, logger } = options;
   const now = options.now ?? (() => new Date());
   const submittedTimeoutMs = options.submittedTimeoutMs ?? 300_000;
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 25_000;
@@ -84,13 +84,13 @@ export function createRunHealth(options: RunHealthOptions): ServerLoop {
     // A limit whose timeout has not yet run since the database was seen finds nothing.
     const before = (timeoutMs: number) =>
       at - timeoutMs >= since ? new Date(at - timeoutMs) : undefined;
-    const stale = await store.findStaleRuns({
+    const stale = await db.runs.findStale({
       submittedBefore: before(submittedTimeoutMs),
       heartbeatBefore: before(heartbeatTimeoutMs),
       agentSeenBefore: before(agentTimeoutMs),
     });
     for (const found of stale) {
-      const run = await store.recoverStaleRun(found, maxReschedules);
+      const run = await db.runs.recoverStale(found, maxReschedules);
       if (run === undefined) continue;
       logger.warn(`run health: flow run ${run.id} (${run.flowName}): ${run.state.message}`, {
         flowRunId: run.id,
@@ -102,7 +102,7 @@ export function createRunHealth(options: RunHealthOptions): ServerLoop {
 
   return createServerLoop({
     name: "run-health",
-    store,
+    db,
     logger,
     intervalMs,
     body,

@@ -1,11 +1,11 @@
 import type { Logger } from "../../core/reporter.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 import { createServerLoop, type ServerLoop } from "./server-loop.ts";
 
 /** How the scheduler runs. */
 export interface SchedulerOptions {
-  readonly store: Store;
+  readonly db: ServerDb;
   readonly logger: Logger;
   /** The clock (tests move it). @default () => new Date() */
   readonly now?: () => Date;
@@ -22,21 +22,21 @@ export interface SchedulerOptions {
  * time), so restarts and replicas never duplicate a run; each tick runs on the
  * leading replica only. Times already past are not made up for.
  * @example
- * const scheduler = createScheduler({ store, logger });
+ * const scheduler = createScheduler({ db, logger });
  * scheduler.start(); // … await scheduler.stop();
  */
 export function createScheduler(options: SchedulerOptions): ServerLoop {
-  const { store, logger } = options;
+  const { db, logger } = options;
   const now = options.now ?? (() => new Date());
   const horizon = options.horizon ?? 10;
 
   const body = async () => {
-    const flows = await store.scheduledFlows();
+    const flows = await db.flows.scheduled();
     const at = now();
     for (const flow of flows) {
       try {
         const times = scheduleFromJSON(flow.schedule).next(horizon, at);
-        const created = await store.createScheduledRuns(flow.id, times);
+        const created = await db.runs.createScheduled(flow.id, times);
         if (created > 0)
           logger.info(`scheduler: created ${created} run(s) of ${flow.name} v${flow.version}`, {
             flowId: flow.id,
@@ -54,7 +54,7 @@ export function createScheduler(options: SchedulerOptions): ServerLoop {
 
   return createServerLoop({
     name: "scheduler",
-    store,
+    db,
     logger,
     intervalMs: options.intervalMs ?? 10_000,
     body,

@@ -1,5 +1,5 @@
 import type { Logger } from "../../core/reporter.ts";
-import type { Store } from "../store/store.ts";
+import type { ServerDb } from "../db/server-db.ts";
 
 /** A loop the server runs in the background: one tick now and then, on one replica at a time. */
 export interface ServerLoop {
@@ -13,19 +13,19 @@ export interface ServerLoop {
 
 /**
  * The loop machinery shared by the scheduler and run health: each tick runs
- * inside `store.asLeader(name, …)`, ticks never overlap (the next is timed from
+ * inside `db.asLeader(name, …)`, ticks never overlap (the next is timed from
  * the end of the last), and the timer does not keep the process alive.
  */
 export function createServerLoop(options: {
   name: string;
-  store: Store;
+  db: ServerDb;
   logger: Logger;
   intervalMs: number;
   body: () => Promise<void>;
   /** Called when a tick fails (the database could not be reached, say), before it is logged or thrown. */
   onFailure?: (error: unknown) => void;
 }): ServerLoop {
-  const { name, store, logger, intervalMs, body } = options;
+  const { name, db, logger, intervalMs, body } = options;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let started = false;
@@ -34,7 +34,7 @@ export function createServerLoop(options: {
     // A tick asked for while one runs joins it instead of running twice at once.
     if (running !== undefined) return running;
     running = (async () => {
-      const led = await store.asLeader(name, body);
+      const led = await db.asLeader(name, body);
       if (!led) logger.debug(`${name}: another server replica leads; skipped this tick`);
     })();
     try {

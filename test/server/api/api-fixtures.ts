@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import type { Hono } from "hono";
 import type { Logger } from "../../../src/core/reporter.ts";
 import { type ApiAppOptions, createApp } from "../../../src/server/api/app.ts";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 
 /** An answer: status and parsed JSON body. */
 export interface Answer {
@@ -36,8 +36,8 @@ export function keepingLogger(): Logger & {
 }
 
 /** An app on `store` (open on loopback unless `auth` says otherwise). */
-export function testApi(store: Store, options: Partial<ApiAppOptions> = {}): TestApi {
-  const app = createApp({ store, auth: { allowOpen: true }, ...options });
+export function testApi(store: ServerDb, options: Partial<ApiAppOptions> = {}): TestApi {
+  const app = createApp({ db: store, auth: { allowOpen: true }, ...options });
   return {
     app,
     async call(method, path, body, headers = {}) {

@@ -4,12 +4,12 @@ import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenScope } from "../../../src/serialization/api-schemas.ts";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { forEachDialect } from "../dialects.ts";
 import { assertError, testApi } from "./api-fixtures.ts";
 
-async function token(store: Store, scope: TokenScope): Promise<string> {
-  return (await store.createToken({ name: `${scope}-${randomUUID()}`, scopes: [scope] })).secret;
+async function token(store: ServerDb, scope: TokenScope): Promise<string> {
+  return (await store.tokens.create({ name: `${scope}-${randomUUID()}`, scopes: [scope] })).secret;
 }
 
 const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
@@ -18,7 +18,7 @@ forEachDialect("api auth", (ctx) => {
   test("open on loopback while no token exists; closed as soon as one does", async () => {
     // A database of its own: "no active token" must be true here.
     const store = await ctx.open();
-    for (const t of await store.listTokens()) if (!t.revokedAt) await store.revokeToken(t.id);
+    for (const t of await store.tokens.list()) if (!t.revokedAt) await store.tokens.revoke(t.id);
     const api = testApi(store, { auth: { allowOpen: true, cacheMs: 0 } });
     assert.equal((await api.call("GET", "/api/flow-runs")).status, 200);
     assert.equal((await api.call("GET", "/api/tokens")).status, 200, "even admin routes");
@@ -91,9 +91,9 @@ forEachDialect("api auth", (ctx) => {
     const store = await ctx.open();
     const api = testApi(store, { auth: { allowOpen: false, cacheMs: 200 } });
     const name = `t-${randomUUID()}`;
-    const { secret } = await store.createToken({ name, scopes: ["read"] });
+    const { secret } = await store.tokens.create({ name, scopes: ["read"] });
     assert.equal((await api.call("GET", "/api/flows", undefined, bearer(secret))).status, 200);
-    await store.revokeToken(name);
+    await store.tokens.revoke(name);
     await sleep(250);
     assertError(
       await api.call("GET", "/api/flows", undefined, bearer(secret)),

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow } from "../store/store-fixtures.ts";
 import { testApi } from "./api-fixtures.ts";
 
 forEachDialect("api claims", (ctx) => {
@@ -15,8 +15,8 @@ forEachDialect("api claims", (ctx) => {
     // A label of its own, so that no other test's run matches this agent.
     const label = `claim-${randomUUID()}`;
     const flow = serializedFlow({ labels: [label] });
-    const { flow: summary } = await store.registerFlow(flow);
-    const agent = await store.registerAgent({
+    const { flow: summary } = await store.flows.register(flow);
+    const agent = await store.agents.register({
       name: `agent-${randomUUID()}`,
       labels: [label],
       concurrency: 1,
@@ -29,7 +29,7 @@ forEachDialect("api claims", (ctx) => {
     const started = Date.now();
     const claim = api.call("POST", `/api/agents/${agent.id}/claim`, { waitMs: 10_000 });
     await sleep(200);
-    const { run } = await store.createFlowRun({ flowId: summary.id });
+    const { run } = await store.runs.create({ flowId: summary.id });
     const answer = await claim;
     const took = Date.now() - started;
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -43,7 +43,7 @@ forEachDialect("api claims", (ctx) => {
   test("a waiting claim returns when a scheduled run falls due", async () => {
     const { store, api, summary, agent } = await setup();
     const due = new Date(Date.now() + 600);
-    const { run } = await store.createFlowRun({
+    const { run } = await store.runs.create({
       flowId: summary.id,
       scheduledStart: due.toISOString(),
     });

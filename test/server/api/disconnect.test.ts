@@ -6,8 +6,8 @@ import { connect } from "node:net";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type RunningServer, startServer } from "../../../src/server/server.ts";
+import { serializedFlow, st } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow, st } from "../store/store-fixtures.ts";
 import { keepingLogger } from "./api-fixtures.ts";
 
 /** Opens a socket, sends the head and `part` of `body`, then destroys the socket. */
@@ -51,8 +51,8 @@ forEachDialect("api client disconnects", (ctx) => {
   });
 
   async function runWithWrites(count: number) {
-    const { flow } = await server.store.registerFlow(serializedFlow());
-    const { run } = await server.store.createFlowRun({ flowId: flow.id });
+    const { flow } = await server.db.flows.register(serializedFlow());
+    const { run } = await server.db.runs.create({ flowId: flow.id });
     const states = Array.from({ length: count }, (_, i) => ({
       flowRunId: run.id,
       slug: `task-${i}`,
@@ -72,7 +72,7 @@ forEachDialect("api client disconnects", (ctx) => {
         Math.floor(body.length / 2),
         chunked,
       );
-      assert.deepEqual(await server.store.listTaskRuns(run.id), [], "no task run was written");
+      assert.deepEqual(await server.db.taskRuns.list(run.id), [], "no task run was written");
       assert.deepEqual(
         logger.lines.filter((l) => l.level === "error"),
         [],
@@ -88,10 +88,10 @@ forEachDialect("api client disconnects", (ctx) => {
     const { run, body } = await runWithWrites(500);
     await sendAndVanish(server, "/api/task-run-states", body, body.length, false);
     // The write may still be in flight: wait until any of it shows, then all of it must be there.
-    let tasks = await server.store.listTaskRuns(run.id);
+    let tasks = await server.db.taskRuns.list(run.id);
     for (let waited = 0; tasks.length === 0 && waited < 10_000; waited += 50) {
       await sleep(50);
-      tasks = await server.store.listTaskRuns(run.id);
+      tasks = await server.db.taskRuns.list(run.id);
     }
     assert.equal(tasks.length, 500, "all of the batch, not part of it");
   });
@@ -100,7 +100,7 @@ forEachDialect("api client disconnects", (ctx) => {
     const flow = serializedFlow({ name: `flow-${randomUUID()}` });
     const body = JSON.stringify({ flow });
     await sendAndVanish(server, "/api/flows", body, body.length - 5, false);
-    const page = await server.store.listFlows({ name: flow.name, archived: "all", limit: 10 });
+    const page = await server.db.flows.list({ name: flow.name, archived: "all", limit: 10 });
     assert.deepEqual(page.items, []);
   });
 });

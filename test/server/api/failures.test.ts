@@ -3,14 +3,19 @@
 // the server keeps serving.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { forEachDialect } from "../dialects.ts";
 import { assertError, keepingLogger, testApi } from "./api-fixtures.ts";
 
-/** The real store, except that one method throws `error` once (a fault, injected). */
-function failingOnce(store: Store, method: keyof Store, error: unknown): Store {
+/** The real database, except that one repository method throws `error` once (a fault, injected). */
+function failingOnce<K extends "flows" | "runs" | "taskRuns" | "logs" | "agents" | "tokens">(
+  store: ServerDb,
+  repository: K,
+  method: keyof ServerDb[K],
+  error: unknown,
+): ServerDb {
   let armed = true;
-  return new Proxy(store, {
+  const failing = new Proxy(store[repository], {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
       if (key !== method || typeof value !== "function") return value;
@@ -23,6 +28,11 @@ function failingOnce(store: Store, method: keyof Store, error: unknown): Store {
       };
     },
   });
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      return key === repository ? failing : Reflect.get(target, key, receiver);
+    },
+  });
 }
 
 forEachDialect("api failures", (ctx) => {
@@ -30,7 +40,8 @@ forEachDialect("api failures", (ctx) => {
     const logger = keepingLogger();
     const store = failingOnce(
       await ctx.open(),
-      "listAgents",
+      "agents",
+      "list",
       new Error("SELECT secret_column FROM internals"),
     );
     const api = testApi(store, { logger });

@@ -11,8 +11,8 @@ import { test } from "node:test";
 import type { Hono } from "hono";
 import { createApp } from "../../../src/server/api/app.ts";
 import { apiRoutes } from "../../../src/server/api/routes.ts";
+import { serializedFlow, st } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow, st } from "../store/store-fixtures.ts";
 import { keepingLogger, testApi } from "./api-fixtures.ts";
 
 const SEED = Number(process.env.WEFT_FUZZ_SEED ?? 13);
@@ -204,8 +204,11 @@ forEachDialect("api fuzz", (ctx) => {
   }, async (t) => {
     const store = await ctx.open();
     const logger = keepingLogger();
-    const { secret } = await store.createToken({ name: `fuzz-${randomUUID()}`, scopes: ["admin"] });
-    const app: Hono = createApp({ store, auth: { allowOpen: false }, logger, claimPollMs: 50 });
+    const { secret } = await store.tokens.create({
+      name: `fuzz-${randomUUID()}`,
+      scopes: ["admin"],
+    });
+    const app: Hono = createApp({ db: store, auth: { allowOpen: false }, logger, claimPollMs: 50 });
     const random = generator(SEED);
     t.diagnostic(`seed ${SEED} (WEFT_FUZZ_SEED replays another)`);
 
@@ -247,13 +250,13 @@ forEachDialect("api fuzz", (ctx) => {
     });
     assert.equal(registeredFlow.status, 201, registeredFlow.text);
     const flowId = (registeredFlow.body as { flow: { id: string } }).flow.id;
-    const run = await store.createFlowRun({ flowName: flow.name, labels: [], parameters: {} });
-    const agent = await store.registerAgent({
+    const run = await store.runs.create({ flowName: flow.name, labels: [], parameters: {} });
+    const agent = await store.agents.register({
       name: `agent-${randomUUID()}`,
       labels: [],
       concurrency: 1,
     });
-    const token = await store.createToken({ name: `victim-${randomUUID()}`, scopes: ["read"] });
+    const token = await store.tokens.create({ name: `victim-${randomUUID()}`, scopes: ["read"] });
     // The id a path parameter gets, by the path's resource (`/api/<resource>/{id}…`).
     const ids: Record<string, string> = {
       flows: flowId,
@@ -355,7 +358,7 @@ forEachDialect("api fuzz", (ctx) => {
     const started = Date.now();
     // Each route's answer schema (the client parses answers with it): a 2xx must match it.
     const answers = new Map(
-      apiRoutes({ store, openapi: () => ({}) }).map((r) => [r.operationId, r.response]),
+      apiRoutes({ db: store, openapi: () => ({}) }).map((r) => [r.operationId, r.response]),
     );
     /** Sends a probe and records what is wrong with its answer. */
     const judged = async (method: string, docPath: string, operationId: string, probe: Probe) => {
@@ -482,7 +485,7 @@ forEachDialect("api fuzz", (ctx) => {
       if (answer.status !== 200)
         failures.push(`GET ${path} afterwards: ${answer.status} ${answer.text.slice(0, 300)}`);
     }
-    const claimer = await store.registerAgent({
+    const claimer = await store.agents.register({
       name: `claimer-${randomUUID()}`,
       labels: ["fuzz", "l"],
       concurrency: 100,
@@ -507,12 +510,12 @@ forEachDialect("api fuzz", (ctx) => {
   /** A store, an app needing a token, the token's header, a registered flow and a run. */
   async function authorizedApi() {
     const store = await ctx.open();
-    const { secret } = await store.createToken({ name: `t-${randomUUID()}`, scopes: ["admin"] });
+    const { secret } = await store.tokens.create({ name: `t-${randomUUID()}`, scopes: ["admin"] });
     const api = testApi(store, { auth: { allowOpen: false } });
     const auth = { authorization: `Bearer ${secret}` };
     const flow = serializedFlow();
     assert.equal((await api.call("POST", "/api/flows", { flow }, auth)).status, 201);
-    const run = await store.createFlowRun({ flowName: flow.name, labels: [], parameters: {} });
+    const run = await store.runs.create({ flowName: flow.name, labels: [], parameters: {} });
     return { api, auth, flow, runId: run.run.id };
   }
 

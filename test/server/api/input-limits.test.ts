@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { before, test } from "node:test";
 import { LIMITS } from "../../../src/serialization/limits.ts";
+import { serializedFlow, st } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow, st } from "../store/store-fixtures.ts";
 import { type Answer, assertError, type TestApi, testApi } from "./api-fixtures.ts";
 
 /** What a row refers to, made once per dialect. */

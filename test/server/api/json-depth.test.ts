@@ -9,8 +9,8 @@ import { assertNoCredentials } from "../../../src/serialization/credentials.ts";
 import { preview } from "../../../src/server/api/errors.ts";
 import { jsonDeeperThan, MAX_JSON_DEPTH } from "../../../src/server/api/json-depth.ts";
 import { expectCode } from "../../support/expect-code.ts";
+import { serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow } from "../store/store-fixtures.ts";
 import { assertError, testApi } from "./api-fixtures.ts";
 
 const nestedArrays = (depth: number, inner = "") =>
@@ -82,8 +82,8 @@ forEachDialect("deep JSON bodies", (ctx) => {
     const store = await ctx.open();
     const api = testApi(store);
     const doc = (await api.call("GET", "/api/openapi.json")).body;
-    const { flow } = await store.registerFlow(serializedFlow());
-    const { run } = await store.createFlowRun({ flowId: flow.id });
+    const { flow } = await store.flows.register(serializedFlow());
+    const { run } = await store.runs.create({ flowId: flow.id });
     const agent = (await api.call("POST", "/api/agents", { name: `agent-${randomUUID()}` })).body;
     const ids: Record<string, string> = {
       flows: flow.id,

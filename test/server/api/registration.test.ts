@@ -12,10 +12,10 @@ import {
   type SerializedFlow,
   STORAGE_TYPES,
 } from "../../../src/serialization/schemas.ts";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { storageRegistry } from "../../../src/storage/registry.ts";
+import { serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow } from "../store/store-fixtures.ts";
 import { assertError, type TestApi, testApi } from "./api-fixtures.ts";
 
 const registries = { storage: storageRegistry, environment: environmentRegistry };
@@ -28,7 +28,7 @@ const localStorage = (flows: Record<string, string> = {}) => ({
 });
 
 /** An app that checks deployments as `weft server start` does (the CLI passes the registries). */
-function deployingApi(store: Store, allowModuleStorage = false): TestApi {
+function deployingApi(store: ServerDb, allowModuleStorage = false): TestApi {
   return testApi(store, { deployment: { ...registries, allowModuleStorage } });
 }
 
@@ -149,7 +149,7 @@ forEachDialect("registration: agent names belong to their token", (ctx) => {
     const store = await ctx.open();
     const api = testApi(store, { auth: { allowOpen: false, cacheMs: 0 } });
     const token = async (name: string, scope: "agent" | "admin") =>
-      (await store.createToken({ name: `${name}-${randomUUID()}`, scopes: [scope] })).secret;
+      (await store.tokens.create({ name: `${name}-${randomUUID()}`, scopes: [scope] })).secret;
     const as = (secret: string) => ({ authorization: `Bearer ${secret}` });
     const register = (secret: string, name: string, labels: string[] = []) =>
       api.call("POST", "/api/agents", { name, labels, concurrency: 1 }, as(secret));
@@ -187,9 +187,9 @@ forEachDialect("registration: agent names belong to their token", (ctx) => {
     assertError(await register(a, name), 403, "AGENT_NAME_TAKEN");
     // The name now belongs to the admin token; once it is revoked, another token may claim it.
     const other = `agent-${randomUUID()}`;
-    const c = await store.createToken({ name: `c-${randomUUID()}`, scopes: ["agent"] });
+    const c = await store.tokens.create({ name: `c-${randomUUID()}`, scopes: ["agent"] });
     assert.equal((await register(c.secret, other)).status, 200);
-    await store.revokeToken(c.token.id);
+    await store.tokens.revoke(c.token.id);
     assert.equal((await register(b, other)).status, 200, "a revoked token owns nothing");
     assertError(await register(a, other), 403, "AGENT_NAME_TAKEN");
   });
@@ -253,9 +253,9 @@ forEachDialect("reserved parameter names over the API", (ctx) => {
   test("the stored parameter values of a run have no prototype to reach", async () => {
     const store = await ctx.open();
     const flow = serializedFlow();
-    await store.registerFlow(flow);
+    await store.flows.register(flow);
     await assert.rejects(
-      store.createFlowRun({
+      store.runs.create({
         flowName: flow.name,
         parameters: JSON.parse('{"__proto__": {"polluted": true}}'),
       }),

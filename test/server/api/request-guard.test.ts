@@ -12,8 +12,8 @@ import { createApp } from "../../../src/server/api/app.ts";
 import { type RunningServer, startServer } from "../../../src/server/server.ts";
 import { runCli } from "../../support/cli.ts";
 import { expectCode } from "../../support/expect-code.ts";
+import { serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow } from "../store/store-fixtures.ts";
 import { type Answer, assertError, testApi } from "./api-fixtures.ts";
 import { rawRequest } from "./raw-http.ts";
 
@@ -87,20 +87,20 @@ forEachDialect("request guard (in process)", (ctx) => {
       "has none",
     ]);
     // An empty-body write needs it too: nothing can run a route without it.
-    const { run } = await store.createFlowRun({
-      flowId: (await store.registerFlow(serializedFlow())).flow.id,
+    const { run } = await store.runs.create({
+      flowId: (await store.flows.register(serializedFlow())).flow.id,
     });
     const cancel = await send(app, "POST", `http://127.0.0.1:4200/api/flow-runs/${run.id}/cancel`, {
       "content-type": "text/plain",
     });
     assertError(cancel, 415, "UNSUPPORTED_MEDIA_TYPE");
     assert.equal(
-      (await store.getFlowRun(run.id)).state.type,
+      (await store.runs.get(run.id)).state.type,
       "Scheduled",
       "the run was not cancelled",
     );
 
-    const stored = await store.listFlows({ name: flow.name, archived: "all", limit: 10 });
+    const stored = await store.flows.list({ name: flow.name, archived: "all", limit: 10 });
     assert.deepEqual(stored.items, [], "no flow was registered");
     // The same body as JSON is served: the guard refused the request, not the flow.
     const ok = await send(
@@ -293,7 +293,7 @@ forEachDialect("request guard (in process)", (ctx) => {
     ];
     for (const guard of bad) {
       const error = await expectCode(
-        () => createApp({ store, guard }),
+        () => createApp({ db: store, guard }),
         "INVALID_ARGUMENT",
         JSON.stringify(guard),
       );
@@ -359,7 +359,7 @@ forEachDialect("request guard (a real loopback server)", (ctx) => {
     assert.equal(attack.status, 403);
     assert.equal(attack.headers["access-control-allow-origin"], undefined);
     assert.deepEqual(
-      (await server.store.listFlows({ name: flow.name, archived: "all", limit: 10 })).items,
+      (await server.db.flows.list({ name: flow.name, archived: "all", limit: 10 })).items,
       [],
     );
 
@@ -391,7 +391,7 @@ describe("request guard (servers beyond loopback)", () => {
   forEachDialect("with a token", (ctx) => {
     test("Host is not checked unless --allowed-host is set; then it is, loopback addresses included", async () => {
       const store = await ctx.open();
-      const { secret } = await store.createToken({
+      const { secret } = await store.tokens.create({
         name: `admin-${randomUUID()}`,
         scopes: ["admin"],
       });

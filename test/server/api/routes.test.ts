@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
+import { cronSchedule, serializedFlow, st } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { cronSchedule, serializedFlow, st } from "../store/store-fixtures.ts";
 import { assertError, type TestApi, testApi } from "./api-fixtures.ts";
 
 async function registered(api: TestApi, overrides = {}) {
@@ -253,7 +253,7 @@ forEachDialect("api routes", (ctx) => {
       ],
     });
     assertError(mixed, 409, "INVALID_TRANSITION");
-    const tasks = await store.listTaskRuns(run.id);
+    const tasks = await store.taskRuns.list(run.id);
     const inc = tasks.find((t) => t.slug === "inc-1");
     assert.equal(inc?.state.type, "Running", "the valid first write was not applied either");
     assert.equal(inc?.version, 1);
@@ -342,7 +342,7 @@ forEachDialect("api routes", (ctx) => {
       duplex: "half", // Node's Request needs it for a stream body
     });
     assertError({ status: res.status, body: await res.json() }, 413, "BODY_TOO_LARGE");
-    assert.ok(!(await store.listAgents()).some((a) => a.name === name), "nothing was written");
+    assert.ok(!(await store.agents.list()).some((a) => a.name === name), "nothing was written");
     const small = await api.call("POST", "/api/agents", { name });
     assert.equal(small.status, 200, "a body under the limit passes");
   });

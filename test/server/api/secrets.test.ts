@@ -8,8 +8,8 @@ import { test } from "node:test";
 import { environmentRegistry } from "../../../src/environments/registry.ts";
 import { MASKED } from "../../../src/serialization/credentials.ts";
 import { storageRegistry } from "../../../src/storage/registry.ts";
+import { serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow } from "../store/store-fixtures.ts";
 import { assertError, testApi } from "./api-fixtures.ts";
 import { databaseHolds } from "./database-text.ts";
 
@@ -64,7 +64,7 @@ forEachDialect("secrets at registration", (ctx) => {
     const store = await ctx.open();
     const api = testApi(store, { auth: { allowOpen: false, cacheMs: 0 } });
     const token = async (scope: "read" | "agent" | "admin") =>
-      `Bearer ${(await store.createToken({ name: `${scope}-${randomUUID()}`, scopes: [scope] })).secret}`;
+      `Bearer ${(await store.tokens.create({ name: `${scope}-${randomUUID()}`, scopes: [scope] })).secret}`;
     const [read, agent, admin] = [await token("read"), await token("agent"), await token("admin")];
     const github = `ghp_${"A1b2C3d4E5".repeat(4)}`;
     const aws = "AKIAIOSFODNN7EXAMPLE";

@@ -5,8 +5,8 @@ import { test } from "node:test";
 import { createApiClient } from "../../../src/client/api-client.ts";
 import { isLoopbackHost, startServer } from "../../../src/server/server.ts";
 import { expectCode } from "../../support/expect-code.ts";
+import { serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { serializedFlow } from "../store/store-fixtures.ts";
 
 test("loopback hosts", () => {
   for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"])
@@ -26,7 +26,7 @@ forEachDialect("startServer", (ctx) => {
 
     const store = await ctx.open();
     const name = `admin-${randomUUID()}`;
-    const { secret } = await store.createToken({ name, scopes: ["admin"] });
+    const { secret } = await store.tokens.create({ name, scopes: ["admin"] });
     const server = await startServer({ db: ctx.db, host: "0.0.0.0", port: 0 });
     try {
       assert.equal(server.open, false);
@@ -34,7 +34,7 @@ forEachDialect("startServer", (ctx) => {
       await expectCode(() => createApiClient({ url }).listFlows(), "UNAUTHENTICATED", "no token");
       await createApiClient({ url, token: secret }).listFlows();
       // Even with every token revoked, a non-loopback server never opens.
-      await store.revokeToken(name);
+      await store.tokens.revoke(name);
       await expectCode(
         () => createApiClient({ url }).listFlows(),
         "UNAUTHENTICATED",

@@ -7,16 +7,16 @@ import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import type { Kysely } from "kysely";
 import { createApiClient, type UnreadableClaim } from "../../../src/client/api-client.ts";
-import type { Database } from "../../../src/server/store/database.ts";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
+import type { Tables } from "../../../src/server/db/tables.ts";
+import { serializedFlow, st } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
 import { manualClock } from "../loops/loop-fixtures.ts";
-import { serializedFlow, st } from "../store/store-fixtures.ts";
 import { assertError, testApi } from "./api-fixtures.ts";
 
 /** The store's own query builder: to write a row as an older weft did (tests only). */
-function rawDb(store: Store): Kysely<Database> {
-  return (store as unknown as { db: Kysely<Database> }).db;
+function rawDb(store: ServerDb): Kysely<Tables> {
+  return (store.flows as unknown as { ctx: { db: Kysely<Tables> } }).ctx.db;
 }
 
 forEachDialect("api times", (ctx) => {
@@ -24,8 +24,8 @@ forEachDialect("api times", (ctx) => {
     const store = await ctx.open(now === undefined ? {} : { now });
     const api = testApi(store);
     const label = `t-${randomUUID()}`;
-    const { flow } = await store.registerFlow(serializedFlow({ labels: [label] }));
-    const agent = await store.registerAgent({
+    const { flow } = await store.flows.register(serializedFlow({ labels: [label] }));
+    const agent = await store.agents.register({
       name: `agent-${randomUUID()}`,
       labels: [label],
       concurrency: 10,
@@ -47,7 +47,7 @@ forEachDialect("api times", (ctx) => {
         ["scheduledStart", "1970 to 9999", scheduledStart],
       );
     }
-    assert.deepEqual((await store.listFlowRuns({ flowId: flow.id, limit: 50 })).items, []);
+    assert.deepEqual((await store.runs.list({ flowId: flow.id, limit: 50 })).items, []);
 
     // A state write carrying such a time (a retry due in year 10000) is refused too.
     const created = await api.call("POST", "/api/flow-runs", { flowId: flow.id });
@@ -62,7 +62,7 @@ forEachDialect("api times", (ctx) => {
       "INVALID_REQUEST",
       ["retryAt", "1970 to 9999"],
     );
-    assert.equal((await store.getFlowRun(run.id)).version, run.version, "nothing written");
+    assert.equal((await store.runs.get(run.id)).version, run.version, "nothing written");
 
     // The bounds themselves are accepted.
     for (const scheduledStart of ["1970-01-01T00:00:00Z", "9999-12-31T18:59:59.999-05:00"]) {
@@ -102,7 +102,7 @@ forEachDialect("api times", (ctx) => {
       claim.body.runs.map((c: { run: { scheduledStart: string } }) => c.run.scheduledStart),
       ["1970-01-01T00:00:00.500Z", "2031-01-01T00:00:00.000Z", "2031-01-01T00:15:00.000Z"],
     );
-    assert.equal((await store.nextDue(agent.id))?.toISOString(), "2031-01-01T00:30:00.000Z");
+    assert.equal((await store.runs.nextDue(agent.id))?.toISOString(), "2031-01-01T00:30:00.000Z");
   });
 
   test("one claimed run the client cannot read is handed back apart; the others are returned", async () => {

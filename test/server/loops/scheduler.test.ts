@@ -4,14 +4,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { createScheduler } from "../../../src/server/loops/scheduler.ts";
-import type { Store } from "../../../src/server/store/store.ts";
+import { cronSchedule, serializedFlow } from "../db/store-fixtures.ts";
 import { forEachDialect } from "../dialects.ts";
-import { cronSchedule, serializedFlow } from "../store/store-fixtures.ts";
 import { manualClock, recordingLogger } from "./loop-fixtures.ts";
 
-async function starts(store: Store, flowName: string): Promise<string[]> {
-  const page = await store.listFlowRuns({ flowName, limit: 500 });
+async function starts(store: ServerDb, flowName: string): Promise<string[]> {
+  const page = await store.runs.list({ flowName, limit: 500 });
   return page.items.map((r) => r.scheduledStart).sort();
 }
 
@@ -26,11 +26,11 @@ forEachDialect("scheduler", (ctx) => {
         start: "2030-01-01T00:00:00.000Z",
       },
     });
-    await a.registerFlow(flow);
+    await a.flows.register(flow);
     const clock = manualClock("2030-01-01T00:00:30.000Z");
     const logger = recordingLogger();
-    const one = createScheduler({ store: a, logger, now: clock.now, horizon: 5 });
-    const two = createScheduler({ store: b, logger, now: clock.now, horizon: 5 });
+    const one = createScheduler({ db: a, logger, now: clock.now, horizon: 5 });
+    const two = createScheduler({ db: b, logger, now: clock.now, horizon: 5 });
     await Promise.all([one.tick(), two.tick(), one.tick()]);
     const expected = [1, 2, 3, 4, 5].map((m) =>
       new Date(Date.parse("2030-01-01T00:00:00.000Z") + m * 60_000).toISOString(),
@@ -38,7 +38,7 @@ forEachDialect("scheduler", (ctx) => {
     assert.deepEqual(await starts(a, flow.name), expected);
     // A restart: a new scheduler on a new store finds nothing to add.
     const c = await ctx.open();
-    await createScheduler({ store: c, logger, now: clock.now, horizon: 5 }).tick();
+    await createScheduler({ db: c, logger, now: clock.now, horizon: 5 }).tick();
     assert.deepEqual(await starts(a, flow.name), expected);
     // Time passes: the runs before now stay, and the next five exist again.
     clock.advance(150_000);
@@ -47,7 +47,7 @@ forEachDialect("scheduler", (ctx) => {
     // Now 00:03:00: 00:01–00:03 stay, 00:04–00:08 are the next five.
     assert.equal(after.length, 8);
     assert.equal(after.at(-1), "2030-01-01T00:08:00.000Z");
-    const runs = await a.listFlowRuns({ flowName: flow.name, limit: 50 });
+    const runs = await a.runs.list({ flowName: flow.name, limit: 50 });
     assert.ok(runs.items.every((r) => r.autoScheduled && r.state.type === "Scheduled"));
     assert.ok(logger.lines.some((l) => l.level === "info" && l.message.includes(flow.name)));
   });
@@ -57,9 +57,14 @@ forEachDialect("scheduler", (ctx) => {
     const clock = manualClock("2026-03-27T12:00:00.000Z");
     const nine = serializedFlow({ schedule: cronSchedule("0 9 * * *", "Europe/Berlin") });
     const twoThirty = serializedFlow({ schedule: cronSchedule("30 2 * * *", "Europe/Berlin") });
-    await store.registerFlow(nine);
-    await store.registerFlow(twoThirty);
-    await createScheduler({ store, logger: recordingLogger(), now: clock.now, horizon: 4 }).tick();
+    await store.flows.register(nine);
+    await store.flows.register(twoThirty);
+    await createScheduler({
+      db: store,
+      logger: recordingLogger(),
+      now: clock.now,
+      horizon: 4,
+    }).tick();
     // 09:00 local is 08:00 UTC in winter time and 07:00 UTC from 29 March on.
     assert.deepEqual(await starts(store, nine.name), [
       "2026-03-28T08:00:00.000Z",
@@ -86,9 +91,9 @@ forEachDialect("scheduler", (ctx) => {
         dates: ["2030-05-01T10:00:00.000Z", "2030-06-01T10:00:00.000Z", "2029-01-01T00:00:00.000Z"],
       },
     });
-    await store.registerFlow(flow);
+    await store.flows.register(flow);
     const clock = manualClock("2030-01-01T00:00:00.000Z");
-    const scheduler = createScheduler({ store, logger: recordingLogger(), now: clock.now });
+    const scheduler = createScheduler({ db: store, logger: recordingLogger(), now: clock.now });
     await scheduler.tick();
     assert.deepEqual(await starts(store, flow.name), [
       "2030-05-01T10:00:00.000Z",
@@ -103,22 +108,22 @@ forEachDialect("scheduler", (ctx) => {
     const store = await ctx.open();
     const clock = manualClock("2031-01-01T00:00:00.000Z");
     const logger = recordingLogger();
-    const scheduler = createScheduler({ store, logger, now: clock.now, horizon: 3 });
+    const scheduler = createScheduler({ db: store, logger, now: clock.now, horizon: 3 });
     const v1 = serializedFlow({ schedule: cronSchedule("0 * * * *") });
     const broken = serializedFlow({
       schedule: cronSchedule("0 * * * *"),
       parameters: [{ name: "day", required: true, type: "string", validated: false }],
     });
-    await store.registerFlow(broken);
-    const r1 = await store.registerFlow(v1);
+    await store.flows.register(broken);
+    const r1 = await store.flows.register(v1);
     await scheduler.tick();
-    const before = await store.listFlowRuns({ flowName: v1.name, limit: 50 });
+    const before = await store.runs.list({ flowName: v1.name, limit: 50 });
     assert.ok(before.items.every((r) => r.flowId === r1.flow.id));
     assert.equal(before.items.length, 3);
     assert.ok(logger.lines.some((l) => l.level === "warn" && l.message.includes(broken.name)));
-    const r2 = await store.registerFlow({ ...v1, labels: ["v2"] });
+    const r2 = await store.flows.register({ ...v1, labels: ["v2"] });
     await scheduler.tick();
-    const after = await store.listFlowRuns({ flowName: v1.name, limit: 50 });
+    const after = await store.runs.list({ flowName: v1.name, limit: 50 });
     assert.equal(after.items.length, 3);
     assert.ok(after.items.every((r) => r.flowId === r2.flow.id && r.flowVersion === 2));
     assert.deepEqual(
@@ -130,9 +135,9 @@ forEachDialect("scheduler", (ctx) => {
   test("start() ticks on its own and stop() ends it", async () => {
     const store = await ctx.open();
     const flow = serializedFlow({ schedule: cronSchedule("*/5 * * * *") });
-    await store.registerFlow(flow);
+    await store.flows.register(flow);
     const scheduler = createScheduler({
-      store,
+      db: store,
       logger: recordingLogger(),
       intervalMs: 20,
       horizon: 2,

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import { scopeAllows } from "../../../src/server/store/tokens.ts";
+import { scopeAllows } from "../../../src/server/db/tokens.ts";
 import { expectCode } from "../../support/expect-code.ts";
 import { forEachDialect } from "../dialects.ts";
 import { serializedFlow } from "./store-fixtures.ts";
@@ -21,11 +21,11 @@ forEachDialect("logs, agents, tokens", (ctx) => {
   test("logs are stored per run and read back oldest first, in pages", async () => {
     const store = await ctx.open();
     const flow = serializedFlow();
-    await store.registerFlow(flow);
-    const { run } = await store.createFlowRun({ flowName: flow.name });
-    const { run: other } = await store.createFlowRun({ flowName: flow.name });
+    await store.flows.register(flow);
+    const { run } = await store.runs.create({ flowName: flow.name });
+    const { run: other } = await store.runs.create({ flowName: flow.name });
     const t = Date.now();
-    await store.insertLogs([
+    await store.logs.insert([
       ...Array.from({ length: 7 }, (_, i) => ({
         level: "info" as const,
         message: `line ${i}`,
@@ -40,7 +40,7 @@ forEachDialect("logs, agents, tokens", (ctx) => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await store.listLogs(run.id, { limit: 3, cursor });
+      const page = await store.logs.list(run.id, { limit: 3, cursor });
       seen.push(...page.items.map((l) => l.message));
       cursor = page.nextCursor;
     } while (cursor !== undefined);
@@ -48,7 +48,7 @@ forEachDialect("logs, agents, tokens", (ctx) => {
       seen,
       Array.from({ length: 7 }, (_, i) => `line ${i}`),
     );
-    const all = await store.listLogs(run.id, { limit: 50 });
+    const all = await store.logs.list(run.id, { limit: 50 });
     const fourth = all.items[3]!;
     assert.equal(fourth.taskSlug, "inc-1");
     assert.equal(fourth.mapIndex, 2);
@@ -57,17 +57,17 @@ forEachDialect("logs, agents, tokens", (ctx) => {
     assert.equal(typeof fourth.id, "string");
     assert.equal(all.items[0]!.taskSlug, undefined);
     await expectCode(
-      () => store.insertLogs([{ level: "info", message: "x", time: t, flowRunId: randomUUID() }]),
+      () => store.logs.insert([{ level: "info", message: "x", time: t, flowRunId: randomUUID() }]),
       "FLOW_RUN_NOT_FOUND",
       "logs of an unknown run",
     );
     assert.equal(
-      (await store.listLogs(run.id, { limit: 50 })).items.length,
+      (await store.logs.list(run.id, { limit: 50 })).items.length,
       7,
       "nothing of a refused batch",
     );
     await expectCode(
-      () => store.listLogs(randomUUID(), { limit: 5 }),
+      () => store.logs.list(randomUUID(), { limit: 5 }),
       "FLOW_RUN_NOT_FOUND",
       "unknown run",
     );
@@ -76,20 +76,20 @@ forEachDialect("logs, agents, tokens", (ctx) => {
   test("an agent registers by name: the same name keeps its id and takes the new labels", async () => {
     const store = await ctx.open();
     const name = `agent-${randomUUID()}`;
-    const a = await store.registerAgent({ name, labels: ["b", "a", "a"], concurrency: 2 });
+    const a = await store.agents.register({ name, labels: ["b", "a", "a"], concurrency: 2 });
     assert.deepEqual(a.labels, ["a", "b"]);
-    const again = await store.registerAgent({ name, labels: ["c"], concurrency: 4 });
+    const again = await store.agents.register({ name, labels: ["c"], concurrency: 4 });
     assert.equal(again.id, a.id);
     assert.deepEqual(again.labels, ["c"]);
     assert.equal(again.concurrency, 4);
     assert.equal(again.createdAt, a.createdAt);
-    const beat = await store.heartbeatAgent(a.id);
+    const beat = await store.agents.heartbeat(a.id);
     assert.ok(beat.lastSeen >= a.lastSeen);
-    assert.deepEqual(await store.getAgent(a.id), beat);
-    assert.ok((await store.listAgents()).some((x) => x.id === a.id));
-    await expectCode(() => store.getAgent(randomUUID()), "AGENT_NOT_FOUND", "unknown agent");
+    assert.deepEqual(await store.agents.get(a.id), beat);
+    assert.ok((await store.agents.list()).some((x) => x.id === a.id));
+    await expectCode(() => store.agents.get(randomUUID()), "AGENT_NOT_FOUND", "unknown agent");
     await expectCode(
-      () => store.heartbeatAgent(randomUUID()),
+      () => store.agents.heartbeat(randomUUID()),
       "AGENT_NOT_FOUND",
       "unknown agent beat",
     );
@@ -97,39 +97,39 @@ forEachDialect("logs, agents, tokens", (ctx) => {
 
   test("tokens: the secret verifies; a wrong, malformed or revoked one does not", async () => {
     const store = await ctx.open();
-    const before = await store.countActiveTokens();
+    const before = await store.tokens.countActive();
     const name = `ci-${randomUUID()}`;
-    const { token, secret } = await store.createToken({ name, scopes: ["agent"] });
+    const { token, secret } = await store.tokens.create({ name, scopes: ["agent"] });
     assert.match(secret, new RegExp(`^weft_${token.id}_[0-9a-f]{64}$`));
     assert.deepEqual(token.scopes, ["agent"]);
-    assert.equal(await store.countActiveTokens(), before + 1);
-    assert.deepEqual(await store.verifyToken(secret), token);
+    assert.equal(await store.tokens.countActive(), before + 1);
+    assert.deepEqual(await store.tokens.verify(secret), token);
     const wrong = `${secret.slice(0, -1)}${secret.endsWith("0") ? "1" : "0"}`;
-    assert.equal(await store.verifyToken(wrong), undefined);
-    assert.equal(await store.verifyToken("weft_nope"), undefined);
-    assert.equal(await store.verifyToken(""), undefined);
-    assert.equal(await store.verifyToken(`weft_${"a".repeat(12)}_${"0".repeat(64)}`), undefined);
+    assert.equal(await store.tokens.verify(wrong), undefined);
+    assert.equal(await store.tokens.verify("weft_nope"), undefined);
+    assert.equal(await store.tokens.verify(""), undefined);
+    assert.equal(await store.tokens.verify(`weft_${"a".repeat(12)}_${"0".repeat(64)}`), undefined);
     // The secret is not stored: no listed record carries it.
-    assert.ok(!JSON.stringify(await store.listTokens()).includes(secret.slice(-64)));
+    assert.ok(!JSON.stringify(await store.tokens.list()).includes(secret.slice(-64)));
     await expectCode(
-      () => store.createToken({ name, scopes: ["read"] }),
+      () => store.tokens.create({ name, scopes: ["read"] }),
       "INVALID_REQUEST",
       "a second active token of one name",
     );
-    const revoked = await store.revokeToken(name);
+    const revoked = await store.tokens.revoke(name);
     assert.ok(revoked.revokedAt);
-    assert.equal(await store.verifyToken(secret), undefined);
-    assert.equal(await store.countActiveTokens(), before);
+    assert.equal(await store.tokens.verify(secret), undefined);
+    assert.equal(await store.tokens.countActive(), before);
     // Revoked, the name is free again; revoking by id works too.
-    const next = await store.createToken({ name, scopes: ["read", "admin"] });
-    assert.ok((await store.revokeToken(next.token.id)).revokedAt);
+    const next = await store.tokens.create({ name, scopes: ["read", "admin"] });
+    assert.ok((await store.tokens.revoke(next.token.id)).revokedAt);
     await expectCode(
-      () => store.revokeToken(`nope-${randomUUID()}`),
+      () => store.tokens.revoke(`nope-${randomUUID()}`),
       "TOKEN_NOT_FOUND",
       "unknown token",
     );
     await expectCode(
-      () => store.createToken({ name: "x", scopes: [] }),
+      () => store.tokens.create({ name: "x", scopes: [] }),
       "INVALID_REQUEST",
       "no scope",
     );

@@ -4,30 +4,30 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import type { TaskRunStateWrite } from "../../../src/serialization/api-schemas.ts";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { expectCode } from "../../support/expect-code.ts";
 import { forEachDialect } from "../dialects.ts";
 import { serializedFlow, st } from "./store-fixtures.ts";
 
-async function newRun(store: Store): Promise<string> {
+async function newRun(store: ServerDb): Promise<string> {
   const flow = serializedFlow();
-  await store.registerFlow(flow);
-  return (await store.createFlowRun({ flowName: flow.name })).run.id;
+  await store.flows.register(flow);
+  return (await store.runs.create({ flowName: flow.name })).run.id;
 }
 
 /**
  * A run due long ago with a label of its own, and an agent carrying that label:
  * the agent's claim takes this run, whatever else the database holds.
  */
-async function labelledRun(store: Store) {
+async function labelledRun(store: ServerDb) {
   const label = `only-${randomUUID()}`;
   const flow = serializedFlow({ labels: [label] });
-  await store.registerFlow(flow);
-  const { run } = await store.createFlowRun({
+  await store.flows.register(flow);
+  const { run } = await store.runs.create({
     flowName: flow.name,
     scheduledStart: "2000-01-01T00:00:00.000Z",
   });
-  const agent = await store.registerAgent({
+  const agent = await store.agents.register({
     name: `agent-${randomUUID()}`,
     labels: [label],
     concurrency: 1,
@@ -41,7 +41,7 @@ forEachDialect("task runs", (ctx) => {
     const run = await newRun(store);
     const t0 = new Date("2030-01-01T00:00:00.000Z");
     const t1 = new Date("2030-01-01T00:00:01.000Z");
-    const versions = await store.setTaskRunStates([
+    const versions = await store.taskRuns.setStates([
       { flowRunId: run, slug: "inc-1", state: st("Running", t0), version: 0 },
       {
         flowRunId: run,
@@ -55,7 +55,7 @@ forEachDialect("task runs", (ctx) => {
       { flowRunId: run, slug: "map-1", state: st("Mapped", t1, { children: 2 }), version: 0 },
     ]);
     assert.deepEqual(versions, [1, 2, 1, 1, 1]);
-    const runs = await store.listTaskRuns(run);
+    const runs = await store.taskRuns.list(run);
     const inc = runs.find((r) => r.slug === "inc-1")!;
     assert.equal(inc.state.type, "Success");
     assert.equal(inc.version, 2);
@@ -73,7 +73,7 @@ forEachDialect("task runs", (ctx) => {
         [1, "Skipped"],
       ],
     );
-    const detail = await store.getFlowRunDetail(run);
+    const detail = await store.runs.getDetail(run);
     assert.equal(detail.taskRuns.length, 4);
   });
 
@@ -85,9 +85,9 @@ forEachDialect("task runs", (ctx) => {
       { flowRunId: run, slug: "a-1", state: st("Success", "2030-01-01T00:00:01.000Z"), version: 1 },
       { flowRunId: run, slug: "b-1", state: st("Running", "2030-01-01T00:00:00.000Z"), version: 0 },
     ];
-    assert.deepEqual(await store.setTaskRunStates(batch), [1, 2, 1]);
-    assert.deepEqual(await store.setTaskRunStates(JSON.parse(JSON.stringify(batch))), [1, 2, 1]);
-    const runs = await store.listTaskRuns(run);
+    assert.deepEqual(await store.taskRuns.setStates(batch), [1, 2, 1]);
+    assert.deepEqual(await store.taskRuns.setStates(JSON.parse(JSON.stringify(batch))), [1, 2, 1]);
+    const runs = await store.taskRuns.list(run);
     assert.deepEqual(
       runs.map((r) => [r.slug, r.version]),
       [
@@ -98,7 +98,7 @@ forEachDialect("task runs", (ctx) => {
     // Same version, other state: stale, naming the task run and both versions.
     const stale = await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           {
             flowRunId: run,
             slug: "a-1",
@@ -113,13 +113,15 @@ forEachDialect("task runs", (ctx) => {
     assert.match(stale.message, new RegExp(run));
     await expectCode(
       () =>
-        store.setTaskRunStates([{ flowRunId: run, slug: "b-1", state: st("Success"), version: 5 }]),
+        store.taskRuns.setStates([
+          { flowRunId: run, slug: "b-1", state: st("Success"), version: 5 },
+        ]),
       "STALE_VERSION",
       "a version from the future",
     );
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           { flowRunId: run, slug: "new-1", state: st("Success"), version: 1 },
         ]),
       "STALE_VERSION",
@@ -130,7 +132,7 @@ forEachDialect("task runs", (ctx) => {
   test("one bad write in a batch leaves nothing written", async () => {
     const store = await ctx.open();
     const run = await newRun(store);
-    await store.setTaskRunStates([
+    await store.taskRuns.setStates([
       { flowRunId: run, slug: "done-1", state: st("Success"), version: 0 },
     ]);
     const good = Array.from(
@@ -144,7 +146,7 @@ forEachDialect("task runs", (ctx) => {
     );
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           ...good,
           { flowRunId: run, slug: "done-1", state: st("Running"), version: 1 },
         ]),
@@ -153,29 +155,31 @@ forEachDialect("task runs", (ctx) => {
     );
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           ...good,
           { flowRunId: randomUUID(), slug: "x", state: st("Running"), version: 0 },
         ]),
       "FLOW_RUN_NOT_FOUND",
       "a write for an unknown flow run",
     );
-    const runs = await store.listTaskRuns(run);
+    const runs = await store.taskRuns.list(run);
     assert.deepEqual(
       runs.map((r) => r.slug),
       ["done-1"],
     );
-    const detail = await store.getFlowRunDetail(run);
+    const detail = await store.runs.getDetail(run);
     assert.equal(detail.taskRuns.length, 1);
   });
 
   test("every transition rule holds for task runs too", async () => {
     const store = await ctx.open();
     const run = await newRun(store);
-    await store.setTaskRunStates([{ flowRunId: run, slug: "s", state: st("Pending"), version: 0 }]);
+    await store.taskRuns.setStates([
+      { flowRunId: run, slug: "s", state: st("Pending"), version: 0 },
+    ]);
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           { flowRunId: run, slug: "s", state: st("Cancelling"), version: 1 },
         ]),
       "INVALID_TRANSITION",
@@ -183,12 +187,14 @@ forEachDialect("task runs", (ctx) => {
     );
     await expectCode(
       () =>
-        store.setTaskRunStates([{ flowRunId: run, slug: "s", state: st("Submitted"), version: 1 }]),
+        store.taskRuns.setStates([
+          { flowRunId: run, slug: "s", state: st("Submitted"), version: 1 },
+        ]),
       "INVALID_TRANSITION",
       "Pending → Submitted",
     );
     assert.deepEqual(
-      await store.setTaskRunStates([
+      await store.taskRuns.setStates([
         { flowRunId: run, slug: "s", state: st("Running"), version: 1 },
         { flowRunId: run, slug: "s", state: st("Retrying"), version: 2 },
         { flowRunId: run, slug: "s", state: st("Running"), version: 3 },
@@ -201,15 +207,15 @@ forEachDialect("task runs", (ctx) => {
   test("a write naming an old claim of its flow run is refused", async () => {
     const store = await ctx.open();
     const { run, agentId } = await labelledRun(store);
-    const [claimed] = await store.claimFlowRuns(agentId, 1);
+    const [claimed] = await store.runs.claim(agentId, 1);
     assert.equal(claimed?.run.id, run.id);
     assert.equal(claimed?.run.claimCount, 1);
-    await store.setTaskRunStates([
+    await store.taskRuns.setStates([
       { flowRunId: run.id, slug: "a", state: st("Running"), version: 0, claim: 1 },
     ]);
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           { flowRunId: run.id, slug: "b", state: st("Running"), version: 0, claim: 2 },
         ]),
       "STALE_VERSION",
@@ -220,9 +226,9 @@ forEachDialect("task runs", (ctx) => {
   test("a run claimed again may start again a task run that failed, never one that succeeded", async () => {
     const store = await ctx.open();
     const { run, agentId } = await labelledRun(store);
-    const [first] = await store.claimFlowRuns(agentId, 1);
+    const [first] = await store.runs.claim(agentId, 1);
     assert.equal(first?.run.claimCount, 1);
-    await store.setTaskRunStates([
+    await store.taskRuns.setStates([
       { flowRunId: run.id, slug: "ok", state: st("Running"), version: 0, claim: 1 },
       { flowRunId: run.id, slug: "bad", state: st("Running"), version: 0, claim: 1 },
       { flowRunId: run.id, slug: "ok", state: st("Success"), version: 1, claim: 1 },
@@ -230,23 +236,23 @@ forEachDialect("task runs", (ctx) => {
     ]);
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           { flowRunId: run.id, slug: "bad", state: st("Running"), version: 2, claim: 1 },
         ]),
       "INVALID_TRANSITION",
       "within one claim a failed task run stays failed",
     );
     // Rescheduled (as run health does after a crash) and claimed again.
-    await store.setFlowRunState(run.id, st("Scheduled"), first!.run.version);
-    const [second] = await store.claimFlowRuns(agentId, 1);
+    await store.runs.setState(run.id, st("Scheduled"), first!.run.version);
+    const [second] = await store.runs.claim(agentId, 1);
     assert.equal(second?.run.claimCount, 2);
-    const [v] = await store.setTaskRunStates([
+    const [v] = await store.taskRuns.setStates([
       { flowRunId: run.id, slug: "bad", state: st("Running"), version: 2, claim: 2 },
     ]);
     assert.equal(v, 3);
     await expectCode(
       () =>
-        store.setTaskRunStates([
+        store.taskRuns.setStates([
           { flowRunId: run.id, slug: "ok", state: st("Running"), version: 2, claim: 2 },
         ]),
       "INVALID_TRANSITION",
@@ -267,8 +273,8 @@ forEachDialect("task runs", (ctx) => {
         version: 0,
       }),
     );
-    const versions = await store.setTaskRunStates(writes);
+    const versions = await store.taskRuns.setStates(writes);
     assert.equal(versions.length, 10_000);
-    assert.equal((await store.listTaskRuns(run)).length, 10_000);
+    assert.equal((await store.taskRuns.list(run)).length, 10_000);
   });
 });

@@ -1,5 +1,5 @@
 import { type ColumnDefinitionBuilder, type Kysely, type Migration, sql } from "kysely";
-import type { Dialect } from "../store.ts";
+import type { Dialect } from "../connection.ts";
 
 /**
  * The first schema: flows, flow runs and their states, task runs (with their

@@ -10,14 +10,14 @@ forEachDialect("run id prefixes", (ctx: DialectContext) => {
   test("a prefix finds its run, in any case; a prefix two runs share finds both", async () => {
     const store = await ctx.open();
     const flow = serializedFlow();
-    await store.registerFlow(flow);
-    const { run } = await store.createFlowRun({ flowName: flow.name });
-    const { run: other } = await store.createFlowRun({ flowName: flow.name });
+    await store.flows.register(flow);
+    const { run } = await store.runs.create({ flowName: flow.name });
+    const { run: other } = await store.runs.create({ flowName: flow.name });
     const short = run.id.slice(0, 8);
     assert.equal(run.name, `${flow.name}-${short}`, "the prefix a run's name shows");
 
     const ids = async (idPrefix: string) =>
-      (await store.listFlowRuns({ idPrefix, limit: 50 })).items.map((r) => r.id).sort();
+      (await store.runs.list({ idPrefix, limit: 50 })).items.map((r) => r.id).sort();
     assert.deepEqual(await ids(short), [run.id]);
     assert.deepEqual(await ids(short.toUpperCase()), [run.id]);
     assert.deepEqual(await ids(run.id), [run.id]);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { openStore } from "../../../src/server/store/open-store.ts";
+import { openServerDb } from "../../../src/server/db/open-server-db.ts";
 import { expectCode } from "../../support/expect-code.ts";
 import {
   createSchema,
@@ -22,17 +22,17 @@ forEachDialect("open store", (ctx) => {
   test("migrations run once: opening again finds nothing to do and keeps the data", async () => {
     const first = await ctx.open();
     assert.equal(await first.ready(), true);
-    const { flow } = await first.registerFlow(serializedFlow());
+    const { flow } = await first.flows.register(serializedFlow());
     const second = await ctx.open();
     assert.equal(await second.ready(), true);
-    assert.equal((await second.getFlow(flow.id)).id, flow.id);
+    assert.equal((await second.flows.get(flow.id)).id, flow.id);
   });
 
   test("a closed store answers DATABASE_UNAVAILABLE, and closing twice is fine", async () => {
     const store = await ctx.open();
     await store.close();
     await store.close();
-    await expectCode(() => store.listAgents(), "DATABASE_UNAVAILABLE", "after close");
+    await expectCode(() => store.agents.list(), "DATABASE_UNAVAILABLE", "after close");
   });
 
   test("the leader lock: one store leads at a time (SQLite: always leads)", async () => {
@@ -78,7 +78,7 @@ describe("start-up failures", () => {
     writeFileSync(file, "not a directory");
     const path = join(file, "weft.db");
     const error = await expectCode(
-      () => openStore({ db: path }),
+      () => openServerDb({ db: path }),
       "DATABASE_UNAVAILABLE",
       "parent is a file",
     );
@@ -90,7 +90,7 @@ describe("start-up failures", () => {
     const path = join(dir, "garbage.db");
     writeFileSync(path, "x".repeat(4096));
     const error = await expectCode(
-      () => openStore({ db: path }),
+      () => openServerDb({ db: path }),
       "DATABASE_UNAVAILABLE",
       "not a database",
     );
@@ -98,14 +98,14 @@ describe("start-up failures", () => {
   });
 
   test("a missing directory is created", async () => {
-    const store = await openStore({ db: join(dir, "deep", "er", "weft.db") });
+    const store = await openServerDb({ db: join(dir, "deep", "er", "weft.db") });
     assert.equal(await store.ready(), true);
     await store.close();
   });
 
   test("unreachable PostgreSQL is DATABASE_UNAVAILABLE naming host:port, never the password", async () => {
     const error = await expectCode(
-      () => openStore({ db: "postgres://weft:s3cret-pw@127.0.0.1:1/weft" }),
+      () => openServerDb({ db: "postgres://weft:s3cret-pw@127.0.0.1:1/weft" }),
       "DATABASE_UNAVAILABLE",
       "port 1",
     );
@@ -117,7 +117,7 @@ describe("start-up failures", () => {
 
   test("SQLite: stores opened at once on a new file migrate once", async () => {
     const path = join(dir, `race-${randomUUID()}.db`);
-    const stores = await Promise.all(Array.from({ length: 4 }, () => openStore({ db: path })));
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openServerDb({ db: path })));
     for (const s of stores) assert.equal(await s.ready(), true);
     await Promise.all(stores.map((s) => s.close()));
   });
@@ -128,10 +128,10 @@ describe("start-up failures", () => {
     const schema = await createSchema(POSTGRES_URL!);
     try {
       const db = withSearchPath(POSTGRES_URL!, schema);
-      const stores = await Promise.all(Array.from({ length: 4 }, () => openStore({ db })));
+      const stores = await Promise.all(Array.from({ length: 4 }, () => openServerDb({ db })));
       for (const s of stores) assert.equal(await s.ready(), true);
-      const { flow } = await stores[0]!.registerFlow(serializedFlow());
-      assert.equal((await stores[3]!.getFlow(flow.id)).id, flow.id);
+      const { flow } = await stores[0]!.flows.register(serializedFlow());
+      assert.equal((await stores[3]!.flows.get(flow.id)).id, flow.id);
       await Promise.all(stores.map((s) => s.close()));
     } finally {
       await dropSchema(POSTGRES_URL!, schema);
@@ -143,7 +143,7 @@ describe("start-up failures", () => {
   }, async () => {
     const schema = await createSchema(POSTGRES_URL!);
     const db = withSearchPath(POSTGRES_URL!, schema);
-    const [a, b] = await Promise.all([openStore({ db }), openStore({ db })]);
+    const [a, b] = await Promise.all([openServerDb({ db }), openServerDb({ db })]);
     try {
       const name = `loop-${randomUUID()}`;
       const leading = a.asLeader(name, async () => {

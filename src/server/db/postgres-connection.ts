@@ -3,8 +3,8 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { WeftError } from "../../core/errors.ts";
 import type { Logger } from "../../core/reporter.ts";
-import type { StoreConnection } from "./connection.ts";
-import type { Database } from "./database.ts";
+import type { DbConnection } from "./connection.ts";
+import type { Tables } from "./tables.ts";
 
 /** Connections in the pool. @default 10 */
 const POOL_SIZE = 10;
@@ -56,7 +56,7 @@ function connectionFailure(error: unknown): boolean {
  * `my_schema` (which must exist). An unreachable server is one
  * DATABASE_UNAVAILABLE naming host:port.
  */
-export async function openPostgres(url: string, logger?: Logger): Promise<StoreConnection> {
+export async function openPostgres(url: string, logger?: Logger): Promise<DbConnection> {
   const address = postgresAddress(url);
   const pool = new pg.Pool({
     connectionString: url,
@@ -108,7 +108,7 @@ export async function openPostgres(url: string, logger?: Logger): Promise<StoreC
       },
     );
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
 
   // A leader lock is per database and schema: replicas of one deployment share both.

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isStateA, STATE_TYPES, type StateType } from "../../../src/core/states.ts";
-import { transitionError } from "../../../src/server/store/transitions.ts";
+import { transitionError } from "../../../src/server/db/transitions.ts";
 
 const finished = STATE_TYPES.filter((t) => isStateA(t, "Finished"));
 const pending = STATE_TYPES.filter((t) => isStateA(t, "Pending"));

@@ -2,15 +2,15 @@ import { type Insertable, type Kysely, sql } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import { isStateA, type StateType } from "../../core/states.ts";
 import type { TaskRunStateWrite } from "../../serialization/api-schemas.ts";
-import type { BulkType, StoreConnection } from "./connection.ts";
+import type { BulkType, DbConnection } from "./connection.ts";
 import { canonicalJson } from "./content-hash.ts";
-import type { Database, TaskRunsTable } from "./database.ts";
-import { chunks, isoText } from "./store-records.ts";
+import { chunks, isoText } from "./records.ts";
+import type { Tables, TaskRunsTable } from "./tables.ts";
 import { transitionError } from "./transitions.ts";
 
 // The task-run batch: read every touched row in one query per flow run, decide in
 // JS, write each touched task run once with one upsert whose rows are bound as
-// arrays (see StoreConnection.selectRows): a constant, short statement whatever the
+// arrays (see DbConnection.selectRows): a constant, short statement whatever the
 // batch size, so nothing nears a parameter limit and SQLite reuses the prepared
 // statement. One transaction, all or none.
 
@@ -45,8 +45,8 @@ function stale(w: TaskRunStateWrite, current: number, why = ""): WeftError {
  * accepted again and changes nothing, so a retried batch is idempotent.
  */
 export async function applyTaskRunStates(
-  connection: StoreConnection,
-  trx: Kysely<Database>,
+  connection: DbConnection,
+  trx: Kysely<Tables>,
   writes: readonly TaskRunStateWrite[],
 ): Promise<number[]> {
   const runIds = [...new Set(writes.map((w) => w.flowRunId))];

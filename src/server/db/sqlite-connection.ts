@@ -11,12 +11,12 @@ import {
   sql,
 } from "kysely";
 import { WeftError } from "../../core/errors.ts";
-import type { StoreConnection } from "./connection.ts";
-import type { Database } from "./database.ts";
+import type { DbConnection } from "./connection.ts";
+import type { Tables } from "./tables.ts";
 
 /**
  * How long SQLite itself waits for another connection's write lock. Short, since
- * the wait blocks the event loop; the store waits longer asynchronously.
+ * the wait blocks the event loop; the write helper (sql-context.ts) waits longer asynchronously.
  * @default 50
  */
 const BUSY_TIMEOUT_MS = 50;
@@ -56,7 +56,7 @@ const STATEMENT_CACHE_SIZE = 256;
 
 /**
  * The database as Kysely's driver sees it, with prepared statements reused by
- * their SQL text (least recently used dropped first): the store's hot statements
+ * their SQL text (least recently used dropped first): the repositories' hot statements
  * (task-run batches in fixed-size chunks, claims, state writes) are parsed once.
  * Kysely runs statements one at a time with `all` or `run`, never leaving one
  * half-iterated, so sharing a statement is safe.
@@ -84,7 +84,7 @@ function withStatementCache(database: SqliteDatabase.Database): SqliteDialectDat
  * with a busy timeout and foreign keys on. Any failure is one DATABASE_UNAVAILABLE
  * naming the path.
  */
-export function openSqlite(path: string): StoreConnection {
+export function openSqlite(path: string): DbConnection {
   const where = path === ":memory:" ? path : resolve(path);
   let database: SqliteDatabase.Database;
   try {
@@ -104,7 +104,7 @@ export function openSqlite(path: string): StoreConnection {
       },
     );
   }
-  const db = new Kysely<Database>({
+  const db = new Kysely<Tables>({
     dialect: new MigratingSqliteDialect({ database: withStatementCache(database) }),
   });
   let closed = false;

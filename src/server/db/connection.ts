@@ -1,18 +1,22 @@
 import type { Kysely, RawBuilder } from "kysely";
-import type { Database } from "./database.ts";
-import type { Dialect } from "./store.ts";
+import type { Tables } from "./tables.ts";
+
+/** The SQL dialects the database speaks. */
+export const DIALECTS = ["sqlite", "postgres"] as const;
+/** One of {@link DIALECTS}. */
+export type Dialect = (typeof DIALECTS)[number];
 
 /** The SQL types of bulk-bound values. */
 export type BulkType = "text" | "integer";
 
 /**
  * What differs between SQLite and PostgreSQL, kept in one narrow interface so
- * that the store itself is one implementation: opening, the few SQL fragments
+ * that every repository is one implementation: opening, the few SQL fragments
  * that have no common spelling, the leader lock and error classification.
  */
-export interface StoreConnection {
+export interface DbConnection {
   readonly dialect: Dialect;
-  readonly db: Kysely<Database>;
+  readonly db: Kysely<Tables>;
   /** How a write transaction begins (SQLite takes the write lock at once, so no deadlock on upgrade). */
   readonly beginWrite: string;
   /** Bound parameters one statement may carry (SQLite 32,766; PostgreSQL 65,535), with a margin. */

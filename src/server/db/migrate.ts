@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Kysely, type Migration, Migrator } from "kysely";
 import { WeftError } from "../../core/errors.ts";
-import type { StoreConnection } from "./connection.ts";
+import type { DbConnection, Dialect } from "./connection.ts";
 import { tablesMigration } from "./migrations/0001-tables.ts";
 import { uniqueFlowVersionsMigration } from "./migrations/0002-unique-flow-versions.ts";
 import { agentTokensMigration } from "./migrations/0003-agent-tokens.ts";
-import type { Dialect } from "./store.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
 const BUSY_WAIT_MS = 10_000;
@@ -19,7 +18,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
   };
 }
 
-function migrator(connection: StoreConnection): Migrator {
+function migrator(connection: DbConnection): Migrator {
   return new Migrator({
     db: connection.db as unknown as Kysely<unknown>,
     provider: { getMigrations: async () => migrations(connection.dialect) },
@@ -35,7 +34,7 @@ function migrator(connection: StoreConnection): Migrator {
  * Brings the schema up to date. Kysely's migrator takes a lock (an advisory lock
  * on PostgreSQL; SQLite's write lock), so concurrent start-ups migrate once.
  */
-export async function migrateToLatest(connection: StoreConnection): Promise<void> {
+export async function migrateToLatest(connection: DbConnection): Promise<void> {
   let outcome = await migrator(connection).migrateToLatest();
   // Another process is migrating the same SQLite file: wait for it, then find nothing to do.
   for (let waited = 0; connection.isBusy(outcome.error) && waited < BUSY_WAIT_MS; waited += 50) {
@@ -60,7 +59,7 @@ export async function migrateToLatest(connection: StoreConnection): Promise<void
 }
 
 /** True when every migration has run. */
-export async function schemaIsCurrent(connection: StoreConnection): Promise<boolean> {
+export async function schemaIsCurrent(connection: DbConnection): Promise<boolean> {
   const all = await migrator(connection).getMigrations();
   return all.every((m) => m.executedAt !== undefined);
 }

@@ -1,9 +1,9 @@
 import type { Generated } from "kysely";
 
-// The tables as Kysely sees them. Column names are snake_case in SQL; the store maps
-// rows to the API's records itself (no naming plugin on the hot path). Times are
+// The tables as Kysely sees them. Column names are snake_case in SQL; the repositories map
+// rows to the API's records themselves (no naming plugin on the hot path). Times are
 // ISO 8601 UTC text, which sorts as text on both dialects; booleans are 0/1
-// integers; JSON is text (parsed and written by the store, so both dialects keep it
+// integers; JSON is text (parsed and written by the repositories, so both dialects keep it
 // byte for byte).
 
 /** A registered flow version. */
@@ -117,7 +117,7 @@ export interface ApiTokensTable {
 }
 
 /** The whole schema. */
-export interface Database {
+export interface Tables {
   flows: FlowsTable;
   flow_runs: FlowRunsTable;
   flow_run_states: FlowRunStatesTable;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, test } from "node:test";
-import { openStore } from "../../../src/server/store/open-store.ts";
+import { openServerDb } from "../../../src/server/db/open-server-db.ts";
 import { startTcpProxy, type TcpProxy } from "../../support/tcp-proxy.ts";
 import {
   describeOutput,
@@ -122,10 +122,10 @@ describe("PostgreSQL connections cut under load", {
     const direct = withSearchPath(POSTGRES_URL!, schema);
 
     // The flow and the agent are written directly, not through the proxy.
-    const setup = await openStore({ db: direct });
+    const setup = await openServerDb({ db: direct });
     const flow = serializedFlow();
-    await setup.registerFlow(flow);
-    const agent = await setup.registerAgent({
+    await setup.flows.register(flow);
+    const agent = await setup.agents.register({
       name: `agent-${randomUUID()}`,
       labels: [],
       concurrency: 5,

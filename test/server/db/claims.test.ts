@@ -3,19 +3,19 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import type { Store } from "../../../src/server/store/store.ts";
+import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { expectCode } from "../../support/expect-code.ts";
 import { forEachDialect } from "../dialects.ts";
 import { serializedFlow } from "./store-fixtures.ts";
 
 const PAST = "2000-01-01T00:00:00.000Z";
 
-async function labelledRuns(store: Store, labels: string[], count: number, start = PAST) {
+async function labelledRuns(store: ServerDb, labels: string[], count: number, start = PAST) {
   const flow = serializedFlow({ labels });
-  await store.registerFlow(flow);
+  await store.flows.register(flow);
   const ids: string[] = [];
   for (let i = 0; i < count; i++)
-    ids.push((await store.createFlowRun({ flowName: flow.name, scheduledStart: start })).run.id);
+    ids.push((await store.runs.create({ flowName: flow.name, scheduledStart: start })).run.id);
   return ids;
 }
 
@@ -29,15 +29,15 @@ forEachDialect("claims", (ctx) => {
       environment: { type: "subprocess", schemaVersion: 1 },
       location: "flows/abc.mjs",
     });
-    await store.registerFlow(flow);
-    const { run } = await store.createFlowRun({ flowName: flow.name, scheduledStart: PAST });
-    const agent = await store.registerAgent({
+    await store.flows.register(flow);
+    const { run } = await store.runs.create({ flowName: flow.name, scheduledStart: PAST });
+    const agent = await store.agents.register({
       name: `a-${randomUUID()}`,
       labels: [label],
       concurrency: 2,
     });
-    assert.equal((await store.nextDue(agent.id))?.toISOString(), PAST);
-    const claimed = await store.claimFlowRuns(agent.id, 5);
+    assert.equal((await store.runs.nextDue(agent.id))?.toISOString(), PAST);
+    const claimed = await store.runs.claim(agent.id, 5);
     assert.equal(claimed.length, 1);
     const [c] = claimed;
     assert.equal(c?.run.id, run.id);
@@ -49,18 +49,14 @@ forEachDialect("claims", (ctx) => {
     assert.deepEqual(c?.storage, flow.storage);
     assert.deepEqual(c?.environment, flow.environment);
     assert.equal(c?.location, "flows/abc.mjs");
-    assert.deepEqual((await store.claimFlowRuns(agent.id, 5)).length, 0);
-    const detail = await store.getFlowRunDetail(run.id);
+    assert.deepEqual((await store.runs.claim(agent.id, 5)).length, 0);
+    const detail = await store.runs.getDetail(run.id);
     assert.deepEqual(
       detail.history.map((s) => s.type),
       ["Scheduled", "Submitted"],
     );
-    assert.equal(await store.nextDue(agent.id), undefined);
-    await expectCode(
-      () => store.claimFlowRuns(randomUUID(), 1),
-      "AGENT_NOT_FOUND",
-      "unknown agent",
-    );
+    assert.equal(await store.runs.nextDue(agent.id), undefined);
+    await expectCode(() => store.runs.claim(randomUUID(), 1), "AGENT_NOT_FOUND", "unknown agent");
   });
 
   test("labels: a run is claimed only by agents carrying all of its labels", async () => {
@@ -69,40 +65,40 @@ forEachDialect("claims", (ctx) => {
     const big = `big-${randomUUID()}`;
     const [both] = await labelledRuns(store, [gpu, big], 1);
     const [onlyGpu] = await labelledRuns(store, [gpu], 1);
-    const none = await store.registerAgent({
+    const none = await store.agents.register({
       name: `n-${randomUUID()}`,
       labels: [],
       concurrency: 1,
     });
-    const partial = await store.registerAgent({
+    const partial = await store.agents.register({
       name: `p-${randomUUID()}`,
       labels: [big],
       concurrency: 1,
     });
-    const gpuOnly = await store.registerAgent({
+    const gpuOnly = await store.agents.register({
       name: `g-${randomUUID()}`,
       labels: [gpu],
       concurrency: 1,
     });
-    const full = await store.registerAgent({
+    const full = await store.agents.register({
       name: `f-${randomUUID()}`,
       labels: [gpu, big, "extra"],
       concurrency: 1,
     });
-    assert.deepEqual(await store.claimFlowRuns(none.id, 10), []);
-    assert.deepEqual(await store.claimFlowRuns(partial.id, 10), []);
+    assert.deepEqual(await store.runs.claim(none.id, 10), []);
+    assert.deepEqual(await store.runs.claim(partial.id, 10), []);
     assert.deepEqual(
-      (await store.claimFlowRuns(gpuOnly.id, 10)).map((c) => c.run.id),
+      (await store.runs.claim(gpuOnly.id, 10)).map((c) => c.run.id),
       [onlyGpu],
     );
     assert.deepEqual(
-      (await store.claimFlowRuns(full.id, 10)).map((c) => c.run.id),
+      (await store.runs.claim(full.id, 10)).map((c) => c.run.id),
       [both],
     );
     // A run without labels is claimed by any agent.
     const [plain] = await labelledRuns(store, [], 1);
     assert.deepEqual(
-      (await store.claimFlowRuns(none.id, 10)).map((c) => c.run.id),
+      (await store.runs.claim(none.id, 10)).map((c) => c.run.id),
       [plain],
     );
   });
@@ -114,18 +110,18 @@ forEachDialect("claims", (ctx) => {
     const [future] = await labelledRuns(store, [label], 1, later);
     const old = await labelledRuns(store, [label], 1, "1999-01-01T00:00:00.000Z");
     const newer = await labelledRuns(store, [label], 2, PAST);
-    const agent = await store.registerAgent({
+    const agent = await store.agents.register({
       name: `a-${randomUUID()}`,
       labels: [label],
       concurrency: 1,
     });
-    const first = await store.claimFlowRuns(agent.id, 2);
+    const first = await store.runs.claim(agent.id, 2);
     // The oldest first; the two due at the same time in either order.
     assert.equal(first[0]?.run.id, old[0]);
-    const second = await store.claimFlowRuns(agent.id, 5);
+    const second = await store.runs.claim(agent.id, 5);
     assert.equal(second.length, 1);
     assert.deepEqual([first[1]?.run.id, second[0]?.run.id].sort(), [...newer].sort());
-    assert.equal((await store.nextDue(agent.id))?.toISOString(), later);
+    assert.equal((await store.runs.nextDue(agent.id))?.toISOString(), later);
     assert.ok(future);
   });
 
@@ -135,7 +131,7 @@ forEachDialect("claims", (ctx) => {
     const ids = await labelledRuns(stores[0]!, [label], 60);
     const agents = await Promise.all(
       stores.map((s, i) =>
-        s.registerAgent({ name: `race-${i}-${randomUUID()}`, labels: [label], concurrency: 1 }),
+        s.agents.register({ name: `race-${i}-${randomUUID()}`, labels: [label], concurrency: 1 }),
       ),
     );
     const won = new Map<string, string[]>();
@@ -143,7 +139,7 @@ forEachDialect("claims", (ctx) => {
       stores.map(async (store, i) => {
         const mine: string[] = [];
         for (;;) {
-          const claimed = await store.claimFlowRuns(agents[i]!.id, 3);
+          const claimed = await store.runs.claim(agents[i]!.id, 3);
           if (claimed.length === 0) break;
           mine.push(...claimed.map((c) => c.run.id));
         }
@@ -155,7 +151,7 @@ forEachDialect("claims", (ctx) => {
     assert.deepEqual([...new Set(all)].sort(), [...ids].sort());
     for (const [agentId, runs] of won) {
       for (const id of runs) {
-        const run = await stores[0]!.getFlowRun(id);
+        const run = await stores[0]!.runs.get(id);
         assert.equal(run.agentId, agentId);
         assert.equal(run.claimCount, 1);
       }
@@ -165,7 +161,7 @@ forEachDialect("claims", (ctx) => {
   test("claimed runs change the runs-changed listeners only on writes that make runs claimable", async () => {
     const store = await ctx.open();
     let calls = 0;
-    const off = store.onRunsChanged(() => calls++);
+    const off = store.runs.onChanged(() => calls++);
     const label = `l-${randomUUID()}`;
     await labelledRuns(store, [label], 1);
     assert.equal(calls, 1);

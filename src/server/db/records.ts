@@ -23,7 +23,7 @@ import type {
   FlowRunsTable,
   FlowsTable,
   TaskRunsTable,
-} from "./database.ts";
+} from "./tables.ts";
 
 // Rows → the API's records. Optional members are left out when the column is null
 // (the API types use exactOptionalPropertyTypes).
@@ -160,7 +160,7 @@ const CURSOR_PART = {
   serial: (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0,
 } as const;
 
-/** The sort key in a cursor this store made; INVALID_REQUEST for anything else. */
+/** The sort key in a cursor this database made; INVALID_REQUEST for anything else. */
 export function decodeCursor<T extends readonly (string | number)[]>(
   cursor: string,
   shape: readonly (keyof typeof CURSOR_PART)[],

@@ -1,0 +1,76 @@
+// Logs: records a flow-run process sends, read back in the order they were
+// stored. Invariant: a batch is one transaction and names only runs that exist
+// (FLOW_RUN_NOT_FOUND otherwise, nothing stored); the cursor is the serial id, so
+// a reader paging while records arrive misses none and sees none twice.
+import type { LogEntry, Page } from "../../serialization/api-schemas.ts";
+import { chunks, decodeCursor, encodeCursor } from "./records.ts";
+import { runNotFound, type SqlContext } from "./sql-context.ts";
+
+/** Log records of flow runs. */
+export class LogRepository {
+  constructor(private readonly ctx: SqlContext) {}
+
+  /** Stores log records in one transaction (FLOW_RUN_NOT_FOUND naming a run that does not exist). */
+  async insert(records: readonly Omit<LogEntry, "id">[]): Promise<void> {
+    if (records.length === 0) return;
+    const maxParameters = this.ctx.connection.maxParameters;
+    const runIds = [...new Set(records.map((r) => r.flowRunId))];
+    const rows = records.map((r) => ({
+      flow_run_id: r.flowRunId,
+      task_slug: r.taskSlug ?? null,
+      map_index: r.mapIndex ?? null,
+      level: r.level,
+      time: r.time,
+      message: r.message,
+      fields: r.fields === undefined ? null : JSON.stringify(r.fields),
+    }));
+    await this.ctx.write(async (trx) => {
+      for (const ids of chunks(runIds, maxParameters)) {
+        const found = await trx
+          .selectFrom("flow_runs")
+          .select("id")
+          .where("id", "in", ids)
+          .execute();
+        if (found.length !== ids.length) {
+          const known = new Set(found.map((f) => f.id));
+          throw runNotFound(ids.find((id) => !known.has(id))!);
+        }
+      }
+      for (const part of chunks(rows, Math.floor(maxParameters / 7))) {
+        await trx.insertInto("logs").values(part).execute();
+      }
+    });
+  }
+
+  /** A page of a run's log records, oldest first. */
+  async list(
+    flowRunId: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<LogEntry>> {
+    let q = this.ctx.db.selectFrom("logs").selectAll().where("flow_run_id", "=", flowRunId);
+    if (query.cursor !== undefined) {
+      const [after] = decodeCursor<[number]>(query.cursor, ["serial"]);
+      q = q.where("id", ">", after);
+    }
+    const rows = await q
+      .orderBy("id")
+      .limit(query.limit + 1)
+      .execute();
+    if (rows.length === 0 && query.cursor === undefined) await this.ctx.runRow(flowRunId);
+    const items = rows.slice(0, query.limit);
+    const last = items.at(-1);
+    return {
+      items: items.map((r) => ({
+        id: String(r.id),
+        flowRunId: r.flow_run_id,
+        level: r.level as LogEntry["level"],
+        time: r.time,
+        message: r.message,
+        ...(r.task_slug === null ? {} : { taskSlug: r.task_slug }),
+        ...(r.map_index === null ? {} : { mapIndex: r.map_index }),
+        ...(r.fields === null ? {} : { fields: JSON.parse(r.fields) }),
+      })),
+      ...(rows.length > query.limit && last ? { nextCursor: encodeCursor([last.id]) } : {}),
+    };
+  }
+}

@@ -1,0 +1,36 @@
+// Task runs: the states a flow-run process reports for its tasks, written in
+// batches (task-run-batch.ts holds the algorithm).
+//
+// Invariants: a batch is one transaction, all or none; it locks its flow runs, so
+// batches of one run and claims serialize; every write carries the task run's row
+// version (STALE_VERSION unless current, except an exact repeat, so a retried
+// batch is idempotent) and, from an agent, the run's claim, so a process of an
+// older claim cannot write over a rescheduled run.
+import type { TaskRun, TaskRunStateWrite } from "../../serialization/api-schemas.ts";
+import { toTaskRun } from "./records.ts";
+import type { SqlContext } from "./sql-context.ts";
+import { applyTaskRunStates } from "./task-run-batch.ts";
+
+/** Task runs of flow runs. */
+export class TaskRunRepository {
+  constructor(private readonly ctx: SqlContext) {}
+
+  /** Applies many task-run state writes in one transaction, all or none; returns each new version. */
+  async setStates(writes: readonly TaskRunStateWrite[]): Promise<number[]> {
+    if (writes.length === 0) return [];
+    return this.ctx.write((trx) => applyTaskRunStates(this.ctx.connection, trx, writes));
+  }
+
+  /** The task runs of a flow run by slug and map index (FLOW_RUN_NOT_FOUND if the run is not there). */
+  async list(flowRunId: string): Promise<TaskRun[]> {
+    const rows = await this.ctx.db
+      .selectFrom("task_runs")
+      .selectAll()
+      .where("flow_run_id", "=", flowRunId)
+      .orderBy("slug")
+      .orderBy("map_index")
+      .execute();
+    if (rows.length === 0) await this.ctx.runRow(flowRunId);
+    return rows.map(toTaskRun);
+  }
+}
