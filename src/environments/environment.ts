@@ -1,6 +1,6 @@
-import type { FlowEnvironment, StorageNeed } from "../core/flow.ts";
 import type { Logger, Reporter } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
+import type { FlowEnvironment, StorageNeed } from "../serialization/deployment.ts";
 import { ENVIRONMENT_TYPES } from "../serialization/schemas.ts";
 import type { Storage } from "../storage/storage.ts";
 

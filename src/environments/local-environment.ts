@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
-import { checkPairing } from "../core/flow.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
 import { canResume } from "../engine/flow-runner.ts";
+import { checkPairing } from "../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
   type Environment,

@@ -1,7 +1,75 @@
 import { WeftError } from "../core/errors.ts";
+import type { Flow } from "../core/flow.ts";
 import { assertNoCredentials } from "./credentials.ts";
 import { checkLocation } from "./locations.ts";
 import { ENVIRONMENT_TYPES, STORAGE_TYPES } from "./schemas.ts";
+
+/**
+ * What serialization needs of a storage (the whole interface is `Storage` in
+ * `storage/`): where a flow's code is kept. Public, so that a user's own storage
+ * fits a flow's `storage` option.
+ */
+export interface FlowStorage {
+  readonly type: string;
+  readonly name: string;
+  readonly labels: readonly string[];
+  /** Another process on this machine can load the code. */
+  readonly shareable: boolean;
+  /** Another machine can load the code. */
+  readonly remote: boolean;
+  /** Records the flow and returns its location. */
+  addFlow(flow: Flow<unknown>): string;
+  /** Bundles and uploads what was added. */
+  build(): Promise<FlowStorage>;
+  toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What serialization needs of an environment (the whole interface is `Environment` in `environments/`): how a run executes. */
+export interface FlowEnvironment {
+  readonly type: string;
+  readonly labels: readonly string[];
+  /**
+   * What the environment needs of a storage: nothing (runs in the process that
+   * has the flow), `shareable` (another process loads it) or `remote` (another machine does).
+   */
+  readonly storageNeeds: StorageNeed;
+  /**
+   * True when a task's retry may run in another process than its first attempt
+   * (a distributed executor): its inputs must then be persisted results.
+   */
+  readonly retriesElsewhere?: boolean;
+  toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What an environment needs of a storage, weakest first. */
+export const STORAGE_NEEDS = ["none", "shareable", "remote"] as const;
+/** One of {@link STORAGE_NEEDS}. */
+export type StorageNeed = (typeof STORAGE_NEEDS)[number];
+
+/**
+ * Refuses an environment paired with a storage it cannot use (PIN-7 left this to
+ * run time; weft refuses it when the flow is serialized or run), naming both.
+ */
+export function checkPairing(environment: FlowEnvironment, storage: FlowStorage): void {
+  const need = environment.storageNeeds;
+  const fits =
+    need === "none" ||
+    (need === "shareable" && storage.shareable) ||
+    (need === "remote" && storage.remote);
+  if (!fits) {
+    const what = need === "remote" ? "another machine" : "another process";
+    throw new WeftError(
+      "STORAGE_NOT_SHAREABLE",
+      `the ${environment.type} environment runs flows in ${what}, which cannot load from ${storage.type} storage ${storage.name}`,
+      {
+        hint:
+          need === "remote"
+            ? "use s3, git, http or module storage"
+            : "use local, module, s3, git or http storage (memory storage lives in one process)",
+      },
+    );
+  }
+}
 
 /** The part of a type registry (storages, environments) a deployment check uses. */
 export interface KindRegistry {

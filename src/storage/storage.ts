@@ -1,6 +1,7 @@
 import type { ChildProcess, StdioOptions } from "node:child_process";
-import type { Flow, FlowStorage } from "../core/flow.ts";
+import type { Flow } from "../core/flow.ts";
 import type { FlowRunner } from "../engine/flow-runner.ts";
+import type { FlowStorage } from "../serialization/deployment.ts";
 
 import { STORAGE_TYPES } from "../serialization/schemas.ts";
 

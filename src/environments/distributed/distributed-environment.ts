@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
 import type { DistributedExecutorOptions } from "../../core/executor-spec.ts";
-import { checkPairing } from "../../core/flow.ts";
 import { State, toErrorData } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import {
@@ -16,6 +15,7 @@ import {
   readLiveWorkers,
 } from "../../engine/executors/distributed/redis-client.ts";
 import { resolveSecretReference } from "../../serialization/credentials.ts";
+import { checkPairing } from "../../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {
   type Environment,
