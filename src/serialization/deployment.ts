@@ -77,6 +77,11 @@ export interface KindRegistry {
   types(): string[];
   /** Refuses JSON whose type is unknown or whose fields do not match its type's schema. */
   validate(json: unknown, where?: string): void;
+  /**
+   * What a kind declares it can do; a deployment check reads `importsHostCode`
+   * (a storage kind that imports code chosen by the registrant from the agent's host).
+   */
+  capabilities?(type: string): unknown;
 }
 
 /**
@@ -90,9 +95,10 @@ export interface DeploymentRules {
   /** The environment registry, likewise. */
   readonly environment?: KindRegistry;
   /**
-   * Accept module storage, which imports a module by path or package name on
-   * the agent's host: whoever may register or claim such a flow chooses code
-   * that agents import. @default false
+   * Accept module storage (every storage kind whose capabilities say
+   * `importsHostCode`), which imports a module by path or package name on the
+   * agent's host: whoever may register or claim such a flow chooses code that
+   * agents import. @default false
    */
   readonly allowModuleStorage?: boolean;
 }
@@ -117,7 +123,12 @@ export function checkDeployment(deployment: Deployment, rules: DeploymentRules =
   const { storage, environment } = deployment;
   if (storage !== undefined) {
     checkType(storage, "storage", rules.storage?.types() ?? [...STORAGE_TYPES], where);
-    checkModuleStorage(storage, rules.allowModuleStorage === true, where);
+    checkModuleStorage(
+      storage,
+      rules.allowModuleStorage === true,
+      where,
+      importsHostCode(rules.storage, storage.type),
+    );
     assertNoCredentials(storage, `${where} storage`);
     rules.storage?.validate(storage, `${where} storage`);
   }
@@ -135,16 +146,32 @@ export function checkDeployment(deployment: Deployment, rules: DeploymentRules =
   if (deployment.location !== undefined) checkLocation(deployment.location, where);
 }
 
-/** Refuses module storage unless `allowed` (MODULE_STORAGE_NOT_ALLOWED). */
+/**
+ * Whether a storage kind imports code from the agent's host: its registry's
+ * capabilities say so; without a registry, the kind weft ships that does (module).
+ */
+function importsHostCode(registry: KindRegistry | undefined, type: string): boolean {
+  if (registry?.capabilities === undefined) return type === "module";
+  const capabilities = registry.capabilities(type);
+  return (
+    typeof capabilities === "object" &&
+    capabilities !== null &&
+    "importsHostCode" in capabilities &&
+    capabilities.importsHostCode === true
+  );
+}
+
+/** Refuses a storage that imports code from the agent's host (module storage) unless `allowed` (MODULE_STORAGE_NOT_ALLOWED). */
 export function checkModuleStorage(
   storage: { readonly type: string },
   allowed: boolean,
   where: string,
+  hostCode: boolean = storage.type === "module",
 ): void {
-  if (storage.type !== "module" || allowed) return;
+  if (!hostCode || allowed) return;
   throw new WeftError(
     "MODULE_STORAGE_NOT_ALLOWED",
-    `${where} uses module storage, which imports a module from the agent's host by path or package name; this server or agent does not allow it`,
+    `${where} uses ${storage.type} storage, which imports a module from the agent's host by path or package name; this server or agent does not allow it`,
     {
       hint: "start the server and the agents with --allow-module-storage (WEFT_ALLOW_MODULE_STORAGE=1) if everyone who may register flows may choose code for agents to import; otherwise use local, s3, git or http storage",
     },

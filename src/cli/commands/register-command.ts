@@ -57,7 +57,7 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
         { createLocalStorage },
       ] = await Promise.all([
         import("../../core/schedules.ts"),
-        import("../../environments/create-environment.ts"),
+        import("../../environments/registry.ts"),
         import("../../serialization/deployment.ts"),
         import("../../serialization/flow-serializer.ts"),
         import("../../storage/local-storage.ts"),

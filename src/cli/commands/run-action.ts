@@ -10,7 +10,7 @@ import { ConsoleReporter, elapsed } from "../../engine/reporters/console-reporte
 import { StateCollector, teeReporter } from "../../engine/reporters/tee-reporter.ts";
 import { createLocalResultBackend } from "../../engine/results/local-result-backend.ts";
 import type { ResultSerializer } from "../../engine/results/result-serializers.ts";
-import { createEnvironment } from "../../environments/create-environment.ts";
+import { createEnvironment } from "../../environments/registry.ts";
 import { checkPairing } from "../../serialization/deployment.ts";
 import { createLocalStorage } from "../../storage/local-storage.ts";
 import { createMemoryStorage } from "../../storage/memory-storage.ts";
