@@ -23,7 +23,9 @@ const boundaryRules = Object.entries(parts)
       comment: `src/${part} may use only: ${allowed.length ? allowed.join(", ") : "nothing else of weft"}`,
       severity: "error",
       from: { path: `^src/${part}/` },
-      to: { path: `^src/(${forbidden.join("|")}|cli)/|^src/index\\.ts$` },
+      // src/index.ts (the public API) and src/flow.ts (the composition root that attaches the
+      // engine's run and serialization's serialize to core's flow model) sit above every part.
+      to: { path: `^src/(${forbidden.join("|")}|cli)/|^src/(index|flow)\\.ts$` },
     };
   });
 

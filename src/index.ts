@@ -1,6 +1,6 @@
 // The public API of weft: nothing outside this list is promised to users.
-import "./engine/index.ts";
-import "./serialization/index.ts";
+// `flow()` comes from the composition root (src/flow.ts), which attaches the
+// engine's run and serialization's serialize to core's flow model.
 
 export {
   type ApiClient,
@@ -21,18 +21,7 @@ export type {
   SerialExecutorOptions,
   WorkerThreadsExecutorOptions,
 } from "./core/executor-spec.ts";
-export {
-  type Flow,
-  type FlowEnvironment,
-  type FlowOptions,
-  type FlowRun,
-  type FlowStorage,
-  flow,
-  isFlow,
-  type Resolved,
-  type RunOptions,
-  type SerializeOptions,
-} from "./core/flow.ts";
+export type { FlowRun, Resolved, RunOptions } from "./core/flow.ts";
 export {
   type Edge,
   type FlowGraph,
@@ -65,7 +54,7 @@ export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/state
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";
 export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
-export { createFlowRunner, type FlowRunner, runFlow } from "./engine/index.ts";
+export { createFlowRunner, type FlowRunner, runFlow } from "./engine/flow-runner.ts";
 export {
   createLocalResultBackend,
   type LocalResultBackendOptions,
@@ -100,6 +89,14 @@ export {
   createSubprocessEnvironment,
   type SubprocessEnvironmentOptions,
 } from "./environments/subprocess/subprocess-environment.ts";
+export {
+  type Flow,
+  type FlowOptions,
+  flow,
+  isFlow,
+} from "./flow.ts";
+export type { FlowEnvironment, FlowStorage } from "./serialization/deployment.ts";
+export type { SerializeOptions } from "./serialization/flow-serializer.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";
 export { createGitStorage, type GitStorageOptions } from "./storage/git-storage.ts";
 export { createHttpStorage, type HttpStorageOptions } from "./storage/http-storage.ts";

@@ -9,8 +9,8 @@ import { fileURLToPath } from "node:url";
 import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import type { DistributedExecutorOptions } from "../../src/core/executor-spec.ts";
-import type { Flow } from "../../src/core/flow.ts";
 import type { State } from "../../src/core/states.ts";
+import type { Flow } from "../../src/flow.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import { chainFlow, cpuFlow, trivialMapFlow } from "./bench-flows.ts";
 

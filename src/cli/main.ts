@@ -16,6 +16,7 @@ import { registerUpCommand } from "./commands/up-command.ts";
 import { registerWorkerCommand } from "./commands/worker-command.ts";
 import type { CliContext } from "./context.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
+import { addStorageFlagsFor } from "./storage-flags.ts";
 
 function processContext(): CliContext {
   return {
@@ -114,6 +115,7 @@ export async function main(
 ): Promise<number> {
   const program = createProgram(cli);
   try {
+    await addStorageFlagsFor(program, argv);
     await program.parseAsync([...argv], { from: "user" });
     return cli.exitCode;
   } catch (error) {

@@ -49,7 +49,6 @@ const FAILURE_CODES: ReadonlySet<string> = new Set([
   "STORAGE_UNREACHABLE",
   "STORAGE_BUILD_FAILED",
   "STORAGE_HASH_MISMATCH",
-  "ENGINE_NOT_INSTALLED",
 ]);
 
 /** The exit code for a flow run's final state: 0 Success, 130 Cancelled, 1 anything else. */

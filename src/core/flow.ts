@@ -1,3 +1,9 @@
+// The flow model: a name, a builder and its options, and the static graph the
+// builder yields (built once, on first use). Core is a pure model: it neither
+// runs nor serializes a flow. The public `flow()` (src/flow.ts, the composition
+// root) returns this model with `run` (the engine's runFlow) and `serialize`
+// (serialization's serializeFlow) attached; the engine, storages and
+// environments take the model, so none of them depends on the others.
 import { pathToFileURL } from "node:url";
 import { WeftError } from "./errors.ts";
 import type { ExecutorSpec } from "./executor-spec.ts";
@@ -19,86 +25,6 @@ export type Resolved<O> =
         : O;
 
 /**
- * What core needs of a Storage (the whole interface is in `storage/`): where a
- * flow's code is kept. Core never imports the storage part.
- */
-export interface FlowStorage {
-  readonly type: string;
-  readonly name: string;
-  readonly labels: readonly string[];
-  /** Another process on this machine can load the code. */
-  readonly shareable: boolean;
-  /** Another machine can load the code. */
-  readonly remote: boolean;
-  /** Records the flow and returns its location. */
-  addFlow(flow: Flow<unknown>): string;
-  /** Bundles and uploads what was added. */
-  build(): Promise<FlowStorage>;
-  toJSON(): { type: string; schemaVersion: number };
-}
-
-/** What core needs of an Environment (the whole interface is in `environments/`): how a run executes. */
-export interface FlowEnvironment {
-  readonly type: string;
-  readonly labels: readonly string[];
-  /**
-   * What the environment needs of a storage: nothing (runs in the process that
-   * has the flow), `shareable` (another process loads it) or `remote` (another machine does).
-   */
-  readonly storageNeeds: StorageNeed;
-  /**
-   * True when a task's retry may run in another process than its first attempt
-   * (a distributed executor): its inputs must then be persisted results.
-   */
-  readonly retriesElsewhere?: boolean;
-  toJSON(): { type: string; schemaVersion: number };
-}
-
-/** What an environment needs of a storage, weakest first. */
-export const STORAGE_NEEDS = ["none", "shareable", "remote"] as const;
-/** One of {@link STORAGE_NEEDS}. */
-export type StorageNeed = (typeof STORAGE_NEEDS)[number];
-
-/**
- * Refuses an environment paired with a storage it cannot use (PIN-7 left this to
- * run time; weft refuses it when the flow is serialized or run), naming both.
- */
-export function checkPairing(environment: FlowEnvironment, storage: FlowStorage): void {
-  const need = environment.storageNeeds;
-  const fits =
-    need === "none" ||
-    (need === "shareable" && storage.shareable) ||
-    (need === "remote" && storage.remote);
-  if (!fits) {
-    const what = need === "remote" ? "another machine" : "another process";
-    throw new WeftError(
-      "STORAGE_NOT_SHAREABLE",
-      `the ${environment.type} environment runs flows in ${what}, which cannot load from ${storage.type} storage ${storage.name}`,
-      {
-        hint:
-          need === "remote"
-            ? "use s3, git, http or module storage"
-            : "use local, module, s3, git or http storage (memory storage lives in one process)",
-      },
-    );
-  }
-}
-
-/** Options of `flow.serialize()`. */
-export interface SerializeOptions {
-  /** Add the flow to its storage and build it, so that the output has a location. @default false */
-  build?: boolean;
-  /** Overrides the flow's storage. */
-  storage?: FlowStorage;
-  /** Overrides the flow's environment. */
-  environment?: FlowEnvironment;
-  /** Overrides the flow's schedule (`null` removes it). */
-  schedule?: Schedule | null;
-  /** Overrides the flow's labels. */
-  labels?: readonly string[];
-}
-
-/**
  * Picks reference tasks from what the builder returned. Declared as a method so
  * that its parameter is bivariant: any `Flow<Out>` is then a `Flow<unknown>`.
  */
@@ -106,8 +32,12 @@ export type ReferenceTasksFunction<Out> = {
   pick(outputs: Out): readonly Ref<unknown>[];
 }["pick"];
 
-/** Options of a flow. */
-export interface FlowOptions<Out> {
+/**
+ * Options of the flow model. Where the flow's code is kept and how its runs
+ * execute (`storage`, `environment`) are added by the public `FlowOptions`
+ * (src/flow.ts), whose types live in the parts that use them.
+ */
+export interface FlowModelOptions<Out> {
   /** Shown by `weft inspect` and the UI. */
   description?: string;
   /**
@@ -119,10 +49,6 @@ export interface FlowOptions<Out> {
   executor?: ExecutorSpec;
   /** When the server should run the flow. */
   schedule?: Schedule;
-  /** Where the flow's code is kept for runs elsewhere (registration). */
-  storage?: FlowStorage;
-  /** How runs of the flow execute (registration). */
-  environment?: FlowEnvironment;
   /** Agents must carry all of these labels to run the flow. @default [] */
   labels?: readonly string[];
   /** Where task results are persisted (checkpoints, caches, resume). @default results stay in memory */
@@ -181,30 +107,6 @@ export interface FlowRun<Out = unknown> {
   readonly outputs: Resolved<Out>;
 }
 
-type FlowRunnerHook = (flow: Flow<unknown>, options: RunOptions) => Promise<FlowRun<unknown>>;
-let runnerHook: FlowRunnerHook | undefined;
-
-/** @internal The engine installs itself here, so that `core` never imports `engine`. */
-export function installFlowRunner(hook: FlowRunnerHook): void {
-  runnerHook = hook;
-}
-
-/** The serialized form of a flow (its schema is in `serialization/`). */
-export type SerializedFlowJSON = { readonly schemaVersion: number; readonly name: string } & Record<
-  string,
-  unknown
->;
-type FlowSerializerHook = (
-  flow: Flow<unknown>,
-  options: SerializeOptions,
-) => SerializedFlowJSON | Promise<SerializedFlowJSON>;
-let serializerHook: FlowSerializerHook | undefined;
-
-/** @internal The serialization part installs itself here. */
-export function installFlowSerializer(hook: FlowSerializerHook): void {
-  serializerHook = hook;
-}
-
 const FLOW_BRAND = Symbol.for("weft.flow");
 
 /**
@@ -216,11 +118,11 @@ export class Flow<Out = unknown> {
   readonly [FLOW_BRAND] = true;
   private built: FlowGraph<Out> | undefined;
 
-  /** @internal Use {@link flow}. */
+  /** @internal Use the public `flow()` (src/flow.ts), which checks the definition first. */
   constructor(
     readonly name: string,
     private readonly builder: () => Out,
-    readonly options: Readonly<FlowOptions<Out>>,
+    readonly options: Readonly<FlowModelOptions<Out>>,
     /** The URL of the module that defined the flow (where other threads and processes load it from). */
     readonly moduleUrl: string | undefined,
   ) {}
@@ -256,38 +158,6 @@ export class Flow<Out = unknown> {
   get parameters(): ReadonlyMap<string, ParameterSpec> {
     return this.graph.parameters;
   }
-
-  /**
-   * The flow as versioned JSON: its graph, parameters, schedule and labels and,
-   * with `build: true`, its storage (after `addFlow` and `build`), location and
-   * environment. Without build the result is ready at once; with build it is a promise.
-   */
-  serialize(options?: SerializeOptions & { build?: false }): SerializedFlowJSON;
-  serialize(options: SerializeOptions & { build: true }): Promise<SerializedFlowJSON>;
-  serialize(options: SerializeOptions = {}): SerializedFlowJSON | Promise<SerializedFlowJSON> {
-    if (serializerHook === undefined) {
-      throw new WeftError("ENGINE_NOT_INSTALLED", "the serializer is not loaded", {
-        hint: 'import from "weftflow"',
-      });
-    }
-    return serializerHook(this as Flow<unknown>, options);
-  }
-
-  /**
-   * Runs the flow in this process and resolves with its outcome (a failed flow
-   * resolves too: look at `run.state`). Rejects only for bad input such as an
-   * unknown parameter.
-   */
-  run(options: RunOptions = {}): Promise<FlowRun<Out>> {
-    if (runnerHook === undefined) {
-      return Promise.reject(
-        new WeftError("ENGINE_NOT_INSTALLED", "no engine is loaded", {
-          hint: 'import from "weftflow"',
-        }),
-      );
-    }
-    return runnerHook(this as Flow<unknown>, options) as Promise<FlowRun<Out>>;
-  }
 }
 
 /** True for a Flow made by any copy of weft. */
@@ -300,18 +170,15 @@ export function isFlow(value: unknown): value is Flow<unknown> {
 }
 
 /**
- * Defines a flow: a name and a builder function that calls tasks.
- * @example
- * export const etl = flow("etl", () => {
- *   const rows = extract(parameter("path", "data/orders.csv"));
- *   return { report: report(transform(rows)) };
- * });
+ * Refuses a flow definition weft cannot use: a name outside 1–100 letters,
+ * digits, "_", "-" or "."; a builder that is not a function; a `strict` option
+ * that is not a boolean.
  */
-export function flow<Out>(
-  name: string,
-  builder: () => Out,
-  options: FlowOptions<Out> = {},
-): Flow<Out> {
+export function checkFlowDefinition(
+  name: unknown,
+  builder: unknown,
+  options: { readonly strict?: unknown },
+): asserts name is string {
   if (typeof name !== "string" || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
     throw new WeftError(
       "INVALID_FLOW_NAME",
@@ -330,16 +197,18 @@ export function flow<Out>(
       `flow "${name}": strict must be true or false, got ${JSON.stringify(options.strict)}`,
     );
   }
-  return new Flow(name, builder, Object.freeze({ ...options }), callerModuleUrl());
 }
 
-/** The URL of the module that called `flow()`, read from the call stack. */
-function callerModuleUrl(): string | undefined {
+/**
+ * The URL of the module that called `entry` (the public `flow()`), read from
+ * the call stack: where other threads and processes load the flow from.
+ */
+export function callerModuleUrl(entry: (...args: never[]) => unknown): string | undefined {
   const original = Error.prepareStackTrace;
   try {
     Error.prepareStackTrace = (_error, frames) => frames;
     const holder: { stack?: unknown } = {};
-    Error.captureStackTrace(holder, flow);
+    Error.captureStackTrace(holder, entry);
     const frames = holder.stack as NodeJS.CallSite[] | undefined;
     const file = frames?.[0]?.getFileName();
     if (file === undefined || file === null || file.startsWith("node:")) return undefined;

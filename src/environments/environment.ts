@@ -1,6 +1,8 @@
-import type { FlowEnvironment, StorageNeed } from "../core/flow.ts";
+import type { ExecutorSpec } from "../core/executor-spec.ts";
 import type { Logger, Reporter } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
+import type { FlowEnvironment, StorageNeed } from "../serialization/deployment.ts";
+import type { RegistryEntry } from "../serialization/registry.ts";
 import { ENVIRONMENT_TYPES } from "../serialization/schemas.ts";
 import type { Storage } from "../storage/storage.ts";
 
@@ -14,6 +16,50 @@ export interface SerializedEnvironment {
   readonly type: string;
   readonly schemaVersion: number;
   readonly [setting: string]: unknown;
+}
+
+/** What every environment of a kind needs and does, known from its type alone. */
+export interface EnvironmentCapabilities {
+  /** What it needs of a storage (every environment of the kind has this `storageNeeds`). */
+  readonly storageNeeds: StorageNeed;
+  /** A task's retry may run in another process than its first attempt. */
+  readonly retriesElsewhere: boolean;
+}
+
+/** Loose options from command-line flags (`--executor`, `--heap-limit`, `--timeout`, `--env`, `--queue`). */
+export interface EnvironmentFlagOptions {
+  executor?: ExecutorSpec | undefined;
+  heapLimitMb?: number | undefined;
+  timeoutMs?: number | undefined;
+  env?: Record<string, string> | undefined;
+  labels?: string[] | undefined;
+  /** distributed: the queue of untagged tasks. */
+  queue?: string | undefined;
+  /** distributed: task runs in flight at once. */
+  maxInFlight?: number | undefined;
+}
+
+/**
+ * An environment kind: everything weft knows of it, in the kind's own file
+ * (type, JSON schema and constructor, constructor from command-line options,
+ * capabilities). Adding a kind is that file and one line in `registry.ts`.
+ */
+export type EnvironmentKind<J = never> = RegistryEntry<
+  Environment,
+  J,
+  EnvironmentCapabilities,
+  EnvironmentFlagOptions
+>;
+
+/** The options of `common` (executor, labels) that every kind takes from flags. */
+export function commonFlagOptions(options: EnvironmentFlagOptions): {
+  executor?: ExecutorSpec;
+  labels?: string[];
+} {
+  return {
+    ...(options.executor === undefined ? {} : { executor: options.executor }),
+    ...(options.labels === undefined ? {} : { labels: options.labels }),
+  };
 }
 
 /** What one execution is about. */

@@ -1,12 +1,15 @@
 import { z } from "zod";
+import { WeftError } from "../core/errors.ts";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
-import { checkPairing } from "../core/flow.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
 import { canResume } from "../engine/flow-runner.ts";
+import { checkPairing } from "../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
+  commonFlagOptions,
   type Environment,
   type EnvironmentHooks,
+  type EnvironmentKind,
   type ExecuteContext,
   type ExecuteResult,
   type SerializedEnvironment,
@@ -112,3 +115,22 @@ export function localEnvironmentFromJSON(
 }
 
 export { executorSchema };
+
+/** The local environment kind: runs in the calling process, so any storage will do. */
+export const localEnvironmentKind: EnvironmentKind<z.infer<typeof localEnvironmentSchema>> = {
+  type: "local",
+  schema: localEnvironmentSchema,
+  create: localEnvironmentFromJSON,
+  capabilities: { storageNeeds: "none", retriesElsewhere: false },
+  fromFlags(options) {
+    for (const key of ["heapLimitMb", "timeoutMs", "env"] as const) {
+      if (options[key] !== undefined) {
+        throw new WeftError(
+          "USAGE",
+          `the local environment runs in this process: ${key} needs --environment subprocess`,
+        );
+      }
+    }
+    return createLocalEnvironment(commonFlagOptions(options));
+  },
+};

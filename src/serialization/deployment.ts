@@ -1,7 +1,75 @@
 import { WeftError } from "../core/errors.ts";
+import type { Flow } from "../core/flow.ts";
 import { assertNoCredentials } from "./credentials.ts";
 import { checkLocation } from "./locations.ts";
 import { ENVIRONMENT_TYPES, STORAGE_TYPES } from "./schemas.ts";
+
+/**
+ * What serialization needs of a storage (the whole interface is `Storage` in
+ * `storage/`): where a flow's code is kept. Public, so that a user's own storage
+ * fits a flow's `storage` option.
+ */
+export interface FlowStorage {
+  readonly type: string;
+  readonly name: string;
+  readonly labels: readonly string[];
+  /** Another process on this machine can load the code. */
+  readonly shareable: boolean;
+  /** Another machine can load the code. */
+  readonly remote: boolean;
+  /** Records the flow and returns its location. */
+  addFlow(flow: Flow<unknown>): string;
+  /** Bundles and uploads what was added. */
+  build(): Promise<FlowStorage>;
+  toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What serialization needs of an environment (the whole interface is `Environment` in `environments/`): how a run executes. */
+export interface FlowEnvironment {
+  readonly type: string;
+  readonly labels: readonly string[];
+  /**
+   * What the environment needs of a storage: nothing (runs in the process that
+   * has the flow), `shareable` (another process loads it) or `remote` (another machine does).
+   */
+  readonly storageNeeds: StorageNeed;
+  /**
+   * True when a task's retry may run in another process than its first attempt
+   * (a distributed executor): its inputs must then be persisted results.
+   */
+  readonly retriesElsewhere?: boolean;
+  toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What an environment needs of a storage, weakest first. */
+export const STORAGE_NEEDS = ["none", "shareable", "remote"] as const;
+/** One of {@link STORAGE_NEEDS}. */
+export type StorageNeed = (typeof STORAGE_NEEDS)[number];
+
+/**
+ * Refuses an environment paired with a storage it cannot use (PIN-7 left this to
+ * run time; weft refuses it when the flow is serialized or run), naming both.
+ */
+export function checkPairing(environment: FlowEnvironment, storage: FlowStorage): void {
+  const need = environment.storageNeeds;
+  const fits =
+    need === "none" ||
+    (need === "shareable" && storage.shareable) ||
+    (need === "remote" && storage.remote);
+  if (!fits) {
+    const what = need === "remote" ? "another machine" : "another process";
+    throw new WeftError(
+      "STORAGE_NOT_SHAREABLE",
+      `the ${environment.type} environment runs flows in ${what}, which cannot load from ${storage.type} storage ${storage.name}`,
+      {
+        hint:
+          need === "remote"
+            ? "use s3, git, http or module storage"
+            : "use local, module, s3, git or http storage (memory storage lives in one process)",
+      },
+    );
+  }
+}
 
 /** The part of a type registry (storages, environments) a deployment check uses. */
 export interface KindRegistry {
@@ -9,6 +77,11 @@ export interface KindRegistry {
   types(): string[];
   /** Refuses JSON whose type is unknown or whose fields do not match its type's schema. */
   validate(json: unknown, where?: string): void;
+  /**
+   * What a kind declares it can do; a deployment check reads `importsHostCode`
+   * (a storage kind that imports code chosen by the registrant from the agent's host).
+   */
+  capabilities?(type: string): unknown;
 }
 
 /**
@@ -22,9 +95,10 @@ export interface DeploymentRules {
   /** The environment registry, likewise. */
   readonly environment?: KindRegistry;
   /**
-   * Accept module storage, which imports a module by path or package name on
-   * the agent's host: whoever may register or claim such a flow chooses code
-   * that agents import. @default false
+   * Accept module storage (every storage kind whose capabilities say
+   * `importsHostCode`), which imports a module by path or package name on the
+   * agent's host: whoever may register or claim such a flow chooses code that
+   * agents import. @default false
    */
   readonly allowModuleStorage?: boolean;
 }
@@ -49,7 +123,12 @@ export function checkDeployment(deployment: Deployment, rules: DeploymentRules =
   const { storage, environment } = deployment;
   if (storage !== undefined) {
     checkType(storage, "storage", rules.storage?.types() ?? [...STORAGE_TYPES], where);
-    checkModuleStorage(storage, rules.allowModuleStorage === true, where);
+    checkModuleStorage(
+      storage,
+      rules.allowModuleStorage === true,
+      where,
+      importsHostCode(rules.storage, storage.type),
+    );
     assertNoCredentials(storage, `${where} storage`);
     rules.storage?.validate(storage, `${where} storage`);
   }
@@ -67,16 +146,32 @@ export function checkDeployment(deployment: Deployment, rules: DeploymentRules =
   if (deployment.location !== undefined) checkLocation(deployment.location, where);
 }
 
-/** Refuses module storage unless `allowed` (MODULE_STORAGE_NOT_ALLOWED). */
+/**
+ * Whether a storage kind imports code from the agent's host: its registry's
+ * capabilities say so; without a registry, the kind weft ships that does (module).
+ */
+function importsHostCode(registry: KindRegistry | undefined, type: string): boolean {
+  if (registry?.capabilities === undefined) return type === "module";
+  const capabilities = registry.capabilities(type);
+  return (
+    typeof capabilities === "object" &&
+    capabilities !== null &&
+    "importsHostCode" in capabilities &&
+    capabilities.importsHostCode === true
+  );
+}
+
+/** Refuses a storage that imports code from the agent's host (module storage) unless `allowed` (MODULE_STORAGE_NOT_ALLOWED). */
 export function checkModuleStorage(
   storage: { readonly type: string },
   allowed: boolean,
   where: string,
+  hostCode: boolean = storage.type === "module",
 ): void {
-  if (storage.type !== "module" || allowed) return;
+  if (!hostCode || allowed) return;
   throw new WeftError(
     "MODULE_STORAGE_NOT_ALLOWED",
-    `${where} uses module storage, which imports a module from the agent's host by path or package name; this server or agent does not allow it`,
+    `${where} uses ${storage.type} storage, which imports a module from the agent's host by path or package name; this server or agent does not allow it`,
     {
       hint: "start the server and the agents with --allow-module-storage (WEFT_ALLOW_MODULE_STORAGE=1) if everyone who may register flows may choose code for agents to import; otherwise use local, s3, git or http storage",
     },

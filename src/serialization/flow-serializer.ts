@@ -1,12 +1,5 @@
 import { WeftError } from "../core/errors.ts";
-import {
-  checkPairing,
-  type Flow,
-  type FlowEnvironment,
-  type FlowStorage,
-  installFlowSerializer,
-  type SerializeOptions,
-} from "../core/flow.ts";
+import type { Flow, FlowModelOptions } from "../core/flow.ts";
 import type { ParameterSpec } from "../core/graph.ts";
 import { isPlainJson } from "../core/json.ts";
 import {
@@ -16,6 +9,7 @@ import {
 } from "../core/schedules.ts";
 import { type ErrorData, State } from "../core/states.ts";
 import { assertNoCredentials } from "./credentials.ts";
+import { checkPairing, type FlowEnvironment, type FlowStorage } from "./deployment.ts";
 import {
   flowSchema,
   SCHEMA_VERSIONS,
@@ -27,6 +21,42 @@ import {
   stateSchema,
 } from "./schemas.ts";
 import { parseStrict } from "./validate.ts";
+
+/** Where a flow's code is kept and how its runs execute: the public flow options beside the model's. */
+export interface FlowDeploymentOptions {
+  /** Where the flow's code is kept for runs elsewhere (registration). */
+  storage?: FlowStorage;
+  /** How runs of the flow execute (registration). */
+  environment?: FlowEnvironment;
+}
+
+/** A flow whose options may name its storage and environment (every flow the public `flow()` makes). */
+export type DeployableFlow = Flow<unknown> & {
+  readonly options: Readonly<FlowModelOptions<unknown> & FlowDeploymentOptions>;
+};
+
+/** Options of `flow.serialize()`. */
+export interface SerializeOptions {
+  /** Add the flow to its storage and build it, so that the output has a location. @default false */
+  build?: boolean;
+  /** Overrides the flow's storage. */
+  storage?: FlowStorage;
+  /** Overrides the flow's environment. */
+  environment?: FlowEnvironment;
+  /** Overrides the flow's schedule (`null` removes it). */
+  schedule?: Schedule | null;
+  /** Overrides the flow's labels. */
+  labels?: readonly string[];
+}
+
+/** The storage and environment a flow's options name, if any. */
+export function deploymentOf(flow: DeployableFlow): FlowDeploymentOptions {
+  const { storage, environment } = flow.options;
+  return {
+    ...(storage === undefined ? {} : { storage }),
+    ...(environment === undefined ? {} : { environment }),
+  };
+}
 
 /** What a serialized flow carries beside its graph. */
 export interface FlowDeployment {
@@ -159,7 +189,7 @@ function serializeParameter(flowName: string, p: ParameterSpec): SerializedParam
  * storage, the storage is built, and the storage JSON and location are included.
  */
 async function serializeBuilt(
-  flow: Flow<unknown>,
+  flow: DeployableFlow,
   options: SerializeOptions,
 ): Promise<SerializedFlow> {
   const storage = options.storage ?? flow.options.storage;
@@ -182,7 +212,15 @@ async function serializeBuilt(
   });
 }
 
-installFlowSerializer((flow, options) => {
+/**
+ * `flow.serialize()`: the graph with the flow's (or the options') storage,
+ * environment, schedule and labels; with `build: true` a promise of the same
+ * after the flow is added to its storage and the storage is built.
+ */
+export function serializeFlow(
+  flow: DeployableFlow,
+  options: SerializeOptions = {},
+): SerializedFlow | Promise<SerializedFlow> {
   if (options.build === true) return serializeBuilt(flow, options);
   return serializeFlowGraph(flow, {
     storage: options.storage ?? flow.options.storage,
@@ -190,7 +228,7 @@ installFlowSerializer((flow, options) => {
     schedule: options.schedule,
     labels: options.labels,
   });
-});
+}
 
 /** Validates serialized flow JSON (strict; names the field that is wrong). */
 export function parseSerializedFlow(json: unknown): SerializedFlow {

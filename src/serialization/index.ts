@@ -1,11 +1,23 @@
-// Importing this part installs `flow.serialize()` into core.
+// The serialization part: versioned JSON of flows, states, schedules and runs, and the checks a deployment passes.
 
 export { assertNoCredentials, resolveSecretReference } from "./credentials.ts";
 export {
+  checkPairing,
+  type FlowEnvironment,
+  type FlowStorage,
+  STORAGE_NEEDS,
+  type StorageNeed,
+} from "./deployment.ts";
+export {
+  type DeployableFlow,
+  deploymentOf,
   type FlowDeployment,
+  type FlowDeploymentOptions,
   parseSerializedFlow,
+  type SerializeOptions,
   scheduleFromJSON,
   scheduleToJSON,
+  serializeFlow,
   serializeFlowGraph,
   stateFromJSON,
   stateToJSON,

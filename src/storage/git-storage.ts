@@ -20,9 +20,13 @@ import {
 import {
   type EnvRunner,
   formatLocation,
+  nameOption,
   parseLocation,
   type SerializedStorage,
+  STORAGE_NAME_FLAG,
   type Storage,
+  type StorageKind,
+  stringOption,
 } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
@@ -405,3 +409,28 @@ export function gitStorageFromJSON(json: z.infer<typeof gitStorageSchema>): Stor
     ...(json.timeoutMs === undefined ? {} : { timeoutMs: json.timeoutMs }),
   });
 }
+
+/** The git storage kind. */
+export const gitStorageKind: StorageKind<z.infer<typeof gitStorageSchema>> = {
+  type: "git",
+  schema: gitStorageSchema,
+  create: gitStorageFromJSON,
+  capabilities: { shareable: true, remote: true },
+  flags: {
+    repo: { flag: "--repo <url>", help: "repository URL or local path", required: true },
+    ref: { flag: "--ref <ref>", help: "branch, tag or commit (default HEAD)" },
+    path: {
+      flag: "--path <file>",
+      help: "path of the flow file in the repository",
+      required: true,
+    },
+    name: STORAGE_NAME_FLAG,
+  },
+  fromFlags: (options) =>
+    createGitStorage({
+      repo: options.repo as string,
+      path: options.path as string,
+      ...stringOption(options, "ref", "ref"),
+      ...nameOption(options),
+    }),
+};

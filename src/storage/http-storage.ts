@@ -4,6 +4,7 @@ import { WeftError } from "../core/errors.ts";
 import { resolveSecretReference } from "../serialization/credentials.ts";
 import { BundleStorage, type BundleStorageOptions } from "./bundle/bundle-storage.ts";
 import type { Storage } from "./storage.ts";
+import { nameOption, STORAGE_NAME_FLAG, type StorageKind, stringOption } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
 /** Options of http storage. */
@@ -259,3 +260,25 @@ export function httpStorageFromJSON(json: z.infer<typeof httpStorageSchema>): St
     ...(json.external === undefined ? {} : { external: json.external }),
   });
 }
+
+/** The http storage kind. */
+export const httpStorageKind: StorageKind<z.infer<typeof httpStorageSchema>> = {
+  type: "http",
+  schema: httpStorageSchema,
+  create: httpStorageFromJSON,
+  capabilities: { shareable: true, remote: true },
+  flags: {
+    url: { flag: "--url <url>", help: "base URL of the artifact server", required: true },
+    authHeader: {
+      flag: "--auth-header <env:NAME>",
+      help: "Authorization header value, read from an environment variable",
+    },
+    name: STORAGE_NAME_FLAG,
+  },
+  fromFlags: (options) =>
+    createHttpStorage({
+      url: options.url as string,
+      ...stringOption(options, "authHeader", "authHeader"),
+      ...nameOption(options),
+    }),
+};

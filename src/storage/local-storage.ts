@@ -15,6 +15,7 @@ import type { Flow } from "../core/flow.ts";
 import { weftHome } from "../core/home.ts";
 import { BundleStorage, type BundleStorageOptions } from "./bundle/bundle-storage.ts";
 import type { Storage } from "./storage.ts";
+import { nameOption, STORAGE_NAME_FLAG, type StorageKind, stringOption } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
 /** Options of local storage. */
@@ -146,6 +147,28 @@ export function localStorageFromJSON(json: z.infer<typeof localStorageSchema>): 
     ...(json.projects === undefined ? {} : { projects: json.projects }),
   });
 }
+
+/** The local storage kind. */
+export const localStorageKind: StorageKind<z.infer<typeof localStorageSchema>> = {
+  type: "local",
+  schema: localStorageSchema,
+  create: localStorageFromJSON,
+  capabilities: { shareable: true, remote: false },
+  flags: {
+    dir: { flag: "--dir <path>", help: "the directory (default $WEFT_HOME/flows)" },
+    hostnameLabel: {
+      flag: "--no-hostname-label",
+      help: "do not label runs with this host's name",
+    },
+    name: STORAGE_NAME_FLAG,
+  },
+  fromFlags: (options) =>
+    createLocalStorage({
+      ...stringOption(options, "dir", "directory"),
+      ...(options.hostnameLabel === false ? { hostnameLabel: false } : {}),
+      ...nameOption(options),
+    }),
+};
 
 /**
  * A flow module's project: the directory of the nearest package.json above

@@ -5,9 +5,12 @@ import { createFlowRunner, type FlowRunner } from "../engine/flow-runner.ts";
 import {
   type EnvRunner,
   formatLocation,
+  nameOption,
   parseLocation,
   type SerializedStorage,
+  STORAGE_NAME_FLAG,
   type Storage,
+  type StorageKind,
 } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
@@ -92,3 +95,13 @@ export function createMemoryStorage(options: { name?: string } = {}): Storage {
 export function memoryStorageFromJSON(json: z.infer<typeof memoryStorageSchema>): Storage {
   return guardStorage(new MemoryStorage(json.name, json.flows));
 }
+
+/** The memory storage kind. */
+export const memoryStorageKind: StorageKind<z.infer<typeof memoryStorageSchema>> = {
+  type: "memory",
+  schema: memoryStorageSchema,
+  create: memoryStorageFromJSON,
+  capabilities: { shareable: false, remote: false },
+  flags: { name: STORAGE_NAME_FLAG },
+  fromFlags: (options) => createMemoryStorage(nameOption(options)),
+};

@@ -11,9 +11,12 @@ import { createEnvRunner } from "./env-runner.ts";
 import {
   type EnvRunner,
   formatLocation,
+  nameOption,
   parseLocation,
   type SerializedStorage,
+  STORAGE_NAME_FLAG,
   type Storage,
+  type StorageKind,
 } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
@@ -183,3 +186,21 @@ export function moduleStorageFromJSON(json: z.infer<typeof moduleStorageSchema>)
     ...(json.name === undefined ? {} : { name: json.name }),
   });
 }
+
+/** The module storage kind: it imports code from the agent's host, so servers and agents must allow it. */
+export const moduleStorageKind: StorageKind<z.infer<typeof moduleStorageSchema>> = {
+  type: "module",
+  schema: moduleStorageSchema,
+  create: moduleStorageFromJSON,
+  capabilities: { shareable: true, remote: true, importsHostCode: true },
+  flags: {
+    module: {
+      flag: "--module <specifier>",
+      help: "the package or file path, importable where flows run",
+      required: true,
+    },
+    name: STORAGE_NAME_FLAG,
+  },
+  fromFlags: (options) =>
+    createModuleStorage({ module: options.module as string, ...nameOption(options) }),
+};

@@ -1,32 +1,23 @@
+// Every storage kind weft ships, by `type`. A kind's file holds all that weft
+// knows of it (its `StorageKind`: JSON schema and constructor, command-line
+// flags and constructor, capabilities); adding a kind is that file and one line here.
 import { TypeRegistry } from "../serialization/registry.ts";
-import { gitStorageFromJSON, gitStorageSchema } from "./git-storage.ts";
-import { httpStorageFromJSON, httpStorageSchema } from "./http-storage.ts";
-import { localStorageFromJSON, localStorageSchema } from "./local-storage.ts";
-import { memoryStorageFromJSON, memoryStorageSchema } from "./memory-storage.ts";
-import { moduleStorageFromJSON, moduleStorageSchema } from "./module-storage.ts";
-import { s3StorageFromJSON, s3StorageSchema } from "./s3-storage.ts";
-import type { Storage } from "./storage.ts";
+import { gitStorageKind } from "./git-storage.ts";
+import { httpStorageKind } from "./http-storage.ts";
+import { localStorageKind } from "./local-storage.ts";
+import { memoryStorageKind } from "./memory-storage.ts";
+import { moduleStorageKind } from "./module-storage.ts";
+import { s3StorageKind } from "./s3-storage.ts";
+import type { Storage, StorageCapabilities } from "./storage.ts";
 
-/** `type` → schema and constructor of every storage kind. */
-export const storageRegistry = new TypeRegistry<Storage>("storage");
-storageRegistry.register({
-  type: "memory",
-  schema: memoryStorageSchema,
-  create: memoryStorageFromJSON,
-});
-storageRegistry.register({
-  type: "local",
-  schema: localStorageSchema,
-  create: localStorageFromJSON,
-});
-storageRegistry.register({
-  type: "module",
-  schema: moduleStorageSchema,
-  create: moduleStorageFromJSON,
-});
-storageRegistry.register({ type: "s3", schema: s3StorageSchema, create: s3StorageFromJSON });
-storageRegistry.register({ type: "git", schema: gitStorageSchema, create: gitStorageFromJSON });
-storageRegistry.register({ type: "http", schema: httpStorageSchema, create: httpStorageFromJSON });
+/** `type` → the kind of every storage: its schema, constructors, flags and capabilities. */
+export const storageRegistry = new TypeRegistry<Storage, StorageCapabilities>("storage");
+storageRegistry.register(memoryStorageKind);
+storageRegistry.register(localStorageKind);
+storageRegistry.register(moduleStorageKind);
+storageRegistry.register(s3StorageKind);
+storageRegistry.register(gitStorageKind);
+storageRegistry.register(httpStorageKind);
 
 /**
  * Rebuilds a storage from its JSON (PIN-7's deserialize): refuses an unknown
@@ -34,4 +25,12 @@ storageRegistry.register({ type: "http", schema: httpStorageSchema, create: http
  */
 export function storageFromJSON(json: unknown): Storage {
   return storageRegistry.fromJSON(json);
+}
+
+/**
+ * Makes a storage of `kind` from loose options (command-line flags), checking
+ * what each kind requires. Options not used by the kind are refused by name.
+ */
+export function createStorage(kind: string, options: Record<string, unknown> = {}): Storage {
+  return storageRegistry.fromFlags(kind, options);
 }

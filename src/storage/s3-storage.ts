@@ -15,6 +15,7 @@ import {
 } from "../engine/s3/s3-settings.ts";
 import { BundleStorage, type BundleStorageOptions } from "./bundle/bundle-storage.ts";
 import type { Storage } from "./storage.ts";
+import { nameOption, STORAGE_NAME_FLAG, type StorageKind, stringOption } from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
 /**
@@ -189,3 +190,28 @@ export function s3StorageFromJSON(json: z.infer<typeof s3StorageSchema>): Storag
   const { type: _type, schemaVersion: _version, ...options } = json;
   return guardStorage(new S3Storage(resolveOptions(options)));
 }
+
+/** The S3 storage kind. */
+export const s3StorageKind: StorageKind<z.infer<typeof s3StorageSchema>> = {
+  type: "s3",
+  schema: s3StorageSchema,
+  create: s3StorageFromJSON,
+  capabilities: { shareable: true, remote: true },
+  flags: {
+    bucket: { flag: "--bucket <name>", help: "the bucket", required: true },
+    prefix: { flag: "--prefix <prefix>", help: "key prefix" },
+    endpoint: { flag: "--endpoint <url>", help: "endpoint of an S3-compatible store" },
+    region: { flag: "--region <region>", help: "region" },
+    pathStyle: { flag: "--path-style", help: "path-style addressing (most non-AWS stores)" },
+    name: STORAGE_NAME_FLAG,
+  },
+  fromFlags: (options) =>
+    createS3Storage({
+      bucket: options.bucket as string,
+      ...stringOption(options, "prefix", "prefix"),
+      ...stringOption(options, "endpoint", "endpoint"),
+      ...stringOption(options, "region", "region"),
+      ...(options.pathStyle === true ? { forcePathStyle: true } : {}),
+      ...nameOption(options),
+    }),
+};

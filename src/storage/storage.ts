@@ -1,6 +1,8 @@
 import type { ChildProcess, StdioOptions } from "node:child_process";
-import type { Flow, FlowStorage } from "../core/flow.ts";
+import type { Flow } from "../core/flow.ts";
 import type { FlowRunner } from "../engine/flow-runner.ts";
+import type { FlowStorage } from "../serialization/deployment.ts";
+import type { KindFlag, RegistryEntry } from "../serialization/registry.ts";
 
 import { STORAGE_TYPES } from "../serialization/schemas.ts";
 
@@ -80,4 +82,46 @@ export { checkLocation, type Location, parseLocation } from "../serialization/lo
 /** Joins an artifact and a flow name into a location. */
 export function formatLocation(artifact: string, flowName: string): string {
   return `${artifact}#${flowName}`;
+}
+
+/** What every storage of a kind can do, known from its type alone (e.g. when a flow is registered). */
+export interface StorageCapabilities {
+  /** Another process on this machine can load the code (every storage of the kind is `shareable`). */
+  readonly shareable: boolean;
+  /** Another machine can load the code (`remote`). */
+  readonly remote: boolean;
+  /**
+   * Loading imports code chosen by whoever registers the flow from the agent's
+   * host (by path or package name): servers and agents refuse the kind unless
+   * allowed (module storage). @default false
+   */
+  readonly importsHostCode?: boolean;
+}
+
+/**
+ * A storage kind: everything weft knows of it, in the kind's own file (type,
+ * JSON schema and constructor, command-line flags and constructor, capabilities).
+ * Adding a kind is that file and one line in `registry.ts`.
+ */
+export type StorageKind<J = never> = RegistryEntry<Storage, J, StorageCapabilities>;
+
+/** `--storage-name`, which every storage kind takes. */
+export const STORAGE_NAME_FLAG: KindFlag = {
+  flag: "--storage-name <name>",
+  help: "a name for the storage, shown to people",
+};
+
+/** `{ name }` when the flags named the storage. */
+export function nameOption(options: Readonly<Record<string, unknown>>): { name?: string } {
+  return typeof options.name === "string" ? { name: options.name } : {};
+}
+
+/** `{ [to]: value }` for a string flag that was given. */
+export function stringOption<K extends string>(
+  options: Readonly<Record<string, unknown>>,
+  key: string,
+  to: K,
+): { [P in K]?: string } {
+  const value = options[key];
+  return (typeof value === "string" ? { [to]: value } : {}) as { [P in K]?: string };
 }

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ExecutorSpec } from "../../src/core/executor-spec.ts";
-import { type Flow, STORAGE_NEEDS } from "../../src/core/flow.ts";
+import type { Flow } from "../../src/core/flow.ts";
 import type { State } from "../../src/core/states.ts";
 import type {
   Environment,
@@ -28,6 +28,7 @@ import type {
   ExecuteResult,
 } from "../../src/environments/environment.ts";
 import { environmentFromJSON } from "../../src/environments/registry.ts";
+import { STORAGE_NEEDS } from "../../src/serialization/deployment.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
 import {

@@ -3,12 +3,15 @@
 // checked from capabilities when a flow is serialized. No process is started.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { checkPairing } from "../../src/core/flow.ts";
-import { createEnvironment } from "../../src/environments/create-environment.ts";
 import { ENVIRONMENT_TYPES } from "../../src/environments/environment.ts";
 import { createLocalEnvironment } from "../../src/environments/local-environment.ts";
-import { environmentFromJSON, environmentRegistry } from "../../src/environments/registry.ts";
+import {
+  createEnvironment,
+  environmentFromJSON,
+  environmentRegistry,
+} from "../../src/environments/registry.ts";
 import { createSubprocessEnvironment } from "../../src/environments/subprocess/subprocess-environment.ts";
+import { checkPairing } from "../../src/serialization/deployment.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import { createMemoryStorage } from "../../src/storage/memory-storage.ts";
 import { createModuleStorage } from "../../src/storage/module-storage.ts";

@@ -21,7 +21,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createGitStorage, isWeftError, storageFromJSON } from "weftflow";
-import { createStorage } from "../../src/storage/create-storage.ts";
+import { createStorage } from "../../src/storage/registry.ts";
 import { gitEtl as gitEtlV1 } from "../fixtures/storage/git-flow.ts";
 import { gitEtl as gitEtlReshaped } from "../fixtures/storage/git-flow-reshaped.ts";
 import { gitEtl as gitEtlV2 } from "../fixtures/storage/git-flow-v2.ts";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { createHttpStorage, isWeftError, type Storage, storageFromJSON } from "weftflow";
-import { createStorage } from "../../src/storage/create-storage.ts";
+import { createStorage } from "../../src/storage/registry.ts";
 import { httpEtl } from "../fixtures/storage/http-flow.ts";
 import { httpEtl as httpEtlV2 } from "../fixtures/storage/http-flow-v2.ts";
 import { runStorageConformance } from "./storage.case.ts";

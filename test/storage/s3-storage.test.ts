@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createS3Storage, isWeftError, type Storage, storageFromJSON } from "weftflow";
-import { createStorage } from "../../src/storage/create-storage.ts";
+import { createStorage } from "../../src/storage/registry.ts";
 import { s3Flow } from "../fixtures/storage/s3-flow.ts";
 import { type S3TestServer, startS3TestServer } from "./s3-server.ts";
 import { runStorageConformance } from "./storage.case.ts";

@@ -21,8 +21,8 @@ export function registerInspectCommand(program: Command, cli: CliContext): void 
     .action(async (file: string, flags: StorageFlags & { flow?: string }) => {
       const flow = pickFlow(await loadFlowFile(file), flags.flow, file);
       const storage = await storageFromFlags(flags);
-      const json =
-        storage === undefined ? flow.serialize() : await flow.serialize({ build: true, storage });
+      const { serializeFlow } = await import("../../serialization/flow-serializer.ts");
+      const json = await serializeFlow(flow, storage === undefined ? {} : { build: true, storage });
       cli.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     });
 }

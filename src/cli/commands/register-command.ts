@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import { checkPairing, type Flow } from "../../core/flow.ts";
+import type { Flow } from "../../core/flow.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
-import type { Environment } from "../../environments/environment.ts";
-import type { Storage } from "../../storage/storage.ts";
+import type { FlowEnvironment, FlowStorage } from "../../serialization/deployment.ts";
 import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import type { CliContext } from "../context.ts";
 import { table } from "../output.ts";
@@ -50,13 +49,19 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
       '\nExamples:\n  weft register examples/etl.ts\n  weft register examples/etl.ts --environment subprocess --labels etl --schedule "0 2 * * *" --timezone Europe/Paris\n  weft register flows.ts --flow nightly --storage s3 --bucket flows --endpoint http://127.0.0.1:7480 --path-style\n',
     )
     .action(async (file: string, flags: RegisterFlags) => {
-      const [{ cron }, { createEnvironment }, { serializeFlowGraph }, { createLocalStorage }] =
-        await Promise.all([
-          import("../../core/schedules.ts"),
-          import("../../environments/create-environment.ts"),
-          import("../../serialization/flow-serializer.ts"),
-          import("../../storage/local-storage.ts"),
-        ]);
+      const [
+        { cron },
+        { createEnvironment },
+        { checkPairing },
+        { deploymentOf, serializeFlowGraph },
+        { createLocalStorage },
+      ] = await Promise.all([
+        import("../../core/schedules.ts"),
+        import("../../environments/registry.ts"),
+        import("../../serialization/deployment.ts"),
+        import("../../serialization/flow-serializer.ts"),
+        import("../../storage/local-storage.ts"),
+      ]);
       const all = await loadFlowFile(file);
       const flows = flags.flow === undefined ? all : [pickFlow(all, flags.flow, file)];
       const api = await clientFromFlags(flags);
@@ -66,18 +71,18 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
           : cron(flags.schedule, { timezone: flags.timezone });
       const labels = flags.labels === undefined ? undefined : parseLabels(flags.labels);
       const flagStorage = await storageFromFlags(flags);
-      const built = new Map<Storage, Flow<unknown>[]>();
-      let sharedLocal: Storage | undefined;
-      const defaultStorage = (): Storage => {
+      const built = new Map<FlowStorage, Flow<unknown>[]>();
+      let sharedLocal: FlowStorage | undefined;
+      const defaultStorage = (): FlowStorage => {
         sharedLocal ??= createLocalStorage();
         return sharedLocal;
       };
       const plans = flows.map((flow) => {
-        const storage =
-          flagStorage ?? (flow.options.storage as Storage | undefined) ?? defaultStorage();
-        const environment =
+        const own = deploymentOf(flow);
+        const storage: FlowStorage = flagStorage ?? own.storage ?? defaultStorage();
+        const environment: FlowEnvironment =
           flags.environment === undefined && flags.executor === undefined
-            ? ((flow.options.environment as Environment | undefined) ?? createEnvironment("local"))
+            ? (own.environment ?? createEnvironment("local"))
             : createEnvironment(flags.environment ?? "local", {
                 ...(flags.executor === undefined
                   ? {}

@@ -1,16 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import { checkPairing } from "../../core/flow.ts";
 import { resolveParameters } from "../../core/parameter.ts";
 import type { ResultBackend } from "../../core/results.ts";
 import type { State } from "../../core/states.ts";
 import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
+import { runFlow } from "../../engine/flow-runner.ts";
 import { ConsoleReporter, elapsed } from "../../engine/reporters/console-reporter.ts";
 import { StateCollector, teeReporter } from "../../engine/reporters/tee-reporter.ts";
 import { createLocalResultBackend } from "../../engine/results/local-result-backend.ts";
 import type { ResultSerializer } from "../../engine/results/result-serializers.ts";
-import { createEnvironment } from "../../environments/create-environment.ts";
+import { createEnvironment } from "../../environments/registry.ts";
+import { checkPairing } from "../../serialization/deployment.ts";
 import { createLocalStorage } from "../../storage/local-storage.ts";
 import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import type { CliContext } from "../context.ts";
@@ -81,7 +82,7 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
           throw new CliError(`${flag} needs --environment subprocess`, EXIT.usage);
       }
       const result = resultBackendFrom(flags);
-      const run = await flow.run({
+      const run = await runFlow(flow, {
         parameters,
         reporter: console,
         signal: controller.signal,

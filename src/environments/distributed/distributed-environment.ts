@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
 import type { DistributedExecutorOptions } from "../../core/executor-spec.ts";
-import { checkPairing } from "../../core/flow.ts";
 import { State, toErrorData } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import {
@@ -16,10 +15,12 @@ import {
   readLiveWorkers,
 } from "../../engine/distributed/redis-client.ts";
 import { resolveSecretReference } from "../../serialization/credentials.ts";
+import { checkPairing } from "../../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {
   type Environment,
   type EnvironmentHooks,
+  type EnvironmentKind,
   type ExecuteContext,
   type ExecuteResult,
   type SerializedEnvironment,
@@ -248,3 +249,29 @@ export function distributedEnvironmentFromJSON(
   const { type: _t, schemaVersion: _v, ...rest } = json;
   return createDistributedEnvironment(rest as DistributedEnvironmentOptions);
 }
+
+/** The distributed environment kind: weft workers load the flow, so the storage must be shareable. */
+export const distributedEnvironmentKind: EnvironmentKind<
+  z.infer<typeof distributedEnvironmentSchema>
+> = {
+  type: "distributed",
+  schema: distributedEnvironmentSchema,
+  create: distributedEnvironmentFromJSON,
+  capabilities: { storageNeeds: "shareable", retriesElsewhere: false },
+  fromFlags(options) {
+    for (const key of ["heapLimitMb", "timeoutMs", "env", "executor"] as const) {
+      if (options[key] !== undefined) {
+        throw new WeftError(
+          "USAGE",
+          `the distributed environment runs tasks on weft workers: it takes no ${key}`,
+        );
+      }
+    }
+    // The Redis URL comes from WEFT_REDIS_URL (never stored in the environment's JSON).
+    return createDistributedEnvironment({
+      ...(options.labels === undefined ? {} : { labels: options.labels }),
+      ...(options.queue === undefined ? {} : { queue: options.queue }),
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    });
+  },
+};

@@ -7,18 +7,20 @@ import type { Readable } from "node:stream";
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import { checkPairing } from "../../core/flow.ts";
 import type { FlowRunInfo, LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
+import { checkPairing } from "../../serialization/deployment.ts";
 import { stateFromJSON } from "../../serialization/flow-serializer.ts";
 import { parseEventLine, replayEvent } from "../../serialization/run-events.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {
+  commonFlagOptions,
   type Environment,
   type EnvironmentHooks,
+  type EnvironmentKind,
   type ExecuteContext,
   type ExecuteResult,
   type SerializedEnvironment,
@@ -339,3 +341,20 @@ export function subprocessEnvironmentFromJSON(
     ...(executor === undefined ? {} : { executor: executor as ExecutorSpec }),
   } as SubprocessEnvironmentOptions);
 }
+
+/** The subprocess environment kind: another process loads the flow, so the storage must be shareable. */
+export const subprocessEnvironmentKind: EnvironmentKind<
+  z.infer<typeof subprocessEnvironmentSchema>
+> = {
+  type: "subprocess",
+  schema: subprocessEnvironmentSchema,
+  create: subprocessEnvironmentFromJSON,
+  capabilities: { storageNeeds: "shareable", retriesElsewhere: false },
+  fromFlags: (options) =>
+    createSubprocessEnvironment({
+      ...commonFlagOptions(options),
+      ...(options.heapLimitMb === undefined ? {} : { heapLimitMb: options.heapLimitMb }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+    }),
+};
