@@ -46,10 +46,15 @@ async function startServerProcess(
   db: string,
   home: string,
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, "server", "start", "--db", db, "--port", "0"], {
-    env: { ...process.env, WEFT_HOME: home },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  // The benchmark's agents claim runs and write their states but send no heartbeats, and a
+  // phase can outlast run health's defaults (20 s for a silent agent): run health would take
+  // the run back mid-phase. It is not what this measures, so its timeouts are out of the way.
+  const quiet = ["--agent-timeout", "3600000", "--heartbeat-timeout", "3600000"];
+  const child = spawn(
+    process.execPath,
+    [BIN, "server", "start", "--db", db, "--port", "0", ...quiet],
+    { env: { ...process.env, WEFT_HOME: home }, stdio: ["ignore", "pipe", "inherit"] },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once("line", resolve);
     child.once("exit", (code) => reject(new Error(`weft server start exited ${code}`)));
