@@ -269,7 +269,12 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
     if (next !== undefined && next > write.version) versions.set(key, next - 1);
   }
 
-  const wireTaskState = (task: TaskInfo, mapIndex: number | undefined, state: SerializedState) => {
+  const wireTaskState = (
+    _run: FlowRunInfo,
+    task: TaskInfo,
+    mapIndex: number | undefined,
+    state: SerializedState,
+  ) => {
     const key = taskRunKey(task.slug, mapIndex);
     if (stopped !== undefined || succeeded.has(key)) return;
     const version = versions.get(key) ?? 0;
@@ -288,7 +293,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       void kick();
     } else schedule();
   };
-  const wireFlowState = (state: SerializedState) => {
+  const wireFlowState = (_run: FlowRunInfo, state: SerializedState) => {
     if (stopped !== undefined) return;
     seal();
     ops.push({ kind: "flow", state: bounded(state) });
@@ -299,8 +304,9 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
     get error() {
       return stopped;
     },
-    flowState: (_run, state) => wireFlowState(stateToWire(state)),
-    taskState: (_run, task, mapIndex, state) => wireTaskState(task, mapIndex, stateToWire(state)),
+    flowState: (run, state) => wireFlowState(run, stateToWire(state)),
+    taskState: (run, task, mapIndex, state) =>
+      wireTaskState(run, task, mapIndex, stateToWire(state)),
     wireFlowState,
     wireTaskState,
     log(record) {

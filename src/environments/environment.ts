@@ -121,8 +121,9 @@ export function progressOnly(
   if (wire.wireTaskState && wire.wireFlowState) {
     view.wireTaskState = wire.wireTaskState.bind(reporter);
     const flowState = wire.wireFlowState.bind(reporter);
-    view.wireFlowState = (state) => {
-      if (!isFinalFlowState(state.type)) flowState(state);
+    view.wireFlowState = (run, state) => {
+      heard(run);
+      if (!isFinalFlowState(state.type)) flowState(run, state);
     };
   }
   return view;

@@ -344,8 +344,13 @@ export function parseEventLine(line: string): RunEvent {
  * objects only to be serialized again. A capability, checked with {@link takesWireStates}.
  */
 export interface WireReporter extends Reporter {
-  wireTaskState(task: TaskInfo, mapIndex: number | undefined, state: SerializedState): void;
-  wireFlowState(state: SerializedState): void;
+  wireFlowState(run: FlowRunInfo, state: SerializedState): void;
+  wireTaskState(
+    run: FlowRunInfo,
+    task: TaskInfo,
+    mapIndex: number | undefined,
+    state: SerializedState,
+  ): void;
 }
 
 /** True when `reporter` takes wire states ({@link WireReporter}). */
@@ -368,12 +373,12 @@ export function forwardEvent(
   switch (event.event) {
     case "flow":
       if (event.taskCount !== undefined) run.taskCount = event.taskCount;
-      if (wire) reporter.wireFlowState(event.state);
+      if (wire) reporter.wireFlowState(run, event.state);
       else reporter.flowState?.(run, stateFromJSON(event.state));
       return;
     case "task": {
       const task = { slug: event.slug, name: event.name, mapped: event.mapped };
-      if (wire) reporter.wireTaskState(task, event.mapIndex, event.state);
+      if (wire) reporter.wireTaskState(run, task, event.mapIndex, event.state);
       else reporter.taskState?.(run, task, event.mapIndex, stateFromJSON(event.state));
       return;
     }

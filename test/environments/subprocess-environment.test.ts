@@ -9,7 +9,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Flow } from "../../src/core/flow.ts";
-import type { TaskInfo } from "../../src/core/reporter.ts";
+import type { FlowRunInfo, TaskInfo } from "../../src/core/reporter.ts";
 import { State } from "../../src/core/states.ts";
 import type { ExecuteContext } from "../../src/environments/environment.ts";
 import { environmentFromJSON } from "../../src/environments/registry.ts";
@@ -220,10 +220,15 @@ describe("subprocess environment", { concurrency: 4 }, () => {
       /** Records wire states as they came, and State objects as the recording reporter does. */
       class WireRecorder extends RecordingReporter implements WireReporter {
         readonly wire: { kind: "flow" | "task"; slug?: string; state: SerializedState }[] = [];
-        wireTaskState(task: TaskInfo, _mapIndex: number | undefined, state: SerializedState) {
+        wireTaskState(
+          _run: FlowRunInfo,
+          task: TaskInfo,
+          _mapIndex: number | undefined,
+          state: SerializedState,
+        ) {
           this.wire.push({ kind: "task", slug: task.slug, state });
         }
-        wireFlowState(state: SerializedState) {
+        wireFlowState(_run: FlowRunInfo, state: SerializedState) {
           this.wire.push({ kind: "flow", state });
         }
       }
@@ -255,6 +260,10 @@ describe("subprocess environment", { concurrency: 4 }, () => {
       assert.deepEqual(reporter.flowTypes(), ["Success"], "the final state, once");
       const final = reporter.events.find((e) => e.kind === "flow");
       assert.equal(final?.kind === "flow" && final.state, state, "the very state execute resolved");
+      assert.ok(
+        final?.kind === "flow" && final.run.taskCount >= 4,
+        "the child's task count is known",
+      );
     });
   });
 

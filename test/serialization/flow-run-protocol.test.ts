@@ -121,10 +121,15 @@ describe("flow-run protocol: event lines", () => {
   /** A recording reporter that also takes wire states, keeping them as they came. */
   class WireRecorder extends RecordingReporter implements WireReporter {
     readonly wire: { kind: "flow" | "task"; slug?: string; state: unknown }[] = [];
-    wireTaskState(task: { slug: string }, _mapIndex: number | undefined, state: unknown): void {
+    wireTaskState(
+      _run: unknown,
+      task: { slug: string },
+      _mapIndex: number | undefined,
+      state: unknown,
+    ): void {
       this.wire.push({ kind: "task", slug: task.slug, state });
     }
-    wireFlowState(state: unknown): void {
+    wireFlowState(_run: unknown, state: unknown): void {
       this.wire.push({ kind: "flow", state });
     }
   }

@@ -1,3 +1,13 @@
+// The subprocess environment: each flow run in a fresh `node weft execute` process, started
+// through the storage's env runner and told everything by the variables of the flow-run
+// protocol (serialization/flow-run-protocol.ts). The child writes its events as JSON lines
+// on descriptor 3; this side parses them and passes them on as data, except the final flow
+// event, which is the run's outcome: `runChild` resolves with it, and withHooks (in
+// environment.ts) reports it once. When the child never sends one (it crashed, timed out,
+// was cancelled or could not start), the outcome is made here from how the process ended;
+// `crashed` marks a death by signal, which an agent leaves to the server's run health.
+// stdout and stderr become log records; the last stderr lines explain a death.
+
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
