@@ -34,7 +34,11 @@ export interface SerializedEnvironment {
 export interface ExecuteContext {
   readonly flowRunId: string;
   readonly parameters?: Readonly<Record<string, unknown>>;
-  /** Hears every state change and log line of the run. */
+  /**
+   * Hears the run's progress (task states, logs, Running) and then, once, its final state:
+   * the one `execute` resolves with. The environment never closes it. A reporter that takes
+   * wire states (WireReporter) gets a flow-run process's events as data.
+   */
   readonly reporter?: Reporter;
   /** Receives the environment's own messages (and a child's stray output). */
   readonly logger?: Logger;
@@ -50,9 +54,9 @@ export interface ExecuteContext {
   readonly resume?: string;
 }
 
-/** How an execution ended. */
+/** How an execution ended: the run's one outcome channel. */
 export interface ExecuteResult {
-  /** The flow run's final state. */
+  /** The flow run's final state (what acts on the outcome reads it here, not from a reporter). */
   readonly state: State;
   /**
    * True when the flow-run process died without saying how the run ended
