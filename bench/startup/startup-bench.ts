@@ -30,7 +30,7 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createSubprocessEnvironment } from "../../src/environments/subprocess/subprocess-environment.ts";
-import { parseEventLine } from "../../src/serialization/run-events.ts";
+import { parseEventLine } from "../../src/serialization/flow-run-protocol.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { timeExecute } from "../environments/execute-timing.ts";

@@ -1,16 +1,11 @@
 import { hostname } from "node:os";
 import type { UnreadableClaim } from "../client/api-client.ts";
-import {
-  type ApiReporter,
-  createApiReporter,
-  type ReportingApi,
-  taskRunKey,
-} from "../client/api-reporter.ts";
+import { createApiReporter, type ReportingApi, taskRunKey } from "../client/api-reporter.ts";
 import { retryTransient, sleep } from "../client/backoff.ts";
 import { isWeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
-import type { Environment } from "../environments/environment.ts";
+import { type Environment, progressOnly } from "../environments/environment.ts";
 import { environmentFromJSON, environmentRegistry } from "../environments/registry.ts";
 import type {
   Agent as AgentRecord,
@@ -278,7 +273,15 @@ export function startAgent(options: AgentOptions): Agent {
         : { flushIntervalMs: options.flushIntervalMs }),
       onLost: () => controller.abort(new Error("the run was taken away from this agent")),
     });
-    const held = holdFinalState(reporter);
+    // One outcome channel: the environment's reporter carries the run's progress only; its
+    // final state is what `execute` resolves with, written below (unless the run crashed).
+    const progress = progressOnly(reporter);
+    const info = {
+      id: run.id,
+      flowName: claimed.flowName,
+      parameters: run.parameters,
+      taskCount: 0,
+    };
     const beat = setInterval(() => {
       api
         .heartbeatFlowRun(run.id)
@@ -296,7 +299,7 @@ export function startAgent(options: AgentOptions): Agent {
     const ctx = {
       flowRunId: run.id,
       parameters: run.parameters,
-      reporter: held,
+      reporter: progress,
       logger: log,
       signal: controller.signal,
       ...(restarted ? { resume: run.id } : {}),
@@ -330,7 +333,10 @@ export function startAgent(options: AgentOptions): Agent {
       } catch (error) {
         const data = toErrorData(error);
         log.error(`run ${run.id}: deploy failed: ${data.message}`);
-        held.forward(new State("Failed", `deploy failed: ${data.message}`, undefined, data));
+        reporter.flowState(
+          info,
+          new State("Failed", `deploy failed: ${data.message}`, undefined, data),
+        );
         return;
       }
       const result = await environment.execute(storage, claimed.location, ctx);
@@ -344,7 +350,7 @@ export function startAgent(options: AgentOptions): Agent {
         await reporter.flush();
         return;
       }
-      held.forward(held.final ?? result.state);
+      reporter.flowState(info, result.state);
     } finally {
       clearInterval(beat);
       if (!abandoned()) await reporter.close();
@@ -388,27 +394,6 @@ export function startAgent(options: AgentOptions): Agent {
         );
         for (const r of active.values()) r.abandoned = true;
       }
-    },
-  };
-}
-
-/** A reporter that passes everything on except the run's final state, which its caller sends. */
-function holdFinalState(reporter: ApiReporter) {
-  let final: State | undefined;
-  let info: Parameters<NonNullable<ApiReporter["flowState"]>>[0] | undefined;
-  return {
-    get final() {
-      return final;
-    },
-    flowState(run: Parameters<NonNullable<ApiReporter["flowState"]>>[0], state: State) {
-      info = run;
-      if (state.type === "Running" || state.type === "Cancelling") reporter.flowState(run, state);
-      else final = state;
-    },
-    taskState: reporter.taskState,
-    log: reporter.log,
-    forward(state: State) {
-      reporter.flowState(info ?? { id: "", flowName: "", parameters: {}, taskCount: 0 }, state);
     },
   };
 }

@@ -2,7 +2,7 @@ import { isWeftError } from "../core/errors.ts";
 import type { FlowRunInfo, Logger, LogRecord, Reporter, TaskInfo } from "../core/reporter.ts";
 import { ERROR_TEXT_LIMIT, type State, truncateText } from "../core/states.ts";
 import type { TaskRunStateWrite } from "../serialization/api-schemas.ts";
-import { stateToJSON } from "../serialization/flow-serializer.ts";
+import { stateToWire, type WireReporter } from "../serialization/flow-run-protocol.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
 import { retryTransient } from "./backoff.ts";
 
@@ -52,8 +52,12 @@ export interface ApiReporterOptions {
   readonly onLost?: (error: Error) => void;
 }
 
-/** A reporter that also says when everything it heard is on the server. */
-export interface ApiReporter extends Reporter {
+/**
+ * A reporter that also says when everything it heard is on the server. It takes states
+ * as State objects (from an engine in this process) or in their wire form (events of a
+ * flow-run process, passed on as they came).
+ */
+export interface ApiReporter extends Reporter, WireReporter {
   flowState(run: FlowRunInfo, state: State): void;
   taskState(run: FlowRunInfo, task: TaskInfo, mapIndex: number | undefined, state: State): void;
   log(record: LogRecord): void;
@@ -265,11 +269,11 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
     if (next !== undefined && next > write.version) versions.set(key, next - 1);
   }
 
-  const taskState = (
+  const wireTaskState = (
     _run: FlowRunInfo,
     task: TaskInfo,
     mapIndex: number | undefined,
-    state: State,
+    state: SerializedState,
   ) => {
     const key = taskRunKey(task.slug, mapIndex);
     if (stopped !== undefined || succeeded.has(key)) return;
@@ -279,7 +283,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       flowRunId: options.flowRunId,
       slug: task.slug,
       ...(mapIndex === undefined ? {} : { mapIndex }),
-      state: bounded(withoutResult(stateToJSON(state))),
+      state: bounded(state),
       version,
       ...(options.claim === undefined ? {} : { claim: options.claim }),
       ...(state.location === undefined ? {} : { resultRef: state.location }),
@@ -289,18 +293,22 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       void kick();
     } else schedule();
   };
+  const wireFlowState = (_run: FlowRunInfo, state: SerializedState) => {
+    if (stopped !== undefined) return;
+    seal();
+    ops.push({ kind: "flow", state: bounded(state) });
+    void kick();
+  };
 
   return {
     get error() {
       return stopped;
     },
-    flowState(_run, state) {
-      if (stopped !== undefined) return;
-      seal();
-      ops.push({ kind: "flow", state: bounded(withoutResult(stateToJSON(state))) });
-      void kick();
-    },
-    taskState,
+    flowState: (run, state) => wireFlowState(run, stateToWire(state)),
+    taskState: (run, task, mapIndex, state) =>
+      wireTaskState(run, task, mapIndex, stateToWire(state)),
+    wireFlowState,
+    wireTaskState,
     log(record) {
       if (stopped !== undefined || LEVEL_RANK[record.level] < minLevel) return;
       logs.push(jsonSafe(record));
@@ -323,14 +331,6 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       if (version > flowVersion) flowVersion = version;
     },
   };
-}
-
-// States travel without their results (they may be large and stay with the flow run); a
-// persisted result is referenced by its location (in the state, and as the write's `resultRef`).
-function withoutResult(state: SerializedState): SerializedState {
-  if (state.result === undefined) return state;
-  const { result: _dropped, ...rest } = state;
-  return rest;
 }
 
 // A state's message may come from user code (a skip, a signal): cut like an error's.

@@ -1,7 +1,21 @@
+// The contract of an environment (how a flow run executes), and the one wrapper every
+// environment runs its body in.
+//
+// One outcome channel: `execute` resolves with the run's final state (ExecuteResult), and
+// that is the only place callers that act on the outcome (the agent, which writes it to the
+// server) take it from. An environment's body never reports a final flow state itself: the
+// engine's final report and a flow-run process's final event are taken out of the stream
+// by `withHooks`, the body returns the state, and `withHooks` reports that same state to
+// `ctx.reporter` once, after every task state and before onExit. So an observer (the
+// console, a test's recording reporter) hears exactly one final state, equal to the one
+// `execute` resolves with, whether the flow ran, its process died, or it never started.
+// `ctx.reporter` is never closed by an environment: whoever made it closes it.
+
 import type { ExecutorSpec } from "../core/executor-spec.ts";
-import type { Logger, Reporter } from "../core/reporter.ts";
-import { State, toErrorData } from "../core/states.ts";
+import type { FlowRunInfo, Logger, Reporter } from "../core/reporter.ts";
+import { State, type StateType, toErrorData } from "../core/states.ts";
 import type { FlowEnvironment, StorageNeed } from "../serialization/deployment.ts";
+import type { WireReporter } from "../serialization/flow-run-protocol.ts";
 import type { RegistryEntry } from "../serialization/registry.ts";
 import { ENVIRONMENT_TYPES } from "../serialization/schemas.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -66,7 +80,11 @@ export function commonFlagOptions(options: EnvironmentFlagOptions): {
 export interface ExecuteContext {
   readonly flowRunId: string;
   readonly parameters?: Readonly<Record<string, unknown>>;
-  /** Hears every state change and log line of the run. */
+  /**
+   * Hears the run's progress (task states, logs, Running) and then, once, its final state:
+   * the one `execute` resolves with. The environment never closes it. A reporter that takes
+   * wire states (WireReporter) gets a flow-run process's events as data.
+   */
   readonly reporter?: Reporter;
   /** Receives the environment's own messages (and a child's stray output). */
   readonly logger?: Logger;
@@ -82,9 +100,9 @@ export interface ExecuteContext {
   readonly resume?: string;
 }
 
-/** How an execution ended. */
+/** How an execution ended: the run's one outcome channel. */
 export interface ExecuteResult {
-  /** The flow run's final state. */
+  /** The flow run's final state (what acts on the outcome reads it here, not from a reporter). */
   readonly state: State;
   /**
    * True when the flow-run process died without saying how the run ended
@@ -124,34 +142,89 @@ export interface Environment extends FlowEnvironment {
 }
 
 /**
+ * True for the flow states that end a run's reporting (Running and Cancelling are progress;
+ * every other flow state a run reports is its outcome).
+ */
+export function isFinalFlowState(type: StateType): boolean {
+  return type !== "Running" && type !== "Cancelling";
+}
+
+/**
+ * A view of `reporter` that passes on a run's progress (task states, logs, Running and
+ * Cancelling) and keeps back its final flow state, which reaches the reporter from the
+ * outcome instead. It passes the wire-state capability on, and never closes `reporter`.
+ * `heard` receives the run info of every flow state, final ones included.
+ */
+export function progressOnly(
+  reporter: Reporter,
+  heard: (run: FlowRunInfo) => void = () => {},
+): Reporter {
+  const view: Reporter & Partial<WireReporter> = {
+    flowState(run, state) {
+      heard(run);
+      if (!isFinalFlowState(state.type)) reporter.flowState?.(run, state);
+    },
+  };
+  if (reporter.taskState) view.taskState = reporter.taskState.bind(reporter);
+  if (reporter.log) view.log = reporter.log.bind(reporter);
+  const wire = reporter as Partial<WireReporter>;
+  if (wire.wireTaskState && wire.wireFlowState) {
+    view.wireTaskState = wire.wireTaskState.bind(reporter);
+    const flowState = wire.wireFlowState.bind(reporter);
+    view.wireFlowState = (run, state) => {
+      heard(run);
+      if (!isFinalFlowState(state.type)) flowState(run, state);
+    };
+  }
+  return view;
+}
+
+/**
  * Runs `body` between the hooks: a failing onStart fails the run with a distinct
  * message (the body never starts); onExit always runs and cannot change the state.
+ * The body gets `ctx` with a {@link progressOnly} reporter and returns the final state,
+ * which is reported here, once (see the top of this file).
  */
 export async function withHooks(
   hooks: EnvironmentHooks,
   ctx: ExecuteContext,
   flowName: string,
-  body: () => Promise<State>,
+  body: (ctx: ExecuteContext) => Promise<State>,
 ): Promise<ExecuteResult> {
+  const reporter = ctx.reporter;
+  // What the run told its reporter about itself (the task count); until then, what is known here.
+  let info: FlowRunInfo = {
+    id: ctx.flowRunId,
+    flowName,
+    parameters: ctx.parameters ?? {},
+    taskCount: 0,
+  };
+  const inner: ExecuteContext =
+    reporter === undefined
+      ? ctx
+      : {
+          ...ctx,
+          reporter: progressOnly(reporter, (run) => {
+            info = run;
+          }),
+        };
   let state: State;
   try {
     await hooks.onStart?.(ctx);
   } catch (error) {
     const data = toErrorData(error);
     state = new State("Failed", `onStart hook failed: ${data.message}`, undefined, data);
-    ctx.reporter?.flowState?.(
-      { id: ctx.flowRunId, flowName, parameters: ctx.parameters ?? {}, taskCount: 0 },
-      state,
-    );
+    reporter?.flowState?.(info, state);
     await runOnExit(hooks, ctx, state);
     return { state };
   }
   try {
-    state = await body();
+    state = await body(inner);
   } catch (error) {
     const data = toErrorData(error);
     state = new State("Failed", data.message, undefined, data);
   }
+  reporter?.flowState?.(info, state);
   await runOnExit(hooks, ctx, state);
   return { state };
 }

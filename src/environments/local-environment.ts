@@ -66,7 +66,7 @@ class LocalEnvironment implements Environment {
       parseLocation(location, storage.name).flowName,
       // In the flow's project directory (recorded by local storage), so that its relative
       // paths mean what they meant where it was written.
-      () =>
+      (ctx) =>
         inWorkingDirectory(projectDirectoryOf(storage, location), async () => {
           const runner = await storage.getRunner(location);
           const run = await runner.run({

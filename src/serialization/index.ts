@@ -9,6 +9,21 @@ export {
   type StorageNeed,
 } from "./deployment.ts";
 export {
+  codeVariables,
+  createEventWriter,
+  FLOW_RUN_VARIABLES,
+  flowRunEnvSchema,
+  forwardEvent,
+  parseEventLine,
+  type RunEvent,
+  readFlowRunEnv,
+  runEventSchema,
+  runVariables,
+  stateToWire,
+  takesWireStates,
+  type WireReporter,
+} from "./flow-run-protocol.ts";
+export {
   type DeployableFlow,
   deploymentOf,
   type FlowDeployment,
@@ -23,11 +38,8 @@ export {
   stateToJSON,
 } from "./flow-serializer.ts";
 export { type RegistryEntry, TypeRegistry } from "./registry.ts";
-export { createEventWriter, parseEventLine, replayEvent } from "./run-events.ts";
 export {
   jsonSchemas,
-  type RunEvent,
-  runEventSchema,
   SCHEMA_VERSIONS,
   type SchemaKind,
   type SerializedEdge,

@@ -214,25 +214,3 @@ export const logRecordSchema = z.strictObject({
   mapIndex: z.int().min(0).optional(),
   fields: z.record(z.string(), z.unknown()).optional(),
 });
-
-/**
- * One event of a flow run, as a flow-run process (`weft execute`) reports it to
- * whoever started it: one JSON object per line.
- */
-export const runEventSchema = z.discriminatedUnion("event", [
-  z.strictObject({
-    event: z.literal("flow"),
-    state: stateSchema,
-    taskCount: z.int().min(0).optional(),
-  }),
-  z.strictObject({
-    event: z.literal("task"),
-    slug,
-    name: z.string(),
-    mapped: z.boolean(),
-    mapIndex: z.int().min(0).optional(),
-    state: stateSchema,
-  }),
-  z.strictObject({ event: z.literal("log"), record: logRecordSchema }),
-]);
-export type RunEvent = z.infer<typeof runEventSchema>;

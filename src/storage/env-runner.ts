@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import { WeftError } from "../core/errors.ts";
 import { WEFT_BIN } from "../core/package.ts";
+import { codeVariables } from "../serialization/flow-run-protocol.ts";
 import type { EnvRunner, Storage } from "./storage.ts";
 
 /**
  * An env runner for `location` in `storage`: it starts `node weft execute` and
- * tells it everything through WEFT_FLOW_LOCATION and WEFT_STORAGE (the storage's JSON).
+ * tells it where the code is through the flow-run protocol's WEFT_FLOW_LOCATION and
+ * WEFT_STORAGE (the storage's JSON); the caller adds the run's own variables.
  */
 export function createEnvRunner(storage: Storage, location: string): EnvRunner {
   if (!storage.shareable) {
@@ -15,7 +17,7 @@ export function createEnvRunner(storage: Storage, location: string): EnvRunner {
       { hint: "use local, module, s3, git or http storage for runs in another process" },
     );
   }
-  const env = { WEFT_FLOW_LOCATION: location, WEFT_STORAGE: JSON.stringify(storage.toJSON()) };
+  const env = codeVariables(storage.toJSON(), location);
   return {
     env,
     start(options = {}) {

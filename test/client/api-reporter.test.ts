@@ -6,7 +6,9 @@ import { after, describe, test } from "node:test";
 import { type ApiClient, ApiError } from "../../src/client/api-client.ts";
 import { createApiReporter, type ReportingApi } from "../../src/client/api-reporter.ts";
 import type { LogRecord } from "../../src/core/reporter.ts";
+import { State } from "../../src/core/states.ts";
 import type { ClaimedRun, TaskRunStateWrite } from "../../src/serialization/api-schemas.ts";
+import { stateToWire } from "../../src/serialization/flow-run-protocol.ts";
 import type { SerializedState } from "../../src/serialization/schemas.ts";
 import { startTestServer, type TestServer } from "../agent/agent-server.ts";
 import { chain, wide } from "../fixtures/agent/agent-flows.ts";
@@ -50,6 +52,41 @@ describe("API reporter", { concurrency: true }, () => {
     return s;
   };
   after(() => Promise.all(servers.map((x) => x.close())));
+
+  test("states in their wire form (a flow-run process's events) are written as they came, the same writes as from States", async () => {
+    const s = await serve();
+    await s.register(chain);
+    const { run } = await claimed(s, "agent-chain", { marks: "/dev/null" });
+    const rec = recording(s.api);
+    const reporter = createApiReporter({
+      api: rec.api,
+      flowRunId: run.id,
+      flowRunVersion: run.version,
+      claim: run.claimCount,
+    });
+    const info = { id: run.id, flowName: "agent-chain", parameters: {}, taskCount: 4 };
+    const first = { slug: "first-1", name: "first", mapped: false };
+    const started = new State("Running", undefined, undefined, undefined, 1_000);
+    const done = State.withResult("Success", undefined, { big: "stays" }, 1_000, 1, undefined);
+    reporter.wireFlowState(info, stateToWire(started));
+    reporter.wireTaskState(info, first, undefined, stateToWire(started));
+    reporter.taskState(info, first, undefined, done);
+    await reporter.flush();
+    const [batch] = rec.writes;
+    assert.deepEqual(
+      batch?.map((w) => [w.slug, w.version, w.state]),
+      [
+        ["first-1", 0, stateToWire(started)],
+        ["first-1", 1, stateToWire(done)],
+      ],
+      "one form on the wire, whichever way a state came",
+    );
+    assert.equal("result" in (batch?.[1]?.state ?? {}), false, "results stay where they ran");
+    const detail = await s.api.getFlowRun(run.id);
+    assert.equal(detail.state.type, "Running");
+    assert.equal(detail.taskRuns.find((t) => t.slug === "first-1")?.state.type, "Success");
+    await reporter.close();
+  });
 
   test("sends task states in batches, in order, and the final flow state after all of them", async () => {
     const s = await serve();

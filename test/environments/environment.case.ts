@@ -80,6 +80,7 @@ export const ENVIRONMENT_CONFORMANCE_CASES = [
   "the executor option reaches the tasks (worker-threads runs them off the main thread)",
   "two runs execute at once, each with its own run id",
   "teardown is idempotent",
+  "a run whose flow cannot be loaded: the reporter hears one final state, the one execute resolves with",
 ] as const;
 /** One of {@link ENVIRONMENT_CONFORMANCE_CASES}. */
 export type EnvironmentConformanceCase = (typeof ENVIRONMENT_CONFORMANCE_CASES)[number];
@@ -535,6 +536,32 @@ export function runEnvironmentConformance(
         assert.deepEqual([...ids], [run.ctx.flowRunId], "a reporter hears only its run");
       }
     });
+
+    conformance(
+      "a run whose flow cannot be loaded: the reporter hears one final state, the one execute resolves with",
+      async (dirs) => {
+        const environment = options.makeEnvironment({}, dirs);
+        const { storage, location } = await stored(dirs, greetFlow);
+        // The artifact is there, the flow is not: the run fails before any task starts.
+        const missing = `${location.slice(0, location.lastIndexOf("#"))}#no-such-flow`;
+        const { ctx, reporter, logger } = contextFor(dirs, { parameters: { name: "x" } });
+        const result = await environment.execute(storage, missing, ctx);
+        assert.ok(result.state.isFailed(), explain(result, logger));
+        const finals = reporter.events.flatMap((e) =>
+          e.kind === "flow" && e.state.type !== "Running" ? [e] : [],
+        );
+        assert.equal(
+          finals.length,
+          1,
+          `final flow states heard: ${reporter.flowTypes().join(", ")}`,
+        );
+        assert.equal(finals[0]?.state.type, result.state.type);
+        assert.equal(finals[0]?.state.message, result.state.message);
+        assert.equal(finals[0]?.run.id, ctx.flowRunId);
+        assert.equal(finals[0]?.run.flowName, "no-such-flow");
+        assert.deepEqual(reporter.taskTypes("greet-1"), [], "no task ran");
+      },
+    );
 
     conformance("teardown is idempotent", async (dirs) => {
       const environment = options.makeEnvironment({}, dirs);

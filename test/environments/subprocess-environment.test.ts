@@ -9,12 +9,15 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Flow } from "../../src/core/flow.ts";
+import type { FlowRunInfo, TaskInfo } from "../../src/core/reporter.ts";
+import { State } from "../../src/core/states.ts";
 import type { ExecuteContext } from "../../src/environments/environment.ts";
 import { environmentFromJSON } from "../../src/environments/registry.ts";
 import {
   createSubprocessEnvironment,
   type SubprocessEnvironmentOptions,
 } from "../../src/environments/subprocess/subprocess-environment.ts";
+import type { SerializedState, WireReporter } from "../../src/serialization/index.ts";
 import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import { createMemoryStorage } from "../../src/storage/memory-storage.ts";
 import { createModuleStorage } from "../../src/storage/module-storage.ts";
@@ -206,6 +209,60 @@ describe("subprocess environment", { concurrency: 4 }, () => {
       assert.ok(
         logger.lines.some((l) => l.level === "warn" && /ignored a malformed event/.test(l.message)),
         logged(logger),
+      );
+    });
+  });
+
+  test("the child's events reach a reporter that takes wire states as data; its final state comes once, from the outcome", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    await withDirs("sub-wire", async (dirs) => {
+      /** Records wire states as they came, and State objects as the recording reporter does. */
+      class WireRecorder extends RecordingReporter implements WireReporter {
+        readonly wire: { kind: "flow" | "task"; slug?: string; state: SerializedState }[] = [];
+        wireTaskState(
+          _run: FlowRunInfo,
+          task: TaskInfo,
+          _mapIndex: number | undefined,
+          state: SerializedState,
+        ) {
+          this.wire.push({ kind: "task", slug: task.slug, state });
+        }
+        wireFlowState(_run: FlowRunInfo, state: SerializedState) {
+          this.wire.push({ kind: "flow", state });
+        }
+      }
+      const reporter = new WireRecorder();
+      const out = join(dirs.tmp, "wire.json");
+      const { running, logger } = await runInChild(
+        dirs,
+        greetFlow,
+        {},
+        { reporter, parameters: { name: "wire", out } },
+      );
+      const { state } = await running;
+      assert.equal(state.type, "Success", `${state.message}\n${logged(logger)}`);
+      const greet = reporter.wire.filter((w) => w.slug === "greet-1");
+      assert.deepEqual(
+        greet.map((w) => w.state.type),
+        ["Running", "Success"],
+      );
+      assert.ok(
+        greet.every((w) => !(w.state instanceof State) && w.state.schemaVersion === 1),
+        "task states arrive in their wire form, not rebuilt",
+      );
+      assert.deepEqual(
+        reporter.wire.filter((w) => w.kind === "flow").map((w) => w.state.type),
+        ["Running"],
+        "the child's final flow event is the outcome, not an event passed on",
+      );
+      assert.deepEqual(reporter.taskTypes("greet-1"), [], "no task state was rebuilt");
+      assert.deepEqual(reporter.flowTypes(), ["Success"], "the final state, once");
+      const final = reporter.events.find((e) => e.kind === "flow");
+      assert.equal(final?.kind === "flow" && final.state, state, "the very state execute resolved");
+      assert.ok(
+        final?.kind === "flow" && final.run.taskCount >= 4,
+        "the child's task count is known",
       );
     });
   });

@@ -6,7 +6,7 @@ import type { Reporter } from "../../core/reporter.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { canResume, type FlowRunner } from "../../engine/flow-runner.ts";
 import { ConsoleReporter } from "../../engine/reporters/console-reporter.ts";
-import { createEventWriter } from "../../serialization/run-events.ts";
+import { createEventWriter, readFlowRunEnv } from "../../serialization/flow-run-protocol.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor } from "../output.ts";
@@ -19,51 +19,23 @@ export interface ExecuteFlags {
   paramsJson?: string;
 }
 
-function readParamsFile(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (error) {
-    throw new WeftError(
-      "ENV_VAR_INVALID",
-      `WEFT_PARAMETERS_FILE ${file} cannot be read: ${(error as Error).message}`,
-    );
-  }
-}
-
 /** What `weft execute` does, in a module of its own: only this command loads the engine and storages. */
 export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promise<void> {
-  const env = process.env;
-  const withParent = env.WEFT_EXIT_WITH_PARENT;
-  if (withParent !== undefined && withParent !== "" && withParent !== "1") {
-    throw new WeftError(
-      "ENV_VAR_INVALID",
-      `WEFT_EXIT_WITH_PARENT must be 1 (or unset), got ${JSON.stringify(withParent)}`,
-    );
-  }
-  if (withParent === "1") exitWithParent();
-  const location = flags.location ?? required(env.WEFT_FLOW_LOCATION, "WEFT_FLOW_LOCATION");
-  const storageJson = parseJson(
-    flags.storage ?? required(env.WEFT_STORAGE, "WEFT_STORAGE"),
-    "WEFT_STORAGE",
-  );
-  // Large parameters come in a file (the subprocess environment writes one past 64 KiB).
-  const paramsFile = flags.paramsJson === undefined ? env.WEFT_PARAMETERS_FILE : undefined;
-  const paramsSource =
-    paramsFile === undefined || paramsFile === "" ? "WEFT_PARAMETERS" : "WEFT_PARAMETERS_FILE";
-  const paramsText =
-    paramsSource === "WEFT_PARAMETERS_FILE"
-      ? readParamsFile(paramsFile!)
-      : (flags.paramsJson ?? env.WEFT_PARAMETERS);
-  const parameters =
-    paramsText === undefined || paramsText === "" ? {} : parseJson(paramsText, paramsSource);
-  if (parameters === null || typeof parameters !== "object" || Array.isArray(parameters)) {
-    throw new WeftError(
-      "ENV_VAR_INVALID",
-      `${paramsSource} must be a JSON object of parameter values`,
-    );
-  }
-  const flowRunId = flags.flowRunId ?? env.WEFT_FLOW_RUN_ID;
-  const executor = executorFrom(env.WEFT_EXECUTOR);
+  // Flags override their variables; the protocol module reads and checks them all.
+  const settings = readFlowRunEnv({
+    ...process.env,
+    ...(flags.location === undefined ? {} : { WEFT_FLOW_LOCATION: flags.location }),
+    ...(flags.storage === undefined ? {} : { WEFT_STORAGE: flags.storage }),
+    ...(flags.flowRunId === undefined ? {} : { WEFT_FLOW_RUN_ID: flags.flowRunId }),
+    // --params-json wins over a parameters file as well.
+    ...(flags.paramsJson === undefined
+      ? {}
+      : { WEFT_PARAMETERS: flags.paramsJson, WEFT_PARAMETERS_FILE: undefined }),
+  });
+  if (settings.exitWithParent) exitWithParent();
+  const { location, parameters, flowRunId } = settings;
+  const executor = executorFrom(settings.executor);
+  const storageJson = settings.storage;
   const storage = storageFromJSON(storageJson);
   let runner: FlowRunner;
   try {
@@ -78,18 +50,20 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
   }
   const controller = new AbortController();
   const stop = cli.onInterrupt(() => controller.abort());
-  const events = eventsStream(env.WEFT_EVENTS_FD);
+  const events = settings.eventsFd === undefined ? undefined : eventsStream(settings.eventsFd);
   const reporter: Reporter = events
     ? createEventWriter((line) => events.write(line))
     : new ConsoleReporter({ stream: cli.stderr, live: false });
   try {
     const run = await runner.run({
-      parameters: parameters as Record<string, unknown>,
+      parameters,
       reporter,
       signal: controller.signal,
       ...(flowRunId ? { flowRunId } : {}),
       ...(executor === undefined ? {} : { executor }),
-      ...(env.WEFT_RESUME && canResume(runner.flow) ? { resume: env.WEFT_RESUME } : {}),
+      ...(settings.resume !== undefined && canResume(runner.flow)
+        ? { resume: settings.resume }
+        : {}),
     });
     cli.exitCode = exitCodeFor(run.state);
   } finally {
@@ -98,49 +72,18 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
   }
 }
 
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === "") {
-    throw new WeftError("ENV_VAR_INVALID", `${name} is not set`, {
-      hint: "weft execute is started by agents and environments, which set it",
-    });
-  }
-  return value;
-}
-
-function parseJson(text: string, name: string): unknown {
+function executorFrom(spec: unknown): ExecutorSpec | undefined {
+  if (spec === undefined) return undefined;
   try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new WeftError(
-      "ENV_VAR_INVALID",
-      `${name} is not valid JSON: ${(error as Error).message}`,
-    );
-  }
-}
-
-function executorFrom(text: string | undefined): ExecutorSpec | undefined {
-  if (text === undefined || text === "") return undefined;
-  const spec = (
-    text.startsWith("{") || text.startsWith('"') ? parseJson(text, "WEFT_EXECUTOR") : text
-  ) as ExecutorSpec;
-  try {
-    resolveExecutorOptions(spec);
+    resolveExecutorOptions(spec as ExecutorSpec);
   } catch (error) {
     throw new WeftError("ENV_VAR_INVALID", `WEFT_EXECUTOR: ${(error as Error).message}`);
   }
-  return spec;
+  return spec as ExecutorSpec;
 }
 
 /** The event channel to the parent: a pipe on descriptor WEFT_EVENTS_FD. */
-function eventsStream(fd: string | undefined): Socket | undefined {
-  if (fd === undefined || fd === "") return undefined;
-  const n = Number(fd);
-  if (!Number.isInteger(n) || n < 3) {
-    throw new WeftError(
-      "ENV_VAR_INVALID",
-      `WEFT_EVENTS_FD must be a descriptor number of 3 or more, got ${JSON.stringify(fd)}`,
-    );
-  }
+function eventsStream(n: number): Socket {
   try {
     const stat = fstatSync(n);
     if (!stat.isFIFO() && !stat.isSocket()) throw new Error("not a pipe or socket");

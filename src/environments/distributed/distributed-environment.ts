@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
 import type { DistributedExecutorOptions } from "../../core/executor-spec.ts";
-import { State, toErrorData } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import {
   DEFAULT_PREFIX,
@@ -171,7 +170,7 @@ class DistributedEnvironment implements Environment {
       this.options,
       ctx,
       parseLocation(location, storage.name).flowName,
-      async () => {
+      async (ctx) => {
         this.checkStorage(storage);
         if (!storage.remote) {
           ctx.logger?.warn(
@@ -190,31 +189,16 @@ class DistributedEnvironment implements Environment {
           ...(o.noWorkerTimeoutMs === undefined ? {} : { noWorkerTimeoutMs: o.noWorkerTimeoutMs }),
         };
         const runner = await storage.getRunner(location);
-        try {
-          const run = await runner.run({
-            flowRunId: ctx.flowRunId,
-            executor,
-            ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
-            ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
-            ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
-            ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-          });
-          return run.state;
-        } catch (error) {
-          // The run never started (Redis unreachable, bad options): the reporter must still hear how it ended.
-          const data = toErrorData(error);
-          const state = new State("Failed", data.message, undefined, data);
-          ctx.reporter?.flowState?.(
-            {
-              id: ctx.flowRunId,
-              flowName: runner.flow.name,
-              parameters: ctx.parameters ?? {},
-              taskCount: 0,
-            },
-            state,
-          );
-          return state;
-        }
+        // A run that never starts (Redis unreachable, bad options) throws: withHooks fails it.
+        const run = await runner.run({
+          flowRunId: ctx.flowRunId,
+          executor,
+          ...(ctx.parameters === undefined ? {} : { parameters: ctx.parameters }),
+          ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
+          ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
+          ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+        });
+        return run.state;
       },
     );
   }

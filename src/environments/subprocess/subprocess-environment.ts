@@ -1,3 +1,13 @@
+// The subprocess environment: each flow run in a fresh `node weft execute` process, started
+// through the storage's env runner and told everything by the variables of the flow-run
+// protocol (serialization/flow-run-protocol.ts). The child writes its events as JSON lines
+// on descriptor 3; this side parses them and passes them on as data, except the final flow
+// event, which is the run's outcome: `runChild` resolves with it, and withHooks (in
+// environment.ts) reports it once. When the child never sends one (it crashed, timed out,
+// was cancelled or could not start), the outcome is made here from how the process ended;
+// `crashed` marks a death by signal, which an agent leaves to the server's run health.
+// stdout and stderr become log records; the last stderr lines explain a death.
+
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,14 +17,19 @@ import type { Readable } from "node:stream";
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import type { FlowRunInfo, LogRecord } from "../../core/reporter.ts";
+import type { LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
 import { checkPairing } from "../../serialization/deployment.ts";
+import {
+  forwardEvent,
+  PARAMETERS_IN_ENV_MAX,
+  parseEventLine,
+  runVariables,
+} from "../../serialization/flow-run-protocol.ts";
 import { stateFromJSON } from "../../serialization/flow-serializer.ts";
-import { parseEventLine, replayEvent } from "../../serialization/run-events.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {
   commonFlagOptions,
@@ -23,15 +38,13 @@ import {
   type EnvironmentKind,
   type ExecuteContext,
   type ExecuteResult,
+  isFinalFlowState,
   type SerializedEnvironment,
   withHooks,
 } from "../environment.ts";
 import { executorSchema } from "../local-environment.ts";
 import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
-
-/** Parameters larger than this (bytes of JSON) go to the child in a file rather than WEFT_PARAMETERS. */
-const PARAMETERS_IN_ENV_MAX = 64 * 1024;
 
 /** Writes `json` to a fresh private directory; `remove` deletes both (idempotent). */
 function writeParamsFile(json: string): { file: string; remove: () => void } {
@@ -121,7 +134,7 @@ class SubprocessEnvironment implements Environment {
       this.options,
       ctx,
       parseLocation(location, storage.name).flowName,
-      () => this.runChild(storage, location, ctx),
+      (inner) => this.runChild(storage, location, inner),
     );
     return this.crashed.delete(ctx.flowRunId) ? { ...result, crashed: true } : result;
   }
@@ -140,14 +153,15 @@ class SubprocessEnvironment implements Environment {
     const env: Record<string, string> = {
       ...resolveEnvMap(o.env),
       ...ctx.env,
-      WEFT_FLOW_RUN_ID: ctx.flowRunId,
-      WEFT_PARAMETERS: paramsFile === undefined ? parameters : "",
-      WEFT_PARAMETERS_FILE: paramsFile?.file ?? "",
-      WEFT_EVENTS_FD: "3",
-      WEFT_EXIT_WITH_PARENT: "1",
-      // Set or cleared: a parent's own WEFT_EXECUTOR must not choose the child's executor.
-      WEFT_EXECUTOR: o.executor === undefined ? "" : JSON.stringify(o.executor),
-      WEFT_RESUME: ctx.resume ?? "",
+      ...runVariables({
+        flowRunId: ctx.flowRunId,
+        parameters: paramsFile === undefined ? { json: parameters } : { file: paramsFile.file },
+        eventsFd: 3,
+        // stdin stays open (see below): when this process dies, the child sees it close and stops.
+        exitWithParent: true,
+        ...(o.executor === undefined ? {} : { executor: o.executor }),
+        ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
+      }),
     };
     const started = Date.now();
     // The cwd option, else the flow's project directory when local storage recorded one here.
@@ -168,12 +182,14 @@ class SubprocessEnvironment implements Environment {
     }
     if (paramsFile !== undefined) child.on("close", paramsFile.remove);
     this.children.set(ctx.flowRunId, child);
-    const run: FlowRunInfo = {
+    const run = {
       id: ctx.flowRunId,
       flowName: parseLocation(location, storage.name).flowName,
       parameters: ctx.parameters ?? {},
       taskCount: 0,
     };
+    // The child's final flow event is the run's outcome: it resolves this promise (withHooks
+    // reports it); every other event is passed on as it came.
     let final: State | undefined;
     let timedOut = false;
     let cancelled = false;
@@ -205,9 +221,9 @@ class SubprocessEnvironment implements Environment {
       createInterface({ input: events }).on("line", (line) => {
         try {
           const event = parseEventLine(line);
-          if (ctx.reporter) replayEvent(event, ctx.reporter, run);
-          if (event.event === "flow" && event.state.type !== "Running")
+          if (event.event === "flow" && isFinalFlowState(event.state.type))
             final = stateFromJSON(event.state);
+          else if (ctx.reporter) forwardEvent(event, ctx.reporter, run);
         } catch (error) {
           ctx.logger?.warn(
             `ignored a malformed event from the flow-run process: ${(error as Error).message}`,
@@ -278,8 +294,6 @@ class SubprocessEnvironment implements Environment {
             started,
           );
         }
-        // The child never said how it ended: the reporter (an agent's API reporter) must hear it here.
-        ctx.reporter?.flowState?.(run, state);
         resolve(state);
       });
     });
