@@ -7,11 +7,7 @@ import type { Logger } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
 import { type Environment, progressOnly } from "../environments/environment.ts";
 import { environmentFromJSON, environmentRegistry } from "../environments/registry.ts";
-import type {
-  Agent as AgentRecord,
-  ClaimedRun,
-  FlowRunDetail,
-} from "../serialization/api-schemas.ts";
+import type { AgentRecord, ClaimedRun, FlowRunDetail } from "../serialization/api-schemas.ts";
 import { checkDeployment } from "../serialization/deployment.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
 import { storageFromJSON, storageRegistry } from "../storage/registry.ts";

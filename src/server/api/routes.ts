@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
 import {
   agentHeartbeatRequestSchema,
-  agentSchema,
+  agentRecordSchema,
   apiTokenSchema,
   claimRequestSchema,
   claimResponseSchema,
@@ -12,7 +12,7 @@ import {
   createTokenResponseSchema,
   flowDetailSchema,
   flowRunDetailSchema,
-  flowRunSchema,
+  flowRunRecordSchema,
   flowSummarySchema,
   healthResponseSchema,
   heartbeatResponseSchema,
@@ -223,7 +223,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         "List runs, newest scheduled start first; `state` is a comma-separated list; `idPrefix` finds runs by the start of their id.",
       scope: "read",
       query: listFlowRunsQuerySchema,
-      response: pageSchema(flowRunSchema),
+      response: pageSchema(flowRunRecordSchema),
       errors: [],
       handle: async ({ query, caller }) => {
         const page = await db.runs.list(query);
@@ -249,7 +249,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       operationId: "cancelFlowRun",
       summary: "Cancel a run: a pending run becomes Cancelled, a running one Cancelling.",
       scope: "agent",
-      response: flowRunSchema,
+      response: flowRunRecordSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION"],
       handle: ({ params }) => db.runs.cancel(params.id!),
     }),
@@ -260,7 +260,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       summary: "Set a run's state; refused unless `version` is the run's current row version.",
       scope: "agent",
       body: setFlowRunStateRequestSchema,
-      response: flowRunSchema,
+      response: flowRunRecordSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "STALE_VERSION"],
       handle: ({ params, body }) => db.runs.setState(params.id!, body.state, body.version),
     }),
@@ -330,7 +330,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       summary: "Register an agent (one of the same name keeps its id and gets the new labels).",
       scope: "agent",
       body: registerAgentRequestSchema,
-      response: agentSchema,
+      response: agentRecordSchema,
       errors: ["AGENT_NAME_TAKEN"],
       // A token owns the names it registers (an open server has no tokens: nothing to bind).
       handle: ({ body, caller }) =>
@@ -347,7 +347,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       operationId: "listAgents",
       summary: "Every registered agent.",
       scope: "read",
-      response: listSchema(agentSchema),
+      response: listSchema(agentRecordSchema),
       errors: [],
       handle: async () => ({ items: await db.agents.list() }),
     }),
@@ -357,7 +357,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       operationId: "getAgent",
       summary: "One agent.",
       scope: "read",
-      response: agentSchema,
+      response: agentRecordSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: ({ params }) => db.agents.get(params.id!),
     }),
@@ -369,7 +369,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         "Record that an agent is alive; with `runs` (the runs it holds), its claimed runs missing from the list go back to Scheduled.",
       scope: "agent",
       body: agentHeartbeatRequestSchema,
-      response: agentSchema,
+      response: agentRecordSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: ({ params, body }) =>
         db.agents.heartbeat(
