@@ -1,3 +1,17 @@
+// The typed HTTP client of the API: one method per route of src/server/api/routes.ts,
+// each answer parsed with the same zod schema the server documents it with. The CLI and
+// the agent use it, and src/index.ts exports it for users.
+//
+// Decisions:
+// - Every failure is an `ApiError` (a WeftError with the HTTP status): the server's
+//   own code when this client knows it, else API_ERROR; API_UNREACHABLE (status 0)
+//   when no answer came; API_ERROR with a version hint when the answer does not
+//   match the schema. Callers branch on `code`.
+// - The client does not retry: callers that can retry safely do so (the reporter's
+//   versioned writes, the agent's registration and claims; see backoff.ts).
+// - A claim answer is read run by run: a run this client cannot read goes to
+//   `onUnreadable` (the agent fails it) and does not hide the others, so a newer
+//   server cannot strand a claimed run.
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, WeftError } from "../core/errors.ts";
 import type { LogRecord } from "../core/reporter.ts";

@@ -1,3 +1,23 @@
+// Every route of the API as data. One `Route` per endpoint holds its method, path,
+// required scope, body and query schemas, response schema, the error codes it may
+// answer and its handler; app.ts serves this list and openapi.ts documents it, so a
+// route, its checks and its documentation cannot drift apart.
+//
+// Handlers are thin: they run after app.ts has authorized the caller and validated
+// the input, call one ServerDb repository (src/server/db/) and shape the answer. The
+// rules (row versions, state transitions, claims, recovery) live in the repositories,
+// not here. Responses are not validated again on the way out; the client parses them
+// with the same schemas (src/client/api-client.ts).
+//
+// Decisions that are not obvious:
+// - Registration runs `checkFlow`: a flow an agent would refuse to deploy (bad
+//   schedule, unknown kind, module storage, a credential in its settings) is refused
+//   when it is registered, not when its first run fails.
+// - `read` tokens see credential-looking parameters masked (masking.ts); `agent`
+//   and `admin` tokens see them, since agents run the flows.
+// - An agent heartbeat that lists the runs it holds frees the runs claimed for it
+//   that it does not list, but only claims older than `claimAnswerGraceMs`: the
+//   answer of a younger claim may still be on its way to the agent.
 import { z } from "zod";
 import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
 import {
