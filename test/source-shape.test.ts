@@ -1,11 +1,13 @@
 // The shape of src/ that a newcomer relies on (CONTRIBUTING.md, issue 14): no source file
 // over ~600 lines without the reason at its top, and the modules a reader opens first
-// start with a header comment that says what they are for and what they keep true.
+// start with a header comment that says what they are for and what they keep true;
+// no two modules export the same name.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { exportedNames } from "./support/exports.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const MAX_LINES = 600;
@@ -54,4 +56,20 @@ test("the modules a newcomer reads first open with a header comment", () => {
     const lines = header(readFileSync(join(root, path), "utf8"));
     assert.ok(lines.length >= 8, `${path} opens with ${lines.length} comment lines`);
   }
+});
+
+test("no two modules of src/ declare the same exported name", () => {
+  // The composition root's Flow extends core's and imports it as FlowModel.
+  const allowed = new Set(["Flow", "isFlow"]);
+  const owners = new Map<string, string[]>();
+  for (const path of sourceFiles(join(root, "src"))) {
+    const file = relative(root, path);
+    for (const name of exportedNames(file, { declaredOnly: true })) {
+      owners.set(name, [...(owners.get(name) ?? []), file]);
+    }
+  }
+  const clashes = [...owners]
+    .filter(([name, files]) => files.length > 1 && !allowed.has(name))
+    .map(([name, files]) => `${name}: ${files.join(", ")}`);
+  assert.deepEqual(clashes, [], "give one of each pair a name a reader cannot confuse");
 });
