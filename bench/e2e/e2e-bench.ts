@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../src/client/api-client.ts";
-import type { FlowRun } from "../../src/serialization/api-schemas.ts";
+import type { FlowRunRecord } from "../../src/serialization/api-schemas.ts";
 import {
   describeOutput,
   register,
@@ -67,8 +67,8 @@ async function latency(up: ServerProcess, flowId: string, runs: number): Promise
   return samples;
 }
 
-async function allRuns(api: ApiClient, flowId: string): Promise<FlowRun[]> {
-  const runs: FlowRun[] = [];
+async function allRuns(api: ApiClient, flowId: string): Promise<FlowRunRecord[]> {
+  const runs: FlowRunRecord[] = [];
   let cursor: string | undefined;
   do {
     const page = await api.listFlowRuns({

@@ -1,3 +1,24 @@
+// The agent: a process that claims due runs from the server and deploys each one
+// through the run's own storage and environment, rebuilt from the JSON the flow was
+// registered with. It knows nothing else about the flow. Module storage (which imports
+// a module from this machine by the name the registration gives) is refused unless the
+// agent itself allows it, whatever the server allows.
+//
+// Loop: register (retrying with backoff while the server is unreachable), then claim
+// up to the free slots with a long poll and deploy each claimed run. Each run gets an
+// API reporter, a run heartbeat (which also notices a cancel) and an environment.
+// Invariants and decisions:
+// - One outcome channel: the environment's reporter carries progress only
+//   (`progressOnly`); the final state is what `execute` resolves with, and this file
+//   writes it once.
+// - The agent heartbeat lists the runs it holds, so the server frees a claim whose
+//   answer was lost on the way here.
+// - A run that cannot be deployed is Failed, saying why; a run whose answer cannot be
+//   read is Failed too, so neither is claimed again and again. A crashed flow-run
+//   process gets no final state: heartbeats stop, and the server's run health
+//   reschedules the run.
+// - Stopping gives back runs claimed but not started, waits up to the grace period,
+//   then leaves the rest to run health without writing their states (`abandoned`).
 import { hostname } from "node:os";
 import type { UnreadableClaim } from "../client/api-client.ts";
 import { createApiReporter, type ReportingApi, taskRunKey } from "../client/api-reporter.ts";
@@ -7,11 +28,7 @@ import type { Logger } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
 import { type Environment, progressOnly } from "../environments/environment.ts";
 import { environmentFromJSON, environmentRegistry } from "../environments/registry.ts";
-import type {
-  Agent as AgentRecord,
-  ClaimedRun,
-  FlowRunDetail,
-} from "../serialization/api-schemas.ts";
+import type { AgentRecord, ClaimedRun, FlowRunDetail } from "../serialization/api-schemas.ts";
 import { checkDeployment } from "../serialization/deployment.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
 import { storageFromJSON, storageRegistry } from "../storage/registry.ts";

@@ -1,8 +1,8 @@
-import type { Agent, FlowRun } from "../serialization/api-schemas.ts";
+import type { AgentRecord, FlowRunRecord } from "../serialization/api-schemas.ts";
 
 /** What explaining a pending run needs to know besides the run. */
 export interface PendingFacts {
-  readonly agents: readonly Agent[];
+  readonly agents: readonly AgentRecord[];
   /** Runs each agent holds now (Submitted or Running), by agent id. */
   readonly busy: ReadonlyMap<string, number>;
   readonly now: Date;
@@ -16,7 +16,7 @@ export interface PendingFacts {
  * scheduled start is in the future; no live agent carries all its labels; every
  * such agent is busy; otherwise it is due now and an agent should take it soon.
  */
-export function explainPending(run: FlowRun, facts: PendingFacts): string | undefined {
+export function explainPending(run: FlowRunRecord, facts: PendingFacts): string | undefined {
   if (run.state.type !== "Scheduled") return undefined;
   const due = Date.parse(run.scheduledStart);
   if (due > facts.now.getTime()) {

@@ -1,6 +1,6 @@
 import { isPlainJson } from "../core/json.ts";
 import type { State } from "../core/states.ts";
-import type { FlowRun, FlowRunDetail, TaskRun } from "../serialization/api-schemas.ts";
+import type { FlowRunDetail, FlowRunRecord, TaskRunRecord } from "../serialization/api-schemas.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
 import { type FailedTask, failedTaskRunsOf } from "./run-summary.ts";
 
@@ -90,8 +90,8 @@ export function localRunJson(run: {
 }
 
 /** The JSON of a run on the server: the unified fields, then the API's own. */
-export function remoteRunJson(run: FlowRun | FlowRunDetail): RunJson {
-  const taskRuns: readonly TaskRun[] = "taskRuns" in run ? run.taskRuns : [];
+export function remoteRunJson(run: FlowRunRecord | FlowRunDetail): RunJson {
+  const taskRuns: readonly TaskRunRecord[] = "taskRuns" in run ? run.taskRuns : [];
   const startedAt = run.startTime ?? run.state.startedAt ?? null;
   const endedAt = run.endTime ?? null;
   const { result, ...state } = plainState(run.state);
@@ -136,7 +136,7 @@ function plainState(state: SerializedState): Record<string, unknown> {
   return rest;
 }
 
-function withoutUnified(run: FlowRun | FlowRunDetail): Record<string, unknown> {
+function withoutUnified(run: FlowRunRecord | FlowRunDetail): Record<string, unknown> {
   const { id: _id, parameters: _p, state: _s, ...rest } = run;
   return rest;
 }

@@ -1,10 +1,24 @@
+// The typed HTTP client of the API: one method per route of src/server/api/routes.ts,
+// each answer parsed with the same zod schema the server documents it with. The CLI and
+// the agent use it, and src/index.ts exports it for users.
+//
+// Decisions:
+// - Every failure is an `ApiError` (a WeftError with the HTTP status): the server's
+//   own code when this client knows it, else API_ERROR; API_UNREACHABLE (status 0)
+//   when no answer came; API_ERROR with a version hint when the answer does not
+//   match the schema. Callers branch on `code`.
+// - The client does not retry: callers that can retry safely do so (the reporter's
+//   versioned writes, the agent's registration and claims; see backoff.ts).
+// - A claim answer is read run by run: a run this client cannot read goes to
+//   `onUnreadable` (the agent fails it) and does not hide the others, so a newer
+//   server cannot strand a claimed run.
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, WeftError } from "../core/errors.ts";
 import type { LogRecord } from "../core/reporter.ts";
 import {
-  type Agent,
+  type AgentRecord,
   type ApiToken,
-  agentSchema,
+  agentRecordSchema,
   apiErrorSchema,
   apiTokenSchema,
   type ClaimedRun,
@@ -15,12 +29,12 @@ import {
   createFlowRunResponseSchema,
   createTokenResponseSchema,
   type FlowDetail,
-  type FlowRun,
   type FlowRunDetail,
+  type FlowRunRecord,
   type FlowSummary,
   flowDetailSchema,
   flowRunDetailSchema,
-  flowRunSchema,
+  flowRunRecordSchema,
   flowSummarySchema,
   healthResponseSchema,
   heartbeatResponseSchema,
@@ -159,12 +173,12 @@ export interface ApiClient {
   listFlows(options?: ListFlowsOptions): Promise<ApiPage<FlowSummary>>;
   getFlow(id: string): Promise<FlowDetail>;
 
-  createFlowRun(request: CreateFlowRunRequest): Promise<{ run: FlowRun; created: boolean }>;
-  listFlowRuns(options?: ListFlowRunsOptions): Promise<ApiPage<FlowRun>>;
+  createFlowRun(request: CreateFlowRunRequest): Promise<{ run: FlowRunRecord; created: boolean }>;
+  listFlowRuns(options?: ListFlowRunsOptions): Promise<ApiPage<FlowRunRecord>>;
   getFlowRun(id: string): Promise<FlowRunDetail>;
-  cancelFlowRun(id: string): Promise<FlowRun>;
+  cancelFlowRun(id: string): Promise<FlowRunRecord>;
   /** Refused with STALE_VERSION unless `version` is the run's current row version. */
-  setFlowRunState(id: string, state: SerializedState, version: number): Promise<FlowRun>;
+  setFlowRunState(id: string, state: SerializedState, version: number): Promise<FlowRunRecord>;
   heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
   listLogs(id: string, options?: { limit?: number; cursor?: string }): Promise<ApiPage<LogEntry>>;
 
@@ -172,14 +186,18 @@ export interface ApiClient {
   setTaskRunStates(writes: readonly TaskRunStateWrite[]): Promise<number[]>;
   ingestLogs(records: readonly LogRecord[]): Promise<void>;
 
-  registerAgent(input: { name: string; labels?: string[]; concurrency?: number }): Promise<Agent>;
-  listAgents(): Promise<Agent[]>;
-  getAgent(id: string): Promise<Agent>;
+  registerAgent(input: {
+    name: string;
+    labels?: string[];
+    concurrency?: number;
+  }): Promise<AgentRecord>;
+  listAgents(): Promise<AgentRecord[]>;
+  getAgent(id: string): Promise<AgentRecord>;
   /**
    * Says the agent is alive; `runs` (the ids of the runs it holds) lets the
    * server give back claimed runs whose answer never reached it.
    */
-  heartbeatAgent(id: string, runs?: readonly string[]): Promise<Agent>;
+  heartbeatAgent(id: string, runs?: readonly string[]): Promise<AgentRecord>;
   /**
    * Claims up to `limit` due runs; with `waitMs`, the server holds the request
    * until one becomes due (long poll). `signal` ends the wait (the call then
@@ -274,11 +292,13 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 
     createFlowRun: (request) =>
       call("POST", "/api/flow-runs", createFlowRunResponseSchema, request),
-    listFlowRuns: (o = {}) => call("GET", `/api/flow-runs${query(o)}`, pageSchema(flowRunSchema)),
+    listFlowRuns: (o = {}) =>
+      call("GET", `/api/flow-runs${query(o)}`, pageSchema(flowRunRecordSchema)),
     getFlowRun: (runId) => call("GET", `/api/flow-runs/${id(runId)}`, flowRunDetailSchema),
-    cancelFlowRun: (runId) => call("POST", `/api/flow-runs/${id(runId)}/cancel`, flowRunSchema, {}),
+    cancelFlowRun: (runId) =>
+      call("POST", `/api/flow-runs/${id(runId)}/cancel`, flowRunRecordSchema, {}),
     setFlowRunState: (runId, state, version) =>
-      call("POST", `/api/flow-runs/${id(runId)}/state`, flowRunSchema, { state, version }),
+      call("POST", `/api/flow-runs/${id(runId)}/state`, flowRunRecordSchema, { state, version }),
     heartbeatFlowRun: (runId) =>
       call("POST", `/api/flow-runs/${id(runId)}/heartbeat`, heartbeatResponseSchema, {}),
     listLogs: (runId, o = {}) =>
@@ -294,14 +314,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       await call("POST", "/api/logs", ingestLogsResponseSchema, { logs: records });
     },
 
-    registerAgent: (input) => call("POST", "/api/agents", agentSchema, input),
-    listAgents: async () => (await call("GET", "/api/agents", listSchema(agentSchema))).items,
-    getAgent: (agentId) => call("GET", `/api/agents/${id(agentId)}`, agentSchema),
+    registerAgent: (input) => call("POST", "/api/agents", agentRecordSchema, input),
+    listAgents: async () => (await call("GET", "/api/agents", listSchema(agentRecordSchema))).items,
+    getAgent: (agentId) => call("GET", `/api/agents/${id(agentId)}`, agentRecordSchema),
     heartbeatAgent: (agentId, runs) =>
       call(
         "POST",
         `/api/agents/${id(agentId)}/heartbeat`,
-        agentSchema,
+        agentRecordSchema,
         runs === undefined ? {} : { runs: [...runs] },
       ),
     claimFlowRuns: async (agentId, o = {}) =>

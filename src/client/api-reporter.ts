@@ -1,3 +1,22 @@
+// The reporter that writes a flow run's progress to the server; the agent makes one
+// per run and hands it to the run's environment. An engine's or flow-run process's events
+// arrive as fast as tasks run; this module turns them into few, ordered, retried
+// writes.
+//
+// Invariants:
+// - Order: task states and logs are batched; a flow state is a barrier, so every
+//   earlier task state is on the server before the run's final state.
+// - At most once: every write carries the row version it expects (the flow run's, and
+//   a per-task-run counter), so a batch retried after the server applied it is
+//   recognised and not applied twice.
+// - A lost run stops writing: STALE_VERSION or INVALID_TRANSITION on a flow state
+//   means the run was rescheduled, cancelled or finished elsewhere; `onLost` tells the
+//   caller to stop the run.
+// - Reporting never stops for one bad write: a batch refused for its size or content
+//   (413, 400) is halved until the refused state is alone, sent again shrunk, then
+//   dropped with a warning; later versions of its task run count past it.
+// - A restarted run does not send states of task runs the server holds as succeeded
+//   (a finished task run takes no further state).
 import { isWeftError } from "../core/errors.ts";
 import type { FlowRunInfo, Logger, LogRecord, Reporter, TaskInfo } from "../core/reporter.ts";
 import { ERROR_TEXT_LIMIT, type State, truncateText } from "../core/states.ts";

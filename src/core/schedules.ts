@@ -210,8 +210,11 @@ export function dates(...instants: (Date | string)[]): Schedule {
   return new DatesSchedule(instants.map((d, i) => toDate(d, `date ${i}`)!));
 }
 
-/** Rebuilds a schedule from its JSON (already validated by the serialization schema). */
-export function scheduleFromJSON(json: ScheduleJSON): Schedule {
+/**
+ * Builds a schedule from its JSON, already validated by the serialization schema.
+ * Not named `scheduleFromJSON`: that is serialization's, which validates versioned JSON first.
+ */
+export function buildSchedule(json: ScheduleJSON): Schedule {
   switch (json.type) {
     case "cron":
       return cron(json.expression, { timezone: json.timezone, ...bounds(json) });

@@ -14,6 +14,13 @@ import { TOKEN_SCOPES } from "./token-scopes.ts";
 // The server's API types: one zod schema per request and response body, shared by
 // the server (validation, OpenAPI document) and the client (typed calls). Times
 // are ISO 8601 strings in UTC (`Date.prototype.toISOString`), so they sort as text.
+//
+// Names: an entity as the server stores and returns it is `XxxRecord`
+// (`FlowRunRecord`, `TaskRunRecord`, `AgentRecord`), so it never reads as the
+// in-process object of the same noun: core's `FlowRun` (what `flow.run()` returns)
+// or the agent's `Agent` (what `startAgent` returns). Views of a record are named by
+// their shape (`FlowSummary`, `FlowDetail`, `FlowRunDetail`, `ClaimedRun`), request
+// bodies `XxxRequest`, response bodies `XxxResponse`.
 
 // Every string a request carries is bounded and refuses NUL, and every integer
 // fits 32 bits (src/serialization/limits.ts), so SQLite and PostgreSQL accept
@@ -121,7 +128,7 @@ export const createFlowRunRequestSchema = z
 export type CreateFlowRunRequest = z.input<typeof createFlowRunRequestSchema>;
 
 /** A flow run as the API shows it. `version` is the row version every state write must carry. */
-export const flowRunSchema = z.strictObject({
+export const flowRunRecordSchema = z.strictObject({
   id,
   flowId: id,
   flowName: z.string(),
@@ -145,16 +152,16 @@ export const flowRunSchema = z.strictObject({
   claimCount: z.int().min(0),
   createdAt: isoTime,
 });
-export type FlowRun = z.infer<typeof flowRunSchema>;
+export type FlowRunRecord = z.infer<typeof flowRunRecordSchema>;
 
 /** The answer to a create: the run, and whether it is new (false: an idempotent repeat). */
 export const createFlowRunResponseSchema = z.strictObject({
-  run: flowRunSchema,
+  run: flowRunRecordSchema,
   created: z.boolean(),
 });
 
 /** A task run (one unmapped task, or one mapped child) as the API shows it. */
-export const taskRunSchema = z.strictObject({
+export const taskRunRecordSchema = z.strictObject({
   id,
   flowRunId: id,
   slug: z.string(),
@@ -168,11 +175,11 @@ export const taskRunSchema = z.strictObject({
   /** Where the result is persisted, when it is. */
   resultRef: z.string().optional(),
 });
-export type TaskRun = z.infer<typeof taskRunSchema>;
+export type TaskRunRecord = z.infer<typeof taskRunRecordSchema>;
 
 /** GET /api/flow-runs/:id: the run, its task runs and its state history (oldest first). */
-export const flowRunDetailSchema = flowRunSchema.extend({
-  taskRuns: z.array(taskRunSchema),
+export const flowRunDetailSchema = flowRunRecordSchema.extend({
+  taskRuns: z.array(taskRunRecordSchema),
   history: z.array(stateSchema),
 });
 export type FlowRunDetail = z.infer<typeof flowRunDetailSchema>;
@@ -268,7 +275,7 @@ export const registerAgentRequestSchema = z.strictObject({
   /** Runs it executes at once (shown by `runs inspect` when all matching agents are busy). */
   concurrency: z.int().min(1).max(10_000).default(1),
 });
-export const agentSchema = z.strictObject({
+export const agentRecordSchema = z.strictObject({
   id,
   name: z.string(),
   labels: z.array(label),
@@ -276,7 +283,7 @@ export const agentSchema = z.strictObject({
   lastSeen: isoTime,
   createdAt: isoTime,
 });
-export type Agent = z.infer<typeof agentSchema>;
+export type AgentRecord = z.infer<typeof agentRecordSchema>;
 
 /**
  * POST /api/agents/:id/heartbeat body. `runs`: the ids of the runs the agent
@@ -295,7 +302,7 @@ export const claimRequestSchema = z.strictObject({
 });
 /** A claimed run and what an agent needs to deploy it: the flow's storage, environment and location. */
 export const claimedRunSchema = z.strictObject({
-  run: flowRunSchema,
+  run: flowRunRecordSchema,
   flowName: z.string(),
   storage: typedObjectSchema.optional(),
   environment: typedObjectSchema.optional(),

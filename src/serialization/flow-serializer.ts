@@ -2,11 +2,7 @@ import { WeftError } from "../core/errors.ts";
 import type { Flow, FlowModelOptions } from "../core/flow.ts";
 import type { ParameterSpec } from "../core/graph.ts";
 import { isPlainJson } from "../core/json.ts";
-import {
-  scheduleFromJSON as buildSchedule,
-  type Schedule,
-  type ScheduleJSON,
-} from "../core/schedules.ts";
+import { buildSchedule, type Schedule, type ScheduleJSON } from "../core/schedules.ts";
 import { type ErrorData, State } from "../core/states.ts";
 import { assertNoCredentials } from "./credentials.ts";
 import { checkPairing, type FlowEnvironment, type FlowStorage } from "./deployment.ts";

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { explainPending } from "../../src/cli/pending-reason.ts";
-import type { Agent, FlowRun } from "../../src/serialization/api-schemas.ts";
+import type { AgentRecord, FlowRunRecord } from "../../src/serialization/api-schemas.ts";
 
 const now = new Date("2026-11-27T10:00:00.000Z");
 const at = (offsetMs: number) => new Date(now.getTime() + offsetMs).toISOString();
@@ -10,8 +10,8 @@ const at = (offsetMs: number) => new Date(now.getTime() + offsetMs).toISOString(
 function run(
   labels: string[],
   scheduledStart = at(-1000),
-  type: FlowRun["state"]["type"] = "Scheduled",
-): FlowRun {
+  type: FlowRunRecord["state"]["type"] = "Scheduled",
+): FlowRunRecord {
   return {
     id: "run-1",
     flowId: "flow-1",
@@ -29,7 +29,7 @@ function run(
     createdAt: at(-2000),
   };
 }
-function agent(id: string, labels: string[], lastSeenAgoMs = 1000, concurrency = 1): Agent {
+function agent(id: string, labels: string[], lastSeenAgoMs = 1000, concurrency = 1): AgentRecord {
   return {
     id,
     name: id,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import type { FlowRun } from "../../src/serialization/api-schemas.ts";
+import type { FlowRunRecord } from "../../src/serialization/api-schemas.ts";
 import { createSchema, dropSchema, POSTGRES_URL, withSearchPath } from "../server/dialects.ts";
 import { describeOutput, stopAll, type WeftProcess } from "../support/weft-process.ts";
 import {
@@ -31,7 +31,7 @@ after(async () => {
 });
 
 /** Every run of the flow (they fit in one page of 500). */
-async function runsOf(server: ServerProcess, flowId: string): Promise<FlowRun[]> {
+async function runsOf(server: ServerProcess, flowId: string): Promise<FlowRunRecord[]> {
   return (await server.api.listFlowRuns({ flowId, limit: 500 })).items;
 }
 

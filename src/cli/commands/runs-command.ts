@@ -5,9 +5,9 @@ import { WeftError } from "../../core/errors.ts";
 import type { ParameterSpec } from "../../core/graph.ts";
 import type {
   CreateFlowRunRequest,
-  FlowRun,
   FlowRunDetail,
-  TaskRun,
+  FlowRunRecord,
+  TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
@@ -20,7 +20,7 @@ import { between, remoteRunJson } from "../run-json.ts";
 /** How often `--wait` asks for the run's state. */
 const FOLLOW_INTERVAL_MS = 300;
 
-function flowOf(run: FlowRun): string {
+function flowOf(run: FlowRunRecord): string {
   return `${run.flowName} v${run.flowVersion}`;
 }
 
@@ -33,7 +33,7 @@ function brief(text: string | undefined, max = 100): string {
   return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }
 
-function taskKey(t: TaskRun): string {
+function taskKey(t: TaskRunRecord): string {
   return t.mapIndex === undefined ? t.slug : `${t.slug}[${t.mapIndex}]`;
 }
 
@@ -45,7 +45,7 @@ async function loadElapsed(): Promise<Elapsed> {
 }
 
 /** `weft run`'s columns: a duration, and attempts only when a task was retried (never 0 for a parameter). */
-function taskRunTable(taskRuns: readonly TaskRun[], elapsed: Elapsed): string {
+function taskRunTable(taskRuns: readonly TaskRunRecord[], elapsed: Elapsed): string {
   return table(
     ["TASK", "STATE", "DURATION", "ATTEMPTS", "MESSAGE"],
     taskRuns.map((t) => {
@@ -62,7 +62,7 @@ function taskRunTable(taskRuns: readonly TaskRun[], elapsed: Elapsed): string {
 }
 
 /** A run's duration: start to end, or to now while it runs. */
-function runDuration(run: FlowRun, elapsed: Elapsed, now = new Date().toISOString()): string {
+function runDuration(run: FlowRunRecord, elapsed: Elapsed, now = new Date().toISOString()): string {
   if (run.startTime === undefined) return "";
   const ms = between(run.startTime, run.endTime ?? now);
   return ms === undefined ? "" : `${elapsed(ms)}${run.endTime === undefined ? " so far" : ""}`;
@@ -210,7 +210,7 @@ export function registerRunsCommand(program: Command, cli: CliContext): void {
     });
 }
 
-async function pendingReason(api: ApiClient, run: FlowRun): Promise<string | undefined> {
+async function pendingReason(api: ApiClient, run: FlowRunRecord): Promise<string | undefined> {
   const [agents, holding] = await Promise.all([
     api.listAgents(),
     api.listFlowRuns({ state: "Submitted,Running", limit: 500 }),

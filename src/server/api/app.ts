@@ -1,3 +1,21 @@
+// The API as one Hono app. `app.fetch` is the whole API: @hono/node-server serves it,
+// and tests call `app.request()` in process, with no port.
+//
+// A request goes through, in this order: the request guard (Host, Origin,
+// Content-Type, against DNS rebinding and cross-site writes, before anything else
+// runs), the body limit, the route's authorization (scope), then the path
+// parameters, query and body checked against the route's schemas. Only then does the
+// handler run. Invariants:
+// - A handler never sees unchecked input, and the whole body is read and checked
+//   before any write starts: a client that goes away mid-body changes nothing.
+// - Every error leaves through `errorResponse` (errors.ts) as
+//   `{ error: { code, message, hint? } }`. Bad input is a 4xx, never a 500.
+// - JSON is refused above MAX_JSON_DEPTH before it is parsed (schema checks and
+//   error previews recurse once per level), and a "__proto__" key is refused rather
+//   than silently dropped.
+// The app's only state is the OpenAPI document (built once, on first use) and the
+// authenticator's short token cache (auth.ts). An AbortSignal is made only for the routes that use
+// one (long-poll claims), so ordinary requests add no listeners.
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";

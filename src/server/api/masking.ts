@@ -1,4 +1,9 @@
-import type { FlowDetail, FlowRun, FlowRunDetail, Page } from "../../serialization/api-schemas.ts";
+import type {
+  FlowDetail,
+  FlowRunDetail,
+  FlowRunRecord,
+  Page,
+} from "../../serialization/api-schemas.ts";
 import { isCredentialName, MASKED, maskCredentials } from "../../serialization/credentials.ts";
 import { type Caller, widestScope } from "./auth.ts";
 
@@ -34,12 +39,12 @@ export function maskFlowDetail(detail: FlowDetail): FlowDetail {
 }
 
 /** A run with its credential-looking parameter values masked. */
-export function maskFlowRun<R extends FlowRun>(run: R): R {
-  return { ...run, parameters: maskCredentials(run.parameters) as FlowRun["parameters"] };
+export function maskFlowRun<R extends FlowRunRecord>(run: R): R {
+  return { ...run, parameters: maskCredentials(run.parameters) as FlowRunRecord["parameters"] };
 }
 
 /** A page of runs, masked. */
-export function maskFlowRunPage(page: Page<FlowRun>): Page<FlowRun> {
+export function maskFlowRunPage(page: Page<FlowRunRecord>): Page<FlowRunRecord> {
   return { ...page, items: page.items.map(maskFlowRun) };
 }
 

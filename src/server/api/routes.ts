@@ -1,8 +1,28 @@
+// Every route of the API as data. One `Route` per endpoint holds its method, path,
+// required scope, body and query schemas, response schema, the error codes it may
+// answer and its handler; app.ts serves this list and openapi.ts documents it, so a
+// route, its checks and its documentation cannot drift apart.
+//
+// Handlers are thin: they run after app.ts has authorized the caller and validated
+// the input, call one ServerDb repository (src/server/db/) and shape the answer. The
+// rules (row versions, state transitions, claims, recovery) live in the repositories,
+// not here. Responses are not validated again on the way out; the client parses them
+// with the same schemas (src/client/api-client.ts).
+//
+// Decisions that are not obvious:
+// - Registration runs `checkFlow`: a flow an agent would refuse to deploy (bad
+//   schedule, unknown kind, module storage, a credential in its settings) is refused
+//   when it is registered, not when its first run fails.
+// - `read` tokens see credential-looking parameters masked (masking.ts); `agent`
+//   and `admin` tokens see them, since agents run the flows.
+// - An agent heartbeat that lists the runs it holds frees the runs claimed for it
+//   that it does not list, but only claims older than `claimAnswerGraceMs`: the
+//   answer of a younger claim may still be on its way to the agent.
 import { z } from "zod";
 import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
 import {
   agentHeartbeatRequestSchema,
-  agentSchema,
+  agentRecordSchema,
   apiTokenSchema,
   claimRequestSchema,
   claimResponseSchema,
@@ -12,7 +32,7 @@ import {
   createTokenResponseSchema,
   flowDetailSchema,
   flowRunDetailSchema,
-  flowRunSchema,
+  flowRunRecordSchema,
   flowSummarySchema,
   healthResponseSchema,
   heartbeatResponseSchema,
@@ -223,7 +243,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         "List runs, newest scheduled start first; `state` is a comma-separated list; `idPrefix` finds runs by the start of their id.",
       scope: "read",
       query: listFlowRunsQuerySchema,
-      response: pageSchema(flowRunSchema),
+      response: pageSchema(flowRunRecordSchema),
       errors: [],
       handle: async ({ query, caller }) => {
         const page = await db.runs.list(query);
@@ -249,7 +269,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       operationId: "cancelFlowRun",
       summary: "Cancel a run: a pending run becomes Cancelled, a running one Cancelling.",
       scope: "agent",
-      response: flowRunSchema,
+      response: flowRunRecordSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION"],
       handle: ({ params }) => db.runs.cancel(params.id!),
     }),
@@ -260,7 +280,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       summary: "Set a run's state; refused unless `version` is the run's current row version.",
       scope: "agent",
       body: setFlowRunStateRequestSchema,
-      response: flowRunSchema,
+      response: flowRunRecordSchema,
       errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "STALE_VERSION"],
       handle: ({ params, body }) => db.runs.setState(params.id!, body.state, body.version),
     }),
@@ -330,7 +350,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       summary: "Register an agent (one of the same name keeps its id and gets the new labels).",
       scope: "agent",
       body: registerAgentRequestSchema,
-      response: agentSchema,
+      response: agentRecordSchema,
       errors: ["AGENT_NAME_TAKEN"],
       // A token owns the names it registers (an open server has no tokens: nothing to bind).
       handle: ({ body, caller }) =>
@@ -347,7 +367,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       operationId: "listAgents",
       summary: "Every registered agent.",
       scope: "read",
-      response: listSchema(agentSchema),
+      response: listSchema(agentRecordSchema),
       errors: [],
       handle: async () => ({ items: await db.agents.list() }),
     }),
@@ -357,7 +377,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       operationId: "getAgent",
       summary: "One agent.",
       scope: "read",
-      response: agentSchema,
+      response: agentRecordSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: ({ params }) => db.agents.get(params.id!),
     }),
@@ -369,7 +389,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         "Record that an agent is alive; with `runs` (the runs it holds), its claimed runs missing from the list go back to Scheduled.",
       scope: "agent",
       body: agentHeartbeatRequestSchema,
-      response: agentSchema,
+      response: agentRecordSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: ({ params, body }) =>
         db.agents.heartbeat(

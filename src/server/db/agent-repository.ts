@@ -13,8 +13,8 @@
 //   own, as before the split: a run that started meanwhile is left alone.
 import { randomUUID } from "node:crypto";
 import { WeftError } from "../../core/errors.ts";
-import type { Agent } from "../../serialization/api-schemas.ts";
-import { toAgent, toFlowRun } from "./records.ts";
+import type { AgentRecord } from "../../serialization/api-schemas.ts";
+import { toAgentRecord, toFlowRunRecord } from "./records.ts";
 import type { RunRepository } from "./run-repository.ts";
 import { agentNotFound, type SqlContext } from "./sql-context.ts";
 
@@ -41,7 +41,7 @@ export class AgentRepository {
   async register(
     input: { name: string; labels: string[]; concurrency: number },
     owner?: AgentOwner,
-  ): Promise<Agent> {
+  ): Promise<AgentRecord> {
     const now = this.ctx.now();
     const labels = JSON.stringify([...new Set(input.labels)].sort());
     const tokenId = owner?.tokenId ?? null;
@@ -94,7 +94,7 @@ export class AgentRepository {
         },
       );
     }
-    return toAgent(row);
+    return toAgentRecord(row);
   }
 
   /**
@@ -106,7 +106,7 @@ export class AgentRepository {
   async heartbeat(
     id: string,
     report?: { holding: readonly string[]; claimedBefore: Date },
-  ): Promise<Agent> {
+  ): Promise<AgentRecord> {
     const row = await this.ctx.write((trx) =>
       trx
         .updateTable("agents")
@@ -128,26 +128,26 @@ export class AgentRepository {
       for (const r of submitted) {
         if (holding.has(r.id)) continue;
         // Versioned: a run that started meanwhile is left alone.
-        await this.runs.recoverStale({ run: toFlowRun(r), reason: "not-held" }, 0);
+        await this.runs.recoverStale({ run: toFlowRunRecord(r), reason: "not-held" }, 0);
       }
     }
-    return toAgent(row);
+    return toAgentRecord(row);
   }
 
   /** An agent by id (AGENT_NOT_FOUND if none). */
-  async get(id: string): Promise<Agent> {
+  async get(id: string): Promise<AgentRecord> {
     const row = await this.ctx.db
       .selectFrom("agents")
       .selectAll()
       .where("id", "=", id)
       .executeTakeFirst();
     if (row === undefined) throw agentNotFound(id);
-    return toAgent(row);
+    return toAgentRecord(row);
   }
 
   /** Every agent, by name. */
-  async list(): Promise<Agent[]> {
+  async list(): Promise<AgentRecord[]> {
     const rows = await this.ctx.db.selectFrom("agents").selectAll().orderBy("name").execute();
-    return rows.map(toAgent);
+    return rows.map(toAgentRecord);
   }
 }

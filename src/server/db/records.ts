@@ -1,12 +1,12 @@
 import type { Selectable } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import type {
-  Agent,
+  AgentRecord,
   ApiToken,
   FlowDetail,
-  FlowRun,
+  FlowRunRecord,
   FlowSummary,
-  TaskRun,
+  TaskRunRecord,
   TokenScope,
 } from "../../serialization/api-schemas.ts";
 import { badIdReason, LIMITS } from "../../serialization/limits.ts";
@@ -81,14 +81,14 @@ export function toFlowDetail(row: FlowRow): FlowDetail {
 }
 
 /** A flow run as the API shows it. */
-export function toFlowRun(row: FlowRunRow): FlowRun {
+export function toFlowRunRecord(row: FlowRunRow): FlowRunRecord {
   return {
     id: row.id,
     flowId: row.flow_id,
     flowName: row.flow_name,
     flowVersion: row.flow_version,
     name: row.name,
-    parameters: JSON.parse(row.parameters) as FlowRun["parameters"],
+    parameters: JSON.parse(row.parameters) as FlowRunRecord["parameters"],
     labels: JSON.parse(row.labels) as string[],
     state: JSON.parse(row.state) as SerializedState,
     version: row.version,
@@ -106,7 +106,7 @@ export function toFlowRun(row: FlowRunRow): FlowRun {
 }
 
 /** A task run as the API shows it (map index -1 in the table means "none"). */
-export function toTaskRun(row: TaskRunRow): TaskRun {
+export function toTaskRunRecord(row: TaskRunRow): TaskRunRecord {
   return {
     id: String(row.id),
     flowRunId: row.flow_run_id,
@@ -122,7 +122,7 @@ export function toTaskRun(row: TaskRunRow): TaskRun {
 }
 
 /** An agent. */
-export function toAgent(row: Selectable<AgentsTable>): Agent {
+export function toAgentRecord(row: Selectable<AgentsTable>): AgentRecord {
   return {
     id: row.id,
     name: row.name,

@@ -9,8 +9,8 @@
 // `maxReschedules` (then the run fails); a run its agent does not hold
 // ("not-held": the claim's answer was lost) goes back without counting.
 import { type Kysely, sql } from "kysely";
-import type { FlowRun } from "../../serialization/api-schemas.ts";
-import { type FlowRunRow, toFlowRun } from "./records.ts";
+import type { FlowRunRecord } from "../../serialization/api-schemas.ts";
+import { type FlowRunRow, toFlowRunRecord } from "./records.ts";
 import { applyRunState } from "./run-state-write.ts";
 import { type SqlContext, serverState } from "./sql-context.ts";
 import type { Tables } from "./tables.ts";
@@ -24,7 +24,7 @@ export type StaleReason = "never-started" | "heartbeat-lost" | "agent-lost" | "n
 
 /** A run that run health found stale. */
 export interface StaleRun {
-  readonly run: FlowRun;
+  readonly run: FlowRunRecord;
   readonly reason: StaleReason;
 }
 
@@ -81,7 +81,8 @@ export async function findStaleRuns(ctx: SqlContext, limits: StaleLimits): Promi
   // A run stale in more than one way is acted on once, for the most telling reason.
   const found = new Map<string, StaleRun>();
   const add = (rows: FlowRunRow[], reason: StaleRun["reason"]) => {
-    for (const r of rows) if (!found.has(r.id)) found.set(r.id, { run: toFlowRun(r), reason });
+    for (const r of rows)
+      if (!found.has(r.id)) found.set(r.id, { run: toFlowRunRecord(r), reason });
   };
   add(agentLost, "agent-lost");
   add(lost, "heartbeat-lost");

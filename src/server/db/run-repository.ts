@@ -28,10 +28,10 @@ import { isStateA, STATE_TYPES, type StateType } from "../../core/states.ts";
 import type {
   ClaimedRun,
   CreateFlowRunRequest,
-  FlowRun,
+  FlowRunRecord,
   ListFlowRunsQuery,
   Page,
-  TaskRun,
+  TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import {
   isTimeInRange,
@@ -48,7 +48,7 @@ import {
   type FlowRow,
   type FlowRunRow,
   isoText,
-  toFlowRun,
+  toFlowRunRecord,
 } from "./records.ts";
 import { findStaleRuns, recoverStaleRun, type StaleLimits, type StaleRun } from "./run-recovery.ts";
 import { applyRunState } from "./run-state-write.ts";
@@ -178,7 +178,7 @@ export class RunRepository {
    * parameter). With an idempotency key already used in the flow's group, returns
    * that run (`created: false`); the same key with other parameters is IDEMPOTENCY_CONFLICT.
    */
-  async create(request: CreateFlowRunRequest): Promise<{ run: FlowRun; created: boolean }> {
+  async create(request: CreateFlowRunRequest): Promise<{ run: FlowRunRecord; created: boolean }> {
     let flow: FlowRow;
     if (request.flowId !== undefined) flow = await this.ctx.flowRow(request.flowId);
     else if (request.flowName !== undefined) {
@@ -223,7 +223,7 @@ export class RunRepository {
               { hint: "use a new key for a run with other parameters" },
             );
           }
-          return { run: toFlowRun(existing), created: false };
+          return { run: toFlowRunRecord(existing), created: false };
         }
       }
       await trx.insertInto("flow_runs").values(row).execute();
@@ -231,7 +231,7 @@ export class RunRepository {
         .insertInto("flow_run_states")
         .values({ flow_run_id: row.id, version: 1, state: row.state, created_at: now })
         .execute();
-      return { run: toFlowRun(row), created: true };
+      return { run: toFlowRunRecord(row), created: true };
     });
     if (result.created) this.notify();
     return result;
@@ -288,14 +288,14 @@ export class RunRepository {
   }
 
   /** A run by id (FLOW_RUN_NOT_FOUND if none). */
-  async get(id: string): Promise<FlowRun> {
-    return toFlowRun(await this.ctx.runRow(id));
+  async get(id: string): Promise<FlowRunRecord> {
+    return toFlowRunRecord(await this.ctx.runRow(id));
   }
 
   /** The run, its task runs and its state history. */
   async getDetail(
     id: string,
-  ): Promise<FlowRun & { taskRuns: TaskRun[]; history: SerializedState[] }> {
+  ): Promise<FlowRunRecord & { taskRuns: TaskRunRecord[]; history: SerializedState[] }> {
     const run = await this.get(id);
     const [taskRuns, history] = await Promise.all([
       this.taskRuns.list(id),
@@ -310,7 +310,7 @@ export class RunRepository {
   }
 
   /** A page of runs, latest scheduled start first. */
-  async list(query: ListFlowRunsQuery): Promise<Page<FlowRun>> {
+  async list(query: ListFlowRunsQuery): Promise<Page<FlowRunRecord>> {
     const limit = query.limit ?? 50;
     let q = this.ctx.db.selectFrom("flow_runs").selectAll();
     if (query.flowId !== undefined) q = q.where("flow_id", "=", query.flowId);
@@ -334,7 +334,7 @@ export class RunRepository {
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return {
-      items: items.map(toFlowRun),
+      items: items.map(toFlowRunRecord),
       ...(rows.length > limit && last
         ? { nextCursor: encodeCursor([last.scheduled_start, last.id]) }
         : {}),
@@ -346,7 +346,7 @@ export class RunRepository {
    * STALE_VERSION) and the transition is valid (else INVALID_TRANSITION); sets
    * start/end times; returns the run with its new version.
    */
-  async setState(id: string, next: SerializedState, version: number): Promise<FlowRun> {
+  async setState(id: string, next: SerializedState, version: number): Promise<FlowRunRecord> {
     const row = await this.ctx.write(async (trx) => {
       const row = await this.ctx.runRow(id, trx, true);
       if (row.version !== version) {
@@ -376,11 +376,11 @@ export class RunRepository {
       return applyRunState(trx, row, next, this.ctx.now());
     });
     if (isStateA(row.state_type as StateType, "Scheduled")) this.notify();
-    return toFlowRun(row);
+    return toFlowRunRecord(row);
   }
 
   /** Scheduled/Submitted/Paused → Cancelled; Running → Cancelling; finished: INVALID_TRANSITION. */
-  async cancel(id: string): Promise<FlowRun> {
+  async cancel(id: string): Promise<FlowRunRecord> {
     const row = await this.ctx.write(async (trx) => {
       const row = await this.ctx.runRow(id, trx, true);
       const from = row.state_type as StateType;
@@ -400,11 +400,11 @@ export class RunRepository {
         this.ctx.now(),
       );
     });
-    return toFlowRun(row);
+    return toFlowRunRecord(row);
   }
 
   /** Records a heartbeat (does not change the row version). */
-  async heartbeat(id: string): Promise<FlowRun> {
+  async heartbeat(id: string): Promise<FlowRunRecord> {
     const row = await this.ctx.write((trx) =>
       trx
         .updateTable("flow_runs")
@@ -414,7 +414,7 @@ export class RunRepository {
         .executeTakeFirst(),
     );
     if (row === undefined) throw runNotFound(id);
-    return toFlowRun(row);
+    return toFlowRunRecord(row);
   }
 
   // ── claims ──
@@ -498,7 +498,7 @@ export class RunRepository {
         .map((r): ClaimedRun => {
           const f = byId.get(r.flow_id)!;
           return {
-            run: toFlowRun(r),
+            run: toFlowRunRecord(r),
             flowName: f.name,
             ...(f.storage === null ? {} : { storage: JSON.parse(f.storage) as TypedObject }),
             ...(f.environment === null
@@ -548,11 +548,11 @@ export class RunRepository {
    * says which staleness it was. Versioned: a run that moved on since it was
    * found is left alone (returns undefined).
    */
-  async recoverStale(stale: StaleRun, maxReschedules: number): Promise<FlowRun | undefined> {
+  async recoverStale(stale: StaleRun, maxReschedules: number): Promise<FlowRunRecord | undefined> {
     const row = await this.ctx.write((trx) =>
       recoverStaleRun(this.ctx, trx, stale, maxReschedules),
     );
     if (row?.state_type === "Scheduled") this.notify();
-    return row === undefined ? undefined : toFlowRun(row);
+    return row === undefined ? undefined : toFlowRunRecord(row);
   }
 }

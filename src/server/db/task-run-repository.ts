@@ -6,8 +6,8 @@
 // version (STALE_VERSION unless current, except an exact repeat, so a retried
 // batch is idempotent) and, from an agent, the run's claim, so a process of an
 // older claim cannot write over a rescheduled run.
-import type { TaskRun, TaskRunStateWrite } from "../../serialization/api-schemas.ts";
-import { toTaskRun } from "./records.ts";
+import type { TaskRunRecord, TaskRunStateWrite } from "../../serialization/api-schemas.ts";
+import { toTaskRunRecord } from "./records.ts";
 import type { SqlContext } from "./sql-context.ts";
 import { applyTaskRunStates } from "./task-run-batch.ts";
 
@@ -22,7 +22,7 @@ export class TaskRunRepository {
   }
 
   /** The task runs of a flow run by slug and map index (FLOW_RUN_NOT_FOUND if the run is not there). */
-  async list(flowRunId: string): Promise<TaskRun[]> {
+  async list(flowRunId: string): Promise<TaskRunRecord[]> {
     const rows = await this.ctx.db
       .selectFrom("task_runs")
       .selectAll()
@@ -31,6 +31,6 @@ export class TaskRunRepository {
       .orderBy("map_index")
       .execute();
     if (rows.length === 0) await this.ctx.runRow(flowRunId);
-    return rows.map(toTaskRun);
+    return rows.map(toTaskRunRecord);
   }
 }
