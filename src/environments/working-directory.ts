@@ -24,9 +24,7 @@ const waiting: (() => void)[] = [];
  * Runs `body` with the process's working directory at `dir` (undefined: the
  * directory the process had before any run moved it). The working directory
  * belongs to the whole process, so runs that need different ones take turns;
- * runs that need the same one share it, except that a run arriving while
- * another waits for a different directory queues behind it (a steady stream of
- * runs from one project never starves another's).
+ * runs that need the same one share it.
  */
 export async function inWorkingDirectory<T>(
   dir: string | undefined,
@@ -39,7 +37,7 @@ export async function inWorkingDirectory<T>(
       if (wanted !== previous) process.chdir(wanted);
       holder = { dir: wanted, users: 0, previous };
     }
-    if (holder.dir === wanted && waiting.length === 0) break;
+    if (holder.dir === wanted) break;
     await new Promise<void>((resolve) => waiting.push(resolve));
   }
   const held = holder;
