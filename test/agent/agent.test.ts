@@ -120,11 +120,14 @@ for (const [dialect, skip] of dialects) {
         /deploy failed: .*module storage.*does not allow it/,
       );
       await refusing.stop();
-      s.agent({ allowModuleStorage: true });
+      // A label only the allowing agent carries: the stopped agent's last long-poll may still
+      // be open on the server for a moment, and this run is not the refusing agent's to take.
+      s.agent({ allowModuleStorage: true, labels: ["modules-allowed"] });
       const marks = join(s.dir, "marks");
       const { run: next } = await s.api.createFlowRun({
         flowName: "agent-chain",
         parameters: { marks },
+        labels: ["modules-allowed"],
       });
       const done = await s.waitFor(next.id);
       assert.equal(done.state.type, "Success", done.state.message);

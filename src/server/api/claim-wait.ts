@@ -26,7 +26,16 @@ export async function claimWithWait(
   const deadline = Date.now() + waitMs;
   let pastDueMisses = 0;
   for (;;) {
+    // A client that went away (an agent stopping mid-wait) gets nothing: runs claimed for it
+    // now would sit in Submitted, answered to no one, until run health noticed its silence.
+    if (signal.aborted) return [];
     const runs = await db.runs.claim(agentId, limit);
+    // The client went away while the claim was written: nobody will read this answer, so the
+    // runs go back now rather than wait in Submitted for run health.
+    if (signal.aborted && runs.length > 0) {
+      await giveBack(db, runs);
+      return [];
+    }
     const left = deadline - Date.now();
     if (runs.length > 0 || left <= 0 || signal.aborted) return runs;
     const pastDue = await waitForWake(db, agentId, Math.min(left, pollMs), pastDueMisses, signal);
@@ -71,4 +80,23 @@ async function waitForWake(
     for (const timer of timers) clearTimeout(timer);
   }
   return pastDue;
+}
+
+/** Claimed runs back to Scheduled (as an agent that stops gives back the runs it has not started). */
+async function giveBack(db: ServerDb, claimed: readonly ClaimedRun[]): Promise<void> {
+  for (const { run } of claimed) {
+    await db.runs
+      .setState(
+        run.id,
+        {
+          schemaVersion: 1,
+          type: "Scheduled",
+          message: "given back: the agent that claimed it went away before the answer",
+          timestamp: new Date().toISOString(),
+        },
+        run.version,
+      )
+      // Changed meanwhile (cancelled, say): then it is not this claim's to give back.
+      .catch(() => {});
+  }
 }

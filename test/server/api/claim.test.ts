@@ -84,4 +84,18 @@ forEachDialect("api claims", (ctx) => {
     assert.deepEqual(await res.json(), { runs: [] });
     assert.ok(Date.now() - started < 5000, "did not wait the 30 s");
   });
+
+  test("a run created as the waiting client goes away is not claimed for it", async () => {
+    const { store, agent, summary } = await setup();
+    const { claimWithWait } = await import("../../../src/server/api/claim-wait.ts");
+    const controller = new AbortController();
+    const waiting = claimWithWait(store, agent.id, 1, 30_000, controller.signal);
+    // Once the claim waits (as in the tests above), a run is made and the client goes in the
+    // same tick: both wake the wait, which must then claim nothing.
+    await sleep(200);
+    const { run } = await store.runs.create({ flowId: summary.id });
+    controller.abort();
+    assert.deepEqual(await waiting, []);
+    assert.equal((await store.runs.get(run.id)).state.type, "Scheduled", "nobody holds it");
+  });
 });
