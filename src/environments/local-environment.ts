@@ -3,7 +3,6 @@ import { WeftError } from "../core/errors.ts";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
 import { canResume } from "../engine/flow-runner.ts";
-import { checkPairing } from "../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
   commonFlagOptions,
@@ -15,6 +14,7 @@ import {
   type SerializedEnvironment,
   withHooks,
 } from "./environment.ts";
+import { type EnvironmentImpl, guardEnvironment } from "./environment-guard.ts";
 import { inWorkingDirectory, projectDirectoryOf } from "./working-directory.ts";
 
 /** Options of the local environment. */
@@ -43,7 +43,7 @@ export const localEnvironmentSchema = z.strictObject({
 });
 
 /** Runs the flow in the calling process (an agent's, or `weft run`'s) with a chosen executor. */
-class LocalEnvironment implements Environment {
+class LocalEnvironment implements EnvironmentImpl {
   readonly type = "local";
   readonly storageNeeds = "none";
   readonly labels: string[];
@@ -55,9 +55,12 @@ class LocalEnvironment implements Environment {
     this.labels = [...(options.labels ?? [])];
   }
 
-  async setup(storage: Storage): Promise<void> {
-    checkPairing(this, storage);
+  get hooks(): EnvironmentHooks {
+    return this.options;
   }
+
+  /** Nothing to provision: the run happens in this process (the guard checked the pairing). */
+  async setup(): Promise<void> {}
 
   execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
     return withHooks(
@@ -101,7 +104,7 @@ class LocalEnvironment implements Environment {
  * flow("etl", build, { environment: createLocalEnvironment({ executor: "worker-threads" }) })
  */
 export function createLocalEnvironment(options: LocalEnvironmentOptions = {}): Environment {
-  return new LocalEnvironment(options);
+  return guardEnvironment(new LocalEnvironment(options), localEnvironmentKind);
 }
 
 /** Rebuilds a local environment from validated JSON. */

@@ -22,7 +22,6 @@ import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
-import { checkPairing } from "../../serialization/deployment.ts";
 import {
   forwardEvent,
   PARAMETERS_IN_ENV_MAX,
@@ -42,6 +41,7 @@ import {
   type SerializedEnvironment,
   withHooks,
 } from "../environment.ts";
+import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
 import { executorSchema } from "../local-environment.ts";
 import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
@@ -98,7 +98,7 @@ const STDERR_TAIL = 30;
  * runner and driven by environment variables only. Isolates crashes and memory,
  * and makes timeouts hard: the child's whole process tree is killed.
  */
-class SubprocessEnvironment implements Environment {
+class SubprocessEnvironment implements EnvironmentImpl {
   readonly type = "subprocess";
   readonly storageNeeds = "shareable";
   readonly labels: string[];
@@ -125,9 +125,12 @@ class SubprocessEnvironment implements Environment {
     }
   }
 
-  async setup(storage: Storage): Promise<void> {
-    checkPairing(this, storage);
+  get hooks(): EnvironmentHooks {
+    return this.options;
   }
+
+  /** Nothing to provision: each run starts its own process (the guard checked the pairing). */
+  async setup(): Promise<void> {}
 
   async execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
     const result = await withHooks(
@@ -140,7 +143,6 @@ class SubprocessEnvironment implements Environment {
   }
 
   private runChild(storage: Storage, location: string, ctx: ExecuteContext): Promise<State> {
-    checkPairing(this, storage);
     const o = this.options;
     const runner = storage.getEnvRunner(location);
     const parameters = JSON.stringify(ctx.parameters ?? {});
@@ -342,7 +344,7 @@ function resolveEnvMap(map: Readonly<Record<string, string>> | undefined): Recor
 export function createSubprocessEnvironment(
   options: SubprocessEnvironmentOptions = {},
 ): Environment {
-  return new SubprocessEnvironment(options);
+  return guardEnvironment(new SubprocessEnvironment(options), subprocessEnvironmentKind);
 }
 
 /** Rebuilds a subprocess environment from validated JSON. */
