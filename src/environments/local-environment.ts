@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
-import type { ExecutorSpec } from "../core/executor-spec.ts";
+import { type ExecutorSpec, flowExecutorSchema } from "../core/executor-spec.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
 import { canResume } from "../engine/flow-runner.ts";
 import { parseLocation, type Storage } from "../storage/storage.ts";
@@ -25,21 +25,12 @@ export interface LocalEnvironmentOptions extends EnvironmentHooks {
   labels?: string[];
 }
 
-const executorSchema = z.union([
-  z.enum(["serial", "concurrent", "worker-threads"]),
-  z.strictObject({
-    type: z.enum(["serial", "concurrent", "worker-threads"]),
-    maxConcurrency: z.int().min(1).optional(),
-    maxWorkers: z.int().min(1).optional(),
-  }),
-]);
-
 /** The JSON of a local environment. */
 export const localEnvironmentSchema = z.strictObject({
   type: z.literal("local"),
   schemaVersion: z.literal(1),
   labels: z.array(z.string().min(1)),
-  executor: executorSchema.optional(),
+  executor: flowExecutorSchema.optional(),
 });
 
 /** Runs the flow in the calling process (an agent's, or `weft run`'s) with a chosen executor. */
@@ -116,8 +107,6 @@ export function localEnvironmentFromJSON(
     ...(json.executor === undefined ? {} : { executor: json.executor as ExecutorSpec }),
   });
 }
-
-export { executorSchema };
 
 /** The local environment kind: runs in the calling process, so any storage will do. */
 export const localEnvironmentKind: EnvironmentKind<z.infer<typeof localEnvironmentSchema>> = {

@@ -16,7 +16,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
-import type { ExecutorSpec } from "../../core/executor-spec.ts";
+import { type ExecutorSpec, flowExecutorSchema } from "../../core/executor-spec.ts";
 import type { LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
@@ -42,7 +42,6 @@ import {
   withHooks,
 } from "../environment.ts";
 import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
-import { executorSchema } from "../local-environment.ts";
 import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
 
@@ -83,7 +82,7 @@ export const subprocessEnvironmentSchema = z.strictObject({
   type: z.literal("subprocess"),
   schemaVersion: z.literal(1),
   labels: z.array(z.string().min(1)),
-  executor: executorSchema.optional(),
+  executor: flowExecutorSchema.optional(),
   heapLimitMb: z.int().min(16).optional(),
   timeoutMs: z.int().min(1).optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
