@@ -74,6 +74,8 @@ export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 export interface ExecutorCapabilities {
   /** Task bodies run in this process (its thread or its worker threads), not on other machines. */
   readonly inProcess: boolean;
+  /** Task bodies run on the thread of the flow run (so an unsettled body keeps the run's process busy). */
+  readonly sameThread: boolean;
   /** A timeout stops the task body (thread or process boundary), not just abandons it. */
   readonly hardTimeouts: boolean;
   /** Task bodies load the flow again elsewhere: the flow's storage must be one other processes can load. */
@@ -116,6 +118,7 @@ export const serialExecutorSpec: ExecutorKindSpec<SerialExecutorOptions> = {
   schema: z.strictObject({ type: z.literal("serial") }),
   capabilities: {
     inProcess: true,
+    sameThread: true,
     hardTimeouts: false,
     needsShareableStorage: false,
     chosenByFlow: true,
@@ -132,6 +135,7 @@ export const concurrentExecutorSpec: ExecutorKindSpec<ConcurrentExecutorOptions>
   }) as z.ZodType<ConcurrentExecutorOptions>,
   capabilities: {
     inProcess: true,
+    sameThread: true,
     hardTimeouts: false,
     needsShareableStorage: false,
     chosenByFlow: true,
@@ -149,6 +153,7 @@ export const workerThreadsExecutorSpec: ExecutorKindSpec<WorkerThreadsExecutorOp
   }) as z.ZodType<WorkerThreadsExecutorOptions>,
   capabilities: {
     inProcess: true,
+    sameThread: false,
     hardTimeouts: true,
     needsShareableStorage: false,
     chosenByFlow: true,
@@ -178,6 +183,7 @@ export const distributedExecutorSpec: ExecutorKindSpec<DistributedExecutorOption
   }) as z.ZodType<DistributedExecutorOptions>,
   capabilities: {
     inProcess: false,
+    sameThread: false,
     hardTimeouts: false,
     needsShareableStorage: true,
     chosenByFlow: false,

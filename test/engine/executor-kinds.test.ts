@@ -74,6 +74,11 @@ describe("executor kinds", () => {
         assert.equal(executor.kind, kind);
         assert.equal(executor.hardTimeouts, EXECUTOR_SPECS[kind].capabilities.hardTimeouts, kind);
         assert.equal(EXECUTOR_SPECS[kind].capabilities.inProcess, true, kind);
+        assert.equal(
+          EXECUTOR_SPECS[kind].capabilities.sameThread,
+          kind !== "worker-threads",
+          `${kind}: bodies on the run's thread`,
+        );
       } finally {
         await executor.close();
       }
