@@ -15,6 +15,7 @@ import { registerTokenCommand } from "./commands/token-command.ts";
 import { registerUpCommand } from "./commands/up-command.ts";
 import { registerWorkerCommand } from "./commands/worker-command.ts";
 import type { CliContext } from "./context.ts";
+import { addExecutorFlagsFor } from "./executor-flags.ts";
 import { EXIT, exitCodeOf, formatError } from "./output.ts";
 import { addStorageFlagsFor } from "./storage-flags.ts";
 
@@ -115,6 +116,7 @@ export async function main(
 ): Promise<number> {
   const program = createProgram(cli);
   try {
+    await addExecutorFlagsFor(program, argv);
     await addStorageFlagsFor(program, argv);
     await program.parseAsync([...argv], { from: "user" });
     return cli.exitCode;

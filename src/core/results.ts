@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import { WeftError } from "./errors.ts";
 
 /** Where a task run's result goes: the fields a location template can use. */
@@ -35,6 +36,30 @@ export interface ResultBackend {
   /** Whether something is stored at `location`. */
   exists(location: string): Promise<boolean>;
   toJSON(): { type: string; schemaVersion: number };
+}
+
+/** What every result backend of a kind can do, known from its type alone. */
+export interface ResultBackendCapabilities {
+  /** Another process on this machine can read what it wrote (a file, an object). */
+  readonly shareable: boolean;
+  /** Another machine can read what it wrote. */
+  readonly remote: boolean;
+}
+
+/**
+ * A result backend kind: everything weft knows of it, in the kind's own file under
+ * `engine/results/` (type, JSON schema and constructor, capabilities). It has the
+ * shape of serialization's `RegistryEntry` (declared here because the engine uses
+ * only core); adding a kind is that file and one line in
+ * `storage/result-backend-registry.ts`.
+ */
+export interface ResultBackendKind<J = never> {
+  readonly type: string;
+  /** A strict zod object schema with `type` and `schemaVersion` literals. */
+  readonly schema: z.ZodType<J>;
+  /** The constructor from valid JSON. */
+  readonly create: (json: J) => ResultBackend;
+  readonly capabilities: ResultBackendCapabilities;
 }
 
 /** The default location template: one result per task run, per child, per flow run. */

@@ -11,6 +11,7 @@
 // `execute` resolves with, whether the flow ran, its process died, or it never started.
 // `ctx.reporter` is never closed by an environment: whoever made it closes it.
 
+import type { WeftError } from "../core/errors.ts";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
 import type { FlowRunInfo, Logger, Reporter } from "../core/reporter.ts";
 import { State, type StateType, toErrorData } from "../core/states.ts";
@@ -63,7 +64,14 @@ export type EnvironmentKind<J = never> = RegistryEntry<
   J,
   EnvironmentCapabilities,
   EnvironmentFlagOptions
->;
+> & {
+  /**
+   * The kind's own words for an unfit storage (the runtime guard, environment-guard.ts,
+   * refuses it at setup): given the storage and the generic refusal, the error to throw.
+   * @default the generic refusal (STORAGE_NOT_SHAREABLE naming both)
+   */
+  readonly refusePairing?: (storage: Storage, refused: WeftError) => WeftError;
+};
 
 /** The options of `common` (executor, labels) that every kind takes from flags. */
 export function commonFlagOptions(options: EnvironmentFlagOptions): {

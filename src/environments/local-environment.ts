@@ -1,9 +1,8 @@
 import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
-import type { ExecutorSpec } from "../core/executor-spec.ts";
+import { type ExecutorSpec, flowExecutorSchema } from "../core/executor-spec.ts";
 import { resolveExecutorOptions } from "../engine/executors/executor.ts";
 import { canResume } from "../engine/flow-runner.ts";
-import { checkPairing } from "../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
   commonFlagOptions,
@@ -15,6 +14,7 @@ import {
   type SerializedEnvironment,
   withHooks,
 } from "./environment.ts";
+import { type EnvironmentImpl, guardEnvironment } from "./environment-guard.ts";
 import { inWorkingDirectory, projectDirectoryOf } from "./working-directory.ts";
 
 /** Options of the local environment. */
@@ -25,25 +25,16 @@ export interface LocalEnvironmentOptions extends EnvironmentHooks {
   labels?: string[];
 }
 
-const executorSchema = z.union([
-  z.enum(["serial", "concurrent", "worker-threads"]),
-  z.strictObject({
-    type: z.enum(["serial", "concurrent", "worker-threads"]),
-    maxConcurrency: z.int().min(1).optional(),
-    maxWorkers: z.int().min(1).optional(),
-  }),
-]);
-
 /** The JSON of a local environment. */
 export const localEnvironmentSchema = z.strictObject({
   type: z.literal("local"),
   schemaVersion: z.literal(1),
   labels: z.array(z.string().min(1)),
-  executor: executorSchema.optional(),
+  executor: flowExecutorSchema.optional(),
 });
 
 /** Runs the flow in the calling process (an agent's, or `weft run`'s) with a chosen executor. */
-class LocalEnvironment implements Environment {
+class LocalEnvironment implements EnvironmentImpl {
   readonly type = "local";
   readonly storageNeeds = "none";
   readonly labels: string[];
@@ -55,9 +46,12 @@ class LocalEnvironment implements Environment {
     this.labels = [...(options.labels ?? [])];
   }
 
-  async setup(storage: Storage): Promise<void> {
-    checkPairing(this, storage);
+  get hooks(): EnvironmentHooks {
+    return this.options;
   }
+
+  /** Nothing to provision: the run happens in this process (the guard checked the pairing). */
+  async setup(): Promise<void> {}
 
   execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
     return withHooks(
@@ -101,7 +95,7 @@ class LocalEnvironment implements Environment {
  * flow("etl", build, { environment: createLocalEnvironment({ executor: "worker-threads" }) })
  */
 export function createLocalEnvironment(options: LocalEnvironmentOptions = {}): Environment {
-  return new LocalEnvironment(options);
+  return guardEnvironment(new LocalEnvironment(options), localEnvironmentKind);
 }
 
 /** Rebuilds a local environment from validated JSON. */
@@ -113,8 +107,6 @@ export function localEnvironmentFromJSON(
     ...(json.executor === undefined ? {} : { executor: json.executor as ExecutorSpec }),
   });
 }
-
-export { executorSchema };
 
 /** The local environment kind: runs in the calling process, so any storage will do. */
 export const localEnvironmentKind: EnvironmentKind<z.infer<typeof localEnvironmentSchema>> = {

@@ -51,24 +51,35 @@ export type StorageNeed = (typeof STORAGE_NEEDS)[number];
  * run time; weft refuses it when the flow is serialized or run), naming both.
  */
 export function checkPairing(environment: FlowEnvironment, storage: FlowStorage): void {
+  const refusal = pairingRefusal(environment, storage);
+  if (refusal !== undefined) throw refusal;
+}
+
+/**
+ * The error {@link checkPairing} throws for an unfit pair (STORAGE_NOT_SHAREABLE,
+ * naming both), or undefined when the storage fits the environment.
+ */
+export function pairingRefusal(
+  environment: FlowEnvironment,
+  storage: FlowStorage,
+): WeftError | undefined {
   const need = environment.storageNeeds;
   const fits =
     need === "none" ||
     (need === "shareable" && storage.shareable) ||
     (need === "remote" && storage.remote);
-  if (!fits) {
-    const what = need === "remote" ? "another machine" : "another process";
-    throw new WeftError(
-      "STORAGE_NOT_SHAREABLE",
-      `the ${environment.type} environment runs flows in ${what}, which cannot load from ${storage.type} storage ${storage.name}`,
-      {
-        hint:
-          need === "remote"
-            ? "use s3, git, http or module storage"
-            : "use local, module, s3, git or http storage (memory storage lives in one process)",
-      },
-    );
-  }
+  if (fits) return undefined;
+  const what = need === "remote" ? "another machine" : "another process";
+  return new WeftError(
+    "STORAGE_NOT_SHAREABLE",
+    `the ${environment.type} environment runs flows in ${what}, which cannot load from ${storage.type} storage ${storage.name}`,
+    {
+      hint:
+        need === "remote"
+          ? "use s3, git, http or module storage"
+          : "use local, module, s3, git or http storage (memory storage lives in one process)",
+    },
+  );
 }
 
 /** The part of a type registry (storages, environments) a deployment check uses. */

@@ -6,6 +6,7 @@ import { loadFlowFile, pickFlow } from "../../engine/flow-loader.ts";
 import type { FlowEnvironment, FlowStorage } from "../../serialization/deployment.ts";
 import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import type { CliContext } from "../context.ts";
+import { addExecutorFlags } from "../executor-flags.ts";
 import { table } from "../output.ts";
 import { addStorageFlags, type StorageFlags, storageFromFlags } from "../storage-flags.ts";
 import { parseLabels } from "./agent-command.ts";
@@ -37,12 +38,12 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
     .argument("<file>", "a .ts or .js file that exports flows")
     .option("-f, --flow <name>", "only this flow")
     .option("-e, --environment <kind>", "local | subprocess | distributed: how runs execute")
-    .option("--executor <kind>", "local environment: serial | concurrent | worker-threads")
     .option("--labels <a,b>", "labels an agent must carry (replace the flow's own)")
     .option("--schedule <cron>", 'a cron schedule, e.g. "*/5 * * * *" (replaces the flow\'s own)')
     .option("--timezone <tz>", "the time zone of --schedule", "UTC")
     .option("--version-group <name>", "versions of one flow share a group (default its name)");
   addApiFlags(command, "agent");
+  addExecutorFlags(command, { help: (kinds) => `local environment: ${kinds}`, options: false });
   addStorageFlags(command, false)
     .addHelpText(
       "after",

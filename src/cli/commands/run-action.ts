@@ -11,7 +11,6 @@ import { StateCollector, teeReporter } from "../../engine/reporters/tee-reporter
 import { createLocalResultBackend } from "../../engine/results/local-result-backend.ts";
 import type { ResultSerializer } from "../../engine/results/result-serializers.ts";
 import { createEnvironment } from "../../environments/registry.ts";
-import { checkPairing } from "../../serialization/deployment.ts";
 import { createLocalStorage } from "../../storage/local-storage.ts";
 import { createMemoryStorage } from "../../storage/memory-storage.ts";
 import type { CliContext } from "../context.ts";
@@ -136,14 +135,14 @@ export async function runAction(file: string, flags: RunFlags, cli: CliContext):
     const storage =
       (await storageFromFlags(flags)) ??
       (kind === "local" ? createMemoryStorage() : createLocalStorage());
-    // Refused up front, before anything is built or started.
-    checkPairing(environment, storage);
     if (flags.approve.length)
       throw new CliError("--approve works only without --environment", EXIT.usage);
+    // Before anything is built or started: setup refuses an unfit storage (the environment's
+    // guard checks the pairing) and checks what the environment needs (e.g. a live worker).
+    await environment.setup(storage);
     const values = resolveParameters(flow.name, flow.parameters, parameters);
     const location = storage.addFlow(flow);
     await storage.build();
-    await environment.setup(storage);
     const collector = new StateCollector();
     const flowRunId = randomUUID();
     const executed = await environment.execute(storage, location, {

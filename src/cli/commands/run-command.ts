@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { type CliContext, collect, positiveInt } from "../context.ts";
+import { addExecutorFlags } from "../executor-flags.ts";
 import { addStorageFlags } from "../storage-flags.ts";
 import type { RunFlags } from "./run-action.ts";
 
@@ -27,16 +28,6 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       "--params-file <file>",
       "parameter values as one JSON object in a file, or - for stdin (--params-json and --param win)",
     )
-    .option(
-      "-e, --executor <kind>",
-      "serial | concurrent | worker-threads (default: the flow's, else concurrent)",
-    )
-    .option(
-      "--max-concurrency <n>",
-      "task runs in flight at once (concurrent, worker-threads)",
-      positiveInt,
-    )
-    .option("--max-workers <n>", "threads in the pool (worker-threads)", positiveInt)
     .option("--approve <slug>", "approve a manual_only task to run (repeatable)", collect, [])
     .option(
       "--environment <kind>",
@@ -92,6 +83,11 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       "fail the run (exit 1) when any task fails, not only a reference task (with --remote --wait: exit 1)",
     )
     .option("--json", "print one JSON document with the run's states on stdout");
+  addExecutorFlags(command, {
+    short: "-e",
+    help: (kinds) => `${kinds} (default: the flow's, else concurrent)`,
+    options: true,
+  });
   addStorageFlags(command, false)
     .addHelpText(
       "after",

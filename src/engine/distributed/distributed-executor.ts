@@ -23,14 +23,17 @@ import { createHash } from "node:crypto";
 import type * as BullMQ from "bullmq";
 import type { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
-import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
-import type { DistributedExecutorOptions } from "../../core/executor-spec.ts";
+import {
+  type DistributedExecutorOptions,
+  distributedExecutorSpec,
+  parseExecutorSpec,
+} from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Ref } from "../../core/graph.ts";
 import type { LogRecord } from "../../core/reporter.ts";
 import { toErrorData } from "../../core/states.ts";
-import type { Executor } from "../executors/executor.ts";
+import type { Executor, ExecutorKindEntry } from "../executors/executor.ts";
 import {
   failure,
   finalFailure,
@@ -63,21 +66,6 @@ import {
 } from "./distributed-protocol.ts";
 import { loadBullmq } from "./queue-modules.ts";
 import { closeRedis, connectRedis, readLiveWorkers } from "./redis-client.ts";
-
-const optionsSchema = z.strictObject({
-  type: z.literal("distributed"),
-  redisUrl: z.string().min(1),
-  origin: z.strictObject({
-    storage: z.looseObject({ type: z.string(), schemaVersion: z.int() }),
-    location: z.string().min(1),
-  }),
-  queue: z.string().regex(QUEUE_NAME).optional(),
-  prefix: z.string().regex(QUEUE_NAME).optional(),
-  maxInFlight: z.int().min(1).optional(),
-  maxChunk: z.int().min(1).optional(),
-  inlineLimitBytes: z.int().min(0).optional(),
-  noWorkerTimeoutMs: z.int().min(0).optional(),
-});
 
 /** A task run waiting for its worker. */
 interface Waiter {
@@ -133,7 +121,7 @@ export class DistributedExecutor implements Executor {
   /** Timeouts are soft: the body on its worker is abandoned, the task marked TimedOut. */
   readonly hardTimeouts = false;
   readonly maxInFlight: number;
-  private readonly options: z.infer<typeof optionsSchema>;
+  private readonly options: DistributedExecutorOptions;
   private readonly prefix: string;
   private readonly defaultQueue: string;
   private readonly maxChunk: number;
@@ -159,27 +147,17 @@ export class DistributedExecutor implements Executor {
   private flowName = "";
 
   constructor(spec: DistributedExecutorOptions) {
-    const parsed = optionsSchema.safeParse(spec);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.join(".") || "options";
-      throw new WeftError(
-        "INVALID_EXECUTOR",
-        `executor distributed: ${where}: ${issue?.message ?? "invalid"}`,
-        {
-          hint: "the distributed executor is made by the distributed environment: run with --environment distributed",
-        },
-      );
-    }
-    this.options = parsed.data;
-    this.prefix = parsed.data.prefix ?? DEFAULT_PREFIX;
-    this.defaultQueue = parsed.data.queue ?? DEFAULT_QUEUE;
-    this.maxInFlight = parsed.data.maxInFlight ?? 1000;
-    this.maxChunk = parsed.data.maxChunk ?? 100;
-    this.inlineLimit = parsed.data.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES;
-    this.noWorkerTimeoutMs = parsed.data.noWorkerTimeoutMs ?? 30_000;
+    // Its kind's schema (core/executor-spec.ts), with its messages and hint.
+    const options = parseExecutorSpec(spec) as DistributedExecutorOptions;
+    this.options = options;
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.defaultQueue = options.queue ?? DEFAULT_QUEUE;
+    this.maxInFlight = options.maxInFlight ?? 1000;
+    this.maxChunk = options.maxChunk ?? 100;
+    this.inlineLimit = options.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES;
+    this.noWorkerTimeoutMs = options.noWorkerTimeoutMs ?? 30_000;
     this.originKey = createHash("sha256")
-      .update(JSON.stringify(parsed.data.origin))
+      .update(JSON.stringify(options.origin))
       .digest("hex")
       .slice(0, 32);
   }
@@ -694,3 +672,9 @@ function safeJson(text: string): unknown {
 export function createDistributedExecutor(options: DistributedExecutorOptions): Executor {
   return new DistributedExecutor(options);
 }
+
+/** The distributed executor kind (made by the distributed environment, which knows the flow's origin). */
+export const distributedExecutorKind: ExecutorKindEntry<DistributedExecutorOptions> = {
+  ...distributedExecutorSpec,
+  create: createDistributedExecutor,
+};

@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from "node:util";
 import { deserialize, serialize } from "node:v8";
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
+import { QUEUE_NAME } from "../../core/executor-spec.ts";
 import { LOG_LEVELS } from "../../core/reporter.ts";
 import type { ErrorData } from "../../core/states.ts";
 import type { TaskFailure } from "../task-host.ts";
@@ -23,8 +24,8 @@ export const QUEUE_TAG_PREFIX = "queue:";
 export const JOB_NAME = "weft-tasks";
 /** Inputs and results above this size go by result reference (or are refused without a backend). */
 export const DEFAULT_INLINE_LIMIT_BYTES = 1024 * 1024;
-/** Queue names: what BullMQ and Redis keys carry without surprise. */
-export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+/** Queue names: what BullMQ and Redis keys carry without surprise (defined with the executor's schema). */
+export { QUEUE_NAME };
 
 /** The queue a task runs on: its first `queue:<name>` tag, else `fallback`. */
 export function queueOfTags(tags: readonly string[], fallback: string): string {

@@ -1,8 +1,22 @@
-import { WeftError } from "../../core/errors.ts";
-import { EXECUTOR_KINDS, type ExecutorKind, type ExecutorSpec } from "../../core/executor-spec.ts";
+import {
+  type ExecutorKind,
+  type ExecutorKindSpec,
+  type ExecutorSpec,
+  parseExecutorSpec,
+} from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Ref } from "../../core/graph.ts";
 import type { TaskOutcome, TaskRunContext } from "../task-host.ts";
+
+/**
+ * An executor kind: its descriptor from core (type, schema, capabilities, flags)
+ * and the constructor from its validated options. Adding a kind is its descriptor in
+ * core/executor-spec.ts, its implementation file, and one line in create-executor.ts.
+ */
+export interface ExecutorKindEntry<O extends ExecutorSpec & object = ExecutorSpec & object>
+  extends ExecutorKindSpec<O> {
+  readonly create: (options: O) => Executor;
+}
 
 /**
  * Decides where task bodies run. The flow runner keeps at most `maxInFlight`
@@ -51,47 +65,19 @@ export interface ResolvedExecutorOptions {
   readonly maxWorkers: number | undefined;
 }
 
-/** Checks an executor spec (from code, a flag or JSON) once, naming what is wrong. */
+/**
+ * Checks an executor spec a flow names (from code, a flag or JSON) once, against its
+ * kind's schema (core/executor-spec.ts), naming what is wrong.
+ */
 export function resolveExecutorOptions(spec: ExecutorSpec | undefined): ResolvedExecutorOptions {
-  const raw: Record<string, unknown> =
-    spec === undefined
-      ? { type: "concurrent" }
-      : typeof spec === "string"
-        ? { type: spec }
-        : { ...spec };
-  const type = raw.type;
-  if (typeof type !== "string" || !(EXECUTOR_KINDS as readonly string[]).includes(type)) {
-    throw new WeftError("INVALID_EXECUTOR", `unknown executor ${JSON.stringify(type)}`, {
-      hint: `known executors: ${EXECUTOR_KINDS.join(", ")}`,
-    });
-  }
-  const positiveInt = (key: string) => {
-    const v = raw[key];
-    if (v === undefined) return undefined;
-    if (!Number.isInteger(v) || (v as number) < 1) {
-      throw new WeftError(
-        "INVALID_EXECUTOR",
-        `executor ${type}: ${key} must be a positive integer, got ${JSON.stringify(v)}`,
-      );
-    }
-    return v as number;
+  const options = parseExecutorSpec(spec, true) as {
+    type: ExecutorKind;
+    maxConcurrency?: number;
+    maxWorkers?: number;
   };
-  const allowed =
-    type === "serial"
-      ? ["type"]
-      : type === "concurrent"
-        ? ["type", "maxConcurrency"]
-        : ["type", "maxConcurrency", "maxWorkers"];
-  for (const key of Object.keys(raw)) {
-    if (!allowed.includes(key)) {
-      throw new WeftError("INVALID_EXECUTOR", `executor ${type} has no option "${key}"`, {
-        hint: `its options: ${allowed.slice(1).join(", ") || "none"}`,
-      });
-    }
-  }
   return {
-    type: type as ExecutorKind,
-    maxConcurrency: positiveInt("maxConcurrency"),
-    maxWorkers: positiveInt("maxWorkers"),
+    type: options.type,
+    maxConcurrency: options.maxConcurrency,
+    maxWorkers: options.maxWorkers,
   };
 }

@@ -1,6 +1,12 @@
+import {
+  type ConcurrentExecutorOptions,
+  concurrentExecutorSpec,
+  type SerialExecutorOptions,
+  serialExecutorSpec,
+} from "../../core/executor-spec.ts";
 import type { Ref } from "../../core/graph.ts";
 import { hostTask, type TaskOutcome, type TaskRunContext } from "../task-host.ts";
-import type { Executor } from "./executor.ts";
+import type { Executor, ExecutorKindEntry } from "./executor.ts";
 
 /** Default bound on concurrent task runs. */
 export const DEFAULT_MAX_CONCURRENCY = 100;
@@ -40,3 +46,15 @@ export function createSerialExecutor(): Executor {
 export function createConcurrentExecutor(maxConcurrency = DEFAULT_MAX_CONCURRENCY): Executor {
   return new InProcessExecutor("concurrent", maxConcurrency);
 }
+
+/** The serial executor kind. */
+export const serialExecutorKind: ExecutorKindEntry<SerialExecutorOptions> = {
+  ...serialExecutorSpec,
+  create: () => createSerialExecutor(),
+};
+
+/** The concurrent executor kind. */
+export const concurrentExecutorKind: ExecutorKindEntry<ConcurrentExecutorOptions> = {
+  ...concurrentExecutorSpec,
+  create: (options) => createConcurrentExecutor(options.maxConcurrency),
+};

@@ -1,11 +1,15 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { WeftError } from "../../core/errors.ts";
+import {
+  type WorkerThreadsExecutorOptions,
+  workerThreadsExecutorSpec,
+} from "../../core/executor-spec.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Ref } from "../../core/graph.ts";
 import { FROM_SOURCE, moduleUrl } from "../../core/package.ts";
 import { failure, hostTask, type TaskOutcome, type TaskRunContext } from "../task-host.ts";
-import { type Executor, TaskTimeout } from "./executor.ts";
+import { type Executor, type ExecutorKindEntry, TaskTimeout } from "./executor.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-threads-protocol.ts";
 
 interface Call {
@@ -236,3 +240,13 @@ export class WorkerThreadsExecutor implements Executor {
     await Promise.all([...workers.map((pw) => pw.worker.terminate()), ...this.terminating]);
   }
 }
+
+/** The worker-threads executor kind. */
+export const workerThreadsExecutorKind: ExecutorKindEntry<WorkerThreadsExecutorOptions> = {
+  ...workerThreadsExecutorSpec,
+  create: (options) =>
+    new WorkerThreadsExecutor({
+      maxWorkers: options.maxWorkers,
+      maxConcurrency: options.maxConcurrency,
+    }),
+};

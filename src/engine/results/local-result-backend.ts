@@ -8,6 +8,7 @@ import {
   checkResultTemplate,
   DEFAULT_RESULT_TEMPLATE,
   type ResultBackend,
+  type ResultBackendKind,
   type ResultContext,
   renderResultLocation,
 } from "../../core/results.ts";
@@ -191,3 +192,11 @@ export function localResultBackendFromJSON(
     serializer: json.serializer,
   });
 }
+
+/** The local result backend kind: files on this machine, which its other processes read too. */
+export const localResultBackendKind: ResultBackendKind<z.infer<typeof localResultBackendSchema>> = {
+  type: "local",
+  schema: localResultBackendSchema,
+  create: localResultBackendFromJSON,
+  capabilities: { shareable: true, remote: false },
+};

@@ -5,6 +5,7 @@ import {
   checkResultTemplate,
   DEFAULT_RESULT_TEMPLATE,
   type ResultBackend,
+  type ResultBackendKind,
   type ResultContext,
   renderResultLocation,
 } from "../../core/results.ts";
@@ -212,3 +213,11 @@ export function s3ResultBackendFromJSON(
   const { type: _type, schemaVersion: _version, ...options } = json;
   return new S3ResultBackend(resolveOptions(options));
 }
+
+/** The S3 result backend kind: objects in a bucket, which any machine with access reads. */
+export const s3ResultBackendKind: ResultBackendKind<z.infer<typeof s3ResultBackendSchema>> = {
+  type: "s3",
+  schema: s3ResultBackendSchema,
+  create: s3ResultBackendFromJSON,
+  capabilities: { shareable: true, remote: true },
+};

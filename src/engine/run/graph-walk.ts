@@ -52,6 +52,7 @@
 // `npm run bench` before and after a change here.
 import { randomUUID } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { EXECUTOR_SPECS } from "../../core/executor-spec.ts";
 import type { Flow, FlowRun, RunOptions } from "../../core/flow.ts";
 import { type FlowGraph, Ref, RefList } from "../../core/graph.ts";
 import type { FlowRunInfo, LogRecord, Reporter } from "../../core/reporter.ts";
@@ -163,7 +164,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       if (up === 0) this.queue[this.qTail++] = i;
     }
     // Task bodies on other threads or machines keep this process busy (or are watched there).
-    const inThread = this.executor.kind === "serial" || this.executor.kind === "concurrent";
+    const inThread = EXECUTOR_SPECS[this.executor.kind].capabilities.sameThread;
     const unwatch = inThread ? watchUnsettled(this) : undefined;
     try {
       await this.loop();

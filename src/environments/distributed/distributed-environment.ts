@@ -14,7 +14,6 @@ import {
   readLiveWorkers,
 } from "../../engine/distributed/redis-client.ts";
 import { resolveSecretReference } from "../../serialization/credentials.ts";
-import { checkPairing } from "../../serialization/deployment.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {
   type Environment,
@@ -25,6 +24,7 @@ import {
   type SerializedEnvironment,
   withHooks,
 } from "../environment.ts";
+import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
 
 /** Options of the distributed environment. */
 export interface DistributedEnvironmentOptions extends EnvironmentHooks {
@@ -74,7 +74,7 @@ export const distributedEnvironmentSchema = z.strictObject({
  * those workers can load: s3, git, http or module, or local when every worker
  * sees the same directory.
  */
-class DistributedEnvironment implements Environment {
+class DistributedEnvironment implements EnvironmentImpl {
   readonly type = "distributed";
   readonly storageNeeds = "shareable";
   /** Retries run in this process (the task runner keeps the inputs), not elsewhere. */
@@ -126,25 +126,12 @@ class DistributedEnvironment implements Environment {
     return url;
   }
 
-  /** Refuses a storage workers cannot load, naming both and what would do. */
-  private checkStorage(storage: Storage): void {
-    if (storage.shareable) return;
-    try {
-      checkPairing(this, storage);
-    } catch (error) {
-      throw new WeftError(
-        "STORAGE_NOT_SHAREABLE",
-        `the distributed environment runs tasks on weft workers, which cannot load flows from ${storage.type} storage ${storage.name}`,
-        {
-          hint: "use s3, git, http or module storage; local storage works only when every worker sees the same directory at the same path",
-          cause: error,
-        },
-      );
-    }
+  get hooks(): EnvironmentHooks {
+    return this.options;
   }
 
-  async setup(storage: Storage): Promise<void> {
-    this.checkStorage(storage);
+  /** Checks that a live worker serves the queue (the guard checked the pairing first). */
+  async setup(_storage: Storage): Promise<void> {
     const url = this.redisUrl();
     const redis = await connectRedis(url, { who: "the distributed environment" });
     try {
@@ -171,7 +158,6 @@ class DistributedEnvironment implements Environment {
       ctx,
       parseLocation(location, storage.name).flowName,
       async (ctx) => {
-        this.checkStorage(storage);
         if (!storage.remote) {
           ctx.logger?.warn(
             `${storage.type} storage ${storage.name} is read from its path on each worker: every worker must see the same directory`,
@@ -223,7 +209,7 @@ class DistributedEnvironment implements Environment {
 export function createDistributedEnvironment(
   options: DistributedEnvironmentOptions = {},
 ): Environment {
-  return new DistributedEnvironment(options);
+  return guardEnvironment(new DistributedEnvironment(options), distributedEnvironmentKind);
 }
 
 /** Rebuilds a distributed environment from validated JSON. */
@@ -242,6 +228,16 @@ export const distributedEnvironmentKind: EnvironmentKind<
   schema: distributedEnvironmentSchema,
   create: distributedEnvironmentFromJSON,
   capabilities: { storageNeeds: "shareable", retriesElsewhere: false },
+  // Workers load the flow: say so, and when local storage would do.
+  refusePairing: (storage, refused) =>
+    new WeftError(
+      "STORAGE_NOT_SHAREABLE",
+      `the distributed environment runs tasks on weft workers, which cannot load flows from ${storage.type} storage ${storage.name}`,
+      {
+        hint: "use s3, git, http or module storage; local storage works only when every worker sees the same directory at the same path",
+        cause: refused,
+      },
+    ),
   fromFlags(options) {
     for (const key of ["heapLimitMb", "timeoutMs", "env", "executor"] as const) {
       if (options[key] !== undefined) {

@@ -16,13 +16,12 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
-import type { ExecutorSpec } from "../../core/executor-spec.ts";
+import { type ExecutorSpec, flowExecutorSchema } from "../../core/executor-spec.ts";
 import type { LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
-import { checkPairing } from "../../serialization/deployment.ts";
 import {
   forwardEvent,
   PARAMETERS_IN_ENV_MAX,
@@ -42,7 +41,7 @@ import {
   type SerializedEnvironment,
   withHooks,
 } from "../environment.ts";
-import { executorSchema } from "../local-environment.ts";
+import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
 import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
 
@@ -83,7 +82,7 @@ export const subprocessEnvironmentSchema = z.strictObject({
   type: z.literal("subprocess"),
   schemaVersion: z.literal(1),
   labels: z.array(z.string().min(1)),
-  executor: executorSchema.optional(),
+  executor: flowExecutorSchema.optional(),
   heapLimitMb: z.int().min(16).optional(),
   timeoutMs: z.int().min(1).optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
@@ -98,7 +97,7 @@ const STDERR_TAIL = 30;
  * runner and driven by environment variables only. Isolates crashes and memory,
  * and makes timeouts hard: the child's whole process tree is killed.
  */
-class SubprocessEnvironment implements Environment {
+class SubprocessEnvironment implements EnvironmentImpl {
   readonly type = "subprocess";
   readonly storageNeeds = "shareable";
   readonly labels: string[];
@@ -125,9 +124,12 @@ class SubprocessEnvironment implements Environment {
     }
   }
 
-  async setup(storage: Storage): Promise<void> {
-    checkPairing(this, storage);
+  get hooks(): EnvironmentHooks {
+    return this.options;
   }
+
+  /** Nothing to provision: each run starts its own process (the guard checked the pairing). */
+  async setup(): Promise<void> {}
 
   async execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult> {
     const result = await withHooks(
@@ -140,7 +142,6 @@ class SubprocessEnvironment implements Environment {
   }
 
   private runChild(storage: Storage, location: string, ctx: ExecuteContext): Promise<State> {
-    checkPairing(this, storage);
     const o = this.options;
     const runner = storage.getEnvRunner(location);
     const parameters = JSON.stringify(ctx.parameters ?? {});
@@ -342,7 +343,7 @@ function resolveEnvMap(map: Readonly<Record<string, string>> | undefined): Recor
 export function createSubprocessEnvironment(
   options: SubprocessEnvironmentOptions = {},
 ): Environment {
-  return new SubprocessEnvironment(options);
+  return guardEnvironment(new SubprocessEnvironment(options), subprocessEnvironmentKind);
 }
 
 /** Rebuilds a subprocess environment from validated JSON. */
