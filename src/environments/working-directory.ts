@@ -24,7 +24,9 @@ const waiting: (() => void)[] = [];
  * Runs `body` with the process's working directory at `dir` (undefined: the
  * directory the process had before any run moved it). The working directory
  * belongs to the whole process, so runs that need different ones take turns;
- * runs that need the same one share it.
+ * runs that need the same one share it, except that a run arriving while
+ * another waits for a different directory queues behind it (a steady stream of
+ * runs from one project never starves another's).
  */
 export async function inWorkingDirectory<T>(
   dir: string | undefined,
@@ -37,7 +39,7 @@ export async function inWorkingDirectory<T>(
       if (wanted !== previous) process.chdir(wanted);
       holder = { dir: wanted, users: 0, previous };
     }
-    if (holder.dir === wanted) break;
+    if (holder.dir === wanted && waiting.length === 0) break;
     await new Promise<void>((resolve) => waiting.push(resolve));
   }
   const held = holder;

@@ -48,3 +48,31 @@ test("runs in one directory share it; a run in another waits; the process gets i
   );
   assert.equal(process.cwd(), home);
 });
+
+test("a run for the held directory that arrives after one waiting for another goes after it", async () => {
+  const a = join(root, "fair-a");
+  const b = join(root, "fair-b");
+  mkdirSync(a);
+  mkdirSync(b);
+  const order: string[] = [];
+  let release!: () => void;
+  const holds = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const first = inWorkingDirectory(a, async () => {
+    order.push("a1");
+    await holds;
+  });
+  const other = inWorkingDirectory(b, async () => {
+    order.push(`b in ${process.cwd()}`);
+  });
+  const late = inWorkingDirectory(a, async () => {
+    order.push(`a2 in ${process.cwd()}`);
+  });
+  // Both later runs are queued, not started, while a1 holds a.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(order, ["a1"]);
+  release();
+  await Promise.all([first, other, late]);
+  assert.deepEqual(order, ["a1", `b in ${b}`, `a2 in ${a}`]);
+});
