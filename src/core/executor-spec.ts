@@ -237,6 +237,9 @@ export function parseExecutorSpec(
   }
   const kind = EXECUTOR_SPECS[type as ExecutorKind];
   if (flowChosen && !kind.capabilities.chosenByFlow) throw notChosenByFlow(type);
+  // A kind by name has nothing to check (no kind gives its options defaults in its schema):
+  // every run of a flow comes here, and a first schema parse costs a cold run milliseconds.
+  if (spec === undefined || typeof spec === "string") return raw as ExecutorSpec & object;
   const parsed = kind.schema.safeParse(raw);
   if (parsed.success) return parsed.data as ExecutorSpec & object;
   // A key the kind does not take first (it says which options there are), then a bad value.
