@@ -33,7 +33,8 @@ export async function claimWithWait(
     // The client went away while the claim was written: nobody will read this answer, so the
     // runs go back now rather than wait in Submitted for run health.
     if (signal.aborted && runs.length > 0) {
-      await giveBack(db, runs);
+      // As for a claim an agent's heartbeat says it does not hold: back as it was, versioned.
+      for (const { run } of runs) await db.runs.recoverStale({ run, reason: "not-held" }, 0);
       return [];
     }
     const left = deadline - Date.now();
@@ -80,23 +81,4 @@ async function waitForWake(
     for (const timer of timers) clearTimeout(timer);
   }
   return pastDue;
-}
-
-/** Claimed runs back to Scheduled (as an agent that stops gives back the runs it has not started). */
-async function giveBack(db: ServerDb, claimed: readonly ClaimedRun[]): Promise<void> {
-  for (const { run } of claimed) {
-    await db.runs
-      .setState(
-        run.id,
-        {
-          schemaVersion: 1,
-          type: "Scheduled",
-          message: "given back: the agent that claimed it went away before the answer",
-          timestamp: new Date().toISOString(),
-        },
-        run.version,
-      )
-      // Changed meanwhile (cancelled, say): then it is not this claim's to give back.
-      .catch(() => {});
-  }
 }
