@@ -4,13 +4,15 @@ const parts = {
   core: [],
   engine: ["core"],
   serialization: ["core"],
-  storage: ["core", "engine", "serialization"],
-  environments: ["core", "engine", "storage", "serialization", "client"],
+  // The container engine client (Docker Engine API): storages build images, environments run them.
+  containers: ["core"],
+  storage: ["core", "engine", "serialization", "containers"],
+  environments: ["core", "engine", "storage", "serialization", "client", "containers"],
   server: ["core", "serialization"],
   // ARCHITECTURE.md lists only serialization for client and no core for agent; both implement or use
   // core's contracts (Reporter, Logger, WeftError), and core depends on nothing, so they may use it.
   client: ["core", "serialization"],
-  agent: ["core", "client", "storage", "environments", "serialization"],
+  agent: ["core", "client", "storage", "environments", "serialization", "containers"],
   cli: null, // may use everything
 };
 
