@@ -132,7 +132,7 @@ export type SerializedParameter = z.infer<typeof parameterSchema>;
 /** The storage kinds weft ships (each has an entry in the storage registry). */
 export const STORAGE_TYPES = ["memory", "local", "module", "s3", "git", "http"] as const;
 /** The environment kinds weft ships (each has an entry in the environment registry). */
-export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed"] as const;
+export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed", "container"] as const;
 
 /** A storage or environment, validated in full by its registry entry. */
 export const typedObjectSchema = z.looseObject({
