@@ -10,6 +10,12 @@ export {
   createApiClient,
   type UnreadableClaim,
 } from "./client/api-client.ts";
+export {
+  DEFAULT_BASE_IMAGE,
+  ensureRuntimeImage,
+  RUNTIME_COMMAND,
+  type RuntimeImageOptions,
+} from "./containers/runtime-image.ts";
 export { merge, when } from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
@@ -114,4 +120,10 @@ export { createModuleStorage, type ModuleStorageOptions } from "./storage/module
 export { storageFromJSON, storageRegistry } from "./storage/registry.ts";
 export { resultBackendFromJSON } from "./storage/result-backend-registry.ts";
 export { createS3Storage, type S3StorageOptions } from "./storage/s3-storage.ts";
-export type { EnvRunner, EnvRunnerOptions, SerializedStorage, Storage } from "./storage/storage.ts";
+export type {
+  EnvRunner,
+  EnvRunnerContainer,
+  EnvRunnerOptions,
+  SerializedStorage,
+  Storage,
+} from "./storage/storage.ts";

@@ -1,0 +1,156 @@
+/**
+ * The weftflow runtime image: a Node base image plus this copy of weft (its `dist/`, `bin/`,
+ * `package.json`) and its production dependencies, copied from this machine's node_modules, at
+ * `/opt/weftflow`. Containers run flows with `RUNTIME_COMMAND` (`weft execute`, driven by the
+ * flow-run protocol's variables). The image is tagged by content, so building it again with
+ * nothing changed is a lookup, not a build; no network and no npm are needed.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { WeftError } from "../core/errors.ts";
+import { PACKAGE_NAME, PACKAGE_ROOT, packageVersion } from "../core/package.ts";
+import { BuildContext } from "./build-context.ts";
+import type { ContainerEngine } from "./engine.ts";
+import { packageClosure } from "./package-closure.ts";
+
+/** Where weft lives in the runtime image (and every image built on it). */
+export const RUNTIME_DIR = "/opt/weftflow";
+
+/** The command that runs a flow in a container of the runtime image (its code variables say which). */
+export const RUNTIME_COMMAND: readonly string[] = Object.freeze([
+  "node",
+  `${RUNTIME_DIR}/bin/weft.js`,
+  "execute",
+]);
+
+/** The repository of runtime images; the tag is the content hash. */
+export const RUNTIME_REPOSITORY = "localhost/weftflow-runtime";
+
+/** A current official Node 20 slim image: the base when none is given. */
+export const DEFAULT_BASE_IMAGE = "docker.io/library/node:20-slim";
+
+/** The label every image weft builds carries: the weftflow version inside it. */
+export const RUNTIME_LABEL = "io.weftflow.runtime";
+
+/** Options of {@link ensureRuntimeImage}. */
+export interface RuntimeImageOptions {
+  /** The image to build on: it must have `node` (20 or later) on its PATH. @default DEFAULT_BASE_IMAGE */
+  baseImage?: string;
+  /** The platform to build for, e.g. `linux/amd64`; native packages come from this machine, so it must match it. @default the engine's */
+  platform?: string;
+}
+
+let weftContext: { context: BuildContext; hash: string } | undefined;
+
+/**
+ * The files of weft and its dependencies, under `weftflow/` of a context (computed once per
+ * process: weft's files do not change under a running weft).
+ */
+export function runtimeFiles(): { context: BuildContext; hash: string } {
+  if (weftContext !== undefined) return weftContext;
+  if (!existsSync(join(PACKAGE_ROOT, "dist", "cli.js"))) {
+    throw new WeftError(
+      "CONTAINER_BUILD_FAILED",
+      `weft at ${PACKAGE_ROOT} is not built (dist/cli.js is missing), so the runtime image cannot hold it`,
+      { hint: "run npm run build in the weftflow checkout" },
+    );
+  }
+  const context = new BuildContext();
+  addRuntime(context, "weftflow");
+  weftContext = { context, hash: context.hash() };
+  return weftContext;
+}
+
+/** Adds weft and its production dependency closure to `context` under `at`. */
+export function addRuntime(context: BuildContext, at: string): void {
+  context.addFile(`${at}/package.json`, join(PACKAGE_ROOT, "package.json"));
+  context.addTree(`${at}/bin`, join(PACKAGE_ROOT, "bin"));
+  context.addTree(`${at}/dist`, join(PACKAGE_ROOT, "dist"), {
+    exclude: (path) => path.endsWith(".map"),
+  });
+  const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+  };
+  const names = Object.keys(manifest.dependencies ?? {}).sort();
+  for (const pkg of packageClosure(PACKAGE_ROOT, names, {
+    provided: [PACKAGE_NAME],
+    requiredBy: PACKAGE_NAME,
+  })) {
+    context.addTree(`${at}/${pkg.at}`, pkg.dir, {
+      exclude: (path, isDirectory) => isDirectory && path.split("/").at(-1) === "node_modules",
+    });
+  }
+}
+
+/** The Dockerfile of the runtime image. */
+function runtimeDockerfile(baseImage: string, version: string): string {
+  return [
+    `FROM ${baseImage}`,
+    `COPY weftflow ${RUNTIME_DIR}`,
+    "ENV NODE_ENV=production",
+    `LABEL ${RUNTIME_LABEL}="${version}"`,
+    "",
+  ].join("\n");
+}
+
+const building = new Map<string, Promise<string>>();
+
+/**
+ * Makes sure the engine has the runtime image for `baseImage` and answers its tag,
+ * `localhost/weftflow-runtime:<content hash>`. The hash covers weft's files, its dependencies,
+ * the base image's id and the platform, so the same content gives the same tag and no rebuild.
+ * A base image the engine lacks is pulled (IMAGE_NOT_FOUND naming it when none has it).
+ * @example
+ * const image = await ensureRuntimeImage(new ContainerEngine(), { baseImage: "node:20-slim" });
+ * // run [...RUNTIME_COMMAND] in `image` with the flow's code variables
+ */
+export async function ensureRuntimeImage(
+  engine: ContainerEngine,
+  options: RuntimeImageOptions = {},
+): Promise<string> {
+  const baseImage = options.baseImage ?? DEFAULT_BASE_IMAGE;
+  const baseId = await ensureBaseImage(engine, baseImage);
+  const { context, hash } = runtimeFiles();
+  const dockerfile = runtimeDockerfile(baseImage, packageVersion());
+  const tag = `${RUNTIME_REPOSITORY}:${contentTag([hash, dockerfile, baseId, options.platform ?? ""])}`;
+  const key = `${engine.host} ${tag}`;
+  let pending = building.get(key);
+  if (pending === undefined) {
+    pending = (async () => {
+      if (await engine.inspectImage(tag)) return tag;
+      const withDockerfile = new BuildContext().include(context).addData("Dockerfile", dockerfile);
+      await engine.build(withDockerfile.stream(), {
+        tag,
+        labels: { [RUNTIME_LABEL]: packageVersion() },
+        ...(options.platform ? { platform: options.platform } : {}),
+      });
+      return tag;
+    })();
+    building.set(key, pending);
+    pending.then(
+      () => building.delete(key),
+      () => building.delete(key),
+    );
+  }
+  return pending;
+}
+
+/** The base image's id, pulling it first when the engine does not have it. */
+export async function ensureBaseImage(engine: ContainerEngine, baseImage: string): Promise<string> {
+  const found = await engine.inspectImage(baseImage);
+  if (found) return found.id;
+  await engine.pull(baseImage);
+  const pulled = await engine.inspectImage(baseImage);
+  if (!pulled) {
+    throw new WeftError("IMAGE_NOT_FOUND", `base image ${baseImage} is not on the engine`, {
+      hint: "pull or build it first, or choose another base image",
+    });
+  }
+  return pulled.id;
+}
+
+/** A tag naming content: 32 hex characters of the SHA-256 of the parts. */
+export function contentTag(parts: readonly string[]): string {
+  return createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 32);
+}
