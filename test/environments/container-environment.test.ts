@@ -1,5 +1,5 @@
 // The container environment against a real engine (Podman's Docker API service in CI): runs in
-// a container of weft's runtime image, fetching their bundle from an http artifact server on
+// a container of weft's runtime image (built from this checkout's dist/), fetching their bundle from an http artifact server on
 // loopback (network "host"); events and logs come back live over the container's stdout and
 // stderr; cancel, timeout, out of memory, a kill from outside, reaping; bad input refused in
 // one line. Every container a test starts carries its run id, and none may be left.
@@ -30,7 +30,7 @@ import {
   stubbornFlow,
   whereFlow,
 } from "../fixtures/environments/container-flows.ts";
-import { containerHost, noContainerEngine } from "../support/containers.ts";
+import { baseImage, containerHost, noContainerEngine } from "../support/containers.ts";
 import { testRuntimeImage } from "../support/runtime-image.ts";
 import { expectCode } from "./environment-helpers.ts";
 
@@ -103,7 +103,8 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
     onStarted?: (reporter: RecordingReporter, runId: string) => void,
   ) {
     const { storage, location } = await storageWith(flow);
-    const env = createContainerEnvironment({ network: "host", image, ...options });
+    // No image: weft's runtime image, built on the engine from this checkout.
+    const env = createContainerEnvironment({ network: "host", baseImage, ...options });
     await env.setup(storage, host);
     const reporter = new RecordingReporter();
     const flowRunId = randomUUID();
@@ -251,6 +252,7 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
   test("serializes and comes back the same", () => {
     const options: ContainerEnvironmentOptions = {
       image: "localhost/x:1",
+      baseImage: "localhost/base:1",
       network: "host",
       memoryMb: 128,
       cpus: 0.5,

@@ -1,10 +1,10 @@
-// weft's runtime image for tests that run containers: the base image of the test engine plus
-// this checkout's weft (built from dist/: run `node scripts/build.js --js` first).
+// weft's runtime image for tests that run containers: the test engine's base image plus this
+// checkout's weft (from dist/: the test script builds it), made once per content.
 import type { ContainerEngine } from "../../src/containers/engine.ts";
+import { ensureRuntimeImage } from "../../src/containers/runtime-image.ts";
+import { baseImage } from "./containers.ts";
 
 /** The tag of the runtime image on `engine`, built when missing. */
-export async function testRuntimeImage(engine: ContainerEngine): Promise<string> {
-  const dev = "localhost/weftflow-runtime:ctrenv-dev";
-  if ((await engine.inspectImage(dev)) === undefined) throw new Error(`${dev} missing`);
-  return dev;
+export function testRuntimeImage(engine: ContainerEngine): Promise<string> {
+  return ensureRuntimeImage(engine, { baseImage });
 }

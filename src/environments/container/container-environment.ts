@@ -65,6 +65,11 @@ export interface ContainerMount {
 export interface ContainerEnvironmentOptions extends EnvironmentHooks {
   /** The image to run. @default the storage's image, else weft's runtime image built on the agent's engine */
   image?: string;
+  /**
+   * The base of weft's runtime image, built on the agent's engine when neither the storage
+   * nor `image` names an image (it must have node 20 or later). @default "docker.io/library/node:20-slim"
+   */
+  baseImage?: string;
   /** `none`, `host`, or the name of a network on the engine. @default "none" */
   network?: string;
   /** The container's memory limit in MiB (swap included). @default no limit */
@@ -103,6 +108,7 @@ export const containerEnvironmentSchema = z.strictObject({
   schemaVersion: z.literal(1),
   labels: z.array(z.string().min(1)),
   image: z.string().min(1).optional(),
+  baseImage: z.string().min(1).optional(),
   network: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "none, host or a network name")
@@ -188,6 +194,7 @@ class ContainerEnvironment implements EnvironmentImpl {
         await engine.ping();
         return resolveImage(engine, storage, {
           ...(this.options.image === undefined ? {} : { image: this.options.image }),
+          ...(this.options.baseImage === undefined ? {} : { baseImage: this.options.baseImage }),
           pullPolicy: this.options.pullPolicy ?? "if-not-present",
           network: this.options.network ?? "none",
         });

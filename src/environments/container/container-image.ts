@@ -5,26 +5,18 @@
 // remote storage (s3, http, git). Local storage is refused: its bundles are in this host's
 // directories, which a container does not see.
 import type { ContainerEngine } from "../../containers/engine.ts";
+import { ensureRuntimeImage, RUNTIME_COMMAND } from "../../containers/runtime-image.ts";
 import { WeftError } from "../../core/errors.ts";
-import type { Storage } from "../../storage/storage.ts";
+import type { EnvRunnerContainer, Storage } from "../../storage/storage.ts";
 
 /** The image and command of a container run. */
-export interface ContainerImageSource {
-  readonly image: string;
-  readonly command: readonly string[];
-}
-
-/** The command that runs `weft execute` in weft's runtime image (and in images built on it). */
-const RUNTIME_COMMAND_HERE = ["node", "/opt/weftflow/bin/weft.js", "execute"] as const;
+export type ContainerImageSource = EnvRunnerContainer;
 
 /** The image a storage provides, when it is one that does (container storage). */
 function storageImage(storage: Storage): ContainerImageSource | undefined {
   const location = Object.values(storage.flows)[0];
   if (location === undefined) return undefined;
-  const runner = storage.getEnvRunner(location) as {
-    container?: { image: string; command: readonly string[] };
-  };
-  return runner.container;
+  return storage.getEnvRunner(location).container;
 }
 
 /**
@@ -34,7 +26,12 @@ function storageImage(storage: Storage): ContainerImageSource | undefined {
 export async function resolveImage(
   engine: ContainerEngine,
   storage: Storage,
-  options: { image?: string; pullPolicy: "always" | "if-not-present" | "never"; network: string },
+  options: {
+    image?: string;
+    baseImage?: string;
+    pullPolicy: "always" | "if-not-present" | "never";
+    network: string;
+  },
 ): Promise<ContainerImageSource> {
   const provided = storageImage(storage);
   let source: ContainerImageSource;
@@ -57,21 +54,18 @@ export async function resolveImage(
         },
       );
     }
-    source = {
-      image: options.image ?? (await runtimeImage(engine)),
-      command: RUNTIME_COMMAND_HERE,
-    };
+    if (options.image === undefined) {
+      // Built here, from this weft: present by construction, never pulled.
+      const image = await ensureRuntimeImage(
+        engine,
+        options.baseImage === undefined ? {} : { baseImage: options.baseImage },
+      );
+      return { image, command: RUNTIME_COMMAND };
+    }
+    source = { image: options.image, command: RUNTIME_COMMAND };
   }
   await ensurePresent(engine, source.image, options.pullPolicy);
   return source;
-}
-
-/** weft's runtime image on this engine (THE CONTRACT's ensureRuntimeImage, once it lands). */
-async function runtimeImage(_engine: ContainerEngine): Promise<string> {
-  throw new WeftError(
-    "INVALID_FLOW_OPTIONS",
-    "the container environment needs an image option until the runtime image can be built",
-  );
 }
 
 async function ensurePresent(
