@@ -112,6 +112,10 @@ export {
 export type { FlowEnvironment, FlowStorage } from "./serialization/deployment.ts";
 export type { SerializeOptions } from "./serialization/flow-serializer.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";
+export {
+  type ContainerStorageOptions,
+  createContainerStorage,
+} from "./storage/container-storage.ts";
 export { createGitStorage, type GitStorageOptions } from "./storage/git-storage.ts";
 export { createHttpStorage, type HttpStorageOptions } from "./storage/http-storage.ts";
 export { createLocalStorage, type LocalStorageOptions } from "./storage/local-storage.ts";

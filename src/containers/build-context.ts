@@ -40,6 +40,12 @@ export class BuildContext {
     return this;
   }
 
+  /** Adds an empty directory (its parents are implied). */
+  addDirectory(path: string): this {
+    this.put(path, { kind: "dir" });
+    return this;
+  }
+
   /** Adds a symbolic link at `path` pointing at `target` (kept as the link, not its file). */
   addSymlink(path: string, target: string): this {
     this.put(path, { kind: "symlink", target });
