@@ -46,7 +46,6 @@ export function packageClosure(
 ): PlacedPackage[] {
   const provided = new Set(options.provided ?? []);
   const placed = new Map<string, string>(); // image place → real dir
-  const placedReal = new Map<string, string>(); // real dir → first image place
   const result: PlacedPackage[] = [];
   type Want = { name: string; hostFrom: string; imageFrom: string; optional: boolean; by: string };
   const queue: Want[] = names.map((name) => ({
@@ -59,7 +58,7 @@ export function packageClosure(
   for (let i = 0; i < queue.length; i++) {
     const want = queue[i] as Want;
     if (provided.has(want.name)) continue;
-    const found = findHostPackage(want.hostFrom, want.name);
+    const found = findPackage(want.hostFrom, want.imageFrom, want.name);
     if (found === undefined) {
       if (want.optional) continue;
       throw new WeftError(
@@ -70,24 +69,26 @@ export function packageClosure(
         },
       );
     }
-    const real = realpathSync(found);
+    const real = realpathSync(found.host);
     const seen = findImagePackage(placed, want.imageFrom, want.name);
     if (seen !== undefined && placed.get(seen) === real) continue;
-    const at =
-      seen === undefined
-        ? posix.join("node_modules", want.name)
-        : posix.join(want.imageFrom, "node_modules", want.name);
-    if (placed.has(at)) {
+    // The place it has here (the image mirrors node_modules), else beside the package needing it.
+    const at = [found.at, posix.join(want.imageFrom, "node_modules", want.name)].find((place) => {
+      if (placed.has(place)) return false;
+      placed.set(place, real);
+      if (findImagePackage(placed, want.imageFrom, want.name) === place) return true;
+      placed.delete(place);
+      return false;
+    });
+    if (at === undefined) {
       throw new WeftError(
         "CONTAINER_BUILD_FAILED",
-        `two versions of ${want.name} need the same place (${at}) in the image`,
+        `two versions of ${want.name} need the same place in the image (needed by ${want.by})`,
         {
           hint: `reinstall so that one version of ${want.name} is shared (npm dedupe), or declare it in your package.json`,
         },
       );
     }
-    placed.set(at, real);
-    if (!placedReal.has(real)) placedReal.set(real, at);
     result.push({ name: want.name, dir: real, at });
     const manifest = readManifest(real);
     const deps = (record: Record<string, string> | undefined, optional: boolean) => {
@@ -102,14 +103,26 @@ export function packageClosure(
   return result.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
 }
 
-/** The directory of the package a module in `fromDir` would load by `name`, if installed. */
-export function findHostPackage(fromDir: string, name: string): string | undefined {
-  for (let dir = fromDir; ; dir = dirname(dir)) {
+/**
+ * The package a module in `hostFrom` loads by `name` (Node's walk up through node_modules), and
+ * the place it takes in the image, where `imageFrom` mirrors `hostFrom`: the walk goes up both
+ * together, and host directories above the image's root all map to its root.
+ */
+function findPackage(
+  hostFrom: string,
+  imageFrom: string,
+  name: string,
+): { host: string; at: string } | undefined {
+  let image = imageFrom;
+  for (let dir = hostFrom; ; dir = dirname(dir)) {
     if (basename(dir) !== "node_modules") {
       const candidate = join(dir, "node_modules", name);
-      if (existsSync(join(candidate, "package.json"))) return candidate;
+      if (existsSync(join(candidate, "package.json"))) {
+        return { host: candidate, at: posix.join(image, "node_modules", name) };
+      }
     }
     if (dirname(dir) === dir) return undefined;
+    image = image === "" ? "" : posix.dirname(image) === "." ? "" : posix.dirname(image);
   }
 }
 
