@@ -30,6 +30,8 @@ import {
   stubbornFlow,
   whereFlow,
 } from "../fixtures/environments/container-flows.ts";
+import { runCli } from "../support/cli.ts";
+import { explain } from "../support/cli-result.ts";
 import { baseImage, containerHost, noContainerEngine } from "../support/containers.ts";
 import { testRuntimeImage } from "../support/runtime-image.ts";
 import { expectCode } from "./environment-helpers.ts";
@@ -224,6 +226,41 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
     assert.equal(result.state.type, "Failed");
     assert.match(result.state.message ?? "", /exited with code 3/);
     assert.equal(result.crashed, undefined);
+  });
+
+  test("weft run --environment container --storage container: a flow file run in a container", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const imageName = `ctrenv-test/cli-run-${process.pid}`;
+    try {
+      const result = await runCli(
+        [
+          "run",
+          "test/fixtures/environments/container-flows.ts",
+          "--flow",
+          "ctr-where",
+          "--environment",
+          "container",
+          "--storage",
+          "container",
+          "--image-name",
+          imageName,
+          "--base-image",
+          baseImage,
+          "--json",
+        ],
+        { env: { WEFT_HOME: cacheDir, WEFT_CONTAINER_HOST: containerHost! } },
+      );
+      assert.equal(result.code, 0, explain(result));
+      const run = JSON.parse(result.stdout) as { state: { type: string }; tasks: unknown[] };
+      assert.equal(run.state.type, "Success");
+      assert.match(result.stderr, /inside hostname=/);
+    } finally {
+      const images = await engine().docker.listImages({
+        filters: { reference: [`localhost/${imageName}`] },
+      });
+      for (const i of images) await engine().docker.getImage(i.Id).remove({ force: true });
+    }
   });
 
   test("reap removes what an owner left, and only that", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -177,6 +177,13 @@ class ContainerEnvironment implements EnvironmentImpl {
   async setup(storage: Storage, host: EnvironmentHost = {}): Promise<void> {
     this.host = host;
     this.engine = undefined;
+    // A storage not built yet (`weft run` sets up first) says nothing of its image: the engine
+    // and the mounts are checked now, the image at the first execute.
+    if (Object.keys(storage.flows).length === 0) {
+      checkMounts(this.options.mounts ?? [], this.host.allowMounts ?? []);
+      await this.engineOf().ping();
+      return;
+    }
     await this.prepare(storage);
   }
 
@@ -350,15 +357,26 @@ export function containerEnvironmentFromJSON(
  */
 async function reapContainers(host: EnvironmentHost & { owner: string }): Promise<number> {
   const engine = new ContainerEngine(host.containerHost);
-  try {
-    await engine.ping();
-  } catch {
-    return 0;
-  }
+  // An agent on a host without an engine starts at once: a silent engine reaps nothing.
+  let timer: NodeJS.Timeout | undefined;
+  const answered = await Promise.race([
+    engine.ping().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), REAP_PING_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!answered) return 0;
   const left = await engine.listByLabel(`${OWNER_LABEL}=${host.owner}`);
   await Promise.all(left.map((c) => engine.remove(c.Id)));
   return left.length;
 }
+
+/** How long reaping waits for the engine to answer before it gives up (nothing reaped). */
+const REAP_PING_MS = 3000;
 
 /** The container environment kind. */
 export const containerEnvironmentKind: EnvironmentKind<z.infer<typeof containerEnvironmentSchema>> =
