@@ -4,6 +4,7 @@
 // stderr; cancel, timeout, out of memory, a kill from outside, reaping; bad input refused in
 // one line. Every container a test starts carries its run id, and none may be left.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -34,7 +35,7 @@ import { runCli } from "../support/cli.ts";
 import { explain } from "../support/cli-result.ts";
 import { baseImage, containerHost, noContainerEngine } from "../support/containers.ts";
 import { testRuntimeImage } from "../support/runtime-image.ts";
-import { expectCode } from "./environment-helpers.ts";
+import { expectCode, repoRoot } from "./environment-helpers.ts";
 
 /** A bundle server on loopback: PUT stores, GET returns (what http storage needs). */
 function startArtifactServer(): Promise<{ url: string; server: Server }> {
@@ -63,6 +64,29 @@ function startArtifactServer(): Promise<{ url: string; server: Server }> {
 
 const OWNER = `ctrenv-test-${process.pid}`;
 const TEST_TIMEOUT_MS = 120_000;
+
+describe("container environment: cost where containers are not used", () => {
+  test("importing the registries (what every weft execute does) does not load dockerode", () => {
+    const probe = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=weftflow-source",
+        "--input-type=module",
+        "-e",
+        `await import("./src/storage/registry.ts");
+         await import("./src/environments/registry.ts");
+         const { createRequire } = await import("node:module");
+         const cache = createRequire(import.meta.url).cache;
+         console.log(Object.keys(cache).filter((k) => k.includes("/dockerode/")).length);`,
+      ],
+      { cwd: repoRoot, encoding: "utf8" },
+    );
+    assert.equal(probe.status, 0, probe.stderr);
+    assert.equal(probe.stdout.trim(), "0", "no dockerode module loaded");
+  });
+});
 
 describe("container environment", { skip: noContainerEngine, concurrency: 3 }, () => {
   let artifacts: { url: string; server: Server };
