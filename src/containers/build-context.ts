@@ -5,14 +5,20 @@
  * no times or owners, so the same files give the same archive and the same content hash.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { WeftError } from "../core/errors.ts";
 
 /** One entry of a build context, by its path in the archive (posix, no leading slash). */
 type ContextEntry =
-  | { readonly kind: "file"; readonly mode: number; readonly source: string }
+  | {
+      readonly kind: "file";
+      readonly mode: number;
+      readonly source: string;
+      /** What the file system says of it when added: size, times, inode (for {@link BuildContext.fingerprint}). */
+      readonly stamp: string;
+    }
   | { readonly kind: "data"; readonly mode: number; readonly data: Buffer }
   | { readonly kind: "dir" }
   | { readonly kind: "symlink"; readonly target: string };
@@ -55,7 +61,7 @@ export class BuildContext {
   /** Adds the file at `source` on this machine as `path`. */
   addFile(path: string, source: string): this {
     const stat = lstatSync(source);
-    this.put(path, { kind: "file", mode: stat.mode & 0o777, source });
+    this.put(path, { kind: "file", mode: stat.mode & 0o777, source, stamp: stampOf(stat) });
     return this;
   }
 
@@ -75,7 +81,7 @@ export class BuildContext {
         } else if (stat.isSymbolicLink()) {
           this.put(target, { kind: "symlink", target: readlinkSync(source) });
         } else if (stat.isFile()) {
-          this.put(target, { kind: "file", mode: stat.mode & 0o777, source });
+          this.put(target, { kind: "file", mode: stat.mode & 0o777, source, stamp: stampOf(stat) });
         }
       }
     };
@@ -104,6 +110,26 @@ export class BuildContext {
         hash.update(`${entry.mode & 0o111 ? "x" : "-"}\0`);
         const bytes = entry.kind === "data" ? entry.data : readFileSync(entry.source);
         hash.update(createHash("sha256").update(bytes).digest());
+      }
+    }
+    return hash.digest("hex");
+  }
+
+  /**
+   * A cheap stand-in for {@link hash}: paths, kinds, modes and, for files taken from disk,
+   * where they are and their size, times and inode (as git's index does), without reading
+   * them. Equal fingerprints mean equal content unless a file was rewritten within the same
+   * millisecond to the same size; a cache of `hash()` keyed by it saves reading every file.
+   */
+  fingerprint(): string {
+    const hash = createHash("sha256");
+    for (const [path, entry] of this.sorted()) {
+      hash.update(`${path}\0${entry.kind}\0`);
+      if (entry.kind === "symlink") hash.update(`${entry.target}\0`);
+      if (entry.kind === "file") hash.update(`${entry.mode}\0${entry.source}\0${entry.stamp}\0`);
+      if (entry.kind === "data") {
+        hash.update(`${entry.mode}\0`);
+        hash.update(createHash("sha256").update(entry.data).digest());
       }
     }
     return hash.digest("hex");
@@ -142,6 +168,10 @@ export class BuildContext {
     }
     this.entries.set(path, entry);
   }
+}
+
+function stampOf(stat: Stats): string {
+  return `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}:${stat.dev}`;
 }
 
 function* tarEntry(path: string, entry: ContextEntry): Generator<Buffer> {

@@ -6,9 +6,10 @@
  * nothing changed is a lookup, not a build; no network and no npm are needed.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { WeftError } from "../core/errors.ts";
+import { weftHome } from "../core/home.ts";
 import { PACKAGE_NAME, PACKAGE_ROOT, packageVersion } from "../core/package.ts";
 import { BuildContext } from "./build-context.ts";
 import type { ContainerEngine } from "./engine.ts";
@@ -16,6 +17,9 @@ import { packageClosure } from "./package-closure.ts";
 
 /** Where weft lives in the runtime image (and every image built on it). */
 export const RUNTIME_DIR = "/opt/weftflow";
+
+/** Where images built on the runtime image keep flows' code (container storage) and run them. */
+export const FLOWS_DIR = "/opt/weft-flows";
 
 /** The command that runs a flow in a container of the runtime image (its code variables say which). */
 export const RUNTIME_COMMAND: readonly string[] = Object.freeze([
@@ -58,8 +62,37 @@ export function runtimeFiles(): { context: BuildContext; hash: string } {
   }
   const context = new BuildContext();
   addRuntime(context, "weftflow");
-  weftContext = { context, hash: context.hash() };
+  weftContext = { context, hash: cachedHash(context) };
   return weftContext;
+}
+
+/**
+ * `context.hash()`, remembered under $WEFT_HOME/cache by the context's fingerprint: each
+ * `weft register` is a fresh process, and reading weft's ~100 MB of files to find that nothing
+ * changed would cost it most of a warm build. The cache is best effort (unwritable: no cache).
+ */
+function cachedHash(context: BuildContext): string {
+  const file = join(weftHome(), "cache", "runtime-image.json");
+  const fingerprint = context.fingerprint();
+  try {
+    const cached = JSON.parse(readFileSync(file, "utf8")) as {
+      fingerprint?: unknown;
+      hash?: unknown;
+    };
+    if (cached.fingerprint === fingerprint && typeof cached.hash === "string") return cached.hash;
+  } catch {
+    // absent or unreadable: hashed below
+  }
+  const hash = context.hash();
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ fingerprint, hash }));
+    renameSync(tmp, file);
+  } catch {
+    // a read-only home: every process hashes
+  }
+  return hash;
 }
 
 /** Adds weft and its production dependency closure to `context` under `at`. */

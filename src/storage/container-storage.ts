@@ -11,8 +11,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ContainerEngine } from "../containers/engine.ts";
-import { DEFAULT_BASE_IMAGE, RUNTIME_COMMAND } from "../containers/runtime-image.ts";
+import { DEFAULT_BASE_IMAGE, FLOWS_DIR, RUNTIME_COMMAND } from "../containers/runtime-image.ts";
 import { WeftError } from "../core/errors.ts";
 import type { Flow } from "../core/flow.ts";
 import { PACKAGE_NAME } from "../core/package.ts";
@@ -22,7 +21,6 @@ import { codeVariables } from "../serialization/flow-run-protocol.ts";
 import { BundleCache } from "./bundle/bundle-cache.ts";
 import { checkExported } from "./bundle/bundle-storage.ts";
 import { type Bundle, bundleFlowModule } from "./bundle/flow-bundler.ts";
-import { ensureFlowImage, FLOWS_DIR } from "./container/flow-image.ts";
 import { projectDirectory } from "./local-storage.ts";
 import {
   type EnvRunner,
@@ -189,6 +187,11 @@ class ContainerStorage implements Storage {
       );
       packages.set(project, [...new Set([...(packages.get(project) ?? []), ...external])]);
     }
+    // Loaded here: a flow-run process (weft execute) reads this kind but never builds.
+    const [{ ContainerEngine }, { ensureFlowImage }] = await Promise.all([
+      import("../containers/engine.ts"),
+      import("./container/flow-image.ts"),
+    ]);
     const engine = new ContainerEngine(this.options.containerHost);
     const repository = this.repository();
     const { tag } = await ensureFlowImage(engine, {

@@ -76,6 +76,16 @@ describe("build context", () => {
     assert.notEqual(new BuildContext().addTree("y", tree).hash(), first, "another path");
   });
 
+  it("fingerprints without reading: the same files keep it, a rewritten one changes it", () => {
+    const tree = join(root, "fingerprinted");
+    write(join(tree, "a.txt"), "a");
+    const fingerprint = () => new BuildContext().addTree("x", tree).fingerprint();
+    const first = fingerprint();
+    assert.equal(fingerprint(), first);
+    utimesSync(join(tree, "a.txt"), new Date(1000), new Date(1000));
+    assert.notEqual(fingerprint(), first, "a new mtime may be new content: hash it again");
+  });
+
   it("refuses two files at one place and paths that leave the context", async () => {
     const twice = new BuildContext().addData("a", "1");
     const error = await expectCode(

@@ -8,7 +8,7 @@ import { RUNTIME_COMMAND } from "../../src/containers/runtime-image.ts";
 import { serializeFlow } from "../../src/serialization/flow-serializer.ts";
 import { storageFromJSON } from "../../src/storage/registry.ts";
 import { runCli } from "../support/cli.ts";
-import { runInImage } from "../support/container-run.ts";
+import { removeRepository, runInImage } from "../support/container-run.ts";
 import {
   baseImage,
   containerHost,
@@ -18,24 +18,21 @@ import {
 } from "../support/containers.ts";
 
 const FIXTURE = "test/fixtures/storage/container-flow.ts";
+const cliImageName = `weft-ctrstore-cli-${process.pid}`;
 
 describe("container storage from the command line and the flow file", {
   skip: noContainerEngine,
 }, () => {
   const engine = () => new ContainerEngine(containerHost);
-  const made: string[] = [];
   after(async () => {
-    for (const ref of made)
-      await engine()
-        .docker.getImage(ref)
-        .remove({ force: true })
-        .catch(() => {});
+    await removeRepository(engine(), `${testRegistry}/weft-ctrstore/${cliImageName}`);
+    await removeRepository(engine(), "localhost/weft-ctrstore-fixture");
   });
 
   it("weft build takes the container flags and pushes by digest", {
     skip: noRegistry,
   }, async () => {
-    const imageName = `weft-ctrstore-cli-${process.pid}`;
+    const imageName = cliImageName;
     const result = await runCli(
       [
         "build",
@@ -61,7 +58,6 @@ describe("container storage from the command line and the flow file", {
     const image = built.storage.image;
     assert.ok(image.startsWith(`${testRegistry}/weft-ctrstore/${imageName}@sha256:`), image);
     assert.deepEqual(built.labels, [], "a pushed image runs on any agent");
-    made.push(image);
     // Podman knows a pushed image by its tag, not by the registry's digest: run it as an agent
     // elsewhere would, after a pull (the container environment pulls what its engine lacks).
     await engine().pull(image);
@@ -84,7 +80,6 @@ describe("container storage from the command line and the flow file", {
       const storage = json.storage as unknown as { type: string; image: string };
       assert.equal(storage.type, "container");
       assert.match(storage.image, /^localhost\/weft-ctrstore-fixture:[0-9a-f]{32}$/);
-      made.push(storage.image);
       const ran = await runInImage(engine(), storage.image, RUNTIME_COMMAND, {
         WEFT_FLOW_LOCATION: json.location as string,
         WEFT_STORAGE: JSON.stringify(storage),

@@ -14,7 +14,8 @@ import { RUNTIME_COMMAND } from "../../src/containers/runtime-image.ts";
 import type { Flow } from "../../src/core/flow.ts";
 import { createContainerStorage } from "../../src/storage/container-storage.ts";
 import { createStorage, storageFromJSON } from "../../src/storage/registry.ts";
-import { runInImage } from "../support/container-run.ts";
+import { conformanceFlow } from "../fixtures/storage/conformance-flows.ts";
+import { removeRepository, runInImage } from "../support/container-run.ts";
 import {
   baseImage,
   containerHost,
@@ -149,19 +150,27 @@ describe("container storage: options, JSON and flags", () => {
   });
 });
 
+describe("container storage: a build refused before the engine", () => {
+  it("refuses a platform other than this machine's, naming both", async () => {
+    const storage = createContainerStorage({
+      platform: "linux/s390x",
+      containerHost: "unix:///nonexistent.sock",
+    });
+    storage.addFlow(conformanceFlow);
+    const error = await expectCode(() => storage.build(), "INVALID_ARGUMENT", "a foreign platform");
+    assert.match(error.message, /platform linux\/s390x is not this machine's \(linux\//);
+  });
+});
+
 describe("container storage", { skip: noContainerEngine }, () => {
   const engine = () => new ContainerEngine(containerHost);
-  const made: string[] = [];
 
   before(() => {
     root = mkdtempSync(join(tmpdir(), "weft-ctrstore-"));
   });
   after(async () => {
-    for (const ref of made)
-      await engine()
-        .docker.getImage(ref)
-        .remove({ force: true })
-        .catch(() => {});
+    await removeRepository(engine(), `localhost/${imageName}`);
+    await removeRepository(engine(), `${testRegistry}/weft-ctrstore/${imageName}`);
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -180,7 +189,6 @@ describe("container storage", { skip: noContainerEngine }, () => {
     await storage.build();
     const image = storage.toJSON().image as string;
     assert.match(image, new RegExp(`^localhost/${imageName}:[0-9a-f]{32}$`));
-    made.push(image);
 
     const runner = storage.getEnvRunner(location);
     assert.deepEqual(runner.container, { image, command: RUNTIME_COMMAND });
@@ -218,7 +226,6 @@ describe("container storage", { skip: noContainerEngine }, () => {
     });
     other.addFlow(await loadFlow(changed.flowFile));
     await other.build();
-    made.push(other.toJSON().image as string);
     assert.notEqual(other.toJSON().image, image);
   });
 
@@ -233,7 +240,6 @@ describe("container storage", { skip: noContainerEngine }, () => {
     const location = storage.addFlow(await loadFlow(flowFile));
     await storage.build();
     const image = storage.toJSON().image as string;
-    made.push(image);
     const wrong = location.replace(/#.*$/, "#no-such-flow");
     const ran = await runInImage(engine(), image, RUNTIME_COMMAND, {
       WEFT_FLOW_LOCATION: wrong,
@@ -261,6 +267,23 @@ describe("container storage", { skip: noContainerEngine }, () => {
       error.message,
       /package weft-ctrstore-not-installed, needed by the flows of .*no-package, is not installed/,
     );
+  });
+
+  it("names an extra file that cannot be read", async () => {
+    const { flowFile } = makeProject("no-extra");
+    const storage = createContainerStorage({
+      imageName,
+      baseImage,
+      containerHost: host,
+      extraFiles: { "conf/app.json": join(root, "no-extra", "missing.json") },
+    });
+    storage.addFlow(await loadFlow(flowFile));
+    const error = await expectCode(
+      () => storage.build(),
+      "CONTAINER_BUILD_FAILED",
+      "a missing extra file",
+    );
+    assert.match(error.message, /extra file .*missing\.json \(for conf\/app\.json in the image\)/);
   });
 
   it("names a base image that does not exist", async () => {
@@ -309,7 +332,6 @@ describe("container storage", { skip: noContainerEngine }, () => {
       [],
     );
     await engine().pull(image);
-    made.push(image);
     const runner = storageFromJSON(json).getEnvRunner(location);
     assert.equal(runner.container?.image, image);
     const ran = await runInImage(engine(), image, runner.container!.command, runner.env);

@@ -45,3 +45,14 @@ function logsStream(buffer: Buffer): PassThrough {
   stream.end(buffer);
   return stream;
 }
+
+/** Removes every image of `repository` (by id, so that every tag and digest of it goes). */
+export async function removeRepository(engine: ContainerEngine, repository: string): Promise<void> {
+  const images = await engine.docker.listImages({ filters: { reference: [repository] } });
+  for (const image of images) {
+    await engine.docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => {});
+  }
+}

@@ -18,14 +18,12 @@ import { packageClosure } from "../../containers/package-closure.ts";
 import {
   contentTag,
   ensureRuntimeImage,
+  FLOWS_DIR,
   RUNTIME_DIR,
   RUNTIME_LABEL,
 } from "../../containers/runtime-image.ts";
 import { WeftError } from "../../core/errors.ts";
 import { PACKAGE_NAME, packageVersion } from "../../core/package.ts";
-
-/** Where a container storage's flows live in its image (and the containers' working directory). */
-export const FLOWS_DIR = "/opt/weft-flows";
 
 /** The label naming the flows an image holds (comma-separated). */
 export const FLOWS_LABEL = "io.weftflow.flows";
