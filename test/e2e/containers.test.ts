@@ -261,6 +261,14 @@ describe("containers end to end", { skip: noContainerEngine, concurrency: 8 }, (
       1,
       "kill -9 leaves the container",
     );
+    // Its stdin closed with the agent: the flow run stopped itself, no work goes on unheard.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const state = (await engine.docker.getContainer(container.Id).inspect()).State;
+      if (!state.Running) break;
+      assert.ok(Date.now() < deadline, "the orphaned container stops by itself");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const second = await startAgentProcess(agentOptions);
     agents.push(second);
     assert.match(

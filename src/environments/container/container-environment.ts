@@ -246,6 +246,8 @@ class ContainerEnvironment implements EnvironmentImpl {
         flowRunId: ctx.flowRunId,
         parameters: { json: parameters },
         eventsMarker: marker,
+        // The attach holds stdin open: when this process dies, the run stops (container-run.ts).
+        exitWithParent: true,
         ...(o.executor === undefined ? {} : { executor: o.executor }),
         ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
       }),
@@ -267,11 +269,12 @@ class ContainerEnvironment implements EnvironmentImpl {
           Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
           Labels: { ...o.containerLabels, [RUN_LABEL]: ctx.flowRunId, [OWNER_LABEL]: owner },
           ...(o.user === undefined ? {} : { User: o.user }),
-          AttachStdin: false,
+          AttachStdin: true,
           AttachStdout: true,
           AttachStderr: true,
           Tty: false,
-          OpenStdin: false,
+          OpenStdin: true,
+          StdinOnce: true,
           HostConfig: {
             Init: true,
             NetworkMode: o.network ?? "none",

@@ -1,6 +1,9 @@
 // One flow run in one container: create it (labelled with the run and the owner, with an init
-// as PID 1), attach to its output before starting it, read events and logs while it runs,
-// wait for its end, decide the run's state, and remove it, whatever happened.
+// as PID 1), attach to it before starting it, read events and logs while it runs, wait for its
+// end, decide the run's state, and remove it, whatever happened. The attach holds the
+// container's stdin open: if this process dies (an agent killed -9), stdin closes and the flow
+// run stops itself (WEFT_EXIT_WITH_PARENT); the stopped container is removed by the next agent
+// of the same owner (reaping).
 //
 // Events travel on stdout behind the run's marker (flow-run-protocol.ts, "events on stdout"):
 // the engine multiplexes stdout and stderr on one attach stream, which is split back here;
@@ -134,7 +137,15 @@ async function attachAndRun(
 
   let attached: NodeJS.ReadWriteStream;
   try {
-    attached = await container.attach({ stream: true, stdout: true, stderr: true });
+    // stdin too, and never written: when this process dies, the engine closes the container's
+    // stdin, and `weft execute` (WEFT_EXIT_WITH_PARENT) stops the run, as a subprocess's does.
+    attached = await container.attach({
+      stream: true,
+      stdin: true,
+      stdout: true,
+      stderr: true,
+      hijack: true,
+    });
   } catch (error) {
     throw engineFailure(engine, `attach to container ${short}`, error);
   }
