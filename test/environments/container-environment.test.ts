@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { ContainerInspectInfo } from "dockerode";
 import { ContainerEngine, OWNER_LABEL, RUN_LABEL } from "../../src/containers/engine.ts";
 import type { Flow } from "../../src/core/flow.ts";
 import {
@@ -212,6 +213,40 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
     assert.equal(result.state.type, "Cancelled", result.state.message);
   });
 
+  test("the container carries the run's labels, limits, user and init", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    process.env.CTRENV_TEST_VALUE = "from the host";
+    let seen: ContainerInspectInfo | undefined;
+    const { result, flowRunId } = await run(
+      napFlow,
+      {
+        memoryMb: 256,
+        cpus: 0.5,
+        user: "1000:1000",
+        containerLabels: { team: "data" },
+        env: { CTRENV_TEST_VALUE: "env:CTRENV_TEST_VALUE" },
+      },
+      { parameters: { ms: 1000 } },
+      (reporter, runId) =>
+        void whenRunning(reporter, "nap-1").then(async () => {
+          const [c] = await engine().listByLabel(`${RUN_LABEL}=${runId}`);
+          seen = await engine().docker.getContainer(c!.Id).inspect();
+        }),
+    );
+    assert.equal(result.state.type, "Success", result.state.message);
+    assert.ok(seen, "inspected while it ran");
+    assert.equal(seen.Config.Labels[RUN_LABEL], flowRunId);
+    assert.equal(seen.Config.Labels[OWNER_LABEL], OWNER);
+    assert.equal(seen.Config.Labels.team, "data");
+    assert.equal(seen.Config.User, "1000:1000");
+    assert.equal(seen.HostConfig.Memory, 256 * 1024 * 1024);
+    assert.equal(seen.HostConfig.NanoCpus, 0.5e9);
+    assert.equal(seen.HostConfig.NetworkMode, "host");
+    assert.equal(seen.HostConfig.Init, true);
+    assert.ok(seen.Config.Env.includes("CTRENV_TEST_VALUE=from the host"), "env:NAME resolved");
+  });
+
   test("the run's timeout kills it: TimedOut", { timeout: TEST_TIMEOUT_MS }, async () => {
     const { result } = await run(napFlow, { timeoutMs: 2500 }, { parameters: { ms: 60_000 } });
     assert.equal(result.state.type, "TimedOut", result.state.message);
@@ -332,6 +367,14 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
   });
 
   describe("bad input, each in one line, nothing left running", () => {
+    test("parameters too large for a container's variables", {
+      timeout: TEST_TIMEOUT_MS,
+    }, async () => {
+      const { result } = await run(whereFlow, {}, { parameters: { name: "x".repeat(70_000) } });
+      assert.equal(result.state.type, "Failed");
+      assert.match(result.state.message ?? "", /a container run takes 65536 at most/);
+    });
+
     test("a literal value in env", async () => {
       const error = await expectCode(
         () => createContainerEnvironment({ env: { API_KEY: "hunter2" } }),
