@@ -34,7 +34,13 @@ import {
 } from "../fixtures/environments/container-flows.ts";
 import { runCli } from "../support/cli.ts";
 import { explain } from "../support/cli-result.ts";
-import { baseImage, containerHost, noContainerEngine } from "../support/containers.ts";
+import {
+  baseImage,
+  containerHost,
+  noContainerEngine,
+  noRegistry,
+  testRegistry,
+} from "../support/containers.ts";
 import { testRuntimeImage } from "../support/runtime-image.ts";
 import { expectCode, repoRoot } from "./environment-helpers.ts";
 
@@ -342,6 +348,32 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
     } finally {
       await engine().remove(mine.id);
       await engine().remove(other.id);
+    }
+  });
+
+  test("pull policy always pulls the image at setup", {
+    timeout: TEST_TIMEOUT_MS,
+    skip: noRegistry,
+  }, async () => {
+    const ref = `${testRegistry}/ctrenv-test/runtime:${process.pid}`;
+    const [repo, tag] = [ref.slice(0, ref.lastIndexOf(":")), ref.slice(ref.lastIndexOf(":") + 1)];
+    await engine().docker.getImage(image).tag({ repo, tag });
+    try {
+      await engine().push(ref);
+      // Untagged here, still in the registry: only a pull brings the name back.
+      await engine().docker.getImage(ref).remove();
+      assert.equal(await engine().inspectImage(ref), undefined);
+      const { storage, location } = await storageWith(whereFlow);
+      const env = createContainerEnvironment({ image: ref, network: "host", pullPolicy: "always" });
+      await env.setup(storage, host);
+      assert.ok(await engine().inspectImage(ref), "pulled at setup");
+      const result = await env.execute(storage, location, { flowRunId: randomUUID() });
+      assert.equal(result.state.type, "Success", result.state.message);
+    } finally {
+      await engine()
+        .docker.getImage(ref)
+        .remove()
+        .catch(() => {});
     }
   });
 
