@@ -5,7 +5,7 @@
 // Skipped counts as successful too) and the task's trigger is evaluated on that
 // tally (core/triggers.ts). The verdict is a state the task ends in without
 // running (Skipped, TriggerFailed, Paused for manual_only), or undefined: run it.
-// These run once per task (per child for aligned mapped children), so they
+// These run once per task (once per child of a mapped task), so they
 // write into a summary the caller owns and allocate only the verdict state.
 import type { Ref } from "../../core/graph.ts";
 import { State } from "../../core/states.ts";
@@ -59,9 +59,8 @@ export function judge(
   approved: ReadonlySet<number>,
 ): State | undefined {
   const options = node.task.options;
-  if (up.skipped > 0 && options.skipOnUpstreamSkip) {
-    return new State("Skipped", "skipped because an upstream task was skipped");
-  }
+  const skipped = judgeSkip(node, up);
+  if (skipped !== undefined) return skipped;
   const verdict = evaluateTrigger(options.trigger, up);
   if (verdict === "run") return undefined;
   if (verdict === "fail")
@@ -71,4 +70,11 @@ export function judge(
     "Paused",
     `manual_only trigger: waiting for approval (run again with --approve ${node.slug})`,
   );
+}
+
+/** Skipped when an upstream in `up` was skipped and the task skips with its upstream, else undefined. */
+export function judgeSkip(node: Ref<unknown>, up: UpstreamSummary): State | undefined {
+  if (up.skipped > 0 && node.task.options.skipOnUpstreamSkip)
+    return new State("Skipped", "skipped because an upstream task was skipped");
+  return undefined;
 }
