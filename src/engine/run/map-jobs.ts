@@ -65,7 +65,8 @@ export interface MapSource {
 }
 
 /**
- * The mapped upstreams of `node` passed as its arguments: their children line
+ * The mapped upstreams of `node` passed as its mapped arguments (or as the
+ * list of `mapAfter`): their children line
  * up with `node`'s and are judged child by child, so the node's own verdict
  * leaves them out. Undefined when there are none.
  */
@@ -74,7 +75,9 @@ export function alignedUpstreams(
   states: MapSource["states"],
 ): Set<number> | undefined {
   let aligned: Set<number> | undefined;
-  for (const arg of node.args) {
+  const k = node.args.length;
+  for (let p = 0; p <= k; p++) {
+    const arg = p < k ? node.args[p] : node.mapOver;
     if (arg instanceof Ref && states[arg.index]!.children !== undefined) {
       aligned ??= new Set();
       aligned.add(arg.index);
@@ -92,7 +95,9 @@ export function listlessArgument(
   node: Ref<unknown>,
   states: MapSource["states"],
 ): Ref<unknown> | undefined {
-  for (const arg of node.args) {
+  const k = node.args.length;
+  for (let p = 0; p <= k; p++) {
+    const arg = p < k ? node.args[p] : node.mapOver;
     if (!(arg instanceof Ref)) continue;
     const state = states[arg.index]!;
     if (state.children === undefined && (!state.isSuccessful() || state.isSkipped())) return arg;
@@ -129,12 +134,18 @@ export function openMapJob(
   const consts = new Array<unknown>(k);
   const aligned: (readonly State[])[] = [];
   let length = -1;
-  for (let p = 0; p < k; p++) {
-    const arg = node.args[p];
+  // Position k, past the arguments, is mapAfter's list: it counts and lines up, and passes no data.
+  for (let p = 0; p <= k; p++) {
+    const arg = p < k ? node.args[p] : node.mapOver;
+    if (p === k && arg === undefined) break;
     if (arg instanceof Unmapped) {
       consts[p] = source.resolveValue(arg.value);
       continue;
     }
+    const what =
+      p < k
+        ? `argument ${p} of ${node.task.name}.map()`
+        : `the list of ${node.task.name}.mapAfter()`;
     let list: unknown;
     if (arg instanceof Ref) {
       list = source.resultOf(arg.index);
@@ -142,23 +153,21 @@ export function openMapJob(
       if (children !== undefined) aligned.push(children);
       if (!Array.isArray(list)) {
         const got = list === null ? "null" : typeof list;
-        return mapError(
-          startedAt,
-          `argument ${p} of ${node.task.name}.map() must be an array, but ${arg.slug} returned ${got}`,
-        );
+        return mapError(startedAt, `${what} must be an array, but ${arg.slug} returned ${got}`);
       }
     } else {
       list = arg instanceof RefList ? arg.items : arg;
     }
     const items = list as readonly unknown[];
     if (length !== -1 && items.length !== length) {
+      const which = p < k ? `argument ${p}` : "the mapAfter() list";
       return mapError(
         startedAt,
-        `the mapped arguments of ${node.task.name}.map() differ in length: ${length} and ${items.length} items (argument ${p})`,
+        `the mapped arguments of ${node.task.name}.map() differ in length: ${length} and ${items.length} items (${which})`,
       );
     }
     length = items.length;
-    lists[p] = items;
+    if (p < k) lists[p] = items;
   }
   if (length <= 0) {
     return new State(
