@@ -195,4 +195,18 @@ describe("a mapped task's trigger, child by child", () => {
     const approved = await f.run({ approve: ["publish-1"] });
     assert.deepEqual(approved.result(f.outputs), [2, 3]);
   });
+
+  test("an approved manual_only mapped task still judges each child on its own upstream child", async () => {
+    const skipEven = task("skip-even", (x: number) => {
+      if (x % 2 === 0) throw new Skip(`even ${x}`);
+      return x;
+    });
+    const publish = task("publish", (x: number) => x, { trigger: "manual_only" });
+    const f = flow(unique("manual-map-skip"), () => publish.map(skipEven.map([1, 2, 3])));
+    const run = await f.run({ approve: ["publish-1"] });
+    assert.deepEqual(
+      run.stateOf(f.outputs).children?.map((c) => c.type),
+      ["Success", "Skipped", "Success"],
+    );
+  });
 });

@@ -387,18 +387,20 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     const node = this.nodes[i]!;
     const startedAt = Date.now();
     const listless = listlessArgument(node, this.states);
-    const whole = listless !== undefined || node.task.options.trigger === "manual_only";
-    const aligned = whole ? undefined : alignedUpstreams(node, this.states);
-    summarize(this.summary, this.states, node.upstream, aligned);
-    const verdict = whole
-      ? judge(node, this.summary, this.approved)
-      : judgeSkip(node, this.summary);
-    if (verdict !== undefined) {
-      this.finish(i, verdict);
+    if (listless !== undefined) {
+      summarize(this.summary, this.states, node.upstream, undefined);
+      const verdict = judge(node, this.summary, this.approved);
+      const from = this.states[listless.index]!;
+      this.finish(i, verdict ?? nothingToMap(node, listless, from, startedAt));
       return;
     }
-    if (listless !== undefined) {
-      this.finish(i, nothingToMap(node, listless, this.states[listless.index]!, startedAt));
+    summarize(this.summary, this.states, node.upstream, alignedUpstreams(node, this.states));
+    const whole =
+      node.task.options.trigger === "manual_only"
+        ? judge(node, this.summary, this.approved)
+        : judgeSkip(node, this.summary);
+    if (whole !== undefined) {
+      this.finish(i, whole);
       return;
     }
     const job = openMapJob(node, this, this.summary, startedAt);
