@@ -53,7 +53,16 @@ export { Fail, Skip } from "./core/signals.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";
-export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
+export {
+  type CountBounds,
+  someFailed,
+  someSuccessful,
+  TRIGGERS,
+  type Trigger,
+  type TriggerFunction,
+  type TriggerName,
+  type UpstreamSummary,
+} from "./core/triggers.ts";
 export { createFlowRunner, type FlowRunner, runFlow } from "./engine/flow-runner.ts";
 export {
   createLocalResultBackend,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "./errors.ts";
-import { TRIGGERS, type TriggerName } from "./triggers.ts";
+import { TRIGGERS, type Trigger } from "./triggers.ts";
 
 /** What kind of node a task makes: user tasks, and three built-ins. */
 export type NodeKind = "task" | "parameter" | "condition" | "merge";
@@ -17,8 +17,11 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
   retryDelay?: number | ((attempt: number) => number);
   /** Milliseconds one attempt may take. In-process this is a soft timeout (the task is abandoned and its signal fires); the worker-threads executor enforces it hard. @default none */
   timeout?: number;
-  /** Decides from the upstream states whether the task runs. @default "all_successful" */
-  trigger?: TriggerName;
+  /**
+   * Decides from the upstream states whether the task runs: a name, a function of the
+   * upstream counts, or `someFailed(…)`/`someSuccessful(…)`. @default "all_successful"
+   */
+  trigger?: Trigger;
   /** End Skipped when any upstream was skipped (before the trigger is asked). @default true */
   skipOnUpstreamSkip?: boolean;
   /** Keep a successful result for this many milliseconds and reuse it for equal inputs. @default none */
@@ -42,7 +45,7 @@ export interface ResolvedTaskOptions {
   readonly retries: number;
   readonly retryDelay: number | ((attempt: number) => number);
   readonly timeout: number | undefined;
-  readonly trigger: TriggerName;
+  readonly trigger: Trigger;
   readonly skipOnUpstreamSkip: boolean;
   readonly cacheFor: number | undefined;
   readonly cacheKey: ((...args: never[]) => string) | undefined;
@@ -66,11 +69,16 @@ const fnSchema = z.custom<AnyFunction>((v) => typeof v === "function", {
   message: "expected a function",
 });
 
+const triggerSchema = z.custom<Trigger>(
+  (v) => typeof v === "function" || (TRIGGERS as readonly unknown[]).includes(v),
+  { message: `expected one of ${TRIGGERS.map((t) => JSON.stringify(t)).join("|")} or a function` },
+);
+
 const taskOptionsSchema = z.strictObject({
   retries: z.int().min(0).optional(),
   retryDelay: z.union([z.number().min(0), fnSchema]).optional(),
   timeout: z.number().positive().optional(),
-  trigger: z.enum(TRIGGERS).optional(),
+  trigger: triggerSchema.optional(),
   skipOnUpstreamSkip: z.boolean().optional(),
   cacheFor: z.number().positive().optional(),
   cacheKey: fnSchema.optional(),

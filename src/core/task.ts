@@ -30,6 +30,19 @@ export interface Task<A extends unknown[], R> extends TaskSpec {
   readonly options: ResolvedTaskOptions;
   /** One child run per item; arrays (or refs to arrays) line up by index. */
   map(...args: MapInputs<A>): Ref<Awaited<R>[]>;
+  /**
+   * One child run per item of `over` (a mapped task's reference, a reference to an
+   * array, or an array) without passing the item: child i runs after child i of a
+   * mapped `over` and is judged on it (Prefect's `upstream_tasks` on a map). `args`
+   * are as in {@link Task.map}: mapped ones line up with `over`, `unmapped()` ones are whole.
+   * @example
+   * const uploaded = upload.map(files);
+   * const pinged = ping.mapAfter(uploaded, unmapped(endpoint)); // ping: (url: string) => …
+   */
+  mapAfter(
+    over: Ref<readonly unknown[]> | readonly unknown[],
+    ...args: MapInputs<A>
+  ): Ref<Awaited<R>[]>;
   /** A copy of this task with some options changed (same name). */
   with(options: TaskOptions<A>): Task<A, R>;
 }
@@ -96,6 +109,10 @@ export function makeTask<A extends unknown[], R>(
     fn: { value: fn, enumerable: true },
     options: { value: options, enumerable: true },
     map: { value: (...args: unknown[]) => builderFor(name, true).add(self, args, true) },
+    mapAfter: {
+      value: (over: unknown, ...args: unknown[]) =>
+        builderFor(name, true).add(self, args, true, undefined, over ?? null),
+    },
     with: {
       value: (more: TaskOptions<A>) =>
         makeTask(

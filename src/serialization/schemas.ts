@@ -82,7 +82,8 @@ export const taskOptionsSchema = z.strictObject({
   /** Milliseconds, or "function" when computed per attempt by code. */
   retryDelay: z.union([z.number().min(0), z.literal("function")]),
   timeout: z.number().positive().optional(),
-  trigger: z.enum(TRIGGERS),
+  /** A named trigger, or `{ custom: label }` for a trigger function (its name; code stays in code). */
+  trigger: z.union([z.enum(TRIGGERS), z.strictObject({ custom: name })]),
   skipOnUpstreamSkip: z.boolean(),
   cacheFor: z.number().positive().optional(),
   /** True when a cacheKey function is set in code. */

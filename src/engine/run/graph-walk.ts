@@ -25,7 +25,8 @@
 // TriggerFailed, or Paused); a merge (the first branch not skipped). A mapped
 // node opens a map job (map-jobs.ts): a cursor over its N children, which the
 // loop starts one at a time, so children never pile up ahead of the
-// concurrency limit; the node finishes, Mapped, with its last child.
+// concurrency limit; each child is judged on its own upstream (its trigger,
+// its skip) and the node finishes, Mapped, with its last child.
 //
 // Task runs go through TaskRunner.run, which answers a State at once when the
 // body was synchronous and nothing asynchronous was needed (no cache, no
@@ -68,16 +69,18 @@ import { FlowRunResult } from "./flow-run-result.ts";
 import {
   alignedUpstreams,
   childArgs,
+  listlessArgument,
   type MapJob,
   type MapSource,
   mappedState,
+  nothingToMap,
   openMapJob,
   summarizeChild,
 } from "./map-jobs.ts";
 import { guardReporter } from "./reporter-guard.ts";
 import { Resume } from "./resume.ts";
 import { type Abandonable, watchUnsettled } from "./unsettled-watch.ts";
-import { judge, summarize } from "./upstream.ts";
+import { judge, judgeSkip, summarize } from "./upstream.ts";
 
 /** Walks one flow run's graph: triggers, skips, mapping, dispatch to the executor, final state. */
 export class GraphWalk<Out> implements Abandonable, MapSource {
@@ -375,14 +378,29 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     return out;
   }
 
-  /** Judges mapped node `i` as a whole (aligned upstreams aside), then opens its map job. */
+  /**
+   * Opens mapped node `i`'s map job; its children are judged one by one
+   * (startChild). First, a skipped unmapped upstream skips the node whole, and
+   * manual_only or a mapped argument without a list judge it whole (map-jobs.ts).
+   */
   private startMapped(i: number): void {
     const node = this.nodes[i]!;
     const startedAt = Date.now();
+    const listless = listlessArgument(node, this.states);
+    if (listless !== undefined) {
+      summarize(this.summary, this.states, node.upstream, undefined);
+      const verdict = judge(node, this.summary, this.approved);
+      const from = this.states[listless.index]!;
+      this.finish(i, verdict ?? nothingToMap(node, listless, from, startedAt));
+      return;
+    }
     summarize(this.summary, this.states, node.upstream, alignedUpstreams(node, this.states));
-    const verdict = judge(node, this.summary, this.approved);
-    if (verdict !== undefined) {
-      this.finish(i, verdict);
+    const whole =
+      node.task.options.trigger === "manual_only"
+        ? judge(node, this.summary, this.approved)
+        : judgeSkip(node, this.summary);
+    if (whole !== undefined) {
+      this.finish(i, whole);
       return;
     }
     const job = openMapJob(node, this, this.summary, startedAt);
@@ -390,18 +408,16 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     else this.mapJobs.push(job);
   }
 
-  /** Starts the next child of `job` (judged alone when it has aligned upstreams). */
+  /** Starts the next child of `job`, judged on its own upstream (map-jobs.ts). */
   private startChild(job: MapJob): void {
     const c = job.next++;
     if (job.next === job.count) this.mapHead++;
     const node = this.nodes[job.index]!;
-    if (job.aligned.length > 0) {
-      summarizeChild(job, c, this.summary);
-      const verdict = judge(node, this.summary, this.approved);
-      if (verdict !== undefined) {
-        this.childDone(job, c, verdict);
-        return;
-      }
+    summarizeChild(job, c, this.summary);
+    const verdict = judge(node, this.summary, this.approved);
+    if (verdict !== undefined) {
+      this.childDone(job, c, verdict);
+      return;
     }
     const args = childArgs(job, c, this);
     if (this.resume === undefined) this.settle(this.tasks.run(node, c, args), job.index, job, c);
