@@ -10,7 +10,15 @@ export {
   createApiClient,
   type UnreadableClaim,
 } from "./client/api-client.ts";
-export { merge, when } from "./core/conditions.ts";
+export {
+  ifElse,
+  merge,
+  type SwitchCases,
+  type SwitchOutputs,
+  type SwitchValue,
+  switchOn,
+  when,
+} from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
 export type {

@@ -25,7 +25,9 @@
 // TriggerFailed, or Paused); a merge (the first branch not skipped). A mapped
 // node opens a map job (map-jobs.ts): a cursor over its N children, which the
 // loop starts one at a time, so children never pile up ahead of the
-// concurrency limit; the node finishes, Mapped, with its last child.
+// concurrency limit; the node finishes, Mapped, with its last child. A
+// branch on a mapped condition, and a merge of mapped branches, are judged
+// child by child (mapped-branches.ts).
 //
 // Task runs go through TaskRunner.run, which answers a State at once when the
 // body was synchronous and nothing asynchronous was needed (no cache, no
@@ -74,6 +76,7 @@ import {
   openMapJob,
   summarizeChild,
 } from "./map-jobs.ts";
+import { alignMappedConditions, mergeMapped, withMappedConditions } from "./mapped-branches.ts";
 import { guardReporter } from "./reporter-guard.ts";
 import { Resume } from "./resume.ts";
 import { type Abandonable, watchUnsettled } from "./unsettled-watch.ts";
@@ -379,15 +382,30 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   private startMapped(i: number): void {
     const node = this.nodes[i]!;
     const startedAt = Date.now();
-    summarize(this.summary, this.states, node.upstream, alignedUpstreams(node, this.states));
+    const aligned = alignedUpstreams(node, this.states);
+    summarize(
+      this.summary,
+      this.states,
+      node.upstream,
+      withMappedConditions(node, this.nodes, this.states, aligned),
+    );
     const verdict = judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
       this.finish(i, verdict);
       return;
     }
+    if (node.task.kind === "merge") {
+      this.finish(i, mergeMapped(node, this.states, startedAt, this.reporter, this.info));
+      return;
+    }
     const job = openMapJob(node, this, this.summary, startedAt);
-    if (job instanceof State) this.finish(i, job);
-    else this.mapJobs.push(job);
+    if (job instanceof State) {
+      this.finish(i, job);
+      return;
+    }
+    const misaligned = alignMappedConditions(job, node, this.nodes, this.states);
+    if (misaligned === undefined) this.mapJobs.push(job);
+    else this.finish(i, misaligned);
   }
 
   /** Starts the next child of `job` (judged alone when it has aligned upstreams). */
