@@ -48,6 +48,12 @@ export type {
   Reporter,
   TaskInfo,
 } from "./core/reporter.ts";
+export {
+  type Resource,
+  type ResourceOptions,
+  type ResourceUse,
+  resource,
+} from "./core/resource.ts";
 export type { ResultBackend, ResultContext } from "./core/results.ts";
 export {
   cron,

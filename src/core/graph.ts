@@ -347,9 +347,7 @@ export class FlowGraph<Out = unknown> {
     this.checkAcyclic();
     this.referenceNodes =
       referenceSlugs === undefined
-        ? nodes
-            .filter((node) => counts[node.index + 1] === counts[node.index])
-            .map((node) => node.index)
+        ? terminalNodes(nodes, counts, targets)
         : referenceSlugs.map((slug) => this.indexOf(slug, "referenceTasks"));
   }
 
@@ -457,6 +455,31 @@ export class FlowGraph<Out = unknown> {
       hint: "a cycle can only come from .after(); remove one of those orderings",
     });
   }
+}
+
+/**
+ * The terminal nodes, the default reference tasks: those without downstream
+ * tasks, a resource's cleanup aside (Prefect's rule: a task followed only by a
+ * cleanup is terminal, and a cleanup never is).
+ */
+function terminalNodes(
+  nodes: readonly Ref<unknown>[],
+  offsets: Int32Array,
+  targets: Int32Array,
+): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    if (nodes[i]!.task.kind === "cleanup") continue;
+    let terminal = true;
+    for (let e = offsets[i]!, end = offsets[i + 1]!; e < end; e++) {
+      if (nodes[targets[e]!]!.task.kind !== "cleanup") {
+        terminal = false;
+        break;
+      }
+    }
+    if (terminal) out.push(i);
+  }
+  return out;
 }
 
 let active: GraphBuilder | undefined;

@@ -2,8 +2,15 @@ import { z } from "zod";
 import { WeftError } from "./errors.ts";
 import { TRIGGERS, type TriggerName } from "./triggers.ts";
 
-/** What kind of node a task makes: user tasks, and three built-ins. */
-export type NodeKind = "task" | "parameter" | "condition" | "merge";
+/** What kind of node a task makes: user tasks, and the built-ins. */
+export type NodeKind =
+  | "task"
+  | "parameter"
+  | "condition"
+  | "merge"
+  // A resource's setup and cleanup tasks (core/resource.ts).
+  | "setup"
+  | "cleanup";
 
 /**
  * Options of a task (what users write).

@@ -22,7 +22,8 @@
 // next ready node. Starting a node (startNode) ends it at once when it needs
 // no task run: a parameter (its value); a node its upstreams rule out (the
 // trigger is judged on a tally of the upstream states, upstream.ts: Skipped,
-// TriggerFailed, or Paused); a merge (the first branch not skipped). A mapped
+// TriggerFailed, or Paused; a resource's cleanup whose setup did not succeed,
+// resource-cleanup.ts); a merge (the first branch not skipped). A mapped
 // node opens a map job (map-jobs.ts): a cursor over its N children, which the
 // loop starts one at a time, so children never pile up ahead of the
 // concurrency limit; the node finishes, Mapped, with its last child. A
@@ -78,6 +79,7 @@ import {
 } from "./map-jobs.ts";
 import { alignMappedConditions, mergeMapped, withMappedConditions } from "./mapped-branches.ts";
 import { guardReporter } from "./reporter-guard.ts";
+import { cleanupVerdict } from "./resource-cleanup.ts";
 import { Resume } from "./resume.ts";
 import { type Abandonable, watchUnsettled } from "./unsettled-watch.ts";
 import { judge, summarize } from "./upstream.ts";
@@ -338,7 +340,10 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       return;
     }
     summarize(this.summary, this.states, node.upstream, undefined);
-    const verdict = judge(node, this.summary, this.approved);
+    const verdict =
+      kind === "cleanup"
+        ? cleanupVerdict(node, this.states)
+        : judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
       this.finish(i, verdict);
       return;
