@@ -65,6 +65,7 @@ export {
 } from "./core/schedules.ts";
 export { Fail, Skip } from "./core/signals.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
+export { TARGET_FIELDS, type Target, type TargetContext } from "./core/targets.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";
 export { TRIGGERS, type TriggerName } from "./core/triggers.ts";

@@ -1,4 +1,5 @@
 import { WeftError } from "./errors.ts";
+import { checkTargetInFlow } from "./targets.ts";
 import type { TaskSpec } from "./task-options.ts";
 
 declare const REF_VALUE: unique symbol;
@@ -512,6 +513,11 @@ export function buildGraph<Out>(
     builder.finished = true;
   }
   builder.checkSlugs();
+  for (const node of builder.nodes) {
+    const target = node.task.options.target;
+    if (typeof target === "string")
+      checkTargetInFlow(flowName, node.slug, target, node.mapped, builder.parameters);
+  }
   let referenceSlugs: readonly string[] | undefined;
   if (typeof referenceTasks === "function") {
     referenceSlugs = referenceTasks(outputs).map((ref) => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "./errors.ts";
+import { checkTargetTemplate, type Target } from "./targets.ts";
 import { TRIGGERS, type TriggerName } from "./triggers.ts";
 
 /** What kind of node a task makes: user tasks, and the built-ins. */
@@ -42,6 +43,14 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
    * Combine with `cacheFor` to bound its age. @default none
    */
   cache?: "content";
+  /**
+   * Where the result lives in the flow's result backend, as a template
+   * (`"{flowName}/{taskName}-{today}"`, fields in core/targets.ts) or a function
+   * of the run. When that location exists, the task ends Cached with what is
+   * stored there, without running; else it runs and its result is written
+   * there. Needs a result backend. @default none
+   */
+  target?: Target;
 }
 
 /** Task options after validation: complete and frozen. */
@@ -57,6 +66,7 @@ export interface ResolvedTaskOptions {
   /** Undefined: follow the flow (checkpoint when it has a result backend). */
   readonly checkpoint: boolean | undefined;
   readonly cache: "content" | undefined;
+  readonly target: Target | undefined;
 }
 
 /** What a graph node needs to know about its task. */
@@ -84,6 +94,7 @@ const taskOptionsSchema = z.strictObject({
   tags: z.array(z.string()).optional(),
   checkpoint: z.boolean().optional(),
   cache: z.literal("content").optional(),
+  target: z.union([z.string().min(1), fnSchema]).optional(),
 });
 
 /** Defaults shared by every task without options (one frozen object). */
@@ -98,6 +109,7 @@ export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
   tags: Object.freeze([]) as readonly string[],
   checkpoint: undefined,
   cache: undefined,
+  target: undefined,
 });
 
 /** Validates a task's options once, naming the task, the field and the value when one is wrong. */
@@ -111,6 +123,7 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     );
   }
   const o = parsed.data;
+  if (typeof o.target === "string") checkTargetTemplate(taskName, o.target);
   return Object.freeze({
     retries: o.retries ?? 0,
     retryDelay: o.retryDelay ?? 0,
@@ -122,6 +135,7 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     tags: Object.freeze([...(o.tags ?? [])]),
     checkpoint: o.checkpoint,
     cache: o.cache,
+    target: o.target,
   });
 }
 
