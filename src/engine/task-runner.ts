@@ -19,7 +19,7 @@ import {
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * Runs one task run (or one mapped child): cache check, attempts through the
+ * Runs one task run (or one mapped child): target and cache checks, attempts through the
  * executor, soft timeouts, retries with delays, result persistence, and the
  * state events between. Triggers and skips are decided by the flow runner
  * before it gets here. Each attempt goes through the executor, which answers
