@@ -239,6 +239,24 @@ describe("branching per mapped child", () => {
     assert.equal(run.state.type, "Failed");
   });
 
+  test("a mapped condition that failed as a whole fails its branch as a whole", async () => {
+    const broken = task("broken", (): number[] => {
+      throw new Error("no list");
+    });
+    const f = flow(unique("mapped-when-whole"), () => {
+      const list = broken();
+      const flags = isEven.map(list);
+      const evens = when(flags, true, () => half.map(list));
+      const odds = when(flags, false, () => triple.map(list));
+      return merge(evens, odds);
+    });
+    const run = await f.run();
+    assert.equal(run.stateOf("when-1").type, "TriggerFailed");
+    assert.equal(run.stateOf("half-1").type, "TriggerFailed");
+    assert.equal(run.stateOf(f.outputs).type, "TriggerFailed");
+    assert.equal(run.state.type, "Failed");
+  });
+
   test("a branch on a mapped ref whose entry task is not mapped is refused when built", () => {
     const f = flow(unique("mapped-when-unmapped"), () => {
       const xs = parameter("xs", [1, 2]);
