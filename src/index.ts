@@ -10,7 +10,15 @@ export {
   createApiClient,
   type UnreadableClaim,
 } from "./client/api-client.ts";
-export { merge, when } from "./core/conditions.ts";
+export {
+  ifElse,
+  merge,
+  type SwitchCases,
+  type SwitchOutputs,
+  type SwitchValue,
+  switchOn,
+  when,
+} from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
 export type {
@@ -40,6 +48,12 @@ export type {
   Reporter,
   TaskInfo,
 } from "./core/reporter.ts";
+export {
+  type Resource,
+  type ResourceOptions,
+  type ResourceUse,
+  resource,
+} from "./core/resource.ts";
 export type { ResultBackend, ResultContext } from "./core/results.ts";
 export {
   cron,
@@ -51,6 +65,7 @@ export {
 } from "./core/schedules.ts";
 export { Fail, Skip } from "./core/signals.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
+export { TARGET_FIELDS, type Target, type TargetContext } from "./core/targets.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";
 export {

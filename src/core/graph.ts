@@ -1,4 +1,5 @@
 import { WeftError } from "./errors.ts";
+import { checkTargetInFlow } from "./targets.ts";
 import type { TaskSpec } from "./task-options.ts";
 
 declare const REF_VALUE: unique symbol;
@@ -386,9 +387,7 @@ export class FlowGraph<Out = unknown> {
     this.checkAcyclic();
     this.referenceNodes =
       referenceSlugs === undefined
-        ? nodes
-            .filter((node) => counts[node.index + 1] === counts[node.index])
-            .map((node) => node.index)
+        ? terminalNodes(nodes, counts, targets)
         : referenceSlugs.map((slug) => this.indexOf(slug, "referenceTasks"));
   }
 
@@ -500,6 +499,31 @@ export class FlowGraph<Out = unknown> {
   }
 }
 
+/**
+ * The terminal nodes, the default reference tasks: those without downstream
+ * tasks, a resource's cleanup aside (Prefect's rule: a task followed only by a
+ * cleanup is terminal, and a cleanup never is).
+ */
+function terminalNodes(
+  nodes: readonly Ref<unknown>[],
+  offsets: Int32Array,
+  targets: Int32Array,
+): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    if (nodes[i]!.task.kind === "cleanup") continue;
+    let terminal = true;
+    for (let e = offsets[i]!, end = offsets[i + 1]!; e < end; e++) {
+      if (nodes[targets[e]!]!.task.kind !== "cleanup") {
+        terminal = false;
+        break;
+      }
+    }
+    if (terminal) out.push(i);
+  }
+  return out;
+}
+
 let active: GraphBuilder | undefined;
 
 /** The builder of the flow being built right now, or undefined outside a flow builder. */
@@ -530,6 +554,11 @@ export function buildGraph<Out>(
     builder.finished = true;
   }
   builder.checkSlugs();
+  for (const node of builder.nodes) {
+    const target = node.task.options.target;
+    if (typeof target === "string")
+      checkTargetInFlow(flowName, node.slug, target, node.mapped, builder.parameters);
+  }
   let referenceSlugs: readonly string[] | undefined;
   if (typeof referenceTasks === "function") {
     referenceSlugs = referenceTasks(outputs).map((ref) => {

@@ -1,9 +1,17 @@
 import { z } from "zod";
 import { WeftError } from "./errors.ts";
+import { checkTargetTemplate, type Target } from "./targets.ts";
 import { TRIGGERS, type Trigger } from "./triggers.ts";
 
-/** What kind of node a task makes: user tasks, and three built-ins. */
-export type NodeKind = "task" | "parameter" | "condition" | "merge";
+/** What kind of node a task makes: user tasks, and the built-ins. */
+export type NodeKind =
+  | "task"
+  | "parameter"
+  | "condition"
+  | "merge"
+  // A resource's setup and cleanup tasks (core/resource.ts).
+  | "setup"
+  | "cleanup";
 
 /**
  * Options of a task (what users write).
@@ -38,6 +46,14 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
    * Combine with `cacheFor` to bound its age. @default none
    */
   cache?: "content";
+  /**
+   * Where the result lives in the flow's result backend, as a template
+   * (`"{flowName}/{taskName}-{today}"`, fields in core/targets.ts) or a function
+   * of the run. When that location exists, the task ends Cached with what is
+   * stored there, without running; else it runs and its result is written
+   * there. Needs a result backend. @default none
+   */
+  target?: Target;
 }
 
 /** Task options after validation: complete and frozen. */
@@ -53,6 +69,7 @@ export interface ResolvedTaskOptions {
   /** Undefined: follow the flow (checkpoint when it has a result backend). */
   readonly checkpoint: boolean | undefined;
   readonly cache: "content" | undefined;
+  readonly target: Target | undefined;
 }
 
 /** What a graph node needs to know about its task. */
@@ -85,6 +102,7 @@ const taskOptionsSchema = z.strictObject({
   tags: z.array(z.string()).optional(),
   checkpoint: z.boolean().optional(),
   cache: z.literal("content").optional(),
+  target: z.union([z.string().min(1), fnSchema]).optional(),
 });
 
 /** Defaults shared by every task without options (one frozen object). */
@@ -99,6 +117,7 @@ export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
   tags: Object.freeze([]) as readonly string[],
   checkpoint: undefined,
   cache: undefined,
+  target: undefined,
 });
 
 /** Validates a task's options once, naming the task, the field and the value when one is wrong. */
@@ -112,6 +131,7 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     );
   }
   const o = parsed.data;
+  if (typeof o.target === "string") checkTargetTemplate(taskName, o.target);
   return Object.freeze({
     retries: o.retries ?? 0,
     retryDelay: o.retryDelay ?? 0,
@@ -123,6 +143,7 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     tags: Object.freeze([...(o.tags ?? [])]),
     checkpoint: o.checkpoint,
     cache: o.cache,
+    target: o.target,
   });
 }
 

@@ -139,6 +139,7 @@ function pickUserOptions(o: ResolvedTaskOptions): TaskOptions {
   if (o.cacheKey !== undefined) out.cacheKey = o.cacheKey as (...args: unknown[]) => string;
   if (o.checkpoint !== undefined) out.checkpoint = o.checkpoint;
   if (o.cache !== undefined) out.cache = o.cache;
+  if (o.target !== undefined) out.target = o.target;
   return out;
 }
 

@@ -3,6 +3,7 @@ import type { Ref } from "../core/graph.ts";
 import type { Reporter } from "../core/reporter.ts";
 import type { ResultContext } from "../core/results.ts";
 import { type ErrorData, State, toErrorData } from "../core/states.ts";
+import { renderTarget } from "../core/targets.ts";
 import { type CacheEntry, CONTENT_CACHE_TTL_MS, type ResultCache } from "./cache.ts";
 import { type Executor, TaskTimeout } from "./executors/executor.ts";
 import {
@@ -18,7 +19,7 @@ import {
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * Runs one task run (or one mapped child): cache check, attempts through the
+ * Runs one task run (or one mapped child): target and cache checks, attempts through the
  * executor, soft timeouts, retries with delays, result persistence, and the
  * state events between. Triggers and skips are decided by the flow runner
  * before it gets here. Each attempt goes through the executor, which answers
@@ -42,6 +43,23 @@ export class TaskRunner {
     args: readonly unknown[],
   ): MaybePromise<State> {
     const startedAt = Date.now();
+    const options = node.task.options;
+    if (options.cacheFor === undefined && options.cache === undefined) {
+      if (options.target === undefined)
+        return this.start(node, mapIndex, args, startedAt, undefined);
+      return this.toTarget(node, mapIndex, args, startedAt);
+    }
+    if (options.target !== undefined) return this.toTarget(node, mapIndex, args, startedAt);
+    return this.cachedOrStart(node, mapIndex, args, startedAt);
+  }
+
+  /** The cache check of a task with `cacheFor` or `cache`, then the run when it missed. */
+  private cachedOrStart(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    startedAt: number,
+  ): MaybePromise<State> {
     const options = node.task.options;
     if (options.cacheFor === undefined && options.cache === undefined) {
       return this.start(node, mapIndex, args, startedAt, undefined);
@@ -83,6 +101,96 @@ export class TaskRunner {
       this.fromCache(hit, cacheKey, startedAt) ??
       this.start(node, mapIndex, args, startedAt, cacheKey)
     );
+  }
+
+  /**
+   * A task with a target (core/targets.ts): Cached from the target's location
+   * when the result backend holds it, else run (through the cache, when it
+   * has one) and its result written there. runFlow checked that the run has a
+   * result backend.
+   */
+  private toTarget(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    startedAt: number,
+  ): MaybePromise<State> {
+    const results = this.scope.results!;
+    let location: string;
+    try {
+      location = renderTarget(node.task.options.target!, {
+        flowName: this.scope.info.flowName,
+        flowRunId: this.scope.info.id,
+        taskName: node.task.name,
+        taskSlug: node.slug,
+        mapIndex,
+        parameters: this.scope.info.parameters,
+        date: new Date(startedAt),
+      });
+    } catch (error) {
+      const data = toErrorData(error);
+      return new State(
+        "Failed",
+        `cannot render the target: ${data.message}`,
+        undefined,
+        data,
+        startedAt,
+        0,
+      );
+    }
+    const failed = (doing: string) => (error: unknown) => {
+      const data = toErrorData(error);
+      return new State(
+        "Failed",
+        `${doing} the target ${location}: ${data.message}`,
+        undefined,
+        data,
+        startedAt,
+        0,
+      );
+    };
+    return results.exists(location).then(async (found) => {
+      if (found) {
+        let value: unknown;
+        try {
+          value = await results.read(location);
+        } catch (error) {
+          return failed("cannot read")(error);
+        }
+        return State.withResult(
+          "Cached",
+          `target ${location} exists: the task did not run`,
+          value,
+          startedAt,
+          0,
+          location,
+        );
+      }
+      const state = await this.cachedOrStart(node, mapIndex, args, startedAt);
+      if (state.type !== "Success") return state;
+      return results.write(state.result, location).then(
+        (written) =>
+          State.withResult(
+            "Success",
+            state.message,
+            state.result,
+            startedAt,
+            state.attempts,
+            written,
+          ),
+        (error: unknown) => {
+          const data = toErrorData(error);
+          return new State(
+            "Failed",
+            `the result could not be written at the target ${location}: ${data.message}${data.hint === undefined ? "" : ` (${data.hint})`}`,
+            undefined,
+            data,
+            startedAt,
+            state.attempts,
+          );
+        },
+      );
+    }, failed("cannot check"));
   }
 
   private fromCache(
@@ -178,8 +286,12 @@ export class TaskRunner {
   ): MaybePromise<State> {
     const options = node.task.options;
     const results = this.scope.results;
+    // A task with a target writes its result there (toTarget), not at the backend's template.
     const checkpoint =
-      results !== undefined && node.task.kind === "task" && (options.checkpoint ?? true);
+      results !== undefined &&
+      node.task.kind === "task" &&
+      options.target === undefined &&
+      (options.checkpoint ?? true);
     const cached =
       cacheKey === undefined
         ? undefined

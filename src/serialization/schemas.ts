@@ -98,7 +98,7 @@ export const taskOptionsSchema = z.strictObject({
 export const taskSchema = z.strictObject({
   slug,
   name,
-  kind: z.enum(["task", "parameter", "condition", "merge"]),
+  kind: z.enum(["task", "parameter", "condition", "merge", "setup", "cleanup"]),
   mapped: z.boolean(),
   options: taskOptionsSchema,
 });

@@ -323,6 +323,7 @@ describe("task options", () => {
         tags: [],
         checkpoint: undefined,
         cache: undefined,
+        target: undefined,
       },
     );
     assert.ok(Object.isFrozen(t.options));

@@ -22,11 +22,14 @@
 // next ready node. Starting a node (startNode) ends it at once when it needs
 // no task run: a parameter (its value); a node its upstreams rule out (the
 // trigger is judged on a tally of the upstream states, upstream.ts: Skipped,
-// TriggerFailed, or Paused); a merge (the first branch not skipped). A mapped
+// TriggerFailed, or Paused; a resource's cleanup whose setup did not succeed,
+// resource-cleanup.ts); a merge (the first branch not skipped). A mapped
 // node opens a map job (map-jobs.ts): a cursor over its N children, which the
 // loop starts one at a time, so children never pile up ahead of the
 // concurrency limit; each child is judged on its own upstream (its trigger,
-// its skip) and the node finishes, Mapped, with its last child.
+// its skip) and the node finishes, Mapped, with its last child. A branch on
+// a mapped condition, and a merge of mapped branches, are judged child by
+// child (mapped-branches.ts).
 //
 // Task runs go through TaskRunner.run, which answers a State at once when the
 // body was synchronous and nothing asynchronous was needed (no cache, no
@@ -77,7 +80,9 @@ import {
   openMapJob,
   summarizeChild,
 } from "./map-jobs.ts";
+import { alignMappedConditions, mergeMapped, withMappedConditions } from "./mapped-branches.ts";
 import { guardReporter } from "./reporter-guard.ts";
+import { cleanupVerdict } from "./resource-cleanup.ts";
 import { Resume } from "./resume.ts";
 import { type Abandonable, watchUnsettled } from "./unsettled-watch.ts";
 import { judge, judgeSkip, summarize } from "./upstream.ts";
@@ -338,7 +343,10 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       return;
     }
     summarize(this.summary, this.states, node.upstream, undefined);
-    const verdict = judge(node, this.summary, this.approved);
+    const verdict =
+      kind === "cleanup"
+        ? cleanupVerdict(node, this.states)
+        : judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
       this.finish(i, verdict);
       return;
@@ -386,7 +394,8 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   private startMapped(i: number): void {
     const node = this.nodes[i]!;
     const startedAt = Date.now();
-    const listless = listlessArgument(node, this.states);
+    // A merge takes its branches child by child and passes over a branch skipped whole.
+    const listless = node.task.kind === "merge" ? undefined : listlessArgument(node, this.states);
     if (listless !== undefined) {
       summarize(this.summary, this.states, node.upstream, undefined);
       const verdict = judge(node, this.summary, this.approved);
@@ -394,18 +403,34 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       this.finish(i, verdict ?? nothingToMap(node, listless, from, startedAt));
       return;
     }
-    summarize(this.summary, this.states, node.upstream, alignedUpstreams(node, this.states));
+    const aligned = alignedUpstreams(node, this.states);
+    summarize(
+      this.summary,
+      this.states,
+      node.upstream,
+      withMappedConditions(node, this.nodes, this.states, aligned),
+    );
+    // A merge is judged whole on its branches (each branch is one upstream); manual_only waits once.
     const whole =
-      node.task.options.trigger === "manual_only"
+      node.task.kind === "merge" || node.task.options.trigger === "manual_only"
         ? judge(node, this.summary, this.approved)
         : judgeSkip(node, this.summary);
     if (whole !== undefined) {
       this.finish(i, whole);
       return;
     }
+    if (node.task.kind === "merge") {
+      this.finish(i, mergeMapped(node, this.states, startedAt, this.reporter, this.info));
+      return;
+    }
     const job = openMapJob(node, this, this.summary, startedAt);
-    if (job instanceof State) this.finish(i, job);
-    else this.mapJobs.push(job);
+    if (job instanceof State) {
+      this.finish(i, job);
+      return;
+    }
+    const misaligned = alignMappedConditions(job, node, this.nodes, this.states);
+    if (misaligned === undefined) this.mapJobs.push(job);
+    else this.finish(i, misaligned);
   }
 
   /** Starts the next child of `job`, judged on its own upstream (map-jobs.ts). */
