@@ -11,7 +11,7 @@ export {
   type UnreadableClaim,
 } from "./client/api-client.ts";
 export { merge, when } from "./core/conditions.ts";
-export { context, type TaskContext } from "./core/context.ts";
+export { context, type LoopContext, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
 export type {
   ConcurrentExecutorOptions,
@@ -49,7 +49,22 @@ export {
   type ScheduleBounds,
   type ScheduleType,
 } from "./core/schedules.ts";
-export { Fail, Skip } from "./core/signals.ts";
+export {
+  Fail,
+  Loop,
+  type LoopOptions,
+  Pause,
+  Retry,
+  type RetryOptions,
+  Skip,
+  Succeed,
+  type SucceedOptions,
+} from "./core/signals.ts";
+export type {
+  StateHandler,
+  StateHandlerResult,
+  StateSubject,
+} from "./core/state-handlers.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";

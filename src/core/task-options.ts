@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "./errors.ts";
+import type { StateHandler } from "./state-handlers.ts";
 import { TRIGGERS, type TriggerName } from "./triggers.ts";
 
 /** What kind of node a task makes: user tasks, and three built-ins. */
@@ -35,6 +36,10 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
    * Combine with `cacheFor` to bound its age. @default none
    */
   cache?: "content";
+  /** Called on every state change of each run of the task (each mapped child, each retry), in order; see {@link StateHandler}. @default none */
+  onStateChange?: StateHandler[];
+  /** The most times one run of the task may run again by throwing `Loop` or `Retry`. @default 1000 */
+  maxLoops?: number;
 }
 
 /** Task options after validation: complete and frozen. */
@@ -50,6 +55,9 @@ export interface ResolvedTaskOptions {
   /** Undefined: follow the flow (checkpoint when it has a result backend). */
   readonly checkpoint: boolean | undefined;
   readonly cache: "content" | undefined;
+  /** Undefined when the task has none, so that the task runner checks one field. */
+  readonly onStateChange: readonly StateHandler[] | undefined;
+  readonly maxLoops: number;
 }
 
 /** What a graph node needs to know about its task. */
@@ -77,7 +85,12 @@ const taskOptionsSchema = z.strictObject({
   tags: z.array(z.string()).optional(),
   checkpoint: z.boolean().optional(),
   cache: z.literal("content").optional(),
+  onStateChange: z.array(fnSchema).optional(),
+  maxLoops: z.int().min(0).optional(),
 });
+
+/** How many times a task run may run again by its own signal (`Loop`, `Retry`) when its options do not say. */
+export const DEFAULT_MAX_LOOPS = 1000;
 
 /** Defaults shared by every task without options (one frozen object). */
 export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
@@ -91,6 +104,8 @@ export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
   tags: Object.freeze([]) as readonly string[],
   checkpoint: undefined,
   cache: undefined,
+  onStateChange: undefined,
+  maxLoops: DEFAULT_MAX_LOOPS,
 });
 
 /** Validates a task's options once, naming the task, the field and the value when one is wrong. */
@@ -115,6 +130,11 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     tags: Object.freeze([...(o.tags ?? [])]),
     checkpoint: o.checkpoint,
     cache: o.cache,
+    onStateChange:
+      o.onStateChange === undefined || o.onStateChange.length === 0
+        ? undefined
+        : Object.freeze([...o.onStateChange]),
+    maxLoops: o.maxLoops ?? DEFAULT_MAX_LOOPS,
   });
 }
 

@@ -122,6 +122,8 @@ function pickUserOptions(o: ResolvedTaskOptions): TaskOptions {
   if (o.cacheKey !== undefined) out.cacheKey = o.cacheKey as (...args: unknown[]) => string;
   if (o.checkpoint !== undefined) out.checkpoint = o.checkpoint;
   if (o.cache !== undefined) out.cache = o.cache;
+  if (o.onStateChange !== undefined) out.onStateChange = [...o.onStateChange];
+  out.maxLoops = o.maxLoops;
   return out;
 }
 
