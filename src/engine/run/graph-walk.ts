@@ -65,6 +65,7 @@ import type { RunScope } from "../task-host.ts";
 import { type MaybePromise, TaskRunner } from "../task-runner.ts";
 import { cancelUnfinished, decideFinalState } from "./final-state.ts";
 import { FlowRunResult } from "./flow-run-result.ts";
+import { flowStateHandling } from "./flow-state-handling.ts";
 import {
   alignedUpstreams,
   childArgs,
@@ -138,14 +139,15 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       options.resume === undefined
         ? undefined
         : new Resume(results!, flow.name, options.resume, this.info.id, this.reporter);
+    this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
     const scope: RunScope = {
       info: this.info,
       signal: this.controller.signal,
       logSink,
       results,
+      approved: this.approved.size === 0 ? undefined : this.approved,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
-    this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
   }
 
   async run(): Promise<FlowRun<Out>> {
@@ -154,10 +156,18 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     const onAbort = () => this.cancel();
     if (signal?.aborted) this.cancel();
     else signal?.addEventListener("abort", onAbort, { once: true });
-    this.reporter?.flowState?.(
-      this.info,
-      new State("Running", undefined, undefined, undefined, started),
-    );
+    const handled = flowStateHandling(this.flow.options.onStateChange, this.info, this.reporter);
+    let running = new State("Running", undefined, undefined, undefined, started);
+    if (handled !== undefined) running = await handled.change(running);
+    this.reporter?.flowState?.(this.info, running);
+    // A flow state handler that answers another state for Running ends the run in it.
+    if (running.type !== "Running") {
+      signal?.removeEventListener("abort", onAbort);
+      await this.reporter?.close?.();
+      return new FlowRunResult(this.flow, this.graph, this.info, running, this.states, (i) =>
+        this.resultOf(i),
+      );
+    }
     for (let i = 0; i < this.nodes.length; i++) {
       const up = this.nodes[i]!.upstream.length;
       this.remaining[i] = up;
@@ -176,7 +186,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     }
     if (this.crash === undefined && this.cancelled)
       cancelUnfinished(this.nodes, this.states, this.mapJobs, this.reporter, this.info);
-    const final = decideFinalState({
+    let final = decideFinalState({
       started,
       crash: this.crash,
       cancelled: this.cancelled,
@@ -187,6 +197,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       paused: this.paused,
       strict: (this.options.strict ?? this.flow.options.strict) === true,
     });
+    if (handled !== undefined) final = await handled.change(final);
     this.reporter?.flowState?.(this.info, final);
     await this.reporter?.close?.();
     return new FlowRunResult(this.flow, this.graph, this.info, final, this.states, (i) =>
@@ -337,7 +348,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     summarize(this.summary, this.states, node.upstream, undefined);
     const verdict = judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
-      this.finish(i, verdict);
+      this.judged(i, verdict);
       return;
     }
     if (kind === "merge") {
@@ -382,11 +393,11 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     summarize(this.summary, this.states, node.upstream, alignedUpstreams(node, this.states));
     const verdict = judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
-      this.finish(i, verdict);
+      this.judged(i, verdict);
       return;
     }
     const job = openMapJob(node, this, this.summary, startedAt);
-    if (job instanceof State) this.finish(i, job);
+    if (job instanceof State) this.judged(i, job);
     else this.mapJobs.push(job);
   }
 
@@ -399,7 +410,8 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       summarizeChild(job, c, this.summary);
       const verdict = judge(node, this.summary, this.approved);
       if (verdict !== undefined) {
-        this.childDone(job, c, verdict);
+        if (node.task.options.onStateChange === undefined) this.childDone(job, c, verdict);
+        else this.settle(this.tasks.judged(node, c, verdict), job.index, job, c);
         return;
       }
     }
@@ -418,7 +430,14 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     job.childStates[c] = state;
     this.reporter?.taskState?.(this.info, this.nodes[job.index]!, c, state);
     if (++job.done < job.count) return;
-    this.finish(job.index, mappedState(job));
+    this.judged(job.index, mappedState(job));
+  }
+
+  /** Node `i` ends in `state` without a task run; a task with state handlers lets them see it first. */
+  private judged(i: number, state: State): void {
+    const node = this.nodes[i]!;
+    if (node.task.options.onStateChange === undefined) this.finish(i, state);
+    else this.settle(this.tasks.judged(node, undefined, state), i);
   }
 
   /** Node `i` ends in `state`: report it and release its downstreams (Kahn's step). */
