@@ -110,6 +110,12 @@ export {
   flow,
   isFlow,
 } from "./flow.ts";
+export {
+  type NotifyOptions,
+  notify,
+  type WebhookOptions,
+  type WebhookPayload,
+} from "./notify/notify.ts";
 export type { FlowEnvironment, FlowStorage } from "./serialization/deployment.ts";
 export type { SerializeOptions } from "./serialization/flow-serializer.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";
