@@ -453,6 +453,25 @@ describe("state handlers", () => {
     assert.deepEqual(reporter.flowTypes(), ["Running", "Success"]);
   });
 
+  test("a flow handler answering another state for Running ends the run before any task", async () => {
+    let ran = false;
+    const t = task("t", () => {
+      ran = true;
+    });
+    const f = flow(unique("flow-handler-skip"), () => t(), {
+      onStateChange: [
+        (_s, _o, next) =>
+          next.type === "Running" ? new State("Cancelled", "maintenance window") : undefined,
+      ],
+    });
+    const reporter = new RecordingReporter();
+    const run = await f.run({ reporter });
+    assert.equal(ran, false);
+    assert.equal(run.state.type, "Cancelled");
+    assert.equal(run.state.message, "maintenance window");
+    assert.deepEqual(reporter.flowTypes(), ["Cancelled"]);
+  });
+
   test("a flow handler that throws fails the flow, naming the handler", async () => {
     const t = task("t", () => 1);
     const f = flow(unique("flow-handler-throws"), () => t(), {
