@@ -19,7 +19,7 @@ export {
   switchOn,
   when,
 } from "./core/conditions.ts";
-export { context, type TaskContext } from "./core/context.ts";
+export { context, type LoopContext, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
 export type {
   ConcurrentExecutorOptions,
@@ -63,7 +63,22 @@ export {
   type ScheduleBounds,
   type ScheduleType,
 } from "./core/schedules.ts";
-export { Fail, Skip } from "./core/signals.ts";
+export {
+  Fail,
+  Loop,
+  type LoopOptions,
+  Pause,
+  Retry,
+  type RetryOptions,
+  Skip,
+  Succeed,
+  type SucceedOptions,
+} from "./core/signals.ts";
+export type {
+  StateHandler,
+  StateHandlerResult,
+  StateSubject,
+} from "./core/state-handlers.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
 export { TARGET_FIELDS, type Target, type TargetContext } from "./core/targets.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
@@ -119,6 +134,12 @@ export {
   flow,
   isFlow,
 } from "./flow.ts";
+export {
+  type NotifyOptions,
+  notify,
+  type WebhookOptions,
+  type WebhookPayload,
+} from "./notify/notify.ts";
 export type { FlowEnvironment, FlowStorage } from "./serialization/deployment.ts";
 export type { SerializeOptions } from "./serialization/flow-serializer.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";

@@ -17,6 +17,21 @@ export interface TaskContext {
   readonly logger: Logger;
   /** Aborts when the task times out or the flow run is cancelled. */
   readonly signal: AbortSignal;
+  /**
+   * Which iteration of a looping task this is (see `Loop`): `count` is 1 on the
+   * first run, `result` what the previous iteration passed to `Loop` (undefined at first).
+   */
+  readonly loop: LoopContext;
+  /** True when the task was approved for this run (`approve`, `--approve`): see `Pause`. */
+  readonly approved: boolean;
+}
+
+/** A looping task's iteration: `context().loop`. */
+export interface LoopContext {
+  /** 1 for the first iteration, 2 after the first `Loop`, … */
+  readonly count: number;
+  /** The `result` the previous iteration threw `Loop` with; undefined in the first. */
+  readonly result: unknown;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -11,6 +11,7 @@ import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./grap
 import type { Logger, Reporter } from "./reporter.ts";
 import type { ResultBackend } from "./results.ts";
 import type { Schedule } from "./schedules.ts";
+import type { StateHandler } from "./state-handlers.ts";
 import type { State } from "./states.ts";
 import { toErrorData } from "./states.ts";
 
@@ -58,6 +59,12 @@ export interface FlowModelOptions<Out> {
    * run option of the same name overrides it). @default false
    */
   strict?: boolean;
+  /**
+   * Called on each state change of every run of the flow (Running, then its
+   * final state), in order, in the flow-run process; see {@link StateHandler}.
+   * @default none
+   */
+  onStateChange?: readonly StateHandler[];
 }
 
 /** Options of one flow run. */
@@ -172,12 +179,12 @@ export function isFlow(value: unknown): value is Flow<unknown> {
 /**
  * Refuses a flow definition weft cannot use: a name outside 1–100 letters,
  * digits, "_", "-" or "."; a builder that is not a function; a `strict` option
- * that is not a boolean.
+ * that is not a boolean; an `onStateChange` that is not an array of functions.
  */
 export function checkFlowDefinition(
   name: unknown,
   builder: unknown,
-  options: { readonly strict?: unknown },
+  options: { readonly strict?: unknown; readonly onStateChange?: unknown },
 ): asserts name is string {
   if (typeof name !== "string" || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
     throw new WeftError(
@@ -195,6 +202,16 @@ export function checkFlowDefinition(
     throw new WeftError(
       "INVALID_FLOW_OPTIONS",
       `flow "${name}": strict must be true or false, got ${JSON.stringify(options.strict)}`,
+    );
+  }
+  const handlers = options.onStateChange;
+  if (
+    handlers !== undefined &&
+    (!Array.isArray(handlers) || handlers.some((h) => typeof h !== "function"))
+  ) {
+    throw new WeftError(
+      "INVALID_FLOW_OPTIONS",
+      `flow "${name}": onStateChange must be an array of functions (subject, oldState, newState)`,
     );
   }
 }

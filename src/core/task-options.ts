@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { WeftError } from "./errors.ts";
+import type { StateHandler } from "./state-handlers.ts";
 import { checkTargetTemplate, type Target } from "./targets.ts";
 import { TRIGGERS, type Trigger } from "./triggers.ts";
 
@@ -54,6 +55,10 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
    * there. Needs a result backend. @default none
    */
   target?: Target;
+  /** Called on every state change of each run of the task (each mapped child, each retry), in order; see {@link StateHandler}. @default none */
+  onStateChange?: StateHandler[];
+  /** The most times one run of the task may run again by throwing `Loop` or `Retry`. @default 1000 */
+  maxLoops?: number;
 }
 
 /** Task options after validation: complete and frozen. */
@@ -70,6 +75,9 @@ export interface ResolvedTaskOptions {
   readonly checkpoint: boolean | undefined;
   readonly cache: "content" | undefined;
   readonly target: Target | undefined;
+  /** Undefined when the task has none, so that the task runner checks one field. */
+  readonly onStateChange: readonly StateHandler[] | undefined;
+  readonly maxLoops: number;
 }
 
 /** What a graph node needs to know about its task. */
@@ -103,7 +111,12 @@ const taskOptionsSchema = z.strictObject({
   checkpoint: z.boolean().optional(),
   cache: z.literal("content").optional(),
   target: z.union([z.string().min(1), fnSchema]).optional(),
+  onStateChange: z.array(fnSchema).optional(),
+  maxLoops: z.int().min(0).optional(),
 });
+
+/** How many times a task run may run again by its own signal (`Loop`, `Retry`) when its options do not say. */
+export const DEFAULT_MAX_LOOPS = 1000;
 
 /** Defaults shared by every task without options (one frozen object). */
 export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
@@ -118,6 +131,8 @@ export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
   checkpoint: undefined,
   cache: undefined,
   target: undefined,
+  onStateChange: undefined,
+  maxLoops: DEFAULT_MAX_LOOPS,
 });
 
 /** Validates a task's options once, naming the task, the field and the value when one is wrong. */
@@ -144,6 +159,11 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     checkpoint: o.checkpoint,
     cache: o.cache,
     target: o.target,
+    onStateChange:
+      o.onStateChange === undefined || o.onStateChange.length === 0
+        ? undefined
+        : Object.freeze([...o.onStateChange]),
+    maxLoops: o.maxLoops ?? DEFAULT_MAX_LOOPS,
   });
 }
 

@@ -140,6 +140,8 @@ function pickUserOptions(o: ResolvedTaskOptions): TaskOptions {
   if (o.checkpoint !== undefined) out.checkpoint = o.checkpoint;
   if (o.cache !== undefined) out.cache = o.cache;
   if (o.target !== undefined) out.target = o.target;
+  if (o.onStateChange !== undefined) out.onStateChange = [...o.onStateChange];
+  out.maxLoops = o.maxLoops;
   return out;
 }
 

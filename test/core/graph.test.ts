@@ -306,6 +306,17 @@ describe("task options", () => {
     throwsCode(() => add.with({ retries: -2 }), "INVALID_TASK_OPTIONS", /task "add"/, /retries/);
     throwsCode(() => task("no fn", () => 1), "INVALID_TASK_OPTIONS", /"no fn"/);
     throwsCode(() => task("t", "nope" as never), "INVALID_TASK_OPTIONS", /expected a function/);
+    throwsCode(() => task("t", () => 1, { maxLoops: -1 }), "INVALID_TASK_OPTIONS", /maxLoops/);
+  });
+
+  test("with() keeps state handlers and maxLoops", () => {
+    const handler = () => undefined;
+    const t = task("handled", () => 1, { onStateChange: [handler], maxLoops: 3 }).with({
+      retries: 1,
+    });
+    assert.deepEqual(t.options.onStateChange, [handler]);
+    assert.equal(t.options.maxLoops, 3);
+    assert.equal(task("none", () => 1, { onStateChange: [] }).options.onStateChange, undefined);
   });
 
   test("defaults are filled in and frozen", () => {
@@ -324,6 +335,8 @@ describe("task options", () => {
         checkpoint: undefined,
         cache: undefined,
         target: undefined,
+        onStateChange: undefined,
+        maxLoops: 1000,
       },
     );
     assert.ok(Object.isFrozen(t.options));

@@ -7,7 +7,7 @@ import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
 
 const unique = (label: string) => `${label}-${randomUUID()}`;
 
-type Seen = Omit<TaskContext, "logger" | "signal"> & { aborted: boolean };
+type Seen = Omit<TaskContext, "logger" | "signal" | "loop" | "approved"> & { aborted: boolean };
 
 function snapshot(ctx: TaskContext): Seen {
   return {

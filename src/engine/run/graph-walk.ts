@@ -69,6 +69,7 @@ import type { RunScope } from "../task-host.ts";
 import { type MaybePromise, TaskRunner } from "../task-runner.ts";
 import { cancelUnfinished, decideFinalState } from "./final-state.ts";
 import { FlowRunResult } from "./flow-run-result.ts";
+import { flowStateHandling } from "./flow-state-handling.ts";
 import {
   alignedUpstreams,
   childArgs,
@@ -146,14 +147,15 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       options.resume === undefined
         ? undefined
         : new Resume(results!, flow.name, options.resume, this.info.id, this.reporter);
+    this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
     const scope: RunScope = {
       info: this.info,
       signal: this.controller.signal,
       logSink,
       results,
+      approved: this.approved.size === 0 ? undefined : this.approved,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
-    this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
   }
 
   async run(): Promise<FlowRun<Out>> {
@@ -162,10 +164,18 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     const onAbort = () => this.cancel();
     if (signal?.aborted) this.cancel();
     else signal?.addEventListener("abort", onAbort, { once: true });
-    this.reporter?.flowState?.(
-      this.info,
-      new State("Running", undefined, undefined, undefined, started),
-    );
+    const handled = flowStateHandling(this.flow.options.onStateChange, this.info, this.reporter);
+    let running = new State("Running", undefined, undefined, undefined, started);
+    if (handled !== undefined) running = await handled.change(running);
+    this.reporter?.flowState?.(this.info, running);
+    // A flow state handler that answers another state for Running ends the run in it.
+    if (running.type !== "Running") {
+      signal?.removeEventListener("abort", onAbort);
+      await this.reporter?.close?.();
+      return new FlowRunResult(this.flow, this.graph, this.info, running, this.states, (i) =>
+        this.resultOf(i),
+      );
+    }
     for (let i = 0; i < this.nodes.length; i++) {
       const up = this.nodes[i]!.upstream.length;
       this.remaining[i] = up;
@@ -184,7 +194,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     }
     if (this.crash === undefined && this.cancelled)
       cancelUnfinished(this.nodes, this.states, this.mapJobs, this.reporter, this.info);
-    const final = decideFinalState({
+    let final = decideFinalState({
       started,
       crash: this.crash,
       cancelled: this.cancelled,
@@ -195,6 +205,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       paused: this.paused,
       strict: (this.options.strict ?? this.flow.options.strict) === true,
     });
+    if (handled !== undefined) final = await handled.change(final);
     this.reporter?.flowState?.(this.info, final);
     await this.reporter?.close?.();
     return new FlowRunResult(this.flow, this.graph, this.info, final, this.states, (i) =>
@@ -348,7 +359,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
         ? cleanupVerdict(node, this.states)
         : judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
-      this.finish(i, verdict);
+      this.judged(i, verdict);
       return;
     }
     if (kind === "merge") {
@@ -400,7 +411,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       summarize(this.summary, this.states, node.upstream, undefined);
       const verdict = judge(node, this.summary, this.approved);
       const from = this.states[listless.index]!;
-      this.finish(i, verdict ?? nothingToMap(node, listless, from, startedAt));
+      this.judged(i, verdict ?? nothingToMap(node, listless, from, startedAt));
       return;
     }
     const aligned = alignedUpstreams(node, this.states);
@@ -416,21 +427,21 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
         ? judge(node, this.summary, this.approved)
         : judgeSkip(node, this.summary);
     if (whole !== undefined) {
-      this.finish(i, whole);
+      this.judged(i, whole);
       return;
     }
     if (node.task.kind === "merge") {
-      this.finish(i, mergeMapped(node, this.states, startedAt, this.reporter, this.info));
+      this.judged(i, mergeMapped(node, this.states, startedAt, this.reporter, this.info));
       return;
     }
     const job = openMapJob(node, this, this.summary, startedAt);
     if (job instanceof State) {
-      this.finish(i, job);
+      this.judged(i, job);
       return;
     }
     const misaligned = alignMappedConditions(job, node, this.nodes, this.states);
     if (misaligned === undefined) this.mapJobs.push(job);
-    else this.finish(i, misaligned);
+    else this.judged(i, misaligned);
   }
 
   /** Starts the next child of `job`, judged on its own upstream (map-jobs.ts). */
@@ -441,7 +452,8 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     summarizeChild(job, c, this.summary);
     const verdict = judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
-      this.childDone(job, c, verdict);
+      if (node.task.options.onStateChange === undefined) this.childDone(job, c, verdict);
+      else this.settle(this.tasks.judged(node, c, verdict), job.index, job, c);
       return;
     }
     const args = childArgs(job, c, this);
@@ -459,7 +471,14 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     job.childStates[c] = state;
     this.reporter?.taskState?.(this.info, this.nodes[job.index]!, c, state);
     if (++job.done < job.count) return;
-    this.finish(job.index, mappedState(job));
+    this.judged(job.index, mappedState(job));
+  }
+
+  /** Node `i` ends in `state` without a task run; a task with state handlers lets them see it first. */
+  private judged(i: number, state: State): void {
+    const node = this.nodes[i]!;
+    if (node.task.options.onStateChange === undefined) this.finish(i, state);
+    else this.settle(this.tasks.judged(node, undefined, state), i);
   }
 
   /** Node `i` ends in `state`: report it and release its downstreams (Kahn's step). */

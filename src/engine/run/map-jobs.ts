@@ -223,10 +223,15 @@ export function childArgs(job: MapJob, c: number, source: MapSource): unknown[] 
 /** The mapped node's state once every child finished: Mapped, with the children's tally. */
 export function mappedState(job: MapJob): State {
   const s: UpstreamSummary = { total: 0, successful: 0, failed: 0, skipped: 0 };
-  for (const child of job.childStates) countState(s, child);
-  const message = `${s.total} children: ${s.successful - s.skipped} succeeded, ${s.failed} failed, ${s.skipped} skipped`;
+  let paused = 0;
+  for (const child of job.childStates) {
+    countState(s, child);
+    if (child.type === "Paused") paused++;
+  }
+  const message = `${s.total} children: ${s.successful - s.skipped} succeeded, ${s.failed} failed, ${s.skipped} skipped${paused === 0 ? "" : `, ${paused} paused`}`;
+  // A child waiting for approval holds the whole node (and so its downstreams) Paused.
   return new State(
-    "Mapped",
+    paused === 0 ? "Mapped" : "Paused",
     message,
     undefined,
     undefined,
