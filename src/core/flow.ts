@@ -89,6 +89,11 @@ export interface RunOptions {
    * persisted are not run again (their results are read back). Needs a result backend.
    */
   resume?: string;
+  /**
+   * Variables for this run's tasks, read by `context().env` (an agent gives its
+   * API here, which `startFlowRun` uses). @default {}
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The outcome of a flow run. */

@@ -143,6 +143,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       signal: this.controller.signal,
       logSink,
       results,
+      env: options.env,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
     this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
