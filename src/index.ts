@@ -10,6 +10,12 @@ export {
   createApiClient,
   type UnreadableClaim,
 } from "./client/api-client.ts";
+export {
+  type ChildFlowRun,
+  type FlowRunApi,
+  type StartFlowRunOptions,
+  startFlowRun,
+} from "./client/flow-run-task.ts";
 export { merge, when } from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";

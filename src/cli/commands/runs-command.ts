@@ -238,6 +238,12 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined, elapsed: E
     ["version", String(run.version)],
     ["claims", run.claimCount ? String(run.claimCount) : undefined],
     ["rescheduled", run.rescheduleCount ? `${run.rescheduleCount} time(s)` : undefined],
+    [
+      "parent",
+      run.parentRunId === undefined
+        ? undefined
+        : `${run.parentRunId}${run.parentTaskRun === undefined ? "" : ` (task ${run.parentTaskRun})`}`,
+    ],
   ];
   const width = Math.max(...fields.map(([k]) => k.length));
   const lines = fields
@@ -250,6 +256,18 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined, elapsed: E
   )}`;
   if (run.taskRuns.length > 0) {
     out += `\ntask runs\n${taskRunTable(run.taskRuns, elapsed)}`;
+  }
+  if (run.childRuns.length > 0) {
+    out += `\nchild runs\n${table(
+      ["ID", "FLOW", "STATE", "TASK", "MESSAGE"],
+      run.childRuns.map((c) => [
+        c.id,
+        c.flowName,
+        c.state.type,
+        c.parentTaskRun ?? "",
+        brief(c.state.message),
+      ]),
+    )}`;
   }
   return out;
 }
