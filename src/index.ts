@@ -13,6 +13,7 @@ export {
 export {
   type ChildFlowRun,
   type FlowRunApi,
+  type StartFlowRun,
   type StartFlowRunOptions,
   startFlowRun,
 } from "./client/flow-run-task.ts";

@@ -81,20 +81,46 @@ export interface ChildFlowRun {
   readonly message?: string;
 }
 
+/** {@link startFlowRun}, and its mapped form. */
+export interface StartFlowRun {
+  (flowName: string, options?: StartFlowRunOptions): Ref<ChildFlowRun>;
+  /**
+   * One child run per item: each parameter is an array (or a ref to one) lined up
+   * by index, or `unmapped(value)` for the same value in every child.
+   * @example
+   * const runs = startFlowRun.map("etl", { parameters: { day: days, mode: unmapped("full") } });
+   */
+  map(flowName: string, options?: StartFlowRunOptions): Ref<ChildFlowRun[]>;
+}
+
 /**
  * Adds a task that creates a run of the registered flow `flowName` through the
  * server's API, linked to this run as its parent, and resolves with the child
  * run ({@link ChildFlowRun}); with `wait`, when the child has finished. Inside a
- * flow builder only.
+ * flow builder only. See docs/flows-of-flows.md.
  * @example
  * const day = parameter("day", "2026-01-01");
  * const etl = startFlowRun("etl", { parameters: { day }, wait: true });
  * report(etl); // runs after the child run succeeded
  */
-export function startFlowRun(
+export const startFlowRun: StartFlowRun = Object.assign(
+  (flowName: string, options: StartFlowRunOptions = {}): Ref<ChildFlowRun> => {
+    const { t, args } = childRunTask(flowName, options);
+    return t(...args) as Ref<ChildFlowRun>;
+  },
+  {
+    map: (flowName: string, options: StartFlowRunOptions = {}): Ref<ChildFlowRun[]> => {
+      const { t, args } = childRunTask(flowName, options);
+      return t.map(...(args as Parameters<AnyTask["map"]>)) as Ref<ChildFlowRun[]>;
+    },
+  },
+);
+
+/** The task that creates the child, and its arguments: the parameters' values in key order. */
+function childRunTask(
   flowName: string,
-  options: StartFlowRunOptions = {},
-): Ref<ChildFlowRun> {
+  options: StartFlowRunOptions,
+): { t: AnyTask; args: unknown[] } {
   checkOptions(flowName, options);
   const parameters = options.parameters ?? {};
   const keys = Object.keys(parameters);
@@ -110,7 +136,7 @@ export function startFlowRun(
     return createChild(flowName, given, options, context());
   };
   const t = task(options.name ?? `run-${slugify(flowName)}`, body, taskOptions) as AnyTask;
-  return t(...keys.map((k) => parameters[k])) as Ref<ChildFlowRun>;
+  return { t, args: keys.map((k) => parameters[k]) };
 }
 
 function checkOptions(flowName: string, options: StartFlowRunOptions): void {

@@ -13,6 +13,7 @@ import type { FlowRunRecord } from "../../src/serialization/api-schemas.ts";
 import {
   child,
   fireAndForget,
+  mapped,
   parent,
   retried,
   tolerant,
@@ -33,7 +34,9 @@ async function withServer(
 ): Promise<void> {
   const server = await startTestServer(dialect);
   try {
-    for (const f of [child, parent, fireAndForget, retried, tolerant]) await server.register(f);
+    for (const f of [child, parent, fireAndForget, retried, tolerant, mapped]) {
+      await server.register(f);
+    }
     server.agent({ runEnv: apiVariables(server.server.url, undefined) });
     await body(server);
   } finally {
@@ -113,6 +116,24 @@ for (const dialect of ["sqlite", "postgres"] as const) {
         const tolerated = await server.waitFor(t.run.id, undefined, 60_000);
         assert.equal(tolerated.state.type, "Success", tolerated.state.message);
         assert.equal((await childrenOf(server, t.run.id))[0]?.state.type, "Failed");
+      });
+    });
+
+    test("startFlowRun.map: one child per item, each linked to its child task run", async () => {
+      await withServer(dialect, async (server) => {
+        const { run } = await server.api.createFlowRun({ flowName: "fof-mapped" });
+        const done = await server.waitFor(run.id, undefined, 60_000);
+        assert.equal(done.state.type, "Success", done.state.message);
+        const kids = await childrenOf(server, run.id);
+        assert.deepEqual(
+          kids.map((k) => [k.parentTaskRun, k.parameters.day, k.state.type]).sort(),
+          [
+            ["run-fof-child-1[0]", "mon", "Success"],
+            ["run-fof-child-1[1]", "tue", "Success"],
+            ["run-fof-child-1[2]", "wed", "Success"],
+          ],
+        );
+        assert.equal(done.childRuns.length, 3);
       });
     });
 
