@@ -57,6 +57,13 @@ describe("printable flow names", () => {
       assert.equal(doc.flow, "Map / Reduce 🤓");
       assert.equal(doc.state.type, "Success");
     }
+    // Through a flow-run process: the location it is given holds the name encoded ("#", "%").
+    const sub = await runCli(
+      ["run", FIXTURE, "--flow", "Report #7 at 100%", "--environment", "subprocess", "--json"],
+      { env: { WEFT_HOME: join(root, "home") } },
+    );
+    assert.equal(sub.code, 0, explain(sub));
+    assert.equal(JSON.parse(sub.stdout).flow, "Report #7 at 100%");
     const missing = await runCli(["run", FIXTURE, "--flow", "nope"]);
     assert.equal(missing.code, 2, explain(missing));
     assert.match(missing.stderr, /Example: Mapping/);
