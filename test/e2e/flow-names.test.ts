@@ -143,6 +143,18 @@ describe("printable flow names", () => {
         ]);
         assert.equal(remote.code, 0, explain(remote));
         assert.equal(JSON.parse(remote.stdout).flow, "Report #7 at 100%");
+        // The slug of a registered flow's name works too.
+        const bySlug = await runCli([
+          "run",
+          "--remote",
+          "map-reduce",
+          "--wait",
+          "--json",
+          "--api",
+          url,
+        ]);
+        assert.equal(bySlug.code, 0, explain(bySlug));
+        assert.equal(JSON.parse(bySlug.stdout).flow, "Map / Reduce 🤓");
 
         const listed = await runCli([
           "runs",

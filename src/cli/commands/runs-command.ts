@@ -7,6 +7,7 @@ import type {
   CreateFlowRunRequest,
   FlowRunDetail,
   FlowRunRecord,
+  FlowSummary,
   TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
@@ -279,6 +280,26 @@ export interface RemoteRunFlags extends ApiFlags, ParameterFlags {
 }
 
 /**
+ * The active flow whose name's slug is `slug` ("example-mapping" for "Example:
+ * Mapping"), when no flow has it as its name; AMBIGUOUS_FLOW when two have it.
+ */
+async function flowBySlug(api: ApiClient, slug: string): Promise<FlowSummary | undefined> {
+  const { slugify } = await import("../../core/names.ts");
+  const all = await collectPages(10_000, 500, (n, cursor) =>
+    api.listFlows({ archived: "false", limit: n, ...(cursor === undefined ? {} : { cursor }) }),
+  );
+  const found = all.filter((f) => slugify(f.name) === slug);
+  if (found.length > 1) {
+    throw new WeftError(
+      "AMBIGUOUS_FLOW",
+      `${found.map((f) => JSON.stringify(f.name)).join(" and ")} share the slug "${slug}"`,
+      { hint: "name the flow in full (quoted)" },
+    );
+  }
+  return found[0];
+}
+
+/**
  * `weft run --remote <flow name>`: creates a run of the flow's active version
  * through the API; with --wait, follows it to its end and exits as `weft run`
  * does (0 Success, 1 failed, 130 cancelled).
@@ -290,7 +311,7 @@ export async function runRemote(
 ): Promise<void> {
   const api = await clientFromFlags(flags);
   const page = await api.listFlows({ name: flowName, archived: "false", limit: 1 });
-  const summary = page.items[0];
+  const summary = page.items[0] ?? (await flowBySlug(api, flowName));
   if (summary === undefined) {
     throw new WeftError(
       "FLOW_NOT_FOUND",
@@ -308,7 +329,7 @@ export async function runRemote(
     import("../parameter-flags.ts"),
     import("../../serialization/flow-serializer.ts"),
   ]);
-  const parameters = await parameterValues(flowName, specs, flags, cli.stdin);
+  const parameters = await parameterValues(flow.name, specs, flags, cli.stdin);
   const { run } = await api.createFlowRun({
     flowId: flow.id,
     // Values parsed from text or JSON: JSON by construction.
