@@ -172,6 +172,13 @@ describe("printable flow names", () => {
           [run.id],
         );
 
+        // A name in a query is percent-encoded ("#" and "%" too), and the API reads it back.
+        const raw = await fetch(`${url}/api/flows?name=${encodeURIComponent("Report #7 at 100%")}`);
+        const hashedFlows = (await raw.json()) as { items: { name: string }[] };
+        assert.deepEqual(
+          hashedFlows.items.map((f) => f.name),
+          ["Report #7 at 100%"],
+        );
         const flows = await server.api.listFlows({ name: "Map / Reduce 🤓" });
         assert.equal(flows.items.length, 1);
         assert.equal((await server.api.getFlow(flows.items[0]!.id)).name, "Map / Reduce 🤓");
