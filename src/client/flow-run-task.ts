@@ -173,7 +173,7 @@ async function createChild(
     { signal: ctx.signal, deadlineMs: 60_000 },
   );
   ctx.logger.info(
-    `${created ? "created" : "found (created by an earlier attempt)"} flow run ${run.id} of "${flowName}"`,
+    `${created ? "created" : "found (its idempotency key made it earlier)"} flow run ${run.id} of "${flowName}"`,
   );
   if (options.wait !== true) return summary(run, created);
   const end = await waitForEnd(api, run, options.pollIntervalMs ?? 2000, ctx.signal);
