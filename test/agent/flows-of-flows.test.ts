@@ -6,9 +6,16 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, test } from "node:test";
+import { expectTypeOf } from "expect-type";
 import { apiVariables } from "../../src/agent/agent.ts";
 import { createApiClient } from "../../src/client/api-client.ts";
-import { createSubprocessEnvironment, flow, startFlowRun } from "../../src/index.ts";
+import {
+  type ChildFlowRun,
+  createSubprocessEnvironment,
+  flow,
+  type Ref,
+  startFlowRun,
+} from "../../src/index.ts";
 import type { FlowRunRecord } from "../../src/serialization/api-schemas.ts";
 import {
   child,
@@ -211,6 +218,23 @@ describe("startFlowRun outside an agent", () => {
     assert.match(state.message ?? "", /startFlowRun\("fof-child"\)/);
     assert.match(state.error?.hint ?? "", /WEFT_API_URL/);
     assert.equal(state.attempts ?? 1, 1);
+  });
+
+  test("types: a ref to the child run, or to one per item", () => {
+    const f = flow("fof-types", () => {
+      const one = startFlowRun("fof-child", { parameters: { day: "x" } });
+      expectTypeOf(one).toEqualTypeOf<Ref<ChildFlowRun>>();
+      const many = startFlowRun.map("fof-child", { parameters: { day: ["a", "b"] } });
+      expectTypeOf(many).toEqualTypeOf<Ref<ChildFlowRun[]>>();
+      return { one, many };
+    });
+    assert.deepEqual(
+      f.build().nodes.map((n) => [n.slug, n.mapped]),
+      [
+        ["run-fof-child-1", false],
+        ["run-fof-child-2", true],
+      ],
+    );
   });
 
   test("bad options are refused where the flow is built", () => {
