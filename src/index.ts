@@ -11,6 +11,13 @@ export {
   type UnreadableClaim,
 } from "./client/api-client.ts";
 export {
+  type ChildFlowRun,
+  type FlowRunApi,
+  type StartFlowRun,
+  type StartFlowRunOptions,
+  startFlowRun,
+} from "./client/flow-run-task.ts";
+export {
   ifElse,
   merge,
   type SwitchCases,

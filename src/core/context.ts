@@ -18,6 +18,12 @@ export interface TaskContext {
   /** Aborts when the task times out or the flow run is cancelled. */
   readonly signal: AbortSignal;
   /**
+   * Variables the run's environment gave it (an agent gives every run its API,
+   * WEFT_API_URL and WEFT_API_TOKEN), not `process.env`; empty where none were
+   * given, and in a task that runs on a worker (worker threads, `weft worker`).
+   */
+  readonly env: Readonly<Record<string, string>>;
+  /**
    * Which iteration of a looping task this is (see `Loop`): `count` is 1 on the
    * first run, `result` what the previous iteration passed to `Loop` (undefined at first).
    */

@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { WeftError } from "./errors.ts";
 import type { ExecutorSpec } from "./executor-spec.ts";
 import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./graph.ts";
+import { NAME_MAX_LENGTH, nameProblem } from "./names.ts";
 import type { Logger, Reporter } from "./reporter.ts";
 import type { ResultBackend } from "./results.ts";
 import type { Schedule } from "./schedules.ts";
@@ -95,6 +96,11 @@ export interface RunOptions {
    * persisted are not run again (their results are read back). Needs a result backend.
    */
   resume?: string;
+  /**
+   * Variables for this run's tasks, read by `context().env` (an agent gives its
+   * API here, which `startFlowRun` uses). @default {}
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The outcome of a flow run. */
@@ -177,19 +183,24 @@ export function isFlow(value: unknown): value is Flow<unknown> {
 }
 
 /**
- * Refuses a flow definition weft cannot use: a name outside 1–100 letters,
- * digits, "_", "-" or "."; a builder that is not a function; a `strict` option
- * that is not a boolean; an `onStateChange` that is not an array of functions.
+ * Refuses a flow definition weft cannot use: a name that {@link nameProblem}
+ * refuses (empty, over 200 characters, a control character, whitespace at an
+ * end); a builder that is not a function; a `strict` option that is not a
+ * boolean; an `onStateChange` that is not an array of functions.
  */
 export function checkFlowDefinition(
   name: unknown,
   builder: unknown,
   options: { readonly strict?: unknown; readonly onStateChange?: unknown },
 ): asserts name is string {
-  if (typeof name !== "string" || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
+  const problem = nameProblem(name);
+  if (problem !== undefined) {
     throw new WeftError(
       "INVALID_FLOW_NAME",
-      `flow name ${JSON.stringify(name)} is not usable: 1–100 letters, digits, "_", "-" or ".", starting with a letter or digit`,
+      `flow name ${JSON.stringify(name)} is not usable: it ${problem}`,
+      {
+        hint: `a flow name is any printable text of 1–${NAME_MAX_LENGTH} characters, without control characters or whitespace at either end`,
+      },
     );
   }
   if (typeof builder !== "function") {

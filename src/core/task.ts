@@ -1,5 +1,6 @@
 import { WeftError } from "./errors.ts";
 import { activeBuilder, type Ref, type Unmapped } from "./graph.ts";
+import { NAME_MAX_LENGTH, nameProblem } from "./names.ts";
 import {
   type NodeKind,
   type ResolvedTaskOptions,
@@ -86,10 +87,14 @@ export function task<A extends unknown[], R>(
 }
 
 function checkName(name: string): void {
-  if (name.length === 0 || name.length > 200 || /[\s/\\]/.test(name)) {
+  const problem = nameProblem(name);
+  if (problem !== undefined) {
     throw new WeftError(
       "INVALID_TASK_OPTIONS",
-      `task name ${JSON.stringify(name)} is not usable: it must be 1–200 characters without spaces or slashes`,
+      `task name ${JSON.stringify(name)} is not usable: it ${problem}`,
+      {
+        hint: `a task name is any printable text of 1–${NAME_MAX_LENGTH} characters, without control characters or whitespace at either end`,
+      },
     );
   }
 }

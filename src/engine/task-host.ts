@@ -72,7 +72,11 @@ export interface TaskScope {
   readonly logSink: ((record: LogRecord) => void) | undefined;
   /** Where results are persisted, if anywhere. */
   readonly results: ResultBackend | undefined;
+  /** Variables the run's environment gave it (RunOptions.env); none on a worker. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
 }
+
+const NO_VARIABLES: Readonly<Record<string, string>> = Object.freeze({});
 
 /** What every task run of one flow run shares, in the flow-run process. */
 export interface RunScope extends TaskScope {
@@ -126,6 +130,9 @@ export class TaskRunContext implements TaskContext {
   }
   get parameters(): Readonly<Record<string, unknown>> {
     return this.scope.info.parameters;
+  }
+  get env(): Readonly<Record<string, string>> {
+    return this.scope.env ?? NO_VARIABLES;
   }
   get logger(): Logger {
     this.cachedLogger ??= createRunLogger(

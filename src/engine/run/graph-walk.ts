@@ -154,6 +154,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       logSink,
       results,
       approved: this.approved.size === 0 ? undefined : this.approved,
+      env: options.env,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
   }
