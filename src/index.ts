@@ -13,6 +13,7 @@ export {
 export {
   DEFAULT_BASE_IMAGE,
   ensureRuntimeImage,
+  type ImageBuilder,
   RUNTIME_COMMAND,
   type RuntimeImageOptions,
 } from "./containers/runtime-image.ts";
