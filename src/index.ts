@@ -18,6 +18,13 @@ export {
   startFlowRun,
 } from "./client/flow-run-task.ts";
 export {
+  DEFAULT_BASE_IMAGE,
+  ensureRuntimeImage,
+  type ImageBuilder,
+  RUNTIME_COMMAND,
+  type RuntimeImageOptions,
+} from "./containers/runtime-image.ts";
+export {
   ifElse,
   merge,
   type SwitchCases,
@@ -150,6 +157,10 @@ export {
 export type { FlowEnvironment, FlowStorage } from "./serialization/deployment.ts";
 export type { SerializeOptions } from "./serialization/flow-serializer.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";
+export {
+  type ContainerStorageOptions,
+  createContainerStorage,
+} from "./storage/container-storage.ts";
 export { createGitStorage, type GitStorageOptions } from "./storage/git-storage.ts";
 export { createHttpStorage, type HttpStorageOptions } from "./storage/http-storage.ts";
 export { createLocalStorage, type LocalStorageOptions } from "./storage/local-storage.ts";
@@ -158,4 +169,10 @@ export { createModuleStorage, type ModuleStorageOptions } from "./storage/module
 export { storageFromJSON, storageRegistry } from "./storage/registry.ts";
 export { resultBackendFromJSON } from "./storage/result-backend-registry.ts";
 export { createS3Storage, type S3StorageOptions } from "./storage/s3-storage.ts";
-export type { EnvRunner, EnvRunnerOptions, SerializedStorage, Storage } from "./storage/storage.ts";
+export type {
+  EnvRunner,
+  EnvRunnerContainer,
+  EnvRunnerOptions,
+  SerializedStorage,
+  Storage,
+} from "./storage/storage.ts";

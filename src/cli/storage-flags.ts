@@ -23,6 +23,11 @@ export interface StorageFlags {
   path?: string;
   url?: string;
   authHeader?: string;
+  imageName?: string;
+  registry?: string;
+  baseImage?: string;
+  imagePlatform?: string;
+  packageDependencies?: boolean;
   storageName?: string;
 }
 

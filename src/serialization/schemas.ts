@@ -137,7 +137,15 @@ export const parameterSchema = z.strictObject({
 export type SerializedParameter = z.infer<typeof parameterSchema>;
 
 /** The storage kinds weft ships (each has an entry in the storage registry). */
-export const STORAGE_TYPES = ["memory", "local", "module", "s3", "git", "http"] as const;
+export const STORAGE_TYPES = [
+  "memory",
+  "local",
+  "module",
+  "s3",
+  "git",
+  "http",
+  "container",
+] as const;
 /** The environment kinds weft ships (each has an entry in the environment registry). */
 export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed"] as const;
 

@@ -2,6 +2,7 @@
 // knows of it (its `StorageKind`: JSON schema and constructor, command-line
 // flags and constructor, capabilities); adding a kind is that file and one line here.
 import { TypeRegistry } from "../serialization/registry.ts";
+import { containerStorageKind } from "./container-storage.ts";
 import { gitStorageKind } from "./git-storage.ts";
 import { httpStorageKind } from "./http-storage.ts";
 import { localStorageKind } from "./local-storage.ts";
@@ -18,6 +19,7 @@ storageRegistry.register(moduleStorageKind);
 storageRegistry.register(s3StorageKind);
 storageRegistry.register(gitStorageKind);
 storageRegistry.register(httpStorageKind);
+storageRegistry.register(containerStorageKind);
 
 /**
  * Rebuilds a storage from its JSON (PIN-7's deserialize): refuses an unknown

@@ -54,6 +54,14 @@ export interface Storage extends FlowStorage {
   toJSON(): SerializedStorage;
 }
 
+/** The image and command that run a flow inside a container (see {@link EnvRunner.container}). */
+export interface EnvRunnerContainer {
+  /** The image holding the flow's code and weft (`repo@sha256:…` or `repo:tag`). */
+  readonly image: string;
+  /** The command to run in it: `RUNTIME_COMMAND` (`node /opt/weftflow/bin/weft.js execute`). */
+  readonly command: readonly string[];
+}
+
 /** How an {@link EnvRunner} starts its process. */
 export interface EnvRunnerOptions {
   /** Variables added to the child's environment (e.g. WEFT_FLOW_RUN_ID, WEFT_PARAMETERS). */
@@ -74,6 +82,13 @@ export interface EnvRunnerOptions {
 export interface EnvRunner {
   /** The variables that tell the child what to load. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Set when the code lives in a container image (container storage): run `command` in
+   * `image` with `env` (plus the run's variables) instead of calling `start`. `image` names
+   * the image by digest when it was pushed (`repo@sha256:…`), else by its content tag, which
+   * only the engine that built it has.
+   */
+  readonly container?: EnvRunnerContainer;
   start(options?: EnvRunnerOptions): ChildProcess;
 }
 

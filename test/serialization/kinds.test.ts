@@ -45,55 +45,62 @@ describe("storage kinds", () => {
   });
 
   test("a new kind is one descriptor and one registry line: the CLI takes its flags and builds it", async () => {
-    // A stand-in for the next kind (containers): its storage keeps flows in memory.
+    // A stand-in for a next kind (an OCI artifact store, say): its storage keeps flows in memory.
     const made: Record<string, unknown>[] = [];
-    const containerKind: StorageKind<{ type: "container"; schemaVersion: 1 }> = {
-      type: "container",
-      schema: z.strictObject({ type: z.literal("container"), schemaVersion: z.literal(1) }),
-      create: () => createMemoryStorage({ name: "container" }),
+    const standInKind: StorageKind<{ type: "oci"; schemaVersion: 1 }> = {
+      type: "oci",
+      schema: z.strictObject({ type: z.literal("oci"), schemaVersion: z.literal(1) }),
+      create: () => createMemoryStorage({ name: "oci" }),
       capabilities: { shareable: false, remote: false },
       flags: {
-        image: { flag: "--image <ref>", help: "the image holding the flows", required: true },
+        artifact: {
+          flag: "--artifact <ref>",
+          help: "the artifact holding the flows",
+          required: true,
+        },
       },
       fromFlags(options): Storage {
         made.push({ ...options });
-        return createMemoryStorage({ name: `container ${String(options.image)}` });
+        return createMemoryStorage({ name: `oci ${String(options.artifact)}` });
       },
     };
-    storageRegistry.register(containerKind);
+    storageRegistry.register(standInKind);
 
     const help = await runCli(["inspect", "--help"]);
     assert.equal(help.code, 0, help.stderr);
-    assert.match(help.stdout, /--image <ref>\s+container: the image holding the flows/);
-    assert.match(help.stdout, /memory \| local \| module \| s3 \| git \| http \|\s+container/);
+    assert.match(help.stdout, /--artifact <ref>\s+oci: the artifact holding the flows/);
+    assert.match(
+      help.stdout,
+      /memory \| local \| module \| s3 \| git \|\s+http \| container \| oci/,
+    );
 
     const inspected = await runCli([
       "inspect",
       "examples/etl.ts",
       "--storage",
-      "container",
-      "--image",
+      "oci",
+      "--artifact",
       "registry.example/flows:1",
     ]);
     assert.equal(inspected.code, 0, inspected.stderr);
-    assert.deepEqual(made, [{ image: "registry.example/flows:1" }]);
+    assert.deepEqual(made, [{ artifact: "registry.example/flows:1" }]);
     assert.match(JSON.parse(inspected.stdout).location, /#etl$/);
 
-    const refused = await runCli(["inspect", "examples/etl.ts", "--storage", "container"]);
+    const refused = await runCli(["inspect", "examples/etl.ts", "--storage", "oci"]);
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /container storage needs image/);
+    assert.match(refused.stderr, /oci storage needs artifact/);
     const foreign = await runCli([
       "inspect",
       "examples/etl.ts",
       "--storage",
-      "container",
-      "--image",
+      "oci",
+      "--artifact",
       "x",
       "--bucket",
       "b",
     ]);
     assert.equal(foreign.code, 2);
-    assert.match(foreign.stderr, /container storage has no option bucket/);
+    assert.match(foreign.stderr, /oci storage has no option bucket/);
   });
 
   test("a kind whose capabilities say it imports host code is refused unless allowed", () => {

@@ -114,7 +114,7 @@ export abstract class BundleStorage implements Storage {
 }
 
 /** A stored flow must be exported, or no other process could find it in the bundle. */
-async function checkExported(flows: readonly Flow<unknown>[]): Promise<void> {
+export async function checkExported(flows: readonly Flow<unknown>[]): Promise<void> {
   for (const flow of flows) {
     if (!(await isExportedBy(flow.moduleUrl!, flow))) {
       throw new WeftError(
