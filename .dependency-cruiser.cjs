@@ -13,6 +13,8 @@ const parts = {
   // core's contracts (Reporter, Logger, WeftError), and core depends on nothing, so they may use it.
   client: ["core", "serialization"],
   agent: ["core", "client", "storage", "environments", "serialization", "containers"],
+  // Notifications (notify.webhook, notify.slack): state handlers that check secrets as configuration does.
+  notify: ["core", "serialization"],
   cli: null, // may use everything
 };
 

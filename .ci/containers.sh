@@ -29,6 +29,12 @@ stop() {
   done
   # Containers the tests made carry weft's label; none may outlive the run.
   podman ps -aq --filter label=io.weftflow.run 2>/dev/null | xargs -r podman rm -f >/dev/null 2>&1 || true
+  # Images the tests and benchmarks built (runtime images are keyed by weft's content, so every
+  # commit makes a new one of ~115 MB): gone with the run, so the disk does not fill up.
+  podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+    | grep -E '^(localhost/weftflow-runtime|localhost/weft-(test|bench|flows|e2e|ctr)|127\.0\.0\.1:[0-9]+/)' \
+    | xargs -r podman rmi -f >/dev/null 2>&1 || true
+  podman image prune -f >/dev/null 2>&1 || true
 }
 
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }

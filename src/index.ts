@@ -11,13 +11,29 @@ export {
   type UnreadableClaim,
 } from "./client/api-client.ts";
 export {
+  type ChildFlowRun,
+  type FlowRunApi,
+  type StartFlowRun,
+  type StartFlowRunOptions,
+  startFlowRun,
+} from "./client/flow-run-task.ts";
+export {
   DEFAULT_BASE_IMAGE,
   ensureRuntimeImage,
+  type ImageBuilder,
   RUNTIME_COMMAND,
   type RuntimeImageOptions,
 } from "./containers/runtime-image.ts";
-export { merge, when } from "./core/conditions.ts";
-export { context, type TaskContext } from "./core/context.ts";
+export {
+  ifElse,
+  merge,
+  type SwitchCases,
+  type SwitchOutputs,
+  type SwitchValue,
+  switchOn,
+  when,
+} from "./core/conditions.ts";
+export { context, type LoopContext, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
 export type {
   ConcurrentExecutorOptions,
@@ -46,6 +62,12 @@ export type {
   Reporter,
   TaskInfo,
 } from "./core/reporter.ts";
+export {
+  type Resource,
+  type ResourceOptions,
+  type ResourceUse,
+  resource,
+} from "./core/resource.ts";
 export type { ResultBackend, ResultContext } from "./core/results.ts";
 export {
   cron,
@@ -55,11 +77,36 @@ export {
   type ScheduleBounds,
   type ScheduleType,
 } from "./core/schedules.ts";
-export { Fail, Skip } from "./core/signals.ts";
+export {
+  Fail,
+  Loop,
+  type LoopOptions,
+  Pause,
+  Retry,
+  type RetryOptions,
+  Skip,
+  Succeed,
+  type SucceedOptions,
+} from "./core/signals.ts";
+export type {
+  StateHandler,
+  StateHandlerResult,
+  StateSubject,
+} from "./core/state-handlers.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
+export { TARGET_FIELDS, type Target, type TargetContext } from "./core/targets.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
 export type { TaskOptions } from "./core/task-options.ts";
-export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
+export {
+  type CountBounds,
+  someFailed,
+  someSuccessful,
+  TRIGGERS,
+  type Trigger,
+  type TriggerFunction,
+  type TriggerName,
+  type UpstreamSummary,
+} from "./core/triggers.ts";
 export { createFlowRunner, type FlowRunner, runFlow } from "./engine/flow-runner.ts";
 export {
   createLocalResultBackend,
@@ -109,6 +156,12 @@ export {
   flow,
   isFlow,
 } from "./flow.ts";
+export {
+  type NotifyOptions,
+  notify,
+  type WebhookOptions,
+  type WebhookPayload,
+} from "./notify/notify.ts";
 export type { FlowEnvironment, FlowStorage } from "./serialization/deployment.ts";
 export type { SerializeOptions } from "./serialization/flow-serializer.ts";
 export { jsonSchemas, type SerializedFlow, type SerializedState } from "./serialization/index.ts";

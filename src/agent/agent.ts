@@ -97,6 +97,19 @@ export interface AgentOptions {
    * @default no mounts; the engine at WEFT_CONTAINER_HOST or the usual sockets
    */
   readonly host?: Omit<EnvironmentHost, "owner">;
+  /**
+   * Variables every run is given (ExecuteContext.env: `context().env` in process,
+   * the environment of a flow-run process): the API's WEFT_API_URL and
+   * WEFT_API_TOKEN, so a run's tasks can create runs (`startFlowRun`). @default {}
+   */
+  readonly runEnv?: Readonly<Record<string, string>>;
+}
+
+/** The variables that give a run the API an agent talks to (its {@link AgentOptions.runEnv}). */
+export function apiVariables(url: string, token: string | undefined): Record<string, string> {
+  return token === undefined || token === ""
+    ? { WEFT_API_URL: url }
+    : { WEFT_API_URL: url, WEFT_API_TOKEN: token };
 }
 
 /** A running agent. */
@@ -350,6 +363,7 @@ export function startAgent(options: AgentOptions): Agent {
       reporter: progress,
       logger: log,
       signal: controller.signal,
+      ...(options.runEnv === undefined ? {} : { env: options.runEnv }),
       ...(restarted ? { resume: run.id } : {}),
     };
     try {

@@ -8,11 +8,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
 import { WeftError } from "../core/errors.ts";
 import { weftHome } from "../core/home.ts";
 import { PACKAGE_NAME, PACKAGE_ROOT, packageVersion } from "../core/package.ts";
 import { BuildContext } from "./build-context.ts";
-import type { ContainerEngine } from "./engine.ts";
 import { packageClosure } from "./package-closure.ts";
 
 /** Where weft lives in the runtime image (and every image built on it). */
@@ -36,6 +36,24 @@ export const DEFAULT_BASE_IMAGE = "docker.io/library/node:20-slim";
 
 /** The label every image weft builds carries: the weftflow version inside it. */
 export const RUNTIME_LABEL = "io.weftflow.runtime";
+
+/**
+ * What building the runtime image needs of a container engine: weft's `ContainerEngine` has it.
+ * Narrow on purpose, so that this public API does not carry the engine client's types.
+ */
+export interface ImageBuilder {
+  /** The engine's address, for messages and to share one build per engine. */
+  readonly host: string;
+  /** The image's id, or undefined when the engine does not have it. */
+  inspectImage(ref: string): Promise<{ readonly id: string } | undefined>;
+  /** Pulls `ref`; IMAGE_NOT_FOUND when no registry has it. */
+  pull(ref: string): Promise<void>;
+  /** Builds a tar build context into `tag`; CONTAINER_BUILD_FAILED naming the step. */
+  build(
+    context: Readable,
+    options: { tag: string; labels?: Record<string, string>; platform?: string },
+  ): Promise<string>;
+}
 
 /** Options of {@link ensureRuntimeImage}. */
 export interface RuntimeImageOptions {
@@ -139,7 +157,7 @@ const building = new Map<string, Promise<string>>();
  * // run [...RUNTIME_COMMAND] in `image` with the flow's code variables
  */
 export async function ensureRuntimeImage(
-  engine: ContainerEngine,
+  engine: ImageBuilder,
   options: RuntimeImageOptions = {},
 ): Promise<string> {
   const baseImage = options.baseImage ?? DEFAULT_BASE_IMAGE;
@@ -170,7 +188,7 @@ export async function ensureRuntimeImage(
 }
 
 /** The base image's id, pulling it first when the engine does not have it. */
-export async function ensureBaseImage(engine: ContainerEngine, baseImage: string): Promise<string> {
+export async function ensureBaseImage(engine: ImageBuilder, baseImage: string): Promise<string> {
   const found = await engine.inspectImage(baseImage);
   if (found) return found.id;
   await engine.pull(baseImage);

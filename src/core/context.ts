@@ -17,6 +17,27 @@ export interface TaskContext {
   readonly logger: Logger;
   /** Aborts when the task times out or the flow run is cancelled. */
   readonly signal: AbortSignal;
+  /**
+   * Variables the run's environment gave it (an agent gives every run its API,
+   * WEFT_API_URL and WEFT_API_TOKEN), not `process.env`; empty where none were
+   * given, and in a task that runs on a worker (worker threads, `weft worker`).
+   */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Which iteration of a looping task this is (see `Loop`): `count` is 1 on the
+   * first run, `result` what the previous iteration passed to `Loop` (undefined at first).
+   */
+  readonly loop: LoopContext;
+  /** True when the task was approved for this run (`approve`, `--approve`): see `Pause`. */
+  readonly approved: boolean;
+}
+
+/** A looping task's iteration: `context().loop`. */
+export interface LoopContext {
+  /** 1 for the first iteration, 2 after the first `Loop`, … */
+  readonly count: number;
+  /** The `result` the previous iteration threw `Loop` with; undefined in the first. */
+  readonly result: unknown;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -77,6 +77,8 @@ export const ERROR_CODES = [
   "API_ERROR",
   "API_URL_INVALID",
   "AMBIGUOUS_RUN_ID",
+  "API_NOT_CONFIGURED",
+  "CHILD_FLOW_RUN_FAILED",
   // distributed execution
   "REDIS_UNREACHABLE",
   "NO_LIVE_WORKER",

@@ -8,9 +8,11 @@ import { pathToFileURL } from "node:url";
 import { WeftError } from "./errors.ts";
 import type { ExecutorSpec } from "./executor-spec.ts";
 import { buildGraph, type FlowGraph, type ParameterSpec, type Ref } from "./graph.ts";
+import { NAME_MAX_LENGTH, nameProblem } from "./names.ts";
 import type { Logger, Reporter } from "./reporter.ts";
 import type { ResultBackend } from "./results.ts";
 import type { Schedule } from "./schedules.ts";
+import type { StateHandler } from "./state-handlers.ts";
 import type { State } from "./states.ts";
 import { toErrorData } from "./states.ts";
 
@@ -58,6 +60,12 @@ export interface FlowModelOptions<Out> {
    * run option of the same name overrides it). @default false
    */
   strict?: boolean;
+  /**
+   * Called on each state change of every run of the flow (Running, then its
+   * final state), in order, in the flow-run process; see {@link StateHandler}.
+   * @default none
+   */
+  onStateChange?: readonly StateHandler[];
 }
 
 /** Options of one flow run. */
@@ -88,6 +96,11 @@ export interface RunOptions {
    * persisted are not run again (their results are read back). Needs a result backend.
    */
   resume?: string;
+  /**
+   * Variables for this run's tasks, read by `context().env` (an agent gives its
+   * API here, which `startFlowRun` uses). @default {}
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** The outcome of a flow run. */
@@ -170,19 +183,24 @@ export function isFlow(value: unknown): value is Flow<unknown> {
 }
 
 /**
- * Refuses a flow definition weft cannot use: a name outside 1–100 letters,
- * digits, "_", "-" or "."; a builder that is not a function; a `strict` option
- * that is not a boolean.
+ * Refuses a flow definition weft cannot use: a name that {@link nameProblem}
+ * refuses (empty, over 200 characters, a control character, whitespace at an
+ * end); a builder that is not a function; a `strict` option that is not a
+ * boolean; an `onStateChange` that is not an array of functions.
  */
 export function checkFlowDefinition(
   name: unknown,
   builder: unknown,
-  options: { readonly strict?: unknown },
+  options: { readonly strict?: unknown; readonly onStateChange?: unknown },
 ): asserts name is string {
-  if (typeof name !== "string" || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
+  const problem = nameProblem(name);
+  if (problem !== undefined) {
     throw new WeftError(
       "INVALID_FLOW_NAME",
-      `flow name ${JSON.stringify(name)} is not usable: 1–100 letters, digits, "_", "-" or ".", starting with a letter or digit`,
+      `flow name ${JSON.stringify(name)} is not usable: it ${problem}`,
+      {
+        hint: `a flow name is any printable text of 1–${NAME_MAX_LENGTH} characters, without control characters or whitespace at either end`,
+      },
     );
   }
   if (typeof builder !== "function") {
@@ -195,6 +213,16 @@ export function checkFlowDefinition(
     throw new WeftError(
       "INVALID_FLOW_OPTIONS",
       `flow "${name}": strict must be true or false, got ${JSON.stringify(options.strict)}`,
+    );
+  }
+  const handlers = options.onStateChange;
+  if (
+    handlers !== undefined &&
+    (!Array.isArray(handlers) || handlers.some((h) => typeof h !== "function"))
+  ) {
+    throw new WeftError(
+      "INVALID_FLOW_OPTIONS",
+      `flow "${name}": onStateChange must be an array of functions (subject, oldState, newState)`,
     );
   }
 }

@@ -1,4 +1,5 @@
 import { WeftError } from "./errors.ts";
+import { checkTargetInFlow } from "./targets.ts";
 import type { TaskSpec } from "./task-options.ts";
 
 declare const REF_VALUE: unique symbol;
@@ -17,6 +18,8 @@ export class Ref<T> {
   upstream: number[];
   /** @internal Node indices ordered with `after()`, no data passed. */
   afterEdges: number[] | undefined = undefined;
+  /** @internal `task.mapAfter(over, …)`: the list (a ref, a RefList or an array) the children follow, no data passed. */
+  mapOver: unknown = undefined;
 
   /** @internal */
   constructor(
@@ -179,6 +182,8 @@ export class GraphBuilder {
     rawArgs: readonly unknown[],
     mapped: boolean,
     ordinal?: number,
+    /** `task.mapAfter(over, …)`: a list the children follow without receiving it. */
+    over?: unknown,
   ): Ref<unknown> {
     const index = this.nodes.length;
     if (index >= this.seen.length) {
@@ -224,6 +229,12 @@ export class GraphBuilder {
         );
       }
     }
+    let mapOver: unknown;
+    const dataUpstreams = this.upstream.length;
+    if (over !== undefined) {
+      mapOver = this.addOver(over, index, task);
+      mappable = true;
+    }
     if (mapped && !mappable) {
       throw new WeftError(
         "INVALID_ARGUMENT",
@@ -232,9 +243,31 @@ export class GraphBuilder {
     }
     const n = ordinal ?? this.nextOrdinal(task.name);
     const node = new Ref<unknown>(this, index, task, args, mapped, n, this.upstream, hasRefs);
+    if (mapOver !== undefined) {
+      node.mapOver = mapOver;
+      // Its refs order the children without passing data, as after() does.
+      if (this.upstream.length > dataUpstreams)
+        node.afterEdges = this.upstream.slice(dataUpstreams);
+    }
     this.upstream = EMPTY;
     this.nodes.push(node);
     return node;
+  }
+
+  /** The list of `task.mapAfter(over)`, checked and encoded; its refs become upstreams. */
+  private addOver(over: unknown, index: number, task: TaskSpec): unknown {
+    const where = `${task.name}.mapAfter()`;
+    if (over instanceof Ref) {
+      this.addUpstream(over, index, task, true);
+      return over;
+    }
+    if (!Array.isArray(over)) {
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        `${where}: its first argument must be a mapped task's reference, a reference to an array, or an array; got ${describe(over)}`,
+      );
+    }
+    return this.addUpstreamList(over, index, task, true) ? new RefList(over) : over;
   }
 
   /** Upstream list of the node being added (EMPTY until its first reference). */
@@ -298,6 +331,13 @@ export class GraphBuilder {
   }
 }
 
+/** The refs in a list argument: the ref itself, or those among a RefList's items. */
+function refsOf(list: unknown): Ref<unknown>[] {
+  if (list instanceof Ref) return [list];
+  if (list instanceof RefList) return list.items.filter((item) => item instanceof Ref);
+  return [];
+}
+
 function callName(task: TaskSpec, mapped: boolean): string {
   return `${task.name}${mapped ? ".map" : ""}()`;
 }
@@ -347,9 +387,7 @@ export class FlowGraph<Out = unknown> {
     this.checkAcyclic();
     this.referenceNodes =
       referenceSlugs === undefined
-        ? nodes
-            .filter((node) => counts[node.index + 1] === counts[node.index])
-            .map((node) => node.index)
+        ? terminalNodes(nodes, counts, targets)
         : referenceSlugs.map((slug) => this.indexOf(slug, "referenceTasks"));
   }
 
@@ -418,8 +456,10 @@ export class FlowGraph<Out = unknown> {
           if (r instanceof Ref) yield { upstream: r.slug, downstream: down, key, mapped };
         }
       }
+      const over = node.mapOver === undefined ? [] : refsOf(node.mapOver);
       for (const u of node.afterEdges ?? []) {
-        yield { upstream: this.nodes[u]!.slug, downstream: down, key: "after", mapped: false };
+        const mapped = over.some((r) => r.index === u);
+        yield { upstream: this.nodes[u]!.slug, downstream: down, key: "after", mapped };
       }
     }
   }
@@ -459,6 +499,31 @@ export class FlowGraph<Out = unknown> {
   }
 }
 
+/**
+ * The terminal nodes, the default reference tasks: those without downstream
+ * tasks, a resource's cleanup aside (Prefect's rule: a task followed only by a
+ * cleanup is terminal, and a cleanup never is).
+ */
+function terminalNodes(
+  nodes: readonly Ref<unknown>[],
+  offsets: Int32Array,
+  targets: Int32Array,
+): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    if (nodes[i]!.task.kind === "cleanup") continue;
+    let terminal = true;
+    for (let e = offsets[i]!, end = offsets[i + 1]!; e < end; e++) {
+      if (nodes[targets[e]!]!.task.kind !== "cleanup") {
+        terminal = false;
+        break;
+      }
+    }
+    if (terminal) out.push(i);
+  }
+  return out;
+}
+
 let active: GraphBuilder | undefined;
 
 /** The builder of the flow being built right now, or undefined outside a flow builder. */
@@ -489,6 +554,11 @@ export function buildGraph<Out>(
     builder.finished = true;
   }
   builder.checkSlugs();
+  for (const node of builder.nodes) {
+    const target = node.task.options.target;
+    if (typeof target === "string")
+      checkTargetInFlow(flowName, node.slug, target, node.mapped, builder.parameters);
+  }
   let referenceSlugs: readonly string[] | undefined;
   if (typeof referenceTasks === "function") {
     referenceSlugs = referenceTasks(outputs).map((ref) => {

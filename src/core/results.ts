@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { WeftError } from "./errors.ts";
+import { slugify } from "./names.ts";
 
 /** Where a task run's result goes: the fields a location template can use. */
 export interface ResultContext {
@@ -23,7 +24,7 @@ export interface ResultBackend {
   readonly type: string;
   /** A name for people (the directory, the bucket). */
   readonly name: string;
-  /** The location template, e.g. `{flowName}/{taskSlug}/{mapIndex}/{flowRunId}`. */
+  /** The location template, e.g. `{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}`. */
   readonly template: string;
   /**
    * Persists `value` at the location `where` names (a rendered template for a
@@ -62,10 +63,20 @@ export interface ResultBackendKind<J = never> {
   readonly capabilities: ResultBackendCapabilities;
 }
 
-/** The default location template: one result per task run, per child, per flow run. */
-export const DEFAULT_RESULT_TEMPLATE = "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}";
+/**
+ * The default location template: one result per task run, per child, per flow
+ * run, under the flow's slug (a flow's name may hold characters a path should not).
+ */
+export const DEFAULT_RESULT_TEMPLATE = "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}";
 
-const FIELDS = ["flowName", "flowRunId", "taskSlug", "taskName", "mapIndex"] as const;
+const FIELDS = ["flowName", "flowSlug", "flowRunId", "taskSlug", "taskName", "mapIndex"] as const;
+
+// The slug of the last flow name rendered: a run renders one flow's name for every task.
+let lastSlug = { name: "", slug: "unnamed" };
+function flowSlugOf(name: string): string {
+  if (lastSlug.name !== name) lastSlug = { name, slug: slugify(name) };
+  return lastSlug.slug;
+}
 
 /**
  * Renders a location template. Unknown fields are refused, and so is a result
@@ -88,7 +99,9 @@ export function renderResultLocation(template: string, ctx: ResultContext): stri
         ? ctx.mapIndex === undefined
           ? "-"
           : String(ctx.mapIndex)
-        : ctx[field as keyof ResultContext];
+        : field === "flowSlug"
+          ? flowSlugOf(ctx.flowName)
+          : ctx[field as keyof ResultContext];
     return String(value)
       .replace(/[/\\]/g, "_")
       .replace(/^\.\.?$/, "_");

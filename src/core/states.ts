@@ -2,7 +2,7 @@ import { inspect } from "node:util";
 
 /**
  * Every state type, as in Prefect's tree:
- * Pending (Scheduled → Retrying, Submitted, Paused), Running (Cancelling),
+ * Pending (Scheduled → Retrying, Submitted, Paused), Running (Cancelling, Looped),
  * Finished (Success → Cached, Mapped, Skipped; Failed → TriggerFailed, TimedOut; Cancelled).
  */
 export const STATE_TYPES = [
@@ -13,6 +13,7 @@ export const STATE_TYPES = [
   "Paused",
   "Running",
   "Cancelling",
+  "Looped",
   "Finished",
   "Success",
   "Cached",
@@ -36,6 +37,9 @@ export const STATE_PARENT: Readonly<Record<StateType, StateType | undefined>> = 
   Paused: "Pending",
   Running: undefined,
   Cancelling: "Running",
+  // One iteration of a task that threw Loop ended; the next starts at once. Prefect files it
+  // under Finished; here the task run is still going, so it stays Running for everyone watching.
+  Looped: "Running",
   Finished: undefined,
   Success: "Finished",
   Cached: "Success",
@@ -226,7 +230,7 @@ export class State {
   isPending(): boolean {
     return PENDING.has(this.type);
   }
-  /** Running or Cancelling. */
+  /** Running, Cancelling or Looped. */
   isRunning(): boolean {
     return RUNNING.has(this.type);
   }

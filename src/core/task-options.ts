@@ -1,9 +1,18 @@
 import { z } from "zod";
 import { WeftError } from "./errors.ts";
-import { TRIGGERS, type TriggerName } from "./triggers.ts";
+import type { StateHandler } from "./state-handlers.ts";
+import { checkTargetTemplate, type Target } from "./targets.ts";
+import { TRIGGERS, type Trigger } from "./triggers.ts";
 
-/** What kind of node a task makes: user tasks, and three built-ins. */
-export type NodeKind = "task" | "parameter" | "condition" | "merge";
+/** What kind of node a task makes: user tasks, and the built-ins. */
+export type NodeKind =
+  | "task"
+  | "parameter"
+  | "condition"
+  | "merge"
+  // A resource's setup and cleanup tasks (core/resource.ts).
+  | "setup"
+  | "cleanup";
 
 /**
  * Options of a task (what users write).
@@ -17,8 +26,11 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
   retryDelay?: number | ((attempt: number) => number);
   /** Milliseconds one attempt may take. In-process this is a soft timeout (the task is abandoned and its signal fires); the worker-threads executor enforces it hard. @default none */
   timeout?: number;
-  /** Decides from the upstream states whether the task runs. @default "all_successful" */
-  trigger?: TriggerName;
+  /**
+   * Decides from the upstream states whether the task runs: a name, a function of the
+   * upstream counts, or `someFailed(…)`/`someSuccessful(…)`. @default "all_successful"
+   */
+  trigger?: Trigger;
   /** End Skipped when any upstream was skipped (before the trigger is asked). @default true */
   skipOnUpstreamSkip?: boolean;
   /** Keep a successful result for this many milliseconds and reuse it for equal inputs. @default none */
@@ -35,6 +47,18 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
    * Combine with `cacheFor` to bound its age. @default none
    */
   cache?: "content";
+  /**
+   * Where the result lives in the flow's result backend, as a template
+   * (`"{flowName}/{taskName}-{today}"`, fields in core/targets.ts) or a function
+   * of the run. When that location exists, the task ends Cached with what is
+   * stored there, without running; else it runs and its result is written
+   * there. Needs a result backend. @default none
+   */
+  target?: Target;
+  /** Called on every state change of each run of the task (each mapped child, each retry), in order; see {@link StateHandler}. @default none */
+  onStateChange?: StateHandler[];
+  /** The most times one run of the task may run again by throwing `Loop` or `Retry`. @default 1000 */
+  maxLoops?: number;
 }
 
 /** Task options after validation: complete and frozen. */
@@ -42,7 +66,7 @@ export interface ResolvedTaskOptions {
   readonly retries: number;
   readonly retryDelay: number | ((attempt: number) => number);
   readonly timeout: number | undefined;
-  readonly trigger: TriggerName;
+  readonly trigger: Trigger;
   readonly skipOnUpstreamSkip: boolean;
   readonly cacheFor: number | undefined;
   readonly cacheKey: ((...args: never[]) => string) | undefined;
@@ -50,6 +74,10 @@ export interface ResolvedTaskOptions {
   /** Undefined: follow the flow (checkpoint when it has a result backend). */
   readonly checkpoint: boolean | undefined;
   readonly cache: "content" | undefined;
+  readonly target: Target | undefined;
+  /** Undefined when the task has none, so that the task runner checks one field. */
+  readonly onStateChange: readonly StateHandler[] | undefined;
+  readonly maxLoops: number;
 }
 
 /** What a graph node needs to know about its task. */
@@ -66,18 +94,29 @@ const fnSchema = z.custom<AnyFunction>((v) => typeof v === "function", {
   message: "expected a function",
 });
 
+const triggerSchema = z.custom<Trigger>(
+  (v) => typeof v === "function" || (TRIGGERS as readonly unknown[]).includes(v),
+  { message: `expected one of ${TRIGGERS.map((t) => JSON.stringify(t)).join("|")} or a function` },
+);
+
 const taskOptionsSchema = z.strictObject({
   retries: z.int().min(0).optional(),
   retryDelay: z.union([z.number().min(0), fnSchema]).optional(),
   timeout: z.number().positive().optional(),
-  trigger: z.enum(TRIGGERS).optional(),
+  trigger: triggerSchema.optional(),
   skipOnUpstreamSkip: z.boolean().optional(),
   cacheFor: z.number().positive().optional(),
   cacheKey: fnSchema.optional(),
   tags: z.array(z.string()).optional(),
   checkpoint: z.boolean().optional(),
   cache: z.literal("content").optional(),
+  target: z.union([z.string().min(1), fnSchema]).optional(),
+  onStateChange: z.array(fnSchema).optional(),
+  maxLoops: z.int().min(0).optional(),
 });
+
+/** How many times a task run may run again by its own signal (`Loop`, `Retry`) when its options do not say. */
+export const DEFAULT_MAX_LOOPS = 1000;
 
 /** Defaults shared by every task without options (one frozen object). */
 export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
@@ -91,6 +130,9 @@ export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
   tags: Object.freeze([]) as readonly string[],
   checkpoint: undefined,
   cache: undefined,
+  target: undefined,
+  onStateChange: undefined,
+  maxLoops: DEFAULT_MAX_LOOPS,
 });
 
 /** Validates a task's options once, naming the task, the field and the value when one is wrong. */
@@ -104,6 +146,7 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     );
   }
   const o = parsed.data;
+  if (typeof o.target === "string") checkTargetTemplate(taskName, o.target);
   return Object.freeze({
     retries: o.retries ?? 0,
     retryDelay: o.retryDelay ?? 0,
@@ -115,6 +158,12 @@ export function resolveTaskOptions(taskName: string, options: unknown): Resolved
     tags: Object.freeze([...(o.tags ?? [])]),
     checkpoint: o.checkpoint,
     cache: o.cache,
+    target: o.target,
+    onStateChange:
+      o.onStateChange === undefined || o.onStateChange.length === 0
+        ? undefined
+        : Object.freeze([...o.onStateChange]),
+    maxLoops: o.maxLoops ?? DEFAULT_MAX_LOOPS,
   });
 }
 

@@ -1,5 +1,6 @@
 import { WeftError } from "./errors.ts";
 import { activeBuilder, type Ref, type Unmapped } from "./graph.ts";
+import { NAME_MAX_LENGTH, nameProblem } from "./names.ts";
 import {
   type NodeKind,
   type ResolvedTaskOptions,
@@ -30,6 +31,19 @@ export interface Task<A extends unknown[], R> extends TaskSpec {
   readonly options: ResolvedTaskOptions;
   /** One child run per item; arrays (or refs to arrays) line up by index. */
   map(...args: MapInputs<A>): Ref<Awaited<R>[]>;
+  /**
+   * One child run per item of `over` (a mapped task's reference, a reference to an
+   * array, or an array) without passing the item: child i runs after child i of a
+   * mapped `over` and is judged on it (Prefect's `upstream_tasks` on a map). `args`
+   * are as in {@link Task.map}: mapped ones line up with `over`, `unmapped()` ones are whole.
+   * @example
+   * const uploaded = upload.map(files);
+   * const pinged = ping.mapAfter(uploaded, unmapped(endpoint)); // ping: (url: string) => …
+   */
+  mapAfter(
+    over: Ref<readonly unknown[]> | readonly unknown[],
+    ...args: MapInputs<A>
+  ): Ref<Awaited<R>[]>;
   /** A copy of this task with some options changed (same name). */
   with(options: TaskOptions<A>): Task<A, R>;
 }
@@ -73,10 +87,14 @@ export function task<A extends unknown[], R>(
 }
 
 function checkName(name: string): void {
-  if (name.length === 0 || name.length > 200 || /[\s/\\]/.test(name)) {
+  const problem = nameProblem(name);
+  if (problem !== undefined) {
     throw new WeftError(
       "INVALID_TASK_OPTIONS",
-      `task name ${JSON.stringify(name)} is not usable: it must be 1–200 characters without spaces or slashes`,
+      `task name ${JSON.stringify(name)} is not usable: it ${problem}`,
+      {
+        hint: `a task name is any printable text of 1–${NAME_MAX_LENGTH} characters, without control characters or whitespace at either end`,
+      },
     );
   }
 }
@@ -96,6 +114,10 @@ export function makeTask<A extends unknown[], R>(
     fn: { value: fn, enumerable: true },
     options: { value: options, enumerable: true },
     map: { value: (...args: unknown[]) => builderFor(name, true).add(self, args, true) },
+    mapAfter: {
+      value: (over: unknown, ...args: unknown[]) =>
+        builderFor(name, true).add(self, args, true, undefined, over ?? null),
+    },
     with: {
       value: (more: TaskOptions<A>) =>
         makeTask(
@@ -122,6 +144,9 @@ function pickUserOptions(o: ResolvedTaskOptions): TaskOptions {
   if (o.cacheKey !== undefined) out.cacheKey = o.cacheKey as (...args: unknown[]) => string;
   if (o.checkpoint !== undefined) out.checkpoint = o.checkpoint;
   if (o.cache !== undefined) out.cache = o.cache;
+  if (o.target !== undefined) out.target = o.target;
+  if (o.onStateChange !== undefined) out.onStateChange = [...o.onStateChange];
+  out.maxLoops = o.maxLoops;
   return out;
 }
 

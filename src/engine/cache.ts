@@ -3,6 +3,7 @@ import { serialize } from "node:v8";
 import type { Ref } from "../core/graph.ts";
 import { isPlainJson } from "../core/json.ts";
 import type { ResultBackend } from "../core/results.ts";
+import { triggerLabel } from "../core/triggers.ts";
 
 /** One cached result. */
 export interface CacheEntry {
@@ -123,7 +124,7 @@ function contentKey(node: Ref<unknown>, args: readonly unknown[]): string {
     JSON.stringify({
       retries: o.retries,
       timeout: o.timeout,
-      trigger: o.trigger,
+      trigger: triggerLabel(o.trigger),
       cacheFor: o.cacheFor,
       tags: o.tags,
       mapped: node.mapped,

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isWeftError, WeftError } from "../core/errors.ts";
 import { type Flow, isFlow } from "../core/flow.ts";
+import { slugify } from "../core/names.ts";
 import { PACKAGE_NAME } from "../core/package.ts";
 import { toErrorData } from "../core/states.ts";
 import { importUserModule } from "./user-modules.ts";
@@ -142,7 +143,7 @@ export async function loadFlowFile(path: string): Promise<Flow<unknown>[]> {
   return flows;
 }
 
-/** Picks one flow by name; with no name there must be exactly one. */
+/** Picks one flow by name or by its slug; with no name there must be exactly one. */
 export function pickFlow(
   flows: readonly Flow<unknown>[],
   name: string | undefined,
@@ -155,7 +156,19 @@ export function pickFlow(
       hint: "choose one with --flow NAME",
     });
   }
-  const found = flows.find((f) => f.name === name);
+  // The name itself, else its slug ("example-mapping" for "Example: Mapping"), when one flow has it.
+  let found = flows.find((f) => f.name === name);
+  if (found === undefined) {
+    const bySlug = flows.filter((f) => slugify(f.name) === name);
+    if (bySlug.length > 1) {
+      throw new WeftError(
+        "AMBIGUOUS_FLOW",
+        `${where}: ${bySlug.map((f) => JSON.stringify(f.name)).join(" and ")} share the slug "${name}"`,
+        { hint: "choose one by its full name (quoted) with --flow" },
+      );
+    }
+    found = bySlug[0];
+  }
   if (found === undefined) {
     throw new WeftError("FLOW_NOT_FOUND", `${where} has no flow named "${name}"`, {
       hint: `its flows: ${names}`,

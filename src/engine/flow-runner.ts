@@ -6,6 +6,7 @@
 // earlier run), run/final-state.ts (the run's final state),
 // run/unsettled-watch.ts (tasks that never settle) and run/flow-run-result.ts
 // (the outcome users read).
+import { WeftError } from "../core/errors.ts";
 import type { Flow, FlowRun, RunOptions } from "../core/flow.ts";
 import { resolveParameters } from "../core/parameter.ts";
 import { createExecutor } from "./executors/create-executor.ts";
@@ -26,12 +27,28 @@ export async function runFlow<Out>(
   const parameters = resolveParameters(flow.name, graph.parameters, options.parameters);
   for (const slug of options.approve ?? []) graph.node(slug);
   checkResumable(flow as Flow<unknown>, options);
+  checkTargets(flow as Flow<unknown>, options);
   const executor = createExecutor(options.executor ?? flow.options.executor);
   try {
     await executor.start(flow as Flow<unknown>);
     return await new GraphWalk(flow, graph, parameters, executor, options).run();
   } finally {
     await executor.close();
+  }
+}
+
+/** Refuses a run of a flow with targets (core/targets.ts) but no result backend to keep them in. */
+function checkTargets(flow: Flow<unknown>, options: RunOptions): void {
+  if ((options.result ?? flow.options.result) !== undefined) return;
+  for (const node of flow.graph.nodes) {
+    if (node.task.options.target === undefined) continue;
+    throw new WeftError(
+      "INVALID_FLOW_OPTIONS",
+      `flow "${flow.name}": task ${node.slug} has a target, but the run has no result backend to look for it in`,
+      {
+        hint: "give the flow a result backend (flow(…, { result: createLocalResultBackend(…) })) or the run one (weft run --result-dir), or remove the target",
+      },
+    );
   }
 }
 

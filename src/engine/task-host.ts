@@ -6,13 +6,15 @@
 //
 // Contract: `hostTask` never throws and never rejects. Whatever the body threw
 // becomes `ErrorData` here (through `toErrorData`, the one conversion), with the
-// two signals a task can throw folded into data: `Skip` gives `skipped: true`,
-// `Fail` gives `retryable: false`. The task runner decides states from the
-// outcome alone, so nothing rebuilds an Error from data to throw it again.
+// signals a task can throw folded into data: `Skip` gives `skipped: true`,
+// `Fail` gives `retryable: false`, and `Loop`, `Pause`, `Retry`, `Succeed` give
+// a `directive` (with the loop's or the success's result, which must clone like
+// any result). The task runner decides states from the outcome alone, so
+// nothing rebuilds an Error from data to throw it again.
 //
 // Hot path: a synchronous body costs the context and one outcome object, with
 // no promise and no closure; an async body costs one promise (its `.then`).
-import type { TaskContext } from "../core/context.ts";
+import type { LoopContext, TaskContext } from "../core/context.ts";
 import { callInContext } from "../core/context.ts";
 import type { Ref } from "../core/graph.ts";
 import {
@@ -42,7 +44,21 @@ export interface TaskFailure {
   readonly ok: false;
   readonly error: ErrorData;
   readonly skipped?: true;
+  /** The body threw `Loop`, `Pause`, `Retry` or `Succeed`: what it asked for. */
+  readonly directive?: TaskDirective;
 }
+
+/**
+ * What a signal other than Skip and Fail asks of the task runner, as plain data:
+ * run again with an interim result (`loop`), wait for approval (`pause`), retry
+ * now or after `delay` ms (`retry`), end Success with `result` (`succeed`). The
+ * error's message is the signal's message.
+ */
+export type TaskDirective =
+  | { readonly kind: "loop"; readonly result: unknown }
+  | { readonly kind: "pause" }
+  | { readonly kind: "retry"; readonly delay: number | undefined }
+  | { readonly kind: "succeed"; readonly result: unknown };
 
 /** The part of a flow run a task body can see (a worker knows no more than this). */
 export type TaskRunInfo = Pick<FlowRunInfo, "id" | "flowName" | "parameters">;
@@ -56,11 +72,17 @@ export interface TaskScope {
   readonly logSink: ((record: LogRecord) => void) | undefined;
   /** Where results are persisted, if anywhere. */
   readonly results: ResultBackend | undefined;
+  /** Variables the run's environment gave it (RunOptions.env); none on a worker. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
 }
+
+const NO_VARIABLES: Readonly<Record<string, string>> = Object.freeze({});
 
 /** What every task run of one flow run shares, in the flow-run process. */
 export interface RunScope extends TaskScope {
   readonly info: FlowRunInfo;
+  /** Indices of the nodes approved for this run (`approve`), when there are any. */
+  readonly approved?: ReadonlySet<number> | undefined;
 }
 
 /** The node a context describes: its slug and its task's name. */
@@ -82,7 +104,17 @@ export class TaskRunContext implements TaskContext {
     readonly node: HostedNode,
     readonly mapIndex: number | undefined,
     readonly attempt: number,
+    /** The loop iteration (1 unless the task threw Loop). */
+    readonly loopCount = 1,
+    /** What the previous iteration threw Loop with. */
+    readonly loopResult: unknown = undefined,
+    readonly approved = false,
   ) {}
+
+  /** Made on use: most tasks never loop and never ask. */
+  get loop(): LoopContext {
+    return { count: this.loopCount, result: this.loopResult };
+  }
 
   get flowRunId(): string {
     return this.scope.info.id;
@@ -98,6 +130,9 @@ export class TaskRunContext implements TaskContext {
   }
   get parameters(): Readonly<Record<string, unknown>> {
     return this.scope.info.parameters;
+  }
+  get env(): Readonly<Record<string, string>> {
+    return this.scope.env ?? NO_VARIABLES;
   }
   get logger(): Logger {
     this.cachedLogger ??= createRunLogger(
@@ -153,9 +188,31 @@ export function success(value: unknown): TaskSuccess {
 export function failure(thrown: unknown): TaskFailure {
   const signal = signalOf(thrown);
   const error = toErrorData(thrown);
-  if (signal === "skip") return { ok: false, error, skipped: true };
-  if (signal === "fail") return { ok: false, error: { ...error, retryable: false } };
-  return { ok: false, error };
+  switch (signal) {
+    case undefined:
+      return { ok: false, error };
+    case "skip":
+      return { ok: false, error, skipped: true };
+    case "fail":
+      return { ok: false, error: { ...error, retryable: false } };
+    case "loop":
+    case "succeed":
+      return {
+        ok: false,
+        error,
+        directive: { kind: signal, result: (thrown as { result?: unknown }).result },
+      };
+    case "pause":
+      return { ok: false, error, directive: { kind: "pause" } };
+    case "retry": {
+      const delay = (thrown as { delay?: unknown }).delay;
+      return {
+        ok: false,
+        error,
+        directive: { kind: "retry", delay: typeof delay === "number" ? delay : undefined },
+      };
+    }
+  }
 }
 
 /** The outcome of an attempt that another attempt could not fix (bad options, inputs that cannot travel). */

@@ -69,6 +69,7 @@ class LocalEnvironment implements EnvironmentImpl {
             ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
             ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
             ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+            ...(ctx.env === undefined ? {} : { env: ctx.env }),
             ...(this.executor === undefined ? {} : { executor: this.executor }),
             ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
           });

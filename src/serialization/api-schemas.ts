@@ -120,10 +120,20 @@ export const createFlowRunRequestSchema = z
     idempotencyKey: name.optional(),
     /** When the run becomes due. @default now */
     scheduledStart: isoTime.optional(),
+    /** The run whose task creates this one (flows of flows: `startFlowRun`). */
+    parentRunId: id.optional(),
+    /** That task run: its slug, or `slug[i]` for a mapped child. Needs `parentRunId`. */
+    parentTaskRun: boundedString(LIMITS.slug + 13)
+      .min(1)
+      .optional(),
   })
   .refine((r) => (r.flowId === undefined) !== (r.flowName === undefined), {
     message: "give exactly one of flowId and flowName",
     path: ["flowId"],
+  })
+  .refine((r) => r.parentTaskRun === undefined || r.parentRunId !== undefined, {
+    message: "parentTaskRun needs parentRunId",
+    path: ["parentTaskRun"],
   });
 export type CreateFlowRunRequest = z.input<typeof createFlowRunRequestSchema>;
 
@@ -151,6 +161,10 @@ export const flowRunRecordSchema = z.strictObject({
   /** How many times an agent claimed it; task-state writes may name the claim they belong to. */
   claimCount: z.int().min(0),
   createdAt: isoTime,
+  /** The run whose task created this one (flows of flows). */
+  parentRunId: id.optional(),
+  /** That task run: `slug`, or `slug[i]` for a mapped child. */
+  parentTaskRun: z.string().optional(),
 });
 export type FlowRunRecord = z.infer<typeof flowRunRecordSchema>;
 
@@ -177,10 +191,25 @@ export const taskRunRecordSchema = z.strictObject({
 });
 export type TaskRunRecord = z.infer<typeof taskRunRecordSchema>;
 
-/** GET /api/flow-runs/:id: the run, its task runs and its state history (oldest first). */
+/** A run created by a task of another run, as the parent's detail lists it. */
+export const childRunSummarySchema = z.strictObject({
+  id,
+  name: z.string(),
+  flowName: z.string(),
+  state: stateSchema,
+  /** The parent's task run that created it: `slug` or `slug[i]`. */
+  parentTaskRun: z.string().optional(),
+});
+export type ChildRunSummary = z.infer<typeof childRunSummarySchema>;
+
+/**
+ * GET /api/flow-runs/:id: the run, its task runs, its state history (oldest
+ * first) and the runs its tasks created (oldest first).
+ */
 export const flowRunDetailSchema = flowRunRecordSchema.extend({
   taskRuns: z.array(taskRunRecordSchema),
   history: z.array(stateSchema),
+  childRuns: z.array(childRunSummarySchema),
 });
 export type FlowRunDetail = z.infer<typeof flowRunDetailSchema>;
 

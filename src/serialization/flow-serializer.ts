@@ -4,6 +4,7 @@ import type { ParameterSpec } from "../core/graph.ts";
 import { isPlainJson } from "../core/json.ts";
 import { buildSchedule, type Schedule, type ScheduleJSON } from "../core/schedules.ts";
 import { type ErrorData, State } from "../core/states.ts";
+import { triggerLabel } from "../core/triggers.ts";
 import { assertNoCredentials } from "./credentials.ts";
 import { checkPairing, type FlowEnvironment, type FlowStorage } from "./deployment.ts";
 import {
@@ -94,7 +95,8 @@ export function serializeFlowGraph(
           retries: o.retries,
           retryDelay: typeof o.retryDelay === "function" ? "function" : o.retryDelay,
           ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
-          trigger: o.trigger,
+          trigger:
+            typeof o.trigger === "function" ? { custom: triggerLabel(o.trigger) } : o.trigger,
           skipOnUpstreamSkip: o.skipOnUpstreamSkip,
           ...(o.cacheFor === undefined ? {} : { cacheFor: o.cacheFor }),
           cacheKey: o.cacheKey !== undefined,

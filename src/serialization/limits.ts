@@ -11,7 +11,11 @@ import { z } from "zod";
 export const LIMITS = {
   /** Ids (flows, runs, agents, tokens) in bodies, queries and paths. */
   id: 256,
-  /** Names, version groups, labels, tags, idempotency keys, types, codes. */
+  /**
+   * Names, version groups, labels, tags, idempotency keys, types, codes. A flow's
+   * or task's own name is shorter (core/names.ts NAME_MAX_LENGTH, 200), leaving
+   * room for what is appended to it (a run's name, a task slug's `-<n>`).
+   */
   name: 256,
   /** Task slugs (a task's name plus `-<n>`). */
   slug: 256,

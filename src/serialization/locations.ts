@@ -6,16 +6,31 @@ export interface Location {
   readonly flowName: string;
 }
 
-/** Splits `artifact#flowName`, refusing anything else. */
+/**
+ * Joins an artifact and a flow name into a location, `artifact#name` with the
+ * name percent-encoded (a flow name may hold "#" or "%"; names of letters,
+ * digits, "_", "-" and "." read the same encoded, so older locations still parse).
+ */
+export function formatLocation(artifact: string, flowName: string): string {
+  return `${artifact}#${encodeURIComponent(flowName)}`;
+}
+
+/** Splits `artifact#flowName` (the name percent-encoded), refusing anything else. */
 export function parseLocation(location: string, storage: string): Location {
   const at = typeof location === "string" ? location.lastIndexOf("#") : -1;
-  if (at <= 0 || at === location.length - 1) {
-    throw new WeftError(
+  const invalid = () =>
+    new WeftError(
       "STORAGE_LOCATION_INVALID",
       `${storage}: location ${JSON.stringify(location)} is not <artifact>#<flow name>`,
     );
+  if (at <= 0 || at === location.length - 1) throw invalid();
+  let flowName: string;
+  try {
+    flowName = decodeURIComponent(location.slice(at + 1));
+  } catch {
+    throw invalid();
   }
-  return { artifact: location.slice(0, at), flowName: location.slice(at + 1) };
+  return { artifact: location.slice(0, at), flowName };
 }
 
 /**

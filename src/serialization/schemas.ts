@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PARAMETER_TYPES } from "../core/graph.ts";
+import { nameProblem } from "../core/names.ts";
 import { isReservedParameterName, RESERVED_PARAMETER_NAMES } from "../core/parameter.ts";
 import { STATE_TYPES } from "../core/states.ts";
 import { TRIGGERS } from "../core/triggers.ts";
@@ -47,6 +48,11 @@ export const isoTimeSchema = z.iso
 const isoDate = isoTimeSchema;
 const slug = boundedString(LIMITS.slug).min(1);
 const name = boundedString(LIMITS.name).min(1);
+// A flow's name: what core's flow() accepts (core/names.ts), so the server refuses what no flow could be named.
+const flowName = name.superRefine((value, ctx) => {
+  const problem = nameProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
 // Texts inside the stored JSON of a flow or a state: bounded, any character.
 const message = boundedText(LIMITS.message);
 const location = boundedString(LIMITS.location).min(1);
@@ -82,7 +88,8 @@ export const taskOptionsSchema = z.strictObject({
   /** Milliseconds, or "function" when computed per attempt by code. */
   retryDelay: z.union([z.number().min(0), z.literal("function")]),
   timeout: z.number().positive().optional(),
-  trigger: z.enum(TRIGGERS),
+  /** A named trigger, or `{ custom: label }` for a trigger function (its name; code stays in code). */
+  trigger: z.union([z.enum(TRIGGERS), z.strictObject({ custom: name })]),
   skipOnUpstreamSkip: z.boolean(),
   cacheFor: z.number().positive().optional(),
   /** True when a cacheKey function is set in code. */
@@ -97,7 +104,7 @@ export const taskOptionsSchema = z.strictObject({
 export const taskSchema = z.strictObject({
   slug,
   name,
-  kind: z.enum(["task", "parameter", "condition", "merge"]),
+  kind: z.enum(["task", "parameter", "condition", "merge", "setup", "cleanup"]),
   mapped: z.boolean(),
   options: taskOptionsSchema,
 });
@@ -152,7 +159,7 @@ export type TypedObject = z.infer<typeof typedObjectSchema>;
 /** A flow: its graph, plus (once built) where its code is and how it runs. */
 export const flowSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSIONS.flow),
-  name,
+  name: flowName,
   description: message.optional(),
   parameters: z.array(parameterSchema),
   tasks: z.array(taskSchema),

@@ -15,7 +15,13 @@ import type { Flow } from "../core/flow.ts";
 import { weftHome } from "../core/home.ts";
 import { BundleStorage, type BundleStorageOptions } from "./bundle/bundle-storage.ts";
 import type { Storage } from "./storage.ts";
-import { nameOption, STORAGE_NAME_FLAG, type StorageKind, stringOption } from "./storage.ts";
+import {
+  nameOption,
+  parseLocation,
+  STORAGE_NAME_FLAG,
+  type StorageKind,
+  stringOption,
+} from "./storage.ts";
 import { guardStorage } from "./storage-guard.ts";
 
 /** Options of local storage. */
@@ -77,8 +83,12 @@ class LocalStorage extends BundleStorage {
   }
 
   workingDirectory(location: string): string | undefined {
-    const at = location.lastIndexOf("#");
-    const flowName = at < 0 ? location : location.slice(at + 1);
+    let flowName: string;
+    try {
+      flowName = parseLocation(location, this.describe()).flowName;
+    } catch {
+      return undefined;
+    }
     return Object.hasOwn(this.projects, flowName) ? this.projects[flowName] : undefined;
   }
 

@@ -92,12 +92,12 @@ export interface EnvRunner {
   start(options?: EnvRunnerOptions): ChildProcess;
 }
 
-export { checkLocation, type Location, parseLocation } from "../serialization/locations.ts";
-
-/** Joins an artifact and a flow name into a location. */
-export function formatLocation(artifact: string, flowName: string): string {
-  return `${artifact}#${flowName}`;
-}
+export {
+  checkLocation,
+  formatLocation,
+  type Location,
+  parseLocation,
+} from "../serialization/locations.ts";
 
 /** What every storage of a kind can do, known from its type alone (e.g. when a flow is registered). */
 export interface StorageCapabilities {

@@ -38,7 +38,7 @@ describe("the flow model and its composition", () => {
   });
 
   test("the definition is checked where the model is made", () => {
-    assert.throws(() => flow("no spaces allowed", () => 1), { code: "INVALID_FLOW_NAME" });
+    assert.throws(() => flow("no edge spaces ", () => 1), { code: "INVALID_FLOW_NAME" });
     assert.throws(() => flow("x", 1 as unknown as () => 1), { code: "INVALID_FLOW_OPTIONS" });
     assert.throws(() => flow("x", () => 1, { strict: "yes" as unknown as boolean }), {
       code: "INVALID_FLOW_OPTIONS",

@@ -251,9 +251,9 @@ describe("graph errors", () => {
   });
 
   test("a bad flow name → INVALID_FLOW_NAME; a missing builder → INVALID_FLOW_OPTIONS", () => {
-    throwsCode(() => flow("has space", () => 1), "INVALID_FLOW_NAME", /"has space"/);
+    throwsCode(() => flow(" has space", () => 1), "INVALID_FLOW_NAME", /" has space"/);
     throwsCode(() => flow("", () => 1), "INVALID_FLOW_NAME");
-    throwsCode(() => flow("-dash-first", () => 1), "INVALID_FLOW_NAME");
+    throwsCode(() => flow("tab\there", () => 1), "INVALID_FLOW_NAME", /U\+0009/);
     throwsCode(() => flow("ok", 42 as never), "INVALID_FLOW_OPTIONS", /builder function/);
   });
 
@@ -304,8 +304,19 @@ describe("task options", () => {
     throwsCode(() => task("t", () => 1, { cacheFor: 0 }), "INVALID_TASK_OPTIONS", /cacheFor/);
     throwsCode(() => task("t", () => 1, { bogus: true } as never), "INVALID_TASK_OPTIONS", /bogus/);
     throwsCode(() => add.with({ retries: -2 }), "INVALID_TASK_OPTIONS", /task "add"/, /retries/);
-    throwsCode(() => task("no fn", () => 1), "INVALID_TASK_OPTIONS", /"no fn"/);
+    throwsCode(() => task("no fn ", () => 1), "INVALID_TASK_OPTIONS", /"no fn "/, /whitespace/);
     throwsCode(() => task("t", "nope" as never), "INVALID_TASK_OPTIONS", /expected a function/);
+    throwsCode(() => task("t", () => 1, { maxLoops: -1 }), "INVALID_TASK_OPTIONS", /maxLoops/);
+  });
+
+  test("with() keeps state handlers and maxLoops", () => {
+    const handler = () => undefined;
+    const t = task("handled", () => 1, { onStateChange: [handler], maxLoops: 3 }).with({
+      retries: 1,
+    });
+    assert.deepEqual(t.options.onStateChange, [handler]);
+    assert.equal(t.options.maxLoops, 3);
+    assert.equal(task("none", () => 1, { onStateChange: [] }).options.onStateChange, undefined);
   });
 
   test("defaults are filled in and frozen", () => {
@@ -323,6 +334,9 @@ describe("task options", () => {
         tags: [],
         checkpoint: undefined,
         cache: undefined,
+        target: undefined,
+        onStateChange: undefined,
+        maxLoops: 1000,
       },
     );
     assert.ok(Object.isFrozen(t.options));

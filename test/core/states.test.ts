@@ -20,6 +20,7 @@ describe("state tree", () => {
       ["Paused", "Pending"],
       ["Submitted", "Pending"],
       ["Cancelling", "Running"],
+      ["Looped", "Running"],
       ["Cached", "Success"],
       ["Mapped", "Success"],
       ["Skipped", "Success"],
@@ -47,7 +48,7 @@ describe("state tree", () => {
   test("State predicates match the families", () => {
     const families: Record<string, StateType[]> = {
       pending: ["Pending", "Scheduled", "Submitted", "Retrying", "Paused"],
-      running: ["Running", "Cancelling"],
+      running: ["Running", "Cancelling", "Looped"],
       successful: ["Success", "Cached", "Mapped", "Skipped"],
       failed: ["Failed", "TriggerFailed", "TimedOut"],
     };

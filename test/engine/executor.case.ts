@@ -18,14 +18,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { threadId } from "node:worker_threads";
 import { createLocalResultBackend } from "../../src/engine/results/local-result-backend.ts";
 import type { Flow, FlowRun, RunOptions } from "../../src/index.ts";
 import {
   cancelFlow,
   failFlow,
+  handlerCalls,
   largeInputFlow,
+  loopFlow,
   mappedFlow,
   retryFlow,
+  signalFlow,
   skipFlow,
   throwsFlow,
   timeoutFlow,
@@ -45,13 +49,18 @@ export const EXECUTOR_CASES = [
   "cancelling the run ends it Cancelled before its tasks finish",
   "a result that cannot leave its thread or process fails with VALUE_NOT_CLONEABLE",
   "a large input reaches its task when the run has a result backend",
+  "Loop reruns a mapped task with its loop context, a retry resumes at its iteration, handlers run here",
+  "Pause waits for approval, Succeed ends with its result, Retry forces a retry",
 ] as const;
 
 /** A case's name. */
 export type ExecutorCase = (typeof EXECUTOR_CASES)[number];
 
 /** The run options a case passes (the harness adds the executor). */
-export type CaseRunOptions = Pick<RunOptions, "parameters" | "signal" | "reporter" | "result">;
+export type CaseRunOptions = Pick<
+  RunOptions,
+  "parameters" | "signal" | "reporter" | "result" | "approve"
+>;
 
 /** An executor under test: runs a flow of the fixture module on it. */
 export interface ExecutorHarness {
@@ -234,5 +243,57 @@ export function runExecutorConformance(
       assert.equal(r.state.type, "Success", r.state.message);
       assert.equal(r.outputs.length, 50_000);
     });
+
+    conformance(
+      "Loop reruns a mapped task with its loop context, a retry resumes at its iteration, handlers run here",
+      async () => {
+        handlerCalls.length = 0;
+        const seen: string[] = [];
+        const r = await run(loopFlow, {
+          reporter: {
+            taskState: (_run, node, i, state) => {
+              if (i !== undefined) seen.push(`${node.slug}[${i}]:${state.type}`);
+            },
+          },
+        });
+        assert.equal(r.state.type, "Success", r.state.message);
+        assert.deepEqual(r.outputs.out, [
+          [10, 1, 2, 3],
+          [20, 1, 2, 3],
+        ]);
+        const of = (c: number) =>
+          seen.filter((s) => s.startsWith(`looping-1[${c}]:`)).map((s) => s.split(":")[1]);
+        assert.deepEqual(of(0), ["Running", "Looped", "Looped", "Success"]);
+        assert.deepEqual(of(1), ["Running", "Looped", "Retrying", "Looped", "Success"]);
+        // Every state of every child, and the parent's Mapped, went through the handler in this thread.
+        assert.ok(handlerCalls.every((call) => call.threadId === threadId));
+        assert.deepEqual(
+          handlerCalls.filter((call) => call.mapIndex === 1).map((call) => call.type),
+          ["Running", "Looped", "Retrying", "Looped", "Success"],
+        );
+        assert.deepEqual(
+          handlerCalls.filter((call) => call.mapIndex === undefined).map((call) => call.type),
+          ["Mapped"],
+        );
+      },
+    );
+
+    conformance(
+      "Pause waits for approval, Succeed ends with its result, Retry forces a retry",
+      async () => {
+        const first = await run(signalFlow);
+        assert.equal(first.state.type, "Paused", first.state.message);
+        assert.equal(first.stateOf("gate-1").type, "Paused");
+        assert.match(first.stateOf("gate-1").message ?? "", /needs a person/);
+        const early = first.stateOf("early-1");
+        assert.equal(early.type, "Success");
+        assert.equal(early.message, "done early");
+        assert.equal(first.outputs.early, 7);
+        assert.equal(first.outputs.polled, 2, "retried once without retries");
+        const second = await run(signalFlow, { approve: ["gate-1"] });
+        assert.equal(second.state.type, "Success", second.state.message);
+        assert.equal(second.outputs.gated, "approved");
+      },
+    );
   });
 }

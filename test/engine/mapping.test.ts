@@ -204,8 +204,13 @@ describe("mapping", () => {
     }));
     const run = await f.run();
     assert.deepEqual(run.result(f.outputs.good), ["1/2,3", "2/2,3"]);
+    // Each child sees every child of the unmapped upstream, and ends in its own state.
     const bad = run.stateOf(f.outputs.bad);
-    assert.equal(bad.type, "TriggerFailed");
-    assert.match(bad.message ?? "", /1 of 2 upstream succeeded, 1 failed/);
+    assert.equal(bad.type, "Mapped");
+    assert.deepEqual(
+      bad.children?.map((c) => c.type),
+      ["TriggerFailed", "TriggerFailed"],
+    );
+    assert.match(bad.children?.[0]?.message ?? "", /1 of 2 upstream succeeded, 1 failed/);
   });
 });

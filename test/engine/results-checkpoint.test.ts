@@ -26,7 +26,7 @@ const double = task("double", (x: number) => x * 2);
 const add = task("add", (a: number, b: number) => a + b);
 
 describe("checkpoints", () => {
-  test("a task persists its result at {flowName}/{taskSlug}/-/{flowRunId} by default", async (t) => {
+  test("a task persists its result at {flowSlug}/{taskSlug}/-/{flowRunId} by default", async (t) => {
     const dir = tempDir(t);
     const name = unique("ckpt");
     const f = flow(name, () => add(double(2), 1), {

@@ -7,7 +7,7 @@ import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
 
 const unique = (label: string) => `${label}-${randomUUID()}`;
 
-type Seen = Omit<TaskContext, "logger" | "signal"> & { aborted: boolean };
+type Seen = Omit<TaskContext, "logger" | "signal" | "loop" | "approved"> & { aborted: boolean };
 
 function snapshot(ctx: TaskContext): Seen {
   return {
@@ -18,6 +18,7 @@ function snapshot(ctx: TaskContext): Seen {
     mapIndex: ctx.mapIndex,
     attempt: ctx.attempt,
     parameters: { ...ctx.parameters }, // a copy: the run's own has no prototype
+    env: { ...ctx.env },
     aborted: ctx.signal.aborted,
   };
 }
@@ -44,13 +45,15 @@ describe("context() in a task", () => {
       return { single: probe(n), many: probe.map([7, 8]) };
     });
     const flowRunId = randomUUID();
-    const run = await f.run({ flowRunId, parameters: { n: 3 } });
+    const env = { WEFT_API_URL: "http://127.0.0.1:1" };
+    const run = await f.run({ flowRunId, parameters: { n: 3 }, env });
     assert.equal(run.state.type, "Success");
     const common = {
       flowRunId,
       flowName: name,
       taskName: "probe",
       parameters: { n: 3 },
+      env,
       aborted: false,
     };
     const byKey = (s: Seen) => `${s.taskSlug}/${s.mapIndex}/${s.attempt}`;

@@ -13,6 +13,7 @@ import {
   flow,
   jsonSchemas,
   parameter,
+  someFailed,
   task,
   unmapped,
 } from "../../src/index.ts";
@@ -72,6 +73,26 @@ describe("flow.serialize()", () => {
     assert.deepEqual(checkJsonSchema(schemas.flow!, JSON.parse(text)), []);
     for (const task of json.tasks) assert.deepEqual(checkJsonSchema(schemas.task!, task), []);
     for (const edge of json.edges) assert.deepEqual(checkJsonSchema(schemas.edge!, edge), []);
+  });
+
+  test("a trigger function is serialized as { custom: its name }, and the JSON stays valid", () => {
+    const schemas = jsonSchemas() as Record<string, object>;
+    const f = flow(unique("custom-trigger"), () => {
+      const a = task("gate", (x: number) => x, { trigger: (up) => up.failed === 0 })(1);
+      const b = task("alert", (x: number) => x, { trigger: someFailed({ atLeast: 1 }) })(a);
+      return task("named", (x: number) => x, {
+        trigger: function enoughRows() {
+          return true;
+        },
+      }).map([b]);
+    });
+    const json = f.serialize() as SerializedFlow;
+    assert.deepEqual(
+      json.tasks.map((t) => t.options.trigger),
+      [{ custom: "trigger" }, { custom: "some_failed(atLeast: 1)" }, { custom: "enoughRows" }],
+    );
+    assert.deepEqual(parseSerializedFlow(JSON.parse(JSON.stringify(json))), json);
+    assert.deepEqual(checkJsonSchema(schemas.flow!, JSON.parse(JSON.stringify(json))), []);
   });
 
   test("the JSON Schema refuses what the zod schema refuses (unknown key, missing field)", () => {

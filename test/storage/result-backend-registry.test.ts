@@ -29,7 +29,7 @@ describe("result backend registry", () => {
       type: "local",
       schemaVersion: 1,
       directory: "/tmp/weft-results-never-written",
-      template: "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}",
+      template: "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}",
       serializer: "json",
     };
     assert.deepEqual(resultBackendFromJSON(json).toJSON(), json);

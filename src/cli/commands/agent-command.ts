@@ -68,9 +68,10 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
       const labels = parseLabels(flags.labels);
       if (flags.hostnameLabel && !labels.includes(hostname())) labels.push(hostname());
       const logger = stderrLogger(cli.stderr);
-      const { startAgent } = await import("../../agent/agent.ts");
+      const { apiVariables, startAgent } = await import("../../agent/agent.ts");
       const running = startAgent({
         api: await clientFromFlags(flags),
+        runEnv: apiVariables(flags.api, flags.token),
         labels,
         concurrency: flags.concurrency,
         heartbeatIntervalMs: flags.heartbeatInterval,

@@ -28,7 +28,12 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
       "--params-file <file>",
       "parameter values as one JSON object in a file, or - for stdin (--params-json and --param win)",
     )
-    .option("--approve <slug>", "approve a manual_only task to run (repeatable)", collect, [])
+    .option(
+      "--approve <slug>",
+      "approve a waiting task (manual_only, or Pause) to run (repeatable)",
+      collect,
+      [],
+    )
     .option(
       "--environment <kind>",
       "local | subprocess | distributed | container: run through an environment (stores the flow first)",

@@ -7,6 +7,7 @@ import type {
   CreateFlowRunRequest,
   FlowRunDetail,
   FlowRunRecord,
+  FlowSummary,
   TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
@@ -238,6 +239,12 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined, elapsed: E
     ["version", String(run.version)],
     ["claims", run.claimCount ? String(run.claimCount) : undefined],
     ["rescheduled", run.rescheduleCount ? `${run.rescheduleCount} time(s)` : undefined],
+    [
+      "parent",
+      run.parentRunId === undefined
+        ? undefined
+        : `${run.parentRunId}${run.parentTaskRun === undefined ? "" : ` (task ${run.parentTaskRun})`}`,
+    ],
   ];
   const width = Math.max(...fields.map(([k]) => k.length));
   const lines = fields
@@ -251,6 +258,18 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined, elapsed: E
   if (run.taskRuns.length > 0) {
     out += `\ntask runs\n${taskRunTable(run.taskRuns, elapsed)}`;
   }
+  if (run.childRuns.length > 0) {
+    out += `\nchild runs\n${table(
+      ["ID", "FLOW", "STATE", "TASK", "MESSAGE"],
+      run.childRuns.map((c) => [
+        c.id,
+        c.flowName,
+        c.state.type,
+        c.parentTaskRun ?? "",
+        brief(c.state.message),
+      ]),
+    )}`;
+  }
   return out;
 }
 
@@ -258,6 +277,26 @@ function describeRun(run: FlowRunDetail, waiting: string | undefined, elapsed: E
 export interface RemoteRunFlags extends ApiFlags, ParameterFlags {
   wait?: boolean;
   strict?: boolean;
+}
+
+/**
+ * The active flow whose name's slug is `slug` ("example-mapping" for "Example:
+ * Mapping"), when no flow has it as its name; AMBIGUOUS_FLOW when two have it.
+ */
+async function flowBySlug(api: ApiClient, slug: string): Promise<FlowSummary | undefined> {
+  const { slugify } = await import("../../core/names.ts");
+  const all = await collectPages(10_000, 500, (n, cursor) =>
+    api.listFlows({ archived: "false", limit: n, ...(cursor === undefined ? {} : { cursor }) }),
+  );
+  const found = all.filter((f) => slugify(f.name) === slug);
+  if (found.length > 1) {
+    throw new WeftError(
+      "AMBIGUOUS_FLOW",
+      `${found.map((f) => JSON.stringify(f.name)).join(" and ")} share the slug "${slug}"`,
+      { hint: "name the flow in full (quoted)" },
+    );
+  }
+  return found[0];
 }
 
 /**
@@ -272,7 +311,7 @@ export async function runRemote(
 ): Promise<void> {
   const api = await clientFromFlags(flags);
   const page = await api.listFlows({ name: flowName, archived: "false", limit: 1 });
-  const summary = page.items[0];
+  const summary = page.items[0] ?? (await flowBySlug(api, flowName));
   if (summary === undefined) {
     throw new WeftError(
       "FLOW_NOT_FOUND",
@@ -290,7 +329,7 @@ export async function runRemote(
     import("../parameter-flags.ts"),
     import("../../serialization/flow-serializer.ts"),
   ]);
-  const parameters = await parameterValues(flowName, specs, flags, cli.stdin);
+  const parameters = await parameterValues(flow.name, specs, flags, cli.stdin);
   const { run } = await api.createFlowRun({
     flowId: flow.id,
     // Values parsed from text or JSON: JSON by construction.

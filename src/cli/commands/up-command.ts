@@ -78,7 +78,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       // The server (Hono, Kysely, the drivers) loads only for the commands that serve.
       const { isLoopbackHost, startServer } = await import("../../server/server.ts");
       const { openServerDb } = await import("../../server/db/open-server-db.ts");
-      const { startAgent } = await import("../../agent/agent.ts");
+      const { apiVariables, startAgent } = await import("../../agent/agent.ts");
       const { createApiClient } = await import("../../client/api-client.ts");
       const loopback = isLoopbackHost(flags.host);
 
@@ -127,6 +127,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
               url: loopback ? url : `http://127.0.0.1:${server.port}`,
               token: agentSecret,
             }),
+            runEnv: apiVariables(loopback ? url : `http://127.0.0.1:${server.port}`, agentSecret),
             name: `local-${hostname()}`,
             labels,
             concurrency: flags.concurrency,

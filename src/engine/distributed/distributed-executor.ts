@@ -226,6 +226,18 @@ export class DistributedExecutor implements Executor {
       }
       large.push(k);
     }
+    let loop: JobItem["loop"];
+    if (ctx.loopCount > 1) {
+      try {
+        loop = { count: ctx.loopCount, result: encodeValue(ctx.loopResult).wire };
+      } catch (error) {
+        return failNow(
+          "VALUE_NOT_CLONEABLE",
+          `the loop result of task ${node.slug} cannot be sent to a worker: ${(error as Error).message}`,
+          "pass data to Loop (objects, arrays, strings, numbers, Dates, Maps, typed arrays)",
+        );
+      }
+    }
     return new Promise((resolve) => {
       const waiter: Waiter = { ctx, slug: node.slug, mapIndex, attempt, resolve };
       const item: JobItem = {
@@ -234,6 +246,8 @@ export class DistributedExecutor implements Executor {
         ...(mapIndex === undefined ? {} : { mapIndex }),
         attempt,
         args: wire,
+        ...(loop === undefined ? {} : { loop }),
+        ...(ctx.approved ? { approved: true as const } : {}),
       };
       if (large.length === 0) {
         this.enqueue(queue, item, waiter);
@@ -444,7 +458,7 @@ export class DistributedExecutor implements Executor {
       }
     }
     if (!item.ok) {
-      waiter.resolve(failureOfReply(item));
+      this.deliverFailure(waiter, item, worker);
       return;
     }
     const wire = item.value;
@@ -478,6 +492,42 @@ export class DistributedExecutor implements Executor {
           ),
         ),
       );
+    }
+  }
+
+  /** A failed item, with the result a Loop or Succeed carried decoded (read back when it went by reference). */
+  private deliverFailure(
+    waiter: Waiter,
+    item: Extract<ItemReply, { ok: false }>,
+    worker: string,
+  ): void {
+    const wire = item.result;
+    if (wire === undefined) {
+      waiter.resolve(failureOfReply(item));
+      return;
+    }
+    const unreadable = (error: unknown) =>
+      waiter.resolve(
+        failure(
+          new WeftError(
+            "RESULT_UNREADABLE",
+            `the result task ${waiter.slug} signalled on worker ${worker} cannot be decoded: ${toErrorData(error).message}`,
+          ),
+        ),
+      );
+    if ("r" in wire) {
+      const results = waiter.ctx.scope.results;
+      if (results === undefined) {
+        unreadable(new Error("a result reference without a result backend"));
+        return;
+      }
+      results.read(wire.r).then((value) => waiter.resolve(failureOfReply(item, value)), unreadable);
+      return;
+    }
+    try {
+      waiter.resolve(failureOfReply(item, decodeInline(wire)));
+    } catch (error) {
+      unreadable(error);
     }
   }
 

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
 import { QUEUE_NAME } from "../../core/executor-spec.ts";
 import { LOG_LEVELS } from "../../core/reporter.ts";
+import { SIGNAL_KINDS, type SignalKind } from "../../core/signals.ts";
 import type { ErrorData } from "../../core/states.ts";
 import type { TaskFailure } from "../task-host.ts";
 
@@ -145,6 +146,10 @@ export const jobItemSchema = z.strictObject({
   mapIndex: z.int().min(0).optional(),
   attempt: z.int().min(1),
   args: z.array(wireValueSchema),
+  /** The loop iteration after the task threw Loop, with the result it carried (inline). */
+  loop: z.strictObject({ count: z.int().min(2), result: wireValueSchema }).optional(),
+  /** The task was approved for this run (`context().approved`). */
+  approved: z.literal(true).optional(),
 });
 /** One task run of a job. */
 export type JobItem = z.infer<typeof jobItemSchema>;
@@ -201,7 +206,11 @@ export const itemReplySchema = z.discriminatedUnion("ok", [
     ...itemCommon,
     ok: z.literal(false),
     error: errorDataSchema,
-    signal: z.enum(["skip", "fail"]).optional(),
+    signal: z.enum(SIGNAL_KINDS).optional(),
+    /** What Loop or Succeed carried. */
+    result: wireValueSchema.optional(),
+    /** Retry's delay (ms). */
+    delay: z.number().min(0).optional(),
   }),
 ]);
 /** How one task run of a job ended. */
@@ -212,21 +221,54 @@ export type ItemReply = z.infer<typeof itemReplySchema>;
  * protocol version ("skip": the body threw Skip; "fail": not retryable), so
  * workers and flow runs of one version agree whichever was built first.
  */
-export function failureReply(outcome: TaskFailure): {
+export function failureReply(
+  outcome: TaskFailure,
+  /** The directive's result (Loop, Succeed), encoded by the caller. */
+  result?: WireValue,
+): {
   error: z.infer<typeof errorDataSchema>;
-  signal?: "skip" | "fail";
+  signal?: SignalKind;
+  result?: WireValue;
+  delay?: number;
 } {
   const { retryable, ...error } = outcome.error;
   if (outcome.skipped === true) return { error, signal: "skip" };
+  const directive = outcome.directive;
+  if (directive !== undefined) {
+    if (directive.kind === "pause") return { error, signal: "pause" };
+    if (directive.kind === "retry")
+      return directive.delay === undefined || !(directive.delay >= 0)
+        ? { error, signal: "retry" }
+        : { error, signal: "retry", delay: directive.delay };
+    return { error, signal: directive.kind, result: result ?? { u: 1 } };
+  }
   return retryable === false ? { error, signal: "fail" } : { error };
 }
 
-/** A failed item's reply as the task host's outcome (the inverse of {@link failureReply}). */
-export function failureOfReply(reply: Extract<ItemReply, { ok: false }>): TaskFailure {
+/**
+ * A failed item's reply as the task host's outcome (the inverse of
+ * {@link failureReply}); `result` is the reply's decoded `result`.
+ */
+export function failureOfReply(
+  reply: Extract<ItemReply, { ok: false }>,
+  result?: unknown,
+): TaskFailure {
   const error = reply.error as ErrorData;
-  if (reply.signal === "skip") return { ok: false, error, skipped: true };
-  if (reply.signal === "fail") return { ok: false, error: { ...error, retryable: false } };
-  return { ok: false, error };
+  switch (reply.signal) {
+    case undefined:
+      return { ok: false, error };
+    case "skip":
+      return { ok: false, error, skipped: true };
+    case "fail":
+      return { ok: false, error: { ...error, retryable: false } };
+    case "pause":
+      return { ok: false, error, directive: { kind: "pause" } };
+    case "retry":
+      return { ok: false, error, directive: { kind: "retry", delay: reply.delay } };
+    case "loop":
+    case "succeed":
+      return { ok: false, error, directive: { kind: reply.signal, result } };
+  }
 }
 
 /** A job's return value: one reply per item, and who ran them. */

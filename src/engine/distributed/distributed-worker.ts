@@ -294,11 +294,34 @@ class WorkerLoop implements DistributedWorker {
         logSink: (record: LogRecord) => logs.push(record),
         results: undefined,
       };
-      const ctx = new TaskRunContext(scope, node, item.mapIndex, attempt);
+      const ctx = new TaskRunContext(
+        scope,
+        node,
+        item.mapIndex,
+        attempt,
+        item.loop?.count ?? 1,
+        item.loop === undefined ? undefined : decodeInline(item.loop.result),
+        item.approved === true,
+      );
       outcome = await hostTask(ctx, node.task.fn, args);
       if (outcome.ok) {
         const value = await this.encode(outcome.value, results, data, item, attempt);
         return { id: item.id, ok: true, attempt, value, ...(logs.length ? { logs } : {}) };
+      }
+      const directive = outcome.directive;
+      if (directive?.kind === "loop" || directive?.kind === "succeed") {
+        // Loop's result comes back inline: the next iteration's job carries it inline too.
+        const result =
+          directive.kind === "loop"
+            ? this.encodeInline(directive.result, item)
+            : await this.encode(directive.result, results, data, item, attempt);
+        return {
+          id: item.id,
+          ok: false,
+          attempt,
+          ...failureReply(outcome, result),
+          ...(logs.length ? { logs } : {}),
+        };
       }
     } catch (error) {
       // No such task, an input that cannot be read, or a result that cannot be sent back.
@@ -329,6 +352,21 @@ class WorkerLoop implements DistributedWorker {
       );
     }
     return results.read(wire.r);
+  }
+
+  /** `value` as an inline wire value, or VALUE_NOT_CLONEABLE naming the task. */
+  private encodeInline(value: unknown, item: JobItem): WireValue {
+    try {
+      return encodeValue(value).wire;
+    } catch (error) {
+      throw new WeftError(
+        "VALUE_NOT_CLONEABLE",
+        `the loop result of task ${item.slug} cannot be sent back from worker ${this.name}: ${describe(value)} cannot be serialized (${(error as Error).message})`,
+        {
+          hint: "pass data to Loop (objects, arrays, strings, numbers, Dates, Maps, typed arrays)",
+        },
+      );
+    }
   }
 
   private async encode(

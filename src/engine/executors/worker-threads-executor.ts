@@ -99,6 +99,8 @@ export class WorkerThreadsExecutor implements Executor {
         flowRunId: ctx.flowRunId,
         parameters: ctx.parameters,
         args,
+        ...(ctx.loopCount === 1 ? {} : { loop: { count: ctx.loopCount, result: ctx.loopResult } }),
+        ...(ctx.approved ? { approved: true as const } : {}),
       };
       this.queue.push({ id, request, ctx, timeout: node.task.options.timeout, resolve });
       this.pump();

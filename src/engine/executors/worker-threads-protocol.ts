@@ -14,6 +14,10 @@ export type WorkerRequest =
       readonly flowRunId: string;
       readonly parameters: Readonly<Record<string, unknown>>;
       readonly args: readonly unknown[];
+      /** The loop iteration, after the task threw Loop (absent: the first). */
+      readonly loop?: { readonly count: number; readonly result: unknown };
+      /** The task was approved for this run (`context().approved`). */
+      readonly approved?: true;
     }
   | { readonly type: "abort"; readonly id: number; readonly reason: string };
 

@@ -43,7 +43,15 @@ async function attempt(request: Extract<WorkerRequest, { type: "run" }>): Promis
       logSink,
       results: undefined,
     };
-    const ctx = new TaskRunContext(scope, node, request.mapIndex, request.attempt);
+    const ctx = new TaskRunContext(
+      scope,
+      node,
+      request.mapIndex,
+      request.attempt,
+      request.loop?.count ?? 1,
+      request.loop?.result,
+      request.approved === true,
+    );
     reply({ type: "started", id: request.id });
     return await hostTask(ctx, node.task.fn, request.args);
   } catch (error) {

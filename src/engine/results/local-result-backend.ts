@@ -23,7 +23,7 @@ import {
 export interface LocalResultBackendOptions {
   /** Where results are kept. @default $WEFT_HOME/results */
   directory?: string;
-  /** Location template. @default "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}" */
+  /** Location template. @default "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}" (`{flowName}`, `{taskName}` are fields too) */
   template?: string;
   /** @default "json" */
   serializer?: ResultSerializer;

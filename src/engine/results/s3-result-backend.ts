@@ -46,7 +46,7 @@ export interface S3ResultBackendOptions {
   region?: string;
   /** Path-style addressing (`endpoint/bucket/key`), which most non-AWS stores need. @default true with an endpoint, false without */
   forcePathStyle?: boolean;
-  /** Location template. @default "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}" */
+  /** Location template. @default "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}" (`{flowName}`, `{taskName}` are fields too) */
   template?: string;
   /** @default "json" */
   serializer?: ResultSerializer;

@@ -117,7 +117,7 @@ export function decideFinalState(run: WalkOutcome): State {
   if (waiting > 0 || run.paused > 0) {
     return new State(
       "Paused",
-      `${run.paused} manual_only task(s) wait for approval`,
+      `${run.paused} task(s) wait for approval (manual_only, or Pause)`,
       undefined,
       undefined,
       started,

@@ -22,10 +22,14 @@
 // next ready node. Starting a node (startNode) ends it at once when it needs
 // no task run: a parameter (its value); a node its upstreams rule out (the
 // trigger is judged on a tally of the upstream states, upstream.ts: Skipped,
-// TriggerFailed, or Paused); a merge (the first branch not skipped). A mapped
+// TriggerFailed, or Paused; a resource's cleanup whose setup did not succeed,
+// resource-cleanup.ts); a merge (the first branch not skipped). A mapped
 // node opens a map job (map-jobs.ts): a cursor over its N children, which the
 // loop starts one at a time, so children never pile up ahead of the
-// concurrency limit; the node finishes, Mapped, with its last child.
+// concurrency limit; each child is judged on its own upstream (its trigger,
+// its skip) and the node finishes, Mapped, with its last child. A branch on
+// a mapped condition, and a merge of mapped branches, are judged child by
+// child (mapped-branches.ts).
 //
 // Task runs go through TaskRunner.run, which answers a State at once when the
 // body was synchronous and nothing asynchronous was needed (no cache, no
@@ -65,19 +69,24 @@ import type { RunScope } from "../task-host.ts";
 import { type MaybePromise, TaskRunner } from "../task-runner.ts";
 import { cancelUnfinished, decideFinalState } from "./final-state.ts";
 import { FlowRunResult } from "./flow-run-result.ts";
+import { flowStateHandling } from "./flow-state-handling.ts";
 import {
   alignedUpstreams,
   childArgs,
+  listlessArgument,
   type MapJob,
   type MapSource,
   mappedState,
+  nothingToMap,
   openMapJob,
   summarizeChild,
 } from "./map-jobs.ts";
+import { alignMappedConditions, mergeMapped, withMappedConditions } from "./mapped-branches.ts";
 import { guardReporter } from "./reporter-guard.ts";
+import { cleanupVerdict } from "./resource-cleanup.ts";
 import { Resume } from "./resume.ts";
 import { type Abandonable, watchUnsettled } from "./unsettled-watch.ts";
-import { judge, summarize } from "./upstream.ts";
+import { judge, judgeSkip, summarize } from "./upstream.ts";
 
 /** Walks one flow run's graph: triggers, skips, mapping, dispatch to the executor, final state. */
 export class GraphWalk<Out> implements Abandonable, MapSource {
@@ -138,14 +147,16 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       options.resume === undefined
         ? undefined
         : new Resume(results!, flow.name, options.resume, this.info.id, this.reporter);
+    this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
     const scope: RunScope = {
       info: this.info,
       signal: this.controller.signal,
       logSink,
       results,
+      approved: this.approved.size === 0 ? undefined : this.approved,
+      env: options.env,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
-    this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
   }
 
   async run(): Promise<FlowRun<Out>> {
@@ -154,10 +165,18 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     const onAbort = () => this.cancel();
     if (signal?.aborted) this.cancel();
     else signal?.addEventListener("abort", onAbort, { once: true });
-    this.reporter?.flowState?.(
-      this.info,
-      new State("Running", undefined, undefined, undefined, started),
-    );
+    const handled = flowStateHandling(this.flow.options.onStateChange, this.info, this.reporter);
+    let running = new State("Running", undefined, undefined, undefined, started);
+    if (handled !== undefined) running = await handled.change(running);
+    this.reporter?.flowState?.(this.info, running);
+    // A flow state handler that answers another state for Running ends the run in it.
+    if (running.type !== "Running") {
+      signal?.removeEventListener("abort", onAbort);
+      await this.reporter?.close?.();
+      return new FlowRunResult(this.flow, this.graph, this.info, running, this.states, (i) =>
+        this.resultOf(i),
+      );
+    }
     for (let i = 0; i < this.nodes.length; i++) {
       const up = this.nodes[i]!.upstream.length;
       this.remaining[i] = up;
@@ -176,7 +195,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     }
     if (this.crash === undefined && this.cancelled)
       cancelUnfinished(this.nodes, this.states, this.mapJobs, this.reporter, this.info);
-    const final = decideFinalState({
+    let final = decideFinalState({
       started,
       crash: this.crash,
       cancelled: this.cancelled,
@@ -187,6 +206,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       paused: this.paused,
       strict: (this.options.strict ?? this.flow.options.strict) === true,
     });
+    if (handled !== undefined) final = await handled.change(final);
     this.reporter?.flowState?.(this.info, final);
     await this.reporter?.close?.();
     return new FlowRunResult(this.flow, this.graph, this.info, final, this.states, (i) =>
@@ -335,9 +355,12 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       return;
     }
     summarize(this.summary, this.states, node.upstream, undefined);
-    const verdict = judge(node, this.summary, this.approved);
+    const verdict =
+      kind === "cleanup"
+        ? cleanupVerdict(node, this.states)
+        : judge(node, this.summary, this.approved);
     if (verdict !== undefined) {
-      this.finish(i, verdict);
+      this.judged(i, verdict);
       return;
     }
     if (kind === "merge") {
@@ -375,33 +398,64 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     return out;
   }
 
-  /** Judges mapped node `i` as a whole (aligned upstreams aside), then opens its map job. */
+  /**
+   * Opens mapped node `i`'s map job; its children are judged one by one
+   * (startChild). First, a skipped unmapped upstream skips the node whole, and
+   * manual_only or a mapped argument without a list judge it whole (map-jobs.ts).
+   */
   private startMapped(i: number): void {
     const node = this.nodes[i]!;
     const startedAt = Date.now();
-    summarize(this.summary, this.states, node.upstream, alignedUpstreams(node, this.states));
-    const verdict = judge(node, this.summary, this.approved);
-    if (verdict !== undefined) {
-      this.finish(i, verdict);
+    // A merge takes its branches child by child and passes over a branch skipped whole.
+    const listless = node.task.kind === "merge" ? undefined : listlessArgument(node, this.states);
+    if (listless !== undefined) {
+      summarize(this.summary, this.states, node.upstream, undefined);
+      const verdict = judge(node, this.summary, this.approved);
+      const from = this.states[listless.index]!;
+      this.judged(i, verdict ?? nothingToMap(node, listless, from, startedAt));
+      return;
+    }
+    const aligned = alignedUpstreams(node, this.states);
+    summarize(
+      this.summary,
+      this.states,
+      node.upstream,
+      withMappedConditions(node, this.nodes, this.states, aligned),
+    );
+    // A merge is judged whole on its branches (each branch is one upstream); manual_only waits once.
+    const whole =
+      node.task.kind === "merge" || node.task.options.trigger === "manual_only"
+        ? judge(node, this.summary, this.approved)
+        : judgeSkip(node, this.summary);
+    if (whole !== undefined) {
+      this.judged(i, whole);
+      return;
+    }
+    if (node.task.kind === "merge") {
+      this.judged(i, mergeMapped(node, this.states, startedAt, this.reporter, this.info));
       return;
     }
     const job = openMapJob(node, this, this.summary, startedAt);
-    if (job instanceof State) this.finish(i, job);
-    else this.mapJobs.push(job);
+    if (job instanceof State) {
+      this.judged(i, job);
+      return;
+    }
+    const misaligned = alignMappedConditions(job, node, this.nodes, this.states);
+    if (misaligned === undefined) this.mapJobs.push(job);
+    else this.judged(i, misaligned);
   }
 
-  /** Starts the next child of `job` (judged alone when it has aligned upstreams). */
+  /** Starts the next child of `job`, judged on its own upstream (map-jobs.ts). */
   private startChild(job: MapJob): void {
     const c = job.next++;
     if (job.next === job.count) this.mapHead++;
     const node = this.nodes[job.index]!;
-    if (job.aligned.length > 0) {
-      summarizeChild(job, c, this.summary);
-      const verdict = judge(node, this.summary, this.approved);
-      if (verdict !== undefined) {
-        this.childDone(job, c, verdict);
-        return;
-      }
+    summarizeChild(job, c, this.summary);
+    const verdict = judge(node, this.summary, this.approved);
+    if (verdict !== undefined) {
+      if (node.task.options.onStateChange === undefined) this.childDone(job, c, verdict);
+      else this.settle(this.tasks.judged(node, c, verdict), job.index, job, c);
+      return;
     }
     const args = childArgs(job, c, this);
     if (this.resume === undefined) this.settle(this.tasks.run(node, c, args), job.index, job, c);
@@ -418,7 +472,14 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     job.childStates[c] = state;
     this.reporter?.taskState?.(this.info, this.nodes[job.index]!, c, state);
     if (++job.done < job.count) return;
-    this.finish(job.index, mappedState(job));
+    this.judged(job.index, mappedState(job));
+  }
+
+  /** Node `i` ends in `state` without a task run; a task with state handlers lets them see it first. */
+  private judged(i: number, state: State): void {
+    const node = this.nodes[i]!;
+    if (node.task.options.onStateChange === undefined) this.finish(i, state);
+    else this.settle(this.tasks.judged(node, undefined, state), i);
   }
 
   /** Node `i` ends in `state`: report it and release its downstreams (Kahn's step). */

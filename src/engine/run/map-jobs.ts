@@ -8,12 +8,25 @@
 // oldest open job (startChild in graph-walk.ts), so a million children cost a
 // million task runs, never a million pending closures or argument arrays.
 //
-// Triggers of a mapped node are judged in two layers. Upstreams whose
-// children line up with ours (a mapped upstream passed as a mapped argument:
-// `double.map(inc.map(xs))`) are judged child by child: child c sees only
-// child c of each such upstream, on top of `base`, the summary of every other
-// upstream, counted once when the job opens. A job without aligned upstreams
-// was judged whole before it opened, so its children run without a check.
+// Every child is judged on its own upstream (Prefect's meaning): child c sees
+// `base`, the tally of the upstreams whose children do not line up with ours
+// (unmapped arguments, `after` refs, arrays of refs), counted once when the
+// job opens, plus child c of each aligned upstream (a mapped upstream passed
+// as a mapped argument: `double.map(inc.map(xs))`). The summary is one scratch
+// object refilled per child, so judging costs no allocation unless the verdict
+// is a state. Each child ends in its own state (N TriggerFailed children, not
+// one TriggerFailed parent); the node itself ends Mapped.
+//
+// Before the job opens, the node is judged whole in three cases (startMapped
+// in graph-walk.ts). A skipped upstream among the unmapped ones skips the
+// node whole (Prefect does the same, and `when` relies on it: a mapped task in
+// a branch not taken is Skipped, so `merge` passes over it). manual_only waits
+// for one approval of the task's slug. And a mapped argument whose upstream
+// has no list to give (it ended Failed, TriggerFailed or Skipped as a whole)
+// leaves no count of children to judge: the node is judged on every upstream
+// state, and if its trigger still lets it run (any_failed, all_finished) it
+// ends Failed, as there is nothing to map over (Prefect: "No upstream states
+// can be mapped over").
 //
 // Invariants: 0 <= done <= next <= count; the job is finished (mappedState)
 // exactly when done === count, and only then does the node get its state.
@@ -32,7 +45,7 @@ export interface MapJob {
   /** How many children finished. */
   done: number;
   readonly startedAt: number;
-  /** Upstream counts that do not line up child by child (judged once for the parent). */
+  /** Upstream counts that do not line up child by child (a part of every child's summary). */
   readonly base: UpstreamSummary;
   /** Per argument: the list children index into, or undefined for a constant. */
   readonly lists: (readonly unknown[] | undefined)[];
@@ -52,7 +65,8 @@ export interface MapSource {
 }
 
 /**
- * The mapped upstreams of `node` passed as its arguments: their children line
+ * The mapped upstreams of `node` passed as its mapped arguments (or as the
+ * list of `mapAfter`): their children line
  * up with `node`'s and are judged child by child, so the node's own verdict
  * leaves them out. Undefined when there are none.
  */
@@ -61,7 +75,9 @@ export function alignedUpstreams(
   states: MapSource["states"],
 ): Set<number> | undefined {
   let aligned: Set<number> | undefined;
-  for (const arg of node.args) {
+  const k = node.args.length;
+  for (let p = 0; p <= k; p++) {
+    const arg = p < k ? node.args[p] : node.mapOver;
     if (arg instanceof Ref && states[arg.index]!.children !== undefined) {
       aligned ??= new Set();
       aligned.add(arg.index);
@@ -71,8 +87,39 @@ export function alignedUpstreams(
 }
 
 /**
- * Opens the job of mapped node `node` whose upstreams are finished and whose
- * whole-node verdict let it run. Answers the node's final state instead when
+ * The mapped argument of `node` whose upstream ended without a list to map
+ * over (Failed, TriggerFailed or Skipped as a whole), or undefined when every
+ * mapped argument has one (a successful result, or a Mapped upstream's children).
+ */
+export function listlessArgument(
+  node: Ref<unknown>,
+  states: MapSource["states"],
+): Ref<unknown> | undefined {
+  const k = node.args.length;
+  for (let p = 0; p <= k; p++) {
+    const arg = p < k ? node.args[p] : node.mapOver;
+    if (!(arg instanceof Ref)) continue;
+    const state = states[arg.index]!;
+    if (state.children === undefined && (!state.isSuccessful() || state.isSkipped())) return arg;
+  }
+  return undefined;
+}
+
+/** The Failed state of a mapped node whose argument `from` left nothing to map over. */
+export function nothingToMap(
+  node: Ref<unknown>,
+  from: Ref<unknown>,
+  state: State,
+  startedAt: number,
+): State {
+  return mapError(
+    startedAt,
+    `${node.task.name}.map() has nothing to map over: ${from.slug} ended ${state.type}${state.message === undefined ? "" : ` (${state.message})`}`,
+  );
+}
+
+/**
+ * Opens the job of mapped node `node` whose upstreams are finished. Answers the node's final state instead when
  * there is nothing to dispatch: an argument that is not an array, lists of
  * different lengths (both Failed with a MapError), or no items (Mapped, no children).
  */
@@ -87,12 +134,18 @@ export function openMapJob(
   const consts = new Array<unknown>(k);
   const aligned: (readonly State[])[] = [];
   let length = -1;
-  for (let p = 0; p < k; p++) {
-    const arg = node.args[p];
+  // Position k, past the arguments, is mapAfter's list: it counts and lines up, and passes no data.
+  for (let p = 0; p <= k; p++) {
+    const arg = p < k ? node.args[p] : node.mapOver;
+    if (p === k && arg === undefined) break;
     if (arg instanceof Unmapped) {
       consts[p] = source.resolveValue(arg.value);
       continue;
     }
+    const what =
+      p < k
+        ? `argument ${p} of ${node.task.name}.map()`
+        : `the list of ${node.task.name}.mapAfter()`;
     let list: unknown;
     if (arg instanceof Ref) {
       list = source.resultOf(arg.index);
@@ -100,23 +153,21 @@ export function openMapJob(
       if (children !== undefined) aligned.push(children);
       if (!Array.isArray(list)) {
         const got = list === null ? "null" : typeof list;
-        return mapError(
-          startedAt,
-          `argument ${p} of ${node.task.name}.map() must be an array, but ${arg.slug} returned ${got}`,
-        );
+        return mapError(startedAt, `${what} must be an array, but ${arg.slug} returned ${got}`);
       }
     } else {
       list = arg instanceof RefList ? arg.items : arg;
     }
     const items = list as readonly unknown[];
     if (length !== -1 && items.length !== length) {
+      const which = p < k ? `argument ${p}` : "the mapAfter() list";
       return mapError(
         startedAt,
-        `the mapped arguments of ${node.task.name}.map() differ in length: ${length} and ${items.length} items (argument ${p})`,
+        `the mapped arguments of ${node.task.name}.map() differ in length: ${length} and ${items.length} items (${which})`,
       );
     }
     length = items.length;
-    lists[p] = items;
+    if (p < k) lists[p] = items;
   }
   if (length <= 0) {
     return new State(
@@ -172,10 +223,15 @@ export function childArgs(job: MapJob, c: number, source: MapSource): unknown[] 
 /** The mapped node's state once every child finished: Mapped, with the children's tally. */
 export function mappedState(job: MapJob): State {
   const s: UpstreamSummary = { total: 0, successful: 0, failed: 0, skipped: 0 };
-  for (const child of job.childStates) countState(s, child);
-  const message = `${s.total} children: ${s.successful - s.skipped} succeeded, ${s.failed} failed, ${s.skipped} skipped`;
+  let paused = 0;
+  for (const child of job.childStates) {
+    countState(s, child);
+    if (child.type === "Paused") paused++;
+  }
+  const message = `${s.total} children: ${s.successful - s.skipped} succeeded, ${s.failed} failed, ${s.skipped} skipped${paused === 0 ? "" : `, ${paused} paused`}`;
+  // A child waiting for approval holds the whole node (and so its downstreams) Paused.
   return new State(
-    "Mapped",
+    paused === 0 ? "Mapped" : "Paused",
     message,
     undefined,
     undefined,

@@ -3,15 +3,20 @@
 // A task's upstream states are tallied into an UpstreamSummary (total,
 // successful, failed, skipped; a mapped upstream counts child by child, and
 // Skipped counts as successful too) and the task's trigger is evaluated on that
-// tally (core/triggers.ts). The verdict is a state the task ends in without
-// running (Skipped, TriggerFailed, Paused for manual_only), or undefined: run it.
-// These run once per task (per child for aligned mapped children), so they
+// tally (core/triggers.ts), or the trigger function is called with it, here in
+// the walk's thread (no function crosses to a worker). The verdict is a state
+// the task ends in without running (Skipped, TriggerFailed, Paused for
+// manual_only), or undefined: run it.
+// These run once per task (once per child of a mapped task), so they
 // write into a summary the caller owns and allocate only the verdict state.
 import type { Ref } from "../../core/graph.ts";
-import { State } from "../../core/states.ts";
+import { signalOf } from "../../core/signals.ts";
+import { State, toErrorData } from "../../core/states.ts";
 import {
   describeTriggerFailure,
   evaluateTrigger,
+  type TriggerFunction,
+  triggerLabel,
   type UpstreamSummary,
 } from "../../core/triggers.ts";
 
@@ -58,17 +63,50 @@ export function judge(
   up: UpstreamSummary,
   approved: ReadonlySet<number>,
 ): State | undefined {
-  const options = node.task.options;
-  if (up.skipped > 0 && options.skipOnUpstreamSkip) {
-    return new State("Skipped", "skipped because an upstream task was skipped");
-  }
-  const verdict = evaluateTrigger(options.trigger, up);
+  const trigger = node.task.options.trigger;
+  const skipped = judgeSkip(node, up);
+  if (skipped !== undefined) return skipped;
+  if (typeof trigger === "function") return askTriggerFunction(trigger, up);
+  const verdict = evaluateTrigger(trigger, up);
   if (verdict === "run") return undefined;
-  if (verdict === "fail")
-    return new State("TriggerFailed", describeTriggerFailure(options.trigger, up));
+  if (verdict === "fail") return new State("TriggerFailed", describeTriggerFailure(trigger, up));
+  if (verdict === "skip")
+    return new State("Skipped", `trigger ${trigger}: every upstream task was skipped`);
   if (approved.has(node.index)) return undefined;
   return new State(
     "Paused",
     `manual_only trigger: waiting for approval (run again with --approve ${node.slug})`,
   );
+}
+
+/**
+ * A trigger function's verdict: true runs the task, false fails it naming the
+ * function, a thrown `Skip` skips it, any other throw fails it with the message.
+ */
+function askTriggerFunction(trigger: TriggerFunction, up: UpstreamSummary): State | undefined {
+  let answer: unknown;
+  try {
+    answer = trigger(up);
+  } catch (thrown) {
+    const error = toErrorData(thrown);
+    const signal = signalOf(thrown);
+    if (signal === "skip") return new State("Skipped", error.message);
+    const message =
+      signal === "fail"
+        ? error.message
+        : `trigger ${triggerLabel(trigger)} threw: ${error.message}`;
+    return new State("TriggerFailed", message, undefined, error);
+  }
+  if (answer === true) return undefined;
+  if (answer === false) return new State("TriggerFailed", describeTriggerFailure(trigger, up));
+  const got = answer instanceof Promise ? "a promise" : typeof answer;
+  const message = `trigger ${triggerLabel(trigger)} returned ${got}, not a boolean (a trigger answers synchronously with true or false)`;
+  return new State("TriggerFailed", message, undefined, { type: "TriggerError", message });
+}
+
+/** Skipped when an upstream in `up` was skipped and the task skips with its upstream, else undefined. */
+export function judgeSkip(node: Ref<unknown>, up: UpstreamSummary): State | undefined {
+  if (up.skipped > 0 && node.task.options.skipOnUpstreamSkip)
+    return new State("Skipped", "skipped because an upstream task was skipped");
+  return undefined;
 }

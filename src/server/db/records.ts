@@ -3,6 +3,7 @@ import { WeftError } from "../../core/errors.ts";
 import type {
   AgentRecord,
   ApiToken,
+  ChildRunSummary,
   FlowDetail,
   FlowRunRecord,
   FlowSummary,
@@ -102,6 +103,21 @@ export function toFlowRunRecord(row: FlowRunRow): FlowRunRecord {
     rescheduleCount: row.reschedule_count,
     claimCount: row.claim_count,
     createdAt: row.created_at,
+    ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
+    ...(row.parent_task_run === null ? {} : { parentTaskRun: row.parent_task_run }),
+  };
+}
+
+/** A run a task of another run created, as its parent's detail lists it. */
+export function toChildRunSummary(
+  row: Pick<FlowRunRow, "id" | "name" | "flow_name" | "state" | "parent_task_run">,
+): ChildRunSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    flowName: row.flow_name,
+    state: JSON.parse(row.state) as SerializedState,
+    ...(row.parent_task_run === null ? {} : { parentTaskRun: row.parent_task_run }),
   };
 }
 

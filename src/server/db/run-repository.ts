@@ -28,10 +28,10 @@ import { isStateA, STATE_TYPES, type StateType } from "../../core/states.ts";
 import type {
   ClaimedRun,
   CreateFlowRunRequest,
+  FlowRunDetail,
   FlowRunRecord,
   ListFlowRunsQuery,
   Page,
-  TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import {
   isTimeInRange,
@@ -48,6 +48,7 @@ import {
   type FlowRow,
   type FlowRunRow,
   isoText,
+  toChildRunSummary,
   toFlowRunRecord,
 } from "./records.ts";
 import { findStaleRuns, recoverStaleRun, type StaleLimits, type StaleRun } from "./run-recovery.ts";
@@ -106,6 +107,8 @@ function newRunRow(
     name?: string | undefined;
     idempotencyKey?: string | undefined;
     autoScheduled: boolean;
+    parentRunId?: string | undefined;
+    parentTaskRun?: string | undefined;
   },
 ): FlowRunRow {
   const id = randomUUID();
@@ -133,6 +136,8 @@ function newRunRow(
     reschedule_count: 0,
     claim_count: 0,
     created_at: fields.now,
+    parent_run_id: fields.parentRunId ?? null,
+    parent_task_run: fields.parentTaskRun ?? null,
   };
 }
 
@@ -205,6 +210,8 @@ export class RunRepository {
       name: request.name,
       idempotencyKey: request.idempotencyKey,
       autoScheduled: false,
+      parentRunId: request.parentRunId,
+      parentTaskRun: request.parentTaskRun,
     });
     const key = request.idempotencyKey;
     const result = await this.ctx.writeRetrying(async (trx) => {
@@ -292,12 +299,10 @@ export class RunRepository {
     return toFlowRunRecord(await this.ctx.runRow(id));
   }
 
-  /** The run, its task runs and its state history. */
-  async getDetail(
-    id: string,
-  ): Promise<FlowRunRecord & { taskRuns: TaskRunRecord[]; history: SerializedState[] }> {
+  /** The run, its task runs, its state history and the runs its tasks created. */
+  async getDetail(id: string): Promise<FlowRunDetail> {
     const run = await this.get(id);
-    const [taskRuns, history] = await Promise.all([
+    const [taskRuns, history, children] = await Promise.all([
       this.taskRuns.list(id),
       this.ctx.db
         .selectFrom("flow_run_states")
@@ -305,8 +310,20 @@ export class RunRepository {
         .where("flow_run_id", "=", id)
         .orderBy("version")
         .execute(),
+      this.ctx.db
+        .selectFrom("flow_runs")
+        .select(["id", "name", "flow_name", "state", "parent_task_run"])
+        .where("parent_run_id", "=", id)
+        .orderBy("created_at")
+        .orderBy("id")
+        .execute(),
     ]);
-    return { ...run, taskRuns, history: history.map((h) => JSON.parse(h.state)) };
+    return {
+      ...run,
+      taskRuns,
+      history: history.map((h) => JSON.parse(h.state)),
+      childRuns: children.map(toChildRunSummary),
+    };
   }
 
   /** A page of runs, latest scheduled start first. */

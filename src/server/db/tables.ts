@@ -51,6 +51,10 @@ export interface FlowRunsTable {
   reschedule_count: number;
   claim_count: number;
   created_at: string;
+  /** The run whose task created this one (flows of flows), if any. */
+  parent_run_id: string | null;
+  /** That task run: `slug`, or `slug[i]` for a mapped child. */
+  parent_task_run: string | null;
 }
 
 /** Every state a flow run went through, oldest first. */

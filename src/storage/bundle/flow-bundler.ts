@@ -70,7 +70,14 @@ export function bundleFlowModule(moduleUrl: string, options: BundleOptions = {})
       metafile: true,
       logLevel: "silent",
       legalComments: "none",
-      external: ["weftflow", "weftflow/*", ...(options.external ?? [])],
+      external: [
+        "weftflow",
+        "weftflow/*",
+        // weft's own files are never followed (refused below): weft imports packages that no
+        // bundle could hold (native addons), which would hide the real mistake.
+        ...(isWeftCode(entry) ? [] : WEFT_CODE.map((dir) => `${dir}*`)),
+        ...(options.external ?? []),
+      ],
       banner: { js: BANNER },
     });
   } catch (error) {
@@ -88,7 +95,11 @@ export function bundleFlowModule(moduleUrl: string, options: BundleOptions = {})
     );
   }
   const inputs = Object.keys(result.metafile?.inputs ?? {});
-  const own = inputs.find((input) => isWeftCode(resolve(base, input)));
+  const own =
+    inputs.find((input) => isWeftCode(resolve(base, input))) ??
+    Object.values(result.metafile?.inputs ?? {})
+      .flatMap((input) => input.imports)
+      .find((i) => i.external && /^(\.|\/)/.test(i.path))?.path;
   if (own !== undefined && !isWeftCode(entry)) {
     throw new WeftError(
       "BUNDLE_FAILED",

@@ -165,7 +165,7 @@ describe("local result backend", () => {
         type: "local",
         schemaVersion: 1,
         directory: join(directory, "relative"),
-        template: "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}",
+        template: "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}",
         serializer: "binary",
       });
       assert.deepEqual(resultBackendFromJSON(backend.toJSON()).toJSON(), backend.toJSON());

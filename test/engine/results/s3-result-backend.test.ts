@@ -131,7 +131,7 @@ describe(`s3 result backend (${process.env.WEFT_TEST_S3_ENDPOINT ? "external S3 
       endpoint: server.endpoint,
       region: "us-east-1",
       forcePathStyle: true,
-      template: "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}",
+      template: "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}",
       serializer: "binary",
     });
     const text = JSON.stringify(json);
@@ -149,7 +149,7 @@ describe(`s3 result backend (${process.env.WEFT_TEST_S3_ENDPOINT ? "external S3 
       schemaVersion: 1,
       bucket: "results",
       forcePathStyle: false,
-      template: "{flowName}/{taskSlug}/{mapIndex}/{flowRunId}",
+      template: "{flowSlug}/{taskSlug}/{mapIndex}/{flowRunId}",
       serializer: "json",
     });
 

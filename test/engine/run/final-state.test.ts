@@ -109,7 +109,7 @@ describe("the final state", () => {
     assert.equal(strict.message, "strict: 1 task failed: g-1[1] (the reference tasks succeeded)");
     const lax = decideFinalState(outcome({ states, referenceNodes: refs, paused: 1 }));
     assert.equal(lax.type, "Paused");
-    assert.equal(lax.message, "1 manual_only task(s) wait for approval");
+    assert.equal(lax.message, "1 task(s) wait for approval (manual_only, or Pause)");
   });
 });
 

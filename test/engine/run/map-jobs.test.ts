@@ -7,9 +7,11 @@ import { Ref } from "../../../src/core/graph.ts";
 import {
   alignedUpstreams,
   childArgs,
+  listlessArgument,
   type MapJob,
   type MapSource,
   mappedState,
+  nothingToMap,
   openMapJob,
   summarizeChild,
 } from "../../../src/engine/run/map-jobs.ts";
@@ -56,7 +58,7 @@ const ready = () => [
 const base = { total: 1, successful: 1, failed: 0, skipped: 0 };
 
 describe("a map job", () => {
-  test("opens as a cursor over the children, judged child by child against aligned upstreams", () => {
+  test("opens as a cursor over the children, each judged on the base plus its aligned upstream children", () => {
     const states = ready();
     const src = source(states);
     assert.deepEqual([...(alignedUpstreams(node, states) ?? [])], [2]);
@@ -84,6 +86,21 @@ describe("a map job", () => {
     assert.deepEqual(summary, { total: 1, successful: 1, failed: 0, skipped: 0 });
     summarize(summary, states, node.upstream, undefined);
     assert.deepEqual(summary, { total: 4, successful: 4, failed: 0, skipped: 1 });
+  });
+
+  test("an argument whose upstream ended without a list is found, and named in the Failed state", () => {
+    const states = ready();
+    assert.equal(listlessArgument(node, states), undefined);
+    const failed = new State("Failed", "boom");
+    states[2] = failed;
+    const from = listlessArgument(node, states);
+    assert.equal(from?.slug, "double-1");
+    states[2] = new State("Skipped", "no");
+    assert.equal(listlessArgument(node, states)?.slug, "double-1");
+    const state = nothingToMap(node, from!, failed, 5);
+    assert.equal(state.type, "Failed");
+    assert.equal(state.error?.type, "MapError");
+    assert.equal(state.message, "add.map() has nothing to map over: double-1 ended Failed (boom)");
   });
 
   test("an argument that is not an array fails the node with a MapError naming it", () => {
