@@ -118,6 +118,13 @@ export {
   type S3ResultBackendOptions,
 } from "./engine/results/s3-result-backend.ts";
 export {
+  type ContainerEnvironmentOptions,
+  type ContainerMount,
+  createContainerEnvironment,
+  PULL_POLICIES,
+  type PullPolicy,
+} from "./environments/container/container-environment.ts";
+export {
   createDistributedEnvironment,
   type DistributedEnvironmentOptions,
 } from "./environments/distributed/distributed-environment.ts";
@@ -129,6 +136,7 @@ export {
 export type {
   Environment,
   EnvironmentHooks,
+  EnvironmentHost,
   ExecuteContext,
   ExecuteResult,
   SerializedEnvironment,

@@ -26,8 +26,16 @@ import { retryTransient, sleep } from "../client/backoff.ts";
 import { isWeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
-import { type Environment, progressOnly } from "../environments/environment.ts";
-import { environmentFromJSON, environmentRegistry } from "../environments/registry.ts";
+import {
+  type Environment,
+  type EnvironmentHost,
+  progressOnly,
+} from "../environments/environment.ts";
+import {
+  environmentFromJSON,
+  environmentRegistry,
+  reapLeftovers,
+} from "../environments/registry.ts";
 import type { AgentRecord, ClaimedRun, FlowRunDetail } from "../serialization/api-schemas.ts";
 import { checkDeployment } from "../serialization/deployment.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
@@ -82,6 +90,13 @@ export interface AgentOptions {
    * flows would choose code for this agent to import. @default false
    */
   readonly allowModuleStorage?: boolean;
+  /**
+   * What this host gives its runs' environments: the container engine and the host
+   * directories containers may mount. The owner is the agent's name (containers carry it,
+   * and the agent removes those an earlier agent of its name left, when it starts).
+   * @default no mounts; the engine at WEFT_CONTAINER_HOST or the usual sockets
+   */
+  readonly host?: Omit<EnvironmentHost, "owner">;
   /**
    * Variables every run is given (ExecuteContext.env: `context().env` in process,
    * the environment of a flow-run process): the API's WEFT_API_URL and
@@ -141,6 +156,21 @@ export function startAgent(options: AgentOptions): Agent {
   const active = new Map<string, ActiveRun>();
   let id: string | undefined;
   let wake: (() => void) | undefined;
+  const host: EnvironmentHost & { owner: string } = { ...options.host, owner: name };
+
+  /** What an earlier agent of this name left (killed -9: its containers) goes first. */
+  async function reap(): Promise<void> {
+    const { removed, failed } = await reapLeftovers(host);
+    for (const [kind, count] of Object.entries(removed)) {
+      if (count > 0)
+        log.warn(
+          `agent ${name}: removed ${count} ${kind} run(s) an earlier agent of this name left`,
+        );
+    }
+    for (const [kind, error] of Object.entries(failed)) {
+      log.warn(`agent ${name}: could not reap ${kind} runs left behind: ${describe(error)}`);
+    }
+  }
 
   async function register(): Promise<string> {
     for (let attempt = 1; ; attempt++) {
@@ -161,6 +191,7 @@ export function startAgent(options: AgentOptions): Agent {
 
   async function loop(): Promise<void> {
     try {
+      await reap();
       id = await register();
     } catch {
       return;
@@ -360,7 +391,7 @@ export function startAgent(options: AgentOptions): Agent {
         );
         storage = storageFromJSON(claimed.storage);
         environment = environmentFromJSON(claimed.environment ?? DEFAULT_ENVIRONMENT);
-        await environment.setup(storage);
+        await environment.setup(storage, host);
       } catch (error) {
         const data = toErrorData(error);
         log.error(`run ${run.id}: deploy failed: ${data.message}`);
@@ -375,9 +406,10 @@ export function startAgent(options: AgentOptions): Agent {
       if (result.crashed) {
         // No final state: heartbeats stop with this function, and run health reschedules the run.
         clearInterval(beat);
-        log.warn(
-          `run ${run.id}: the flow-run process died (${result.state.message ?? result.state.type}); the server's run health will reschedule it`,
-        );
+        const why = `the flow-run process died (${result.state.message ?? result.state.type}); the server's run health will reschedule it`;
+        log.warn(`run ${run.id}: ${why}`);
+        // Its logs keep why, for whoever reads the run (its final state will be run health's).
+        reporter.log({ level: "error", message: why, time: Date.now(), flowRunId: run.id });
         await reporter.flush();
         return;
       }

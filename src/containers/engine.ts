@@ -5,9 +5,19 @@
  * cannot be reached, an image that cannot be found, a build step that failed, each named.
  */
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { WeftError } from "../core/errors.ts";
+
+// dockerode (with its gRPC and SSH dependencies, ~200 modules) loads when an engine is first
+// made, not when this module is imported: every `weft execute` imports the storage and
+// environment registries, whose container kinds import this module.
+let dockerode: typeof Docker | undefined;
+function loadDockerode(): typeof Docker {
+  dockerode ??= createRequire(import.meta.url)("dockerode") as typeof Docker;
+  return dockerode;
+}
 
 /** The label every container weft starts carries; its value is the flow run id. */
 export const RUN_LABEL = "io.weftflow.run";
@@ -66,7 +76,8 @@ export class ContainerEngine {
 
   constructor(host?: string) {
     this.host = resolveContainerHost(host);
-    this.docker = new Docker(parseContainerHost(this.host));
+    const Dockerode = loadDockerode();
+    this.docker = new Dockerode(parseContainerHost(this.host));
   }
 
   /** Resolves when the engine answers; otherwise CONTAINER_ENGINE_UNREACHABLE naming the host. */

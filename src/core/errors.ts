@@ -89,6 +89,7 @@ export const ERROR_CODES = [
   "CONTAINER_BUILD_FAILED",
   "CONTAINER_PUSH_FAILED",
   "IMAGE_NOT_FOUND",
+  "CONTAINER_MOUNT_NOT_ALLOWED",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -22,6 +22,7 @@ import { parseLocation, type Storage } from "../storage/storage.ts";
 import {
   type Environment,
   type EnvironmentHooks,
+  type EnvironmentHost,
   type EnvironmentKind,
   type ExecuteContext,
   type ExecuteResult,
@@ -57,10 +58,10 @@ class EnvironmentGuard implements Environment {
     return this.impl.retriesElsewhere ?? false;
   }
 
-  async setup(storage: Storage): Promise<void> {
+  async setup(storage: Storage, host?: EnvironmentHost): Promise<void> {
     const refusal = this.refusal(storage);
     if (refusal !== undefined) throw refusal;
-    await this.impl.setup(storage);
+    await this.impl.setup(storage, host);
     this.fitting.add(storage);
   }
 

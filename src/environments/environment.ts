@@ -71,7 +71,26 @@ export type EnvironmentKind<J = never> = RegistryEntry<
    * @default the generic refusal (STORAGE_NOT_SHAREABLE naming both)
    */
   readonly refusePairing?: (storage: Storage, refused: WeftError) => WeftError;
+  /**
+   * Removes what runs of this kind left on this host when the process that started them died
+   * (a container environment's containers labelled with `host.owner`); answers how many it
+   * removed. An agent calls every kind's `reap` when it starts. @default nothing to reap
+   */
+  readonly reap?: (host: EnvironmentHost & { readonly owner: string }) => Promise<number>;
 };
+
+/**
+ * What the process that runs environments (an agent, `weft run`) says about itself and
+ * allows: settings of the host, never of the flow, so they do not travel in its JSON.
+ */
+export interface EnvironmentHost {
+  /** Who starts the runs (an agent's name): resources are labelled with it for reaping. @default `pid-<pid>` */
+  readonly owner?: string;
+  /** Host directories runs may mount (an agent's --allow-mount); any other mount is refused. @default none */
+  readonly allowMounts?: readonly string[];
+  /** The container engine's address. @default WEFT_CONTAINER_HOST, else Docker's and Podman's usual sockets */
+  readonly containerHost?: string;
+}
 
 /** The options of `common` (executor, labels) that every kind takes from flags. */
 export function commonFlagOptions(options: EnvironmentFlagOptions): {
@@ -140,8 +159,11 @@ export interface Environment extends FlowEnvironment {
   /** Agents must carry all of these labels. */
   readonly labels: string[];
   readonly storageNeeds: StorageNeed;
-  /** Provisions what the environment needs and checks that `storage` fits. */
-  setup(storage: Storage): Promise<void>;
+  /**
+   * Provisions what the environment needs and checks that `storage` fits; `host` says what
+   * the host running it allows (mounts) and who it is (for labels).
+   */
+  setup(storage: Storage, host?: EnvironmentHost): Promise<void>;
   /** Runs one flow run of the flow at `location` in `storage`. */
   execute(storage: Storage, location: string, ctx: ExecuteContext): Promise<ExecuteResult>;
   /** Reaps what `execute` left behind (weft's addition to PIN-7). Idempotent. */

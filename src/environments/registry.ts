@@ -3,11 +3,14 @@
 // constructor from command-line options, capabilities); adding a kind is that
 // file and one line here.
 import { TypeRegistry } from "../serialization/registry.ts";
+import { containerEnvironmentKind } from "./container/container-environment.ts";
 import { distributedEnvironmentKind } from "./distributed/distributed-environment.ts";
 import type {
   Environment,
   EnvironmentCapabilities,
   EnvironmentFlagOptions,
+  EnvironmentHost,
+  EnvironmentKind,
 } from "./environment.ts";
 import { localEnvironmentKind } from "./local-environment.ts";
 import { subprocessEnvironmentKind } from "./subprocess/subprocess-environment.ts";
@@ -18,9 +21,36 @@ export const environmentRegistry = new TypeRegistry<
   EnvironmentCapabilities,
   EnvironmentFlagOptions
 >("environment");
-environmentRegistry.register(localEnvironmentKind);
-environmentRegistry.register(subprocessEnvironmentKind);
-environmentRegistry.register(distributedEnvironmentKind);
+const KINDS: readonly EnvironmentKind<never>[] = [
+  localEnvironmentKind,
+  subprocessEnvironmentKind,
+  distributedEnvironmentKind,
+  containerEnvironmentKind,
+] as unknown as EnvironmentKind<never>[];
+for (const kind of KINDS) environmentRegistry.register(kind);
+
+/**
+ * Removes what earlier runs of `host.owner` left on this host, kind by kind (each kind that
+ * can: `EnvironmentKind.reap`): what an agent does when it starts. Answers how many things
+ * each kind removed; a kind that failed is reported in `failed`, the others still reap.
+ */
+export async function reapLeftovers(
+  host: EnvironmentHost & { readonly owner: string },
+): Promise<{ removed: Record<string, number>; failed: Record<string, unknown> }> {
+  const removed: Record<string, number> = {};
+  const failed: Record<string, unknown> = {};
+  await Promise.all(
+    KINDS.map(async (kind) => {
+      if (kind.reap === undefined) return;
+      try {
+        removed[kind.type] = await kind.reap(host);
+      } catch (error) {
+        failed[kind.type] = error;
+      }
+    }),
+  );
+  return { removed, failed };
+}
 
 /** Rebuilds an environment from its JSON: refuses an unknown `type` (listing the known ones) and a malformed field (naming it). */
 export function environmentFromJSON(json: unknown): Environment {

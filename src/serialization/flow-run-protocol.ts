@@ -11,9 +11,12 @@
 // - Event lines carry states in their one wire form (SerializedState, without results: those
 //   stay in the flow-run process). The parent forwards them as data to a reporter that takes
 //   data (the agent's API reporter); only observers that want State objects get them rebuilt.
+// - Without a descriptor (a container), event lines travel on stdout behind a per-run marker
+//   (WEFT_EVENTS_MARKER; see "events on stdout" below).
 // - The child's final flow event is the run's outcome: the parent resolves `execute` with it
 //   and does not pass it on as an event (environment.ts reports it once, from the outcome).
 
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
@@ -41,6 +44,11 @@ export const FLOW_RUN_VARIABLES = {
   executor: "WEFT_EXECUTOR",
   /** The descriptor (3 or more) of a pipe for event lines; without it, progress goes to stderr. */
   eventsFd: "WEFT_EVENTS_FD",
+  /**
+   * Where no descriptor can be passed (a container): event lines go to stdout, each after the
+   * prefix this marker makes ({@link eventLinePrefix}); everything else on stdout is output.
+   */
+  eventsMarker: "WEFT_EVENTS_MARKER",
   /** `1`: stop, with everything started, when stdin (held open by the parent) closes. */
   exitWithParent: "WEFT_EXIT_WITH_PARENT",
   /** A restarted run: the id of the run whose persisted results may be reused. */
@@ -54,6 +62,7 @@ export type FlowRunVariable = (typeof FLOW_RUN_VARIABLES)[keyof typeof FLOW_RUN_
 export const PARAMETERS_IN_ENV_MAX = 64 * 1024;
 
 const V = FLOW_RUN_VARIABLES;
+const EVENTS_MARKER = /^[A-Za-z0-9_-]{16,64}$/;
 const NOT_SET_HINT = "weft execute is started by agents and environments, which set it";
 
 // An empty variable is an unset one.
@@ -133,6 +142,16 @@ export const flowRunEnvSchema = z
         })
         .optional(),
     ),
+    [V.eventsMarker]: z.preprocess(
+      unsetIfEmpty,
+      z
+        .string()
+        .regex(EVENTS_MARKER, {
+          error: (issue) =>
+            `${V.eventsMarker} must be 16 to 64 letters, digits, _ or -, got ${JSON.stringify(issue.input)}`,
+        })
+        .optional(),
+    ),
     [V.exitWithParent]: z.preprocess(
       unsetIfEmpty,
       z
@@ -163,6 +182,8 @@ export interface FlowRunSettings {
   /** A kind or the executor's options, unchecked: the engine checks them. */
   readonly executor?: unknown;
   readonly eventsFd?: number;
+  /** Event lines go to stdout after this marker's prefix (see {@link eventLinePrefix}). */
+  readonly eventsMarker?: string;
   readonly exitWithParent: boolean;
   readonly resume?: string;
 }
@@ -192,6 +213,7 @@ export function readFlowRunEnv(env: Readonly<Record<string, string | undefined>>
   const flowRunId = vars[V.flowRunId];
   const executor = vars[V.executor];
   const eventsFd = vars[V.eventsFd];
+  const eventsMarker = vars[V.eventsMarker];
   const resume = vars[V.resume];
   // Large parameters come in a file (the subprocess environment writes one past 64 KiB).
   const file = vars[V.parametersFile];
@@ -206,6 +228,7 @@ export function readFlowRunEnv(env: Readonly<Record<string, string | undefined>>
     parameters,
     ...(executor === undefined ? {} : { executor }),
     ...(eventsFd === undefined ? {} : { eventsFd }),
+    ...(eventsMarker === undefined ? {} : { eventsMarker }),
     exitWithParent: vars[V.exitWithParent] === "1",
     ...(resume === undefined ? {} : { resume }),
   };
@@ -246,6 +269,7 @@ export interface RunVariables {
   readonly parameters: { readonly json: string } | { readonly file: string };
   readonly executor?: unknown;
   readonly eventsFd?: number;
+  readonly eventsMarker?: string;
   readonly exitWithParent?: boolean;
   readonly resume?: string;
 }
@@ -261,6 +285,7 @@ export function runVariables(run: RunVariables): Record<string, string> {
     [V.parameters]: "json" in p ? p.json : "",
     [V.parametersFile]: "file" in p ? p.file : "",
     [V.eventsFd]: run.eventsFd === undefined ? "" : String(run.eventsFd),
+    [V.eventsMarker]: run.eventsMarker ?? "",
     [V.exitWithParent]: run.exitWithParent ? "1" : "",
     [V.executor]: run.executor === undefined ? "" : JSON.stringify(run.executor),
     [V.resume]: run.resume ?? "",
@@ -319,6 +344,37 @@ export function createEventWriter(write: (line: string) => void): Reporter {
       }),
     log: (record) => send({ event: "log", record: record as RunEvent & LogRecord }),
   };
+}
+
+// ---------------------------------------------------------------- events on stdout
+//
+// A container has no descriptor 3, and its network may be off: its flow-run process writes
+// event lines on stdout instead, each as ONE write of `<prefix><json>\n`, where the prefix is
+// a record separator (U+001E) and a marker fresh for each run, which the parent chose and
+// no task's output can guess. The parent splits the stream into lines (after separating
+// stdout from stderr); a line holding the prefix carries an event after it, and whatever came
+// before the prefix on that line (a task's output without a newline) is output, like every
+// line without the prefix.
+
+/** A fresh marker for one run's events on stdout (WEFT_EVENTS_MARKER). */
+export function createEventsMarker(): string {
+  return randomBytes(12).toString("hex");
+}
+
+/** What precedes every event line on stdout for `marker`. */
+export function eventLinePrefix(marker: string): string {
+  return `\u001eweft-event:${marker} `;
+}
+
+/** One stdout line split into a task's output and an event line, either possibly absent. */
+export function splitEventLine(
+  line: string,
+  prefix: string,
+): { readonly output?: string; readonly event?: string } {
+  const at = line.indexOf(prefix);
+  if (at < 0) return { output: line };
+  const event = line.slice(at + prefix.length);
+  return at === 0 ? { event } : { output: line.slice(0, at), event };
 }
 
 /** Parses one event line (strictly), naming what is wrong. */

@@ -10,7 +10,9 @@ export {
 } from "./deployment.ts";
 export {
   codeVariables,
+  createEventsMarker,
   createEventWriter,
+  eventLinePrefix,
   FLOW_RUN_VARIABLES,
   flowRunEnvSchema,
   forwardEvent,
@@ -19,6 +21,7 @@ export {
   readFlowRunEnv,
   runEventSchema,
   runVariables,
+  splitEventLine,
   stateToWire,
   takesWireStates,
   type WireReporter,

@@ -8,12 +8,15 @@ import { describe, test } from "node:test";
 import { State } from "../../src/index.ts";
 import {
   codeVariables,
+  createEventsMarker,
   createEventWriter,
+  eventLinePrefix,
   FLOW_RUN_VARIABLES,
   forwardEvent,
   parseEventLine,
   readFlowRunEnv,
   runVariables,
+  splitEventLine,
   stateToWire,
   type WireReporter,
 } from "../../src/serialization/index.ts";
@@ -114,6 +117,49 @@ describe("flow-run protocol: variables", () => {
       "WEFT_FLOW_LOCATION",
     );
     assert.match(unset.hint ?? "", /agents and environments/);
+  });
+});
+
+describe("flow-run protocol: events on stdout (containers)", () => {
+  test("the marker travels in WEFT_EVENTS_MARKER; a malformed one is refused naming it", async () => {
+    const marker = createEventsMarker();
+    assert.match(marker, /^[0-9a-f]{24}$/);
+    assert.notEqual(marker, createEventsMarker(), "fresh for each run");
+    const env = {
+      ...codeVariables(storageJson, "abc.mjs#etl"),
+      ...runVariables({ flowRunId: "r", parameters: { json: "{}" }, eventsMarker: marker }),
+    };
+    assert.equal(readFlowRunEnv(env).eventsMarker, marker);
+    assert.equal(
+      readFlowRunEnv({ ...env, ...runVariables({ flowRunId: "r", parameters: { json: "{}" } }) })
+        .eventsMarker,
+      undefined,
+      "cleared when unused",
+    );
+    const error = await expectCode(
+      () => readFlowRunEnv({ ...env, WEFT_EVENTS_MARKER: "short" }),
+      "ENV_VAR_INVALID",
+      "a short marker",
+    );
+    assert.match(error.message, /WEFT_EVENTS_MARKER/);
+  });
+
+  test("a stdout line splits into output and an event: before the prefix is output", () => {
+    const prefix = eventLinePrefix(createEventsMarker());
+    const lines: string[] = [];
+    const writer = createEventWriter((line) => lines.push(prefix + line));
+    writer.log?.({ level: "info", message: "hi", time: 1, flowRunId: "r" });
+    const written = lines[0]!.replace(/\n$/, "");
+    assert.deepEqual(splitEventLine("plain output", prefix), { output: "plain output" });
+    const alone = splitEventLine(written, prefix);
+    assert.equal(alone.output, undefined);
+    assert.equal(parseEventLine(alone.event!).event, "log");
+    const after = splitEventLine(`partial${written}`, prefix);
+    assert.equal(after.output, "partial");
+    assert.equal(parseEventLine(after.event!).event, "log");
+    // Another run's marker is output here.
+    const other = eventLinePrefix(createEventsMarker());
+    assert.deepEqual(splitEventLine(`${other}{}`, prefix), { output: `${other}{}` });
   });
 });
 

@@ -1,12 +1,13 @@
 import { hostname } from "node:os";
 import type { Command } from "commander";
+import { type AgentHostFlags, addAgentHostFlags, agentHostOf } from "../agent-host-flags.ts";
 import { addApiFlags, clientFromFlags } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 import { allowModuleStorageOption, moduleStorageAllowed } from "./server-command.ts";
 
-interface AgentFlags {
+interface AgentFlags extends AgentHostFlags {
   api: string;
   token?: string;
   labels?: string;
@@ -37,7 +38,7 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
     .description(
       "Register with the server, then claim due runs whose labels are all on this agent and execute each through its flow's environment and storage, sending heartbeats and task states. On SIGTERM or SIGINT it stops claiming, waits for its runs (bounded by --stop-grace) and exits 0; runs still going are rescheduled by the server. The machine's hostname is a label by default, so flows in local storage on this machine come here.",
     );
-  addApiFlags(start, "agent", { json: false })
+  addAgentHostFlags(addApiFlags(start, "agent", { json: false }))
     .option("--labels <a,b>", "labels this agent carries (comma-separated)")
     .option("--name <name>", "the agent's name (default agent-<hostname>)")
     .option("--concurrency <n>", "runs executed at once", positiveInt, 4)
@@ -76,6 +77,7 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
         heartbeatIntervalMs: flags.heartbeatInterval,
         stopGraceMs: flags.stopGrace,
         allowModuleStorage: moduleStorageAllowed(command),
+        host: agentHostOf(flags),
         logger,
         ...(flags.name === undefined ? {} : { name: flags.name }),
       });

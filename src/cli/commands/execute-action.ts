@@ -6,7 +6,11 @@ import type { Reporter } from "../../core/reporter.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { canResume, type FlowRunner } from "../../engine/flow-runner.ts";
 import { ConsoleReporter } from "../../engine/reporters/console-reporter.ts";
-import { createEventWriter, readFlowRunEnv } from "../../serialization/flow-run-protocol.ts";
+import {
+  createEventWriter,
+  eventLinePrefix,
+  readFlowRunEnv,
+} from "../../serialization/flow-run-protocol.ts";
 import { storageFromJSON } from "../../storage/registry.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, EXIT, exitCodeFor } from "../output.ts";
@@ -51,9 +55,15 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
   const controller = new AbortController();
   const stop = cli.onInterrupt(() => controller.abort());
   const events = settings.eventsFd === undefined ? undefined : eventsStream(settings.eventsFd);
+  const marker = settings.eventsMarker;
+  // Without a descriptor (in a container), events go to stdout behind the run's marker, one
+  // write per line so that a task's own output never splits one.
+  const prefix = marker === undefined ? undefined : eventLinePrefix(marker);
   const reporter: Reporter = events
     ? createEventWriter((line) => events.write(line))
-    : new ConsoleReporter({ stream: cli.stderr, live: false });
+    : prefix !== undefined
+      ? createEventWriter((line) => cli.stdout.write(prefix + line))
+      : new ConsoleReporter({ stream: cli.stderr, live: false });
   try {
     const run = await runner.run({
       parameters,

@@ -37,7 +37,10 @@ export function registerRegisterCommand(program: Command, cli: CliContext): void
     )
     .argument("<file>", "a .ts or .js file that exports flows")
     .option("-f, --flow <name>", "only this flow")
-    .option("-e, --environment <kind>", "local | subprocess | distributed: how runs execute")
+    .option(
+      "-e, --environment <kind>",
+      "local | subprocess | distributed | container: how runs execute",
+    )
     .option("--labels <a,b>", "labels an agent must carry (replace the flow's own)")
     .option("--schedule <cron>", 'a cron schedule, e.g. "*/5 * * * *" (replaces the flow\'s own)')
     .option("--timezone <tz>", "the time zone of --schedule", "UTC")

@@ -36,7 +36,7 @@ export function registerRunCommand(program: Command, cli: CliContext): void {
     )
     .option(
       "--environment <kind>",
-      "local | subprocess | distributed: run through an environment (stores the flow first)",
+      "local | subprocess | distributed | container: run through an environment (stores the flow first)",
     )
     .addOption(
       new Option("--redis <url>", "distributed: the Redis URL of the workers").env(

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { type Command, Option } from "commander";
 import { isWeftError } from "../../core/errors.ts";
+import { type AgentHostFlags, addAgentHostFlags, agentHostOf } from "../agent-host-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
@@ -20,7 +21,7 @@ import {
   resolveDb,
 } from "./server-command.ts";
 
-interface UpFlags extends LoopFlags, EdgeFlags {
+interface UpFlags extends LoopFlags, EdgeFlags, AgentHostFlags {
   db?: string;
   host: string;
   port: number;
@@ -65,7 +66,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       positiveInt,
       5000,
     );
-  addEdgeFlags(addLoopFlags(command))
+  addAgentHostFlags(addEdgeFlags(addLoopFlags(command)))
     .addHelpText(
       "after",
       "\nExamples:\n  weft up\n  weft up --allow-module-storage   # flows in module storage, registered and run on this machine\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
@@ -132,6 +133,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
             concurrency: flags.concurrency,
             heartbeatIntervalMs: flags.heartbeatInterval,
             allowModuleStorage,
+            host: agentHostOf(flags),
             logger,
           })
         : undefined;
