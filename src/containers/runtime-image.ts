@@ -13,6 +13,7 @@ import { WeftError } from "../core/errors.ts";
 import { weftHome } from "../core/home.ts";
 import { PACKAGE_NAME, PACKAGE_ROOT, packageVersion } from "../core/package.ts";
 import { BuildContext } from "./build-context.ts";
+import { withBuildLock } from "./build-lock.ts";
 import { packageClosure } from "./package-closure.ts";
 
 /** Where weft lives in the runtime image (and every image built on it). */
@@ -170,13 +171,19 @@ export async function ensureRuntimeImage(
   if (pending === undefined) {
     pending = (async () => {
       if (await engine.inspectImage(tag)) return tag;
-      const withDockerfile = new BuildContext().include(context).addData("Dockerfile", dockerfile);
-      await engine.build(withDockerfile.stream(), {
-        tag,
-        labels: { [RUNTIME_LABEL]: packageVersion() },
-        ...(options.platform ? { platform: options.platform } : {}),
+      // Another process on this machine may be building the same content: wait for it.
+      return withBuildLock(key, async () => {
+        if (await engine.inspectImage(tag)) return tag;
+        const withDockerfile = new BuildContext()
+          .include(context)
+          .addData("Dockerfile", dockerfile);
+        await engine.build(withDockerfile.stream(), {
+          tag,
+          labels: { [RUNTIME_LABEL]: packageVersion() },
+          ...(options.platform ? { platform: options.platform } : {}),
+        });
+        return tag;
       });
-      return tag;
     })();
     building.set(key, pending);
     pending.then(
