@@ -18,6 +18,9 @@ BASE=${WEFT_CI_BASE_IMAGE:-localhost/weft-node-base:20}
 
 stop() {
   local name pid
+  if [ -f "$D/registry.port" ]; then
+    rm -f "/etc/containers/registries.conf.d/50-weft-ci-$(cat "$D/registry.port").conf" "$D/registry.port"
+  fi
   for name in registry podman; do
     [ -f "$D/$name.pid" ] || continue
     pid=$(cat "$D/$name.pid")
@@ -77,7 +80,8 @@ fi
 port=$(free_port)
 mkdir -p /etc/containers/registries.conf.d "$D/registry"
 printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$port" \
-  > /etc/containers/registries.conf.d/50-weft-ci.conf
+  > "/etc/containers/registries.conf.d/50-weft-ci-$port.conf"
+echo "$port" > "$D/registry.port"
 cat > "$D/registry.yml" <<EOF
 version: 0.1
 log: { level: error }
