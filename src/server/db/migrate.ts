@@ -5,6 +5,7 @@ import type { DbConnection, Dialect } from "./connection.ts";
 import { tablesMigration } from "./migrations/0001-tables.ts";
 import { uniqueFlowVersionsMigration } from "./migrations/0002-unique-flow-versions.ts";
 import { agentTokensMigration } from "./migrations/0003-agent-tokens.ts";
+import { concurrencyLimitsMigration } from "./migrations/0004-concurrency-limits.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
 const BUSY_WAIT_MS = 10_000;
@@ -15,6 +16,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     "0001-tables": tablesMigration(dialect),
     "0002-unique-flow-versions": uniqueFlowVersionsMigration,
     "0003-agent-tokens": agentTokensMigration,
+    "0004-concurrency-limits": concurrencyLimitsMigration,
   };
 }
 
