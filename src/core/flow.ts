@@ -13,6 +13,7 @@ import type { ResultBackend } from "./results.ts";
 import type { Schedule } from "./schedules.ts";
 import type { State } from "./states.ts";
 import { toErrorData } from "./states.ts";
+import type { TaskGate } from "./task-gate.ts";
 
 /** A value with every {@link Ref} inside replaced by the type of its result. */
 export type Resolved<O> =
@@ -88,6 +89,11 @@ export interface RunOptions {
    * persisted are not run again (their results are read back). Needs a result backend.
    */
   resume?: string;
+  /**
+   * Concurrency limits by tag: task runs that carry tags wait at this gate for
+   * slots (an agent gives one that asks the server). @default none: limits are ignored
+   */
+  taskGate?: TaskGate;
 }
 
 /** The outcome of a flow run. */

@@ -3,6 +3,7 @@ import type { Ref } from "../core/graph.ts";
 import type { Reporter } from "../core/reporter.ts";
 import type { ResultContext } from "../core/results.ts";
 import { type ErrorData, State, toErrorData } from "../core/states.ts";
+import type { GatedTaskRun, TaskGate } from "../core/task-gate.ts";
 import { type CacheEntry, CONTENT_CACHE_TTL_MS, type ResultCache } from "./cache.ts";
 import { type Executor, TaskTimeout } from "./executors/executor.ts";
 import {
@@ -26,6 +27,11 @@ export type MaybePromise<T> = T | Promise<T>;
  * outcome alone (`skipped`, `retryable`, a TaskTimeout's type). Without a cache
  * or a result backend, a synchronous task body completes with no promise and
  * three allocations (context, outcome, final state).
+ *
+ * With a {@link TaskGate} (concurrency limits, given by an agent), a task run
+ * that carries tags waits at the gate before its Running state, holds its slots
+ * through its retries and gives them back before its final state is reported; a
+ * task without tags costs one length check.
  */
 export class TaskRunner {
   constructor(
@@ -33,6 +39,7 @@ export class TaskRunner {
     private readonly executor: Executor,
     private readonly reporter: Reporter | undefined,
     private readonly cache: ResultCache,
+    private readonly gate: TaskGate | undefined = undefined,
   ) {}
 
   /** Runs `node` (child `mapIndex` when mapped) with resolved arguments to a finished state. */
@@ -109,8 +116,60 @@ export class TaskRunner {
     startedAt: number,
     cacheKey: string | undefined,
   ): MaybePromise<State> {
+    if (this.gate !== undefined && node.task.options.tags.length > 0)
+      return this.gated(this.gate, node, mapIndex, args, cacheKey);
     this.emit(node, mapIndex, new State("Running", undefined, undefined, undefined, startedAt));
     return this.attempt(node, mapIndex, args, 1, startedAt, cacheKey);
+  }
+
+  /** `start` behind the gate: wait for slots (Pending, saying why), run, give them back. */
+  private async gated(
+    gate: TaskGate,
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    cacheKey: string | undefined,
+  ): Promise<State> {
+    const task: GatedTaskRun = {
+      flowRunId: this.scope.info.id,
+      slug: node.slug,
+      mapIndex,
+      tags: node.task.options.tags,
+    };
+    const asked = Date.now();
+    try {
+      await gate.enter(task, this.scope.signal, (message) =>
+        this.emit(node, mapIndex, new State("Pending", message, undefined, undefined, asked)),
+      );
+    } catch (error) {
+      if (this.scope.signal.aborted) {
+        return new State(
+          "Cancelled",
+          "the flow run was cancelled while the task waited for a concurrency slot",
+          undefined,
+          undefined,
+          asked,
+          0,
+        );
+      }
+      const data = toErrorData(error);
+      return new State(
+        "Failed",
+        `the task could not take its concurrency slots: ${data.message}`,
+        undefined,
+        data,
+        asked,
+        0,
+      );
+    }
+    // Its run starts now, when it holds its slots, not when it began to wait.
+    const startedAt = Date.now();
+    try {
+      this.emit(node, mapIndex, new State("Running", undefined, undefined, undefined, startedAt));
+      return await this.attempt(node, mapIndex, args, 1, startedAt, cacheKey);
+    } finally {
+      await gate.exit(task);
+    }
   }
 
   private emit(node: Ref<unknown>, mapIndex: number | undefined, state: State): void {

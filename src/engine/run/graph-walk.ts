@@ -144,7 +144,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       logSink,
       results,
     };
-    this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
+    this.tasks = new TaskRunner(scope, executor, this.reporter, processCache, options.taskGate);
     this.approved = new Set((options.approve ?? []).map((slug) => graph.node(slug).index));
   }
 
