@@ -10,6 +10,11 @@ export {
   createApiClient,
   type UnreadableClaim,
 } from "./client/api-client.ts";
+export {
+  type ApiTaskGateOptions,
+  createApiTaskGate,
+  type TaskGateApi,
+} from "./client/api-task-gate.ts";
 export { merge, when } from "./core/conditions.ts";
 export { context, type TaskContext } from "./core/context.ts";
 export { type ErrorCode, isWeftError, WeftError } from "./core/errors.ts";
@@ -52,6 +57,7 @@ export {
 export { Fail, Skip } from "./core/signals.ts";
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
+export type { GatedTaskRun, TaskGate } from "./core/task-gate.ts";
 export type { TaskOptions } from "./core/task-options.ts";
 export { TRIGGERS, type TriggerName } from "./core/triggers.ts";
 export { createFlowRunner, type FlowRunner, runFlow } from "./engine/flow-runner.ts";

@@ -15,6 +15,7 @@ import type { WeftError } from "../core/errors.ts";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
 import type { FlowRunInfo, Logger, Reporter } from "../core/reporter.ts";
 import { State, type StateType, toErrorData } from "../core/states.ts";
+import type { TaskGate } from "../core/task-gate.ts";
 import type { FlowEnvironment, StorageNeed } from "../serialization/deployment.ts";
 import type { WireReporter } from "../serialization/flow-run-protocol.ts";
 import type { RegistryEntry } from "../serialization/registry.ts";
@@ -106,6 +107,12 @@ export interface ExecuteContext {
    * runs) when the flow persists no results under its run id.
    */
   readonly resume?: string;
+  /**
+   * Concurrency limits by tag: the gate task runs carrying tags wait at (an
+   * agent's asks the server). Environments that run the flow in this process
+   * pass it to the run; the others ignore it (their tasks' limits are not enforced).
+   */
+  readonly taskGate?: TaskGate;
 }
 
 /** How an execution ended: the run's one outcome channel. */

@@ -70,6 +70,7 @@ class LocalEnvironment implements EnvironmentImpl {
             ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
             ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
             ...(this.executor === undefined ? {} : { executor: this.executor }),
+            ...(ctx.taskGate === undefined ? {} : { taskGate: ctx.taskGate }),
             ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
           });
           return run.state;

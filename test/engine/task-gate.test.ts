@@ -184,7 +184,7 @@ describe("the task gate (concurrency limits in the engine)", () => {
     let most = 0;
     const work = task(
       "work",
-      async () => {
+      async (_i: number) => {
         running++;
         most = Math.max(most, running);
         await new Promise((r) => setTimeout(r, 20));
