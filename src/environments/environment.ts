@@ -109,8 +109,9 @@ export interface ExecuteContext {
   readonly resume?: string;
   /**
    * Concurrency limits by tag: the gate task runs carrying tags wait at (an
-   * agent's asks the server). Environments that run the flow in this process
-   * pass it to the run; the others ignore it (their tasks' limits are not enforced).
+   * agent's asks the server). Every environment passes it to the run: in this
+   * process as it is, to a `weft execute` child through the flow-run protocol
+   * (serialization/flow-run-gate.ts).
    */
   readonly taskGate?: TaskGate;
 }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { AgentApi } from "../../src/agent/agent.ts";
 import { WeftError } from "../../src/core/errors.ts";
+import { createSubprocessEnvironment } from "../../src/environments/subprocess/subprocess-environment.ts";
 import { holding, LIMITED_TAG, limited } from "../fixtures/agent/limited-flows.ts";
 import { POSTGRES_URL } from "../server/dialects.ts";
 import { startTestServer, type TestServer } from "./agent-server.ts";
@@ -36,6 +37,7 @@ function intervals(file: string): Interval[] {
   for (const line of lines.filter(Boolean)) {
     const [what, time, run, item] = line.split(" ") as [string, string, string, string];
     const key = `${run} ${item}`;
+    if (what === "pid") continue;
     if (what === "start") open.set(key, Number(time));
     else out.push({ start: open.get(key)!, end: Number(time), run, item });
   }
@@ -198,6 +200,66 @@ for (const [dialect, skip] of dialects) {
         firstTagged !== undefined && firstTagged.start >= Date.parse(freedAt.timestamp),
         "the waiting run's tagged tasks started only after run health freed the slot",
       );
+    });
+
+    test("in the subprocess environment too: the child waits for its slot, and a killed child's slot is freed by run health", async () => {
+      const s = await startTestServer(dialect, {
+        scheduler: false,
+        runHealth: { intervalMs: 100, heartbeatTimeoutMs: 1500, maxReschedules: 0 },
+      });
+      servers.push(s);
+      const subprocess = createSubprocessEnvironment();
+      const [killedLabel, liveLabel] = [
+        `k-${randomUUID().slice(0, 6)}`,
+        `l-${randomUUID().slice(0, 6)}`,
+      ];
+      await s.register(holding, { labels: [killedLabel], environment: subprocess });
+      await s.register(limited, { labels: [liveLabel], environment: subprocess });
+      await s.api.setConcurrencyLimit(LIMITED_TAG, 1);
+      s.agent({ labels: [killedLabel] });
+      const marks = join(s.dir, "marks");
+      const { run: held } = await s.api.createFlowRun({
+        flowName: "limits-hold",
+        parameters: { marks, ms: 20_000 },
+      });
+      const deadline = Date.now() + 30_000;
+      while ((await s.api.listConcurrencyLimits())[0]?.active !== 1) {
+        assert.ok(Date.now() < deadline, "the holding child never took the slot");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      s.agent({ labels: [liveLabel] });
+      const { run: waiting } = await s.api.createFlowRun({
+        flowName: "limits-work",
+        parameters: { marks, ms: 10 },
+      });
+      // Its children report waiting, from their own process.
+      let pending: string | undefined;
+      while (pending === undefined) {
+        assert.ok(Date.now() < deadline, "the waiting run never said it waits");
+        pending = (await s.api.getFlowRun(waiting.id)).taskRuns.find(
+          (t) => t.slug.startsWith("db-work") && t.state.type === "Pending",
+        )?.state.message;
+        if (pending === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(pending, /concurrency limit "limited-db"/);
+      // Kill the holding run's process: no release, no final state; run health fails the run.
+      const pidLine = readFileSync(marks, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("pid ") && l.includes(held.id));
+      process.kill(Number(pidLine!.split(" ")[1]), "SIGKILL");
+      const done = await s.waitFor(waiting.id, undefined, 30_000);
+      assert.equal(done.state.type, "Success", done.state.message);
+      const failed = await s.waitFor(held.id, undefined, 10_000);
+      assert.equal(failed.state.type, "Failed");
+      assert.match(failed.state.message ?? "", /run health/);
+      assert.equal((await s.api.listConcurrencyLimits())[0]?.active, 0);
+      const mine = intervals(marks).filter((i) => i.run === waiting.id);
+      assert.equal(mine.length, 3);
+      for (const i of mine)
+        assert.ok(
+          i.start >= Date.parse(failed.state.timestamp),
+          "ran only once the slot was freed",
+        );
     });
   });
 }
