@@ -136,20 +136,15 @@ export class TaskRunner {
       mapIndex,
       tags: node.task.options.tags,
     };
-    const asked = Date.now();
     try {
       await gate.enter(task, this.scope.signal, (message) =>
-        this.emit(node, mapIndex, new State("Pending", message, undefined, undefined, asked)),
+        this.emit(node, mapIndex, new State("Pending", message)),
       );
     } catch (error) {
       if (this.scope.signal.aborted) {
         return new State(
           "Cancelled",
           "the flow run was cancelled while the task waited for a concurrency slot",
-          undefined,
-          undefined,
-          asked,
-          0,
         );
       }
       const data = toErrorData(error);
@@ -158,11 +153,10 @@ export class TaskRunner {
         `the task could not take its concurrency slots: ${data.message}`,
         undefined,
         data,
-        asked,
-        0,
       );
     }
-    // Its run starts now, when it holds its slots, not when it began to wait.
+    // Its run starts now, when it holds its slots, not when it began to wait (so no
+    // state before this one carries a start time).
     const startedAt = Date.now();
     try {
       this.emit(node, mapIndex, new State("Running", undefined, undefined, undefined, startedAt));

@@ -97,6 +97,16 @@ for (const [dialect, skip] of dialects) {
           `${next.run}[${next.item}] started at ${next.start} while ${prev.run}[${prev.item}] ran until ${prev.end}`,
         );
       }
+      // A task run's start time is when it ran, not when it began to wait.
+      const startOf = new Map<string, number>(
+        done.flatMap((d) =>
+          d.taskRuns.map((t) => [`${d.id} ${t.mapIndex}`, Date.parse(t.startTime ?? "")] as const),
+        ),
+      );
+      for (let i = 1; i < all.length; i++) {
+        const started = startOf.get(`${all[i]!.run} ${all[i]!.item}`)!;
+        assert.ok(started >= all[i - 1]!.end, `start time ${started} after ${all[i - 1]!.end}`);
+      }
       // Those that waited said so, naming the limit, and then ran.
       const waited = done.flatMap((d) =>
         d.taskRuns.filter((t) => t.slug.startsWith("db-work") && t.mapIndex !== undefined),
