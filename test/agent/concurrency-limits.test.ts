@@ -53,7 +53,9 @@ function severable(api: AgentApi): { api: AgentApi; cut(): void } {
       if (typeof value !== "function") return value;
       return (...args: unknown[]) =>
         cut
-          ? Promise.reject(new WeftError("API_UNREACHABLE", "cut off by the test"))
+          ? // Refused rather than unreachable: the agent's lingering run must not retry its
+            // release and states for half a minute after the test ended.
+            Promise.reject(new WeftError("UNAUTHENTICATED", "cut off by the test"))
           : (value as (...a: unknown[]) => unknown).apply(target, args);
     },
   });
