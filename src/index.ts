@@ -11,6 +11,11 @@ export {
   type UnreadableClaim,
 } from "./client/api-client.ts";
 export {
+  type ApiTaskGateOptions,
+  createApiTaskGate,
+  type TaskGateApi,
+} from "./client/api-task-gate.ts";
+export {
   type ChildFlowRun,
   type FlowRunApi,
   type StartFlowRun,
@@ -96,6 +101,7 @@ export type {
 export { type ErrorData, STATE_TYPES, State, type StateType } from "./core/states.ts";
 export { TARGET_FIELDS, type Target, type TargetContext } from "./core/targets.ts";
 export { type AnyTask, type Input, type MapInput, type Task, task } from "./core/task.ts";
+export type { GatedTaskRun, TaskGate } from "./core/task-gate.ts";
 export type { TaskOptions } from "./core/task-options.ts";
 export {
   type CountBounds,

@@ -22,6 +22,7 @@
 import { hostname } from "node:os";
 import type { UnreadableClaim } from "../client/api-client.ts";
 import { createApiReporter, type ReportingApi, taskRunKey } from "../client/api-reporter.ts";
+import { createApiTaskGate, type TaskGateApi } from "../client/api-task-gate.ts";
 import { retryTransient, sleep } from "../client/backoff.ts";
 import { isWeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
@@ -43,7 +44,7 @@ import { storageFromJSON, storageRegistry } from "../storage/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /** The part of the API an agent uses (the API client has it). */
-export interface AgentApi extends ReportingApi {
+export interface AgentApi extends ReportingApi, TaskGateApi {
   registerAgent(input: {
     name: string;
     labels: string[];
@@ -364,6 +365,8 @@ export function startAgent(options: AgentOptions): Agent {
       logger: log,
       signal: controller.signal,
       ...(options.runEnv === undefined ? {} : { env: options.runEnv }),
+      // Concurrency limits by tag: the server hands out the slots, checked against this claim.
+      taskGate: createApiTaskGate({ api, claim: run.claimCount, logger: log }),
       ...(restarted ? { resume: run.id } : {}),
     };
     try {

@@ -7,6 +7,7 @@ import { registerExecuteCommand } from "./commands/execute-command.ts";
 import { registerFlowsCommand } from "./commands/flows-command.ts";
 import { registerGraphCommand } from "./commands/graph-command.ts";
 import { registerInspectCommand } from "./commands/inspect-command.ts";
+import { registerLimitsCommand } from "./commands/limits-command.ts";
 import { registerRegisterCommand } from "./commands/register-command.ts";
 import { registerRunCommand } from "./commands/run-command.ts";
 import { registerRunsCommand } from "./commands/runs-command.ts";
@@ -100,6 +101,7 @@ export function createProgram(cli: CliContext): Command {
   registerServerCommand(program, cli);
   registerTokenCommand(program, cli);
   registerFlowsCommand(program, cli);
+  registerLimitsCommand(program, cli);
   registerRunsCommand(program, cli);
   registerRegisterCommand(program, cli);
   registerAgentCommand(program, cli);

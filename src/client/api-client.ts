@@ -16,16 +16,21 @@ import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, WeftError } from "../core/errors.ts";
 import type { LogRecord } from "../core/reporter.ts";
 import {
+  type AcquireSlotsRequest,
+  type AcquireSlotsResponse,
   type AgentRecord,
   type ApiToken,
+  acquireSlotsResponseSchema,
   agentRecordSchema,
   apiErrorSchema,
   apiTokenSchema,
   type ClaimedRun,
+  type ConcurrencyLimitRecord,
   type CreatedToken,
   type CreateFlowRunRequest,
   type CreateTokenRequest,
   claimedRunSchema,
+  concurrencyLimitRecordSchema,
   createFlowRunResponseSchema,
   createTokenResponseSchema,
   type FlowDetail,
@@ -46,6 +51,7 @@ import {
   type RegisterFlowResponse,
   readyResponseSchema,
   registerFlowResponseSchema,
+  releaseSlotsResponseSchema,
   setTaskRunStatesResponseSchema,
   type TaskRunStateWrite,
 } from "../serialization/api-schemas.ts";
@@ -207,6 +213,25 @@ export interface ApiClient {
    */
   claimFlowRuns(agentId: string, options?: ClaimOptions): Promise<ClaimedRun[]>;
 
+  /** Every concurrency limit by tag, with the task runs holding its slots. */
+  listConcurrencyLimits(): Promise<ConcurrencyLimitRecord[]>;
+  /** Sets (creates or changes) a tag's concurrency limit (admin). */
+  setConcurrencyLimit(tag: string, limit: number): Promise<ConcurrencyLimitRecord>;
+  /** Removes a tag's concurrency limit (admin; LIMIT_NOT_FOUND if none); answers it as it was. */
+  deleteConcurrencyLimit(tag: string): Promise<ConcurrencyLimitRecord>;
+  /**
+   * Takes one slot of each limited tag for a task run, all or none; with
+   * `waitMs`, the server holds the request until they are free (long poll).
+   * `signal` ends the wait (the call then rejects with the signal's reason).
+   */
+  acquireTaskSlots(
+    flowRunId: string,
+    request: AcquireSlotsRequest,
+    signal?: AbortSignal,
+  ): Promise<AcquireSlotsResponse>;
+  /** Frees the slots a task run holds; answers how many. */
+  releaseTaskSlots(flowRunId: string, task: { slug: string; mapIndex?: number }): Promise<number>;
+
   listTokens(): Promise<ApiToken[]>;
   createToken(request: CreateTokenRequest): Promise<CreatedToken>;
   revokeToken(idOrName: string): Promise<ApiToken>;
@@ -337,6 +362,33 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         ).runs,
         o.onUnreadable,
       ),
+
+    listConcurrencyLimits: async () =>
+      (await call("GET", "/api/limits", listSchema(concurrencyLimitRecordSchema))).items,
+    setConcurrencyLimit: (tag, limit) =>
+      call("POST", "/api/limits", concurrencyLimitRecordSchema, { tag, limit }),
+    deleteConcurrencyLimit: (tag) =>
+      call("POST", "/api/limits/delete", concurrencyLimitRecordSchema, { tag }),
+    acquireTaskSlots: (runId, request, signal) =>
+      call(
+        "POST",
+        `/api/flow-runs/${id(runId)}/slots/acquire`,
+        acquireSlotsResponseSchema,
+        request,
+        signal,
+      ),
+    releaseTaskSlots: async (runId, task) =>
+      (
+        await call(
+          "POST",
+          `/api/flow-runs/${id(runId)}/slots/release`,
+          releaseSlotsResponseSchema,
+          {
+            slug: task.slug,
+            ...(task.mapIndex === undefined ? {} : { mapIndex: task.mapIndex }),
+          },
+        )
+      ).released,
 
     listTokens: async () => (await call("GET", "/api/tokens", listSchema(apiTokenSchema))).items,
     createToken: (request) => call("POST", "/api/tokens", createTokenResponseSchema, request),

@@ -15,6 +15,7 @@ import type { Schedule } from "./schedules.ts";
 import type { StateHandler } from "./state-handlers.ts";
 import type { State } from "./states.ts";
 import { toErrorData } from "./states.ts";
+import type { TaskGate } from "./task-gate.ts";
 
 /** A value with every {@link Ref} inside replaced by the type of its result. */
 export type Resolved<O> =
@@ -101,6 +102,11 @@ export interface RunOptions {
    * API here, which `startFlowRun` uses). @default {}
    */
   env?: Readonly<Record<string, string>>;
+  /**
+   * Concurrency limits by tag: task runs that carry tags wait at this gate for
+   * slots (an agent gives one that asks the server). @default none: limits are ignored
+   */
+  taskGate?: TaskGate;
 }
 
 /** The outcome of a flow run. */

@@ -3,6 +3,7 @@ import { serialize } from "node:v8";
 import type { Ref } from "../core/graph.ts";
 import { isPlainJson } from "../core/json.ts";
 import type { ResultBackend } from "../core/results.ts";
+import { State } from "../core/states.ts";
 import { triggerLabel } from "../core/triggers.ts";
 
 /** One cached result. */
@@ -147,3 +148,21 @@ function exactKey(args: readonly unknown[]): string {
 
 /** The cache shared by every run in this process. */
 export const processCache = new ResultCache();
+
+/** The Cached state of a cache hit (`entry`), or undefined for a miss. */
+export function cachedState(
+  entry: CacheEntry | undefined,
+  key: string,
+  startedAt: number,
+): State | undefined {
+  if (entry === undefined) return undefined;
+  const where = entry.location === undefined ? `key ${key}` : `at ${entry.location}`;
+  return State.withResult(
+    "Cached",
+    `cached result from ${new Date(entry.createdAt).toISOString()} (${where})`,
+    entry.value,
+    startedAt,
+    0,
+    entry.location,
+  );
+}

@@ -4,7 +4,8 @@ import type { Reporter } from "../core/reporter.ts";
 import type { ResultContext } from "../core/results.ts";
 import type { StateHandler } from "../core/state-handlers.ts";
 import { type ErrorData, State, toErrorData } from "../core/states.ts";
-import { type CacheEntry, CONTENT_CACHE_TTL_MS, type ResultCache } from "./cache.ts";
+import type { GatedTaskRun, TaskGate } from "../core/task-gate.ts";
+import { CONTENT_CACHE_TTL_MS, cachedState, type ResultCache } from "./cache.ts";
 import { type Executor, TaskTimeout } from "./executors/executor.ts";
 import {
   failure,
@@ -36,6 +37,11 @@ export type MaybePromise<T> = T | Promise<T>;
  * them (task-run-extras.ts): Running, Retrying, Looped as they are reported,
  * the final state before the walk records it. A handler that answers a state
  * of another type for Running, Retrying or Looped ends the run in that state.
+ *
+ * With a {@link TaskGate} (concurrency limits, given by an agent), a task run
+ * that carries tags waits at the gate before its Running state, holds its slots
+ * through its retries and gives them back before its final state is reported; a
+ * task without tags costs one length check.
  */
 export class TaskRunner {
   constructor(
@@ -43,6 +49,7 @@ export class TaskRunner {
     private readonly executor: Executor,
     private readonly reporter: Reporter | undefined,
     private readonly cache: ResultCache,
+    private readonly gate: TaskGate | undefined = undefined,
   ) {}
 
   /** Runs `node` (child `mapIndex` when mapped) with resolved arguments to a finished state. */
@@ -123,7 +130,7 @@ export class TaskRunner {
     if (hit instanceof Promise) {
       return hit.then(
         (entry) =>
-          this.fromCache(entry, cacheKey, startedAt) ??
+          cachedState(entry, cacheKey, startedAt) ??
           this.start(node, mapIndex, args, startedAt, cacheKey, x),
         (error: unknown) => {
           this.scope.logSink?.({
@@ -139,29 +146,26 @@ export class TaskRunner {
       );
     }
     return (
-      this.fromCache(hit, cacheKey, startedAt) ??
+      cachedState(hit, cacheKey, startedAt) ??
       this.start(node, mapIndex, args, startedAt, cacheKey, x)
     );
   }
 
-  private fromCache(
-    entry: CacheEntry | undefined,
-    key: string,
+  private start(
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
     startedAt: number,
-  ): State | undefined {
-    if (entry === undefined) return undefined;
-    const where = entry.location === undefined ? `key ${key}` : `at ${entry.location}`;
-    return State.withResult(
-      "Cached",
-      `cached result from ${new Date(entry.createdAt).toISOString()} (${where})`,
-      entry.value,
-      startedAt,
-      0,
-      entry.location,
-    );
+    cacheKey: string | undefined,
+    x: RunExtras | undefined,
+  ): MaybePromise<State> {
+    if (this.gate !== undefined && node.task.options.tags.length > 0)
+      return this.gated(this.gate, node, mapIndex, args, cacheKey, x);
+    return this.running(node, mapIndex, args, startedAt, cacheKey, x);
   }
 
-  private start(
+  /** Reports Running (through the state handlers, when there are) and makes the first attempt. */
+  private running(
     node: Ref<unknown>,
     mapIndex: number | undefined,
     args: readonly unknown[],
@@ -177,6 +181,50 @@ export class TaskRunner {
     return this.step(node, mapIndex, x, running, () =>
       this.attempt(node, mapIndex, args, 1, startedAt, cacheKey, x),
     );
+  }
+
+  /** `start` behind the gate: wait for slots (Pending, saying why), run, give them back. */
+  private async gated(
+    gate: TaskGate,
+    node: Ref<unknown>,
+    mapIndex: number | undefined,
+    args: readonly unknown[],
+    cacheKey: string | undefined,
+    x: RunExtras | undefined,
+  ): Promise<State> {
+    const task: GatedTaskRun = {
+      flowRunId: this.scope.info.id,
+      slug: node.slug,
+      mapIndex,
+      tags: node.task.options.tags,
+    };
+    try {
+      await gate.enter(task, this.scope.signal, (message) =>
+        this.emit(node, mapIndex, new State("Pending", message)),
+      );
+    } catch (error) {
+      if (this.scope.signal.aborted) {
+        return new State(
+          "Cancelled",
+          "the flow run was cancelled while the task waited for a concurrency slot",
+        );
+      }
+      const data = toErrorData(error);
+      return new State(
+        "Failed",
+        `the task could not take its concurrency slots: ${data.message}`,
+        undefined,
+        data,
+      );
+    }
+    // Its run starts now, when it holds its slots, not when it began to wait (so no
+    // state before this one carries a start time).
+    const startedAt = Date.now();
+    try {
+      return await this.running(node, mapIndex, args, startedAt, cacheKey, x);
+    } finally {
+      await gate.exit(task);
+    }
   }
 
   private emit(node: Ref<unknown>, mapIndex: number | undefined, state: State): void {

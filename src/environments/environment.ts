@@ -15,6 +15,7 @@ import type { WeftError } from "../core/errors.ts";
 import type { ExecutorSpec } from "../core/executor-spec.ts";
 import type { FlowRunInfo, Logger, Reporter } from "../core/reporter.ts";
 import { State, type StateType, toErrorData } from "../core/states.ts";
+import type { TaskGate } from "../core/task-gate.ts";
 import type { FlowEnvironment, StorageNeed } from "../serialization/deployment.ts";
 import type { WireReporter } from "../serialization/flow-run-protocol.ts";
 import type { RegistryEntry } from "../serialization/registry.ts";
@@ -125,6 +126,13 @@ export interface ExecuteContext {
    * runs) when the flow persists no results under its run id.
    */
   readonly resume?: string;
+  /**
+   * Concurrency limits by tag: the gate task runs carrying tags wait at (an
+   * agent's asks the server). Every environment passes it to the run: in this
+   * process as it is, to a `weft execute` child through the flow-run protocol
+   * (serialization/flow-run-gate.ts).
+   */
+  readonly taskGate?: TaskGate;
 }
 
 /** How an execution ended: the run's one outcome channel. */

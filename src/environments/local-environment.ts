@@ -71,6 +71,7 @@ class LocalEnvironment implements EnvironmentImpl {
             ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
             ...(ctx.env === undefined ? {} : { env: ctx.env }),
             ...(this.executor === undefined ? {} : { executor: this.executor }),
+            ...(ctx.taskGate === undefined ? {} : { taskGate: ctx.taskGate }),
             ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
           });
           return run.state;

@@ -340,6 +340,72 @@ export const claimedRunSchema = z.strictObject({
 export type ClaimedRun = z.infer<typeof claimedRunSchema>;
 export const claimResponseSchema = z.strictObject({ runs: z.array(claimedRunSchema) });
 
+// ── concurrency limits ───────────────────────────────────────────────────────
+
+/** A tag of a task (the key of a concurrency limit). */
+const tag = name;
+
+/** One task run holding a slot of a tag's limit. */
+export const slotHolderSchema = z.strictObject({
+  flowRunId: id,
+  taskSlug: slug,
+  mapIndex: boundedInt().optional(),
+  acquiredAt: isoTime,
+});
+export type SlotHolder = z.infer<typeof slotHolderSchema>;
+
+/** A concurrency limit: at most `limit` task runs carrying `tag` are Running at once. */
+export const concurrencyLimitRecordSchema = z.strictObject({
+  tag,
+  limit: z.int().min(0),
+  /** How many slots are taken now. */
+  active: z.int().min(0),
+  holders: z.array(slotHolderSchema),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+export type ConcurrencyLimitRecord = z.infer<typeof concurrencyLimitRecordSchema>;
+
+/** POST /api/limits: set (create or change) a tag's limit. */
+export const setConcurrencyLimitRequestSchema = z.strictObject({
+  tag,
+  limit: z.int().min(0).max(1_000_000),
+});
+export type SetConcurrencyLimitRequest = z.infer<typeof setConcurrencyLimitRequestSchema>;
+
+/** POST /api/limits/delete: remove a tag's limit (its waiting task runs start). */
+export const deleteConcurrencyLimitRequestSchema = z.strictObject({ tag });
+
+/**
+ * POST /api/flow-runs/:id/slots/acquire: one slot of each limited tag for one
+ * task run, all or none; waits up to `waitMs` for them (long poll). `claim`, from
+ * an agent, is the run's claim: a process of an older claim gets none.
+ */
+export const acquireSlotsRequestSchema = z.strictObject({
+  slug,
+  mapIndex: boundedInt().optional(),
+  tags: z.array(tag).min(1).max(100),
+  claim: boundedInt().optional(),
+  waitMs: z.int().min(0).max(60_000).default(0),
+});
+export type AcquireSlotsRequest = z.infer<typeof acquireSlotsRequestSchema>;
+
+/** The answer: acquired, or the limit the task run waits for (the first full one). */
+export const acquireSlotsResponseSchema = z.strictObject({
+  acquired: z.boolean(),
+  waitingFor: z.strictObject({ tag, limit: z.int().min(0), active: z.int().min(0) }).optional(),
+});
+export type AcquireSlotsResponse = z.infer<typeof acquireSlotsResponseSchema>;
+
+/** POST /api/flow-runs/:id/slots/release: the slots one task run holds. */
+export const releaseSlotsRequestSchema = z.strictObject({
+  slug,
+  mapIndex: boundedInt().optional(),
+});
+export type ReleaseSlotsRequest = z.infer<typeof releaseSlotsRequestSchema>;
+/** How many slots were freed. */
+export const releaseSlotsResponseSchema = z.strictObject({ released: z.int().min(0) });
+
 // ── tokens ───────────────────────────────────────────────────────────────────
 
 /** An API token's record (never its secret). */

@@ -22,6 +22,7 @@ import { z } from "zod";
 import { WeftError } from "../core/errors.ts";
 import type { FlowRunInfo, LogRecord, Reporter, TaskInfo } from "../core/reporter.ts";
 import type { State } from "../core/states.ts";
+import { gateEventSchema } from "./flow-run-gate.ts";
 import { stateFromJSON, stateToJSON } from "./flow-serializer.ts";
 import { boundedString, LIMITS } from "./limits.ts";
 import { logRecordSchema, type SerializedState, stateSchema } from "./schemas.ts";
@@ -53,6 +54,8 @@ export const FLOW_RUN_VARIABLES = {
   exitWithParent: "WEFT_EXIT_WITH_PARENT",
   /** A restarted run: the id of the run whose persisted results may be reused. */
   resume: "WEFT_RESUME",
+  /** `1`: tagged task runs ask the parent for concurrency slots (flow-run-gate.ts). */
+  taskGate: "WEFT_TASK_GATE",
 } as const;
 
 /** One of the protocol's variable names. */
@@ -163,6 +166,16 @@ export const flowRunEnvSchema = z
         .optional(),
     ),
     [V.resume]: z.preprocess(unsetIfEmpty, z.string().optional()),
+    [V.taskGate]: z.preprocess(
+      unsetIfEmpty,
+      z
+        .string()
+        .refine((text) => text === "1", {
+          error: (issue) =>
+            `${V.taskGate} must be 1 (or unset), got ${JSON.stringify(issue.input)}`,
+        })
+        .optional(),
+    ),
   })
   .superRefine((vars, ctx) => {
     for (const name of [V.location, V.storage]) {
@@ -186,6 +199,8 @@ export interface FlowRunSettings {
   readonly eventsMarker?: string;
   readonly exitWithParent: boolean;
   readonly resume?: string;
+  /** Tagged task runs ask the parent for concurrency slots. */
+  readonly taskGate: boolean;
 }
 
 /**
@@ -231,6 +246,7 @@ export function readFlowRunEnv(env: Readonly<Record<string, string | undefined>>
     ...(eventsMarker === undefined ? {} : { eventsMarker }),
     exitWithParent: vars[V.exitWithParent] === "1",
     ...(resume === undefined ? {} : { resume }),
+    taskGate: vars[V.taskGate] === "1",
   };
 }
 
@@ -272,6 +288,8 @@ export interface RunVariables {
   readonly eventsMarker?: string;
   readonly exitWithParent?: boolean;
   readonly resume?: string;
+  /** The parent answers the child's gate requests on its stdin. */
+  readonly taskGate?: boolean;
 }
 
 /**
@@ -289,6 +307,7 @@ export function runVariables(run: RunVariables): Record<string, string> {
     [V.exitWithParent]: run.exitWithParent ? "1" : "",
     [V.executor]: run.executor === undefined ? "" : JSON.stringify(run.executor),
     [V.resume]: run.resume ?? "",
+    [V.taskGate]: run.taskGate ? "1" : "",
   };
 }
 
@@ -312,6 +331,7 @@ export const runEventSchema = z.discriminatedUnion("event", [
     state: stateSchema,
   }),
   z.strictObject({ event: z.literal("log"), record: logRecordSchema }),
+  gateEventSchema,
 ]);
 /** One parsed event line. */
 export type RunEvent = z.infer<typeof runEventSchema>;
@@ -440,6 +460,9 @@ export function forwardEvent(
     }
     case "log":
       reporter.log?.(event.record as LogRecord);
+      return;
+    case "gate":
+      // Answered by the parent's gate (flow-run-gate.ts), never a reporter's business.
       return;
   }
 }

@@ -26,7 +26,7 @@ import { expectCode } from "../support/expect-code.ts";
 const storageJson = { type: "local", schemaVersion: 1, directory: "/flows" };
 
 describe("flow-run protocol: variables", () => {
-  test("what the parent writes, the child reads back: location, storage, run id, parameters, executor, events, resume", () => {
+  test("what the parent writes, the child reads back: location, storage, run id, parameters, executor, events, resume, task gate", () => {
     const env = {
       ...codeVariables(storageJson, "abc.mjs#etl"),
       ...runVariables({
@@ -36,6 +36,7 @@ describe("flow-run protocol: variables", () => {
         eventsFd: 3,
         exitWithParent: true,
         resume: "run-0",
+        taskGate: true,
       }),
     };
     assert.deepEqual(readFlowRunEnv(env), {
@@ -47,7 +48,12 @@ describe("flow-run protocol: variables", () => {
       eventsFd: 3,
       exitWithParent: true,
       resume: "run-0",
+      taskGate: true,
     });
+    assert.throws(
+      () => readFlowRunEnv({ ...env, WEFT_TASK_GATE: "yes" }),
+      /WEFT_TASK_GATE must be 1 \(or unset\), got "yes"/,
+    );
   });
 
   test("the parent sets every run variable, clearing (empty) what it does not use, so nothing inherited leaks", () => {

@@ -3,6 +3,7 @@ import { Socket } from "node:net";
 import { WeftError } from "../../core/errors.ts";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import type { Reporter } from "../../core/reporter.ts";
+import type { TaskGate } from "../../core/task-gate.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { canResume, type FlowRunner } from "../../engine/flow-runner.ts";
 import { ConsoleReporter } from "../../engine/reporters/console-reporter.ts";
@@ -64,6 +65,8 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
     : prefix !== undefined
       ? createEventWriter((line) => cli.stdout.write(prefix + line))
       : new ConsoleReporter({ stream: cli.stderr, live: false });
+  // Concurrency limits: the parent holds the run's gate and answers on stdin.
+  const taskGate = events && settings.taskGate ? await childGate(events) : undefined;
   try {
     const run = await runner.run({
       parameters,
@@ -71,6 +74,7 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
       signal: controller.signal,
       ...(flowRunId ? { flowRunId } : {}),
       ...(executor === undefined ? {} : { executor }),
+      ...(taskGate === undefined ? {} : { taskGate }),
       ...(settings.resume !== undefined && canResume(runner.flow)
         ? { resume: settings.resume }
         : {}),
@@ -80,6 +84,20 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
     stop();
     if (events) await new Promise<void>((resolve) => events.end(resolve));
   }
+}
+
+/** A task gate that asks the parent on the event channel and reads its answers from stdin. */
+async function childGate(events: Socket): Promise<TaskGate> {
+  const { createChildTaskGate } = await import("../../serialization/flow-run-gate.ts");
+  const { createInterface } = await import("node:readline");
+  const stdin = process.stdin as typeof process.stdin & { ref?(): void; unref?(): void };
+  const child = createChildTaskGate({
+    send: (line) => events.write(line),
+    hold: (open) => (open ? stdin.ref?.() : stdin.unref?.()),
+  });
+  createInterface({ input: stdin }).on("line", child.answer);
+  stdin.unref?.();
+  return child.gate;
 }
 
 function executorFrom(spec: unknown): ExecutorSpec | undefined {

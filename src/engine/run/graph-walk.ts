@@ -156,7 +156,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       approved: this.approved.size === 0 ? undefined : this.approved,
       env: options.env,
     };
-    this.tasks = new TaskRunner(scope, executor, this.reporter, processCache);
+    this.tasks = new TaskRunner(scope, executor, this.reporter, processCache, options.taskGate);
   }
 
   async run(): Promise<FlowRun<Out>> {

@@ -183,6 +183,7 @@ class DistributedEnvironment implements EnvironmentImpl {
           ...(ctx.reporter === undefined ? {} : { reporter: ctx.reporter }),
           ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
           ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+          ...(ctx.taskGate === undefined ? {} : { taskGate: ctx.taskGate }),
         });
         return run.state;
       },

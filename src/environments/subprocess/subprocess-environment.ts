@@ -22,6 +22,7 @@ import { State } from "../../core/states.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
+import { createGateAnswerer } from "../../serialization/flow-run-gate.ts";
 import {
   forwardEvent,
   PARAMETERS_IN_ENV_MAX,
@@ -160,6 +161,7 @@ class SubprocessEnvironment implements EnvironmentImpl {
         eventsFd: 3,
         // stdin stays open (see below): when this process dies, the child sees it close and stops.
         exitWithParent: true,
+        ...(ctx.taskGate === undefined ? {} : { taskGate: true }),
         ...(o.executor === undefined ? {} : { executor: o.executor }),
         ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
       }),
@@ -218,11 +220,22 @@ class SubprocessEnvironment implements EnvironmentImpl {
     forward(child.stdout, "stdout");
     forward(child.stderr, "stderr");
     const events = child.stdio[3] as Readable | null | undefined;
+    // Concurrency limits: the child's gate requests are answered through the run's gate.
+    const stdin = child.stdin;
+    stdin?.on("error", () => {});
+    const gate =
+      ctx.taskGate === undefined || stdin === null
+        ? undefined
+        : createGateAnswerer(ctx.taskGate, ctx.flowRunId, (line) => {
+            if (stdin.writable) stdin.write(line);
+          });
+    if (gate !== undefined) child.on("close", () => gate.close());
     if (events) {
       createInterface({ input: events }).on("line", (line) => {
         try {
           const event = parseEventLine(line);
-          if (event.event === "flow" && isFinalFlowState(event.state.type))
+          if (event.event === "gate") gate?.handle(event);
+          else if (event.event === "flow" && isFinalFlowState(event.state.type))
             final = stateFromJSON(event.state);
           else if (ctx.reporter) forwardEvent(event, ctx.reporter, run);
         } catch (error) {

@@ -21,15 +21,19 @@
 import { z } from "zod";
 import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
 import {
+  acquireSlotsRequestSchema,
+  acquireSlotsResponseSchema,
   agentHeartbeatRequestSchema,
   agentRecordSchema,
   apiTokenSchema,
   claimRequestSchema,
   claimResponseSchema,
+  concurrencyLimitRecordSchema,
   createFlowRunRequestSchema,
   createFlowRunResponseSchema,
   createTokenRequestSchema,
   createTokenResponseSchema,
+  deleteConcurrencyLimitRequestSchema,
   flowDetailSchema,
   flowRunDetailSchema,
   flowRunRecordSchema,
@@ -48,6 +52,9 @@ import {
   registerAgentRequestSchema,
   registerFlowRequestSchema,
   registerFlowResponseSchema,
+  releaseSlotsRequestSchema,
+  releaseSlotsResponseSchema,
+  setConcurrencyLimitRequestSchema,
   setFlowRunStateRequestSchema,
   setTaskRunStatesRequestSchema,
   setTaskRunStatesResponseSchema,
@@ -59,6 +66,7 @@ import type { ServerDb } from "../db/server-db.ts";
 import { allows, type Caller, type RequiredScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
 import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
+import { acquireWithWait } from "./slot-wait.ts";
 
 /** What a route handler gets: the validated body and query, the path parameters, and who called. */
 export interface RouteRequest<B, Q> {
@@ -416,6 +424,67 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         runs: await claimWithWait(db, params.id!, body.limit, body.waitMs, signal, {
           ...(deps.claimPollMs === undefined ? {} : { pollMs: deps.claimPollMs }),
         }),
+      }),
+    }),
+
+    // ── concurrency limits ──
+    route({
+      method: "get",
+      path: "/api/limits",
+      operationId: "listConcurrencyLimits",
+      summary: "Every concurrency limit by tag, with the task runs holding its slots.",
+      scope: "read",
+      response: listSchema(concurrencyLimitRecordSchema),
+      errors: [],
+      handle: async () => ({ items: await db.limits.list() }),
+    }),
+    route({
+      method: "post",
+      path: "/api/limits",
+      operationId: "setConcurrencyLimit",
+      summary:
+        "Set a tag's concurrency limit: at most `limit` task runs carrying the tag run at once, across all runs and agents.",
+      scope: "admin",
+      body: setConcurrencyLimitRequestSchema,
+      response: concurrencyLimitRecordSchema,
+      errors: [],
+      handle: ({ body }) => db.limits.set(body.tag, body.limit),
+    }),
+    route({
+      method: "post",
+      path: "/api/limits/delete",
+      operationId: "deleteConcurrencyLimit",
+      summary:
+        "Remove a tag's concurrency limit (its waiting task runs start); answers the limit as it was.",
+      scope: "admin",
+      body: deleteConcurrencyLimitRequestSchema,
+      response: concurrencyLimitRecordSchema,
+      errors: ["LIMIT_NOT_FOUND"],
+      handle: ({ body }) => db.limits.delete(body.tag),
+    }),
+    route({
+      method: "post",
+      path: "/api/flow-runs/:id/slots/acquire",
+      operationId: "acquireTaskSlots",
+      summary:
+        "Take one slot of each limited tag for a task run, all or none; with `waitMs`, wait until they are free (long poll).",
+      scope: "agent",
+      body: acquireSlotsRequestSchema,
+      response: acquireSlotsResponseSchema,
+      errors: ["FLOW_RUN_NOT_FOUND", "STALE_VERSION", "INVALID_TRANSITION"],
+      handle: ({ params, body, signal }) => acquireWithWait(db, params.id!, body, signal),
+    }),
+    route({
+      method: "post",
+      path: "/api/flow-runs/:id/slots/release",
+      operationId: "releaseTaskSlots",
+      summary: "Free the concurrency slots a task run holds (its final state frees them too).",
+      scope: "agent",
+      body: releaseSlotsRequestSchema,
+      response: releaseSlotsResponseSchema,
+      errors: [],
+      handle: async ({ params, body }) => ({
+        released: await db.limits.release(params.id!, body.slug, body.mapIndex),
       }),
     }),
 

@@ -6,6 +6,7 @@ import { tablesMigration } from "./migrations/0001-tables.ts";
 import { uniqueFlowVersionsMigration } from "./migrations/0002-unique-flow-versions.ts";
 import { agentTokensMigration } from "./migrations/0003-agent-tokens.ts";
 import { parentRunsMigration } from "./migrations/0004-parent-runs.ts";
+import { concurrencyLimitsMigration } from "./migrations/0005-concurrency-limits.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
 const BUSY_WAIT_MS = 10_000;
@@ -17,6 +18,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     "0002-unique-flow-versions": uniqueFlowVersionsMigration,
     "0003-agent-tokens": agentTokensMigration,
     "0004-parent-runs": parentRunsMigration,
+    "0005-concurrency-limits": concurrencyLimitsMigration,
   };
 }
 

@@ -2,6 +2,7 @@ import { isWeftError, WeftError } from "../../core/errors.ts";
 import { AgentRepository } from "./agent-repository.ts";
 import type { DbConnection } from "./connection.ts";
 import { FlowRepository } from "./flow-repository.ts";
+import { LimitRepository } from "./limit-repository.ts";
 import { LogRepository } from "./log-repository.ts";
 import { migrateToLatest, schemaIsCurrent } from "./migrate.ts";
 import { openPostgres } from "./postgres-connection.ts";
@@ -49,6 +50,7 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
   const agents = new AgentRepository(ctx, runs);
   const logs = new LogRepository(ctx);
   const tokens = new TokenRepository(ctx);
+  const limits = new LimitRepository(ctx);
   const state = { closed: false };
   const guard = <T extends object>(target: T) => guarded(target, connection, state);
   return guard<ServerDb>({
@@ -59,6 +61,7 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
     logs: guard(logs),
     agents: guard(agents),
     tokens: guard(tokens),
+    limits: guard(limits),
     asLeader: (name, body) => connection.asLeader(name, body),
     async ready() {
       try {
@@ -100,7 +103,7 @@ function guarded<T extends object>(
   return new Proxy(target, {
     get(object, key, receiver) {
       const value = Reflect.get(object, key, receiver);
-      if (typeof value !== "function" || key === "onChanged") return value;
+      if (typeof value !== "function" || key === "onChanged" || key === "onReleased") return value;
       return (...args: unknown[]) => {
         let result: unknown;
         try {

@@ -6,11 +6,14 @@
 // version) move together. The row is read (locked on PostgreSQL) in the caller's
 // transaction, the update is conditional on the version read, and the new state
 // is appended to the history in the same transaction, so the history holds
-// exactly one state per version and no two writers both win a version.
+// exactly one state per version and no two writers both win a version. A run
+// that finishes or goes back to Scheduled frees its concurrency slots in the same
+// write (limit-repository.ts).
 import type { Kysely } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import { isStateA } from "../../core/states.ts";
 import type { SerializedState } from "../../serialization/schemas.ts";
+import { releaseRunSlots } from "./limit-repository.ts";
 import { type FlowRunRow, isoText } from "./records.ts";
 import type { FlowRunsTable, Tables } from "./tables.ts";
 
@@ -75,5 +78,8 @@ export async function applyRunState(
       created_at: now,
     })
     .execute();
+  // A run that stopped running (finished, or put back to wait) holds no concurrency slot.
+  if (isStateA(next.type, "Finished") || isStateA(next.type, "Scheduled"))
+    await releaseRunSlots(trx, row.id);
   return updated;
 }

@@ -120,6 +120,24 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/** A concurrency limit: at most `slot_limit` task runs carrying `tag` run at once. */
+export interface ConcurrencyLimitsTable {
+  tag: string;
+  slot_limit: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One slot of a tag's limit, held by one task run (`map_index` -1: not a mapped child). */
+export interface ConcurrencySlotsTable {
+  tag: string;
+  slot: number;
+  flow_run_id: string;
+  task_slug: string;
+  map_index: number;
+  acquired_at: string;
+}
+
 /** The whole schema. */
 export interface Tables {
   flows: FlowsTable;
@@ -129,4 +147,6 @@ export interface Tables {
   logs: LogsTable;
   agents: AgentsTable;
   api_tokens: ApiTokensTable;
+  concurrency_limits: ConcurrencyLimitsTable;
+  concurrency_slots: ConcurrencySlotsTable;
 }

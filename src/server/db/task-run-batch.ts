@@ -4,6 +4,7 @@ import { isStateA, type StateType } from "../../core/states.ts";
 import type { TaskRunStateWrite } from "../../serialization/api-schemas.ts";
 import type { BulkType, DbConnection } from "./connection.ts";
 import { canonicalJson } from "./content-hash.ts";
+import { releaseTaskRunSlots } from "./limit-repository.ts";
 import { chunks, isoText } from "./records.ts";
 import type { Tables, TaskRunsTable } from "./tables.ts";
 import { transitionError } from "./transitions.ts";
@@ -170,6 +171,16 @@ export async function applyTaskRunStates(
     await sql`insert into task_runs (${sql.join(COLUMNS.map((c) => sql.ref(c)))})
       ${connection.selectRows(TYPES, rows)} where true
       on conflict (flow_run_id, slug, map_index) do update set ${sql.join(excluded)}`.execute(trx);
+    // A finished task run holds no concurrency slot (the engine releases it too; this
+    // covers a release call that was lost). One read per run when nothing is held.
+    const finished = new Map<string, { slug: string; mapIndex: number }[]>();
+    for (const { row } of changed) {
+      if (!isStateA(row.state_type as StateType, "Finished")) continue;
+      const list = finished.get(row.flow_run_id) ?? [];
+      list.push({ slug: row.slug, mapIndex: row.map_index ?? -1 });
+      finished.set(row.flow_run_id, list);
+    }
+    for (const [runId, taskRuns] of finished) await releaseTaskRunSlots(trx, runId, taskRuns);
   }
   return versions;
 }

@@ -257,6 +257,7 @@ forEachDialect("api fuzz", (ctx) => {
       concurrency: 1,
     });
     const token = await store.tokens.create({ name: `victim-${randomUUID()}`, scopes: ["read"] });
+    await store.limits.set("fuzz-delete", 1);
     // The id a path parameter gets, by the path's resource (`/api/<resource>/{id}…`).
     const ids: Record<string, string> = {
       flows: flowId,
@@ -342,6 +343,11 @@ forEachDialect("api fuzz", (ctx) => {
       listTokens: {},
       createToken: { body: { name: `token-${randomUUID()}`, scopes: ["read"] } },
       revokeToken: {},
+      listConcurrencyLimits: {},
+      setConcurrencyLimit: { body: { tag: "fuzz", limit: 2 } },
+      deleteConcurrencyLimit: { body: { tag: "fuzz-delete" } },
+      acquireTaskSlots: { body: { slug: "inc-1", mapIndex: 0, tags: ["fuzz"], waitMs: 0 } },
+      releaseTaskSlots: { body: { slug: "inc-1", mapIndex: 0 } },
     };
 
     const openapi = await send("GET", { label: "openapi", path: "/api/openapi.json" });
