@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import type { ContainerInspectInfo } from "dockerode";
 import { ContainerEngine, OWNER_LABEL, RUN_LABEL } from "../../src/containers/engine.ts";
 import type { Flow } from "../../src/core/flow.ts";
+import type { TaskGate } from "../../src/core/task-gate.ts";
 import {
   type ContainerEnvironmentOptions,
   containerEnvironmentKind,
@@ -28,6 +29,7 @@ import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
 import {
   exitFlow,
   hogFlow,
+  limitedFlow,
   napFlow,
   stubbornFlow,
   whereFlow,
@@ -185,6 +187,39 @@ describe("container environment", { skip: noContainerEngine, concurrency: 3 }, (
     assert.equal(stderr?.fields?.stream, "stderr");
     assert.deepEqual(reporter.flowTypes().at(-1), "Success", "the final state is reported once");
     assert.equal(reporter.flowTypes().filter((t) => t === "Success").length, 1);
+  });
+
+  test("tagged task runs inside the container wait at the run's task gate (concurrency limits)", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const entered: string[] = [];
+    const exited: string[] = [];
+    let first = true;
+    const gate: TaskGate = {
+      async enter(task, _signal, waiting) {
+        entered.push(`${task.slug}[${task.mapIndex}] ${task.tags.join(",")}`);
+        // The first asks waits once, saying why, as a full limit would.
+        if (first) {
+          first = false;
+          waiting("waiting for a slot of ctr-gate");
+        }
+      },
+      async exit(task) {
+        exited.push(`${task.slug}[${task.mapIndex}]`);
+      },
+    };
+    const { result, reporter } = await run(limitedFlow, {}, { taskGate: gate });
+    assert.equal(result.state.type, "Success", result.state.message);
+    assert.deepEqual(entered.sort(), ["limited-1[0] ctr-gate", "limited-1[1] ctr-gate"]);
+    assert.deepEqual(exited.sort(), ["limited-1[0]", "limited-1[1]"]);
+    const pending = [0, 1]
+      .flatMap((i) => reporter.taskStates("limited-1", i))
+      .filter((state) => state.type === "Pending");
+    assert.deepEqual(
+      pending.map((state) => state.message),
+      ["waiting for a slot of ctr-gate"],
+      "the wait is reported, with its reason",
+    );
   });
 
   test("a cancel stops the container: Cancelled", { timeout: TEST_TIMEOUT_MS }, async () => {

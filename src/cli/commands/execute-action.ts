@@ -66,7 +66,14 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
       ? createEventWriter((line) => cli.stdout.write(prefix + line))
       : new ConsoleReporter({ stream: cli.stderr, live: false });
   // Concurrency limits: the parent holds the run's gate and answers on stdin.
-  const taskGate = events && settings.taskGate ? await childGate(events) : undefined;
+  // In a container the requests go out as marked lines on stdout, like every event.
+  const sendGate = events
+    ? (line: string) => events.write(line)
+    : prefix !== undefined
+      ? (line: string) => cli.stdout.write(prefix + line)
+      : undefined;
+  const taskGate =
+    sendGate !== undefined && settings.taskGate ? await childGate(sendGate) : undefined;
   try {
     const run = await runner.run({
       parameters,
@@ -87,12 +94,12 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
 }
 
 /** A task gate that asks the parent on the event channel and reads its answers from stdin. */
-async function childGate(events: Socket): Promise<TaskGate> {
+async function childGate(send: (line: string) => void): Promise<TaskGate> {
   const { createChildTaskGate } = await import("../../serialization/flow-run-gate.ts");
   const { createInterface } = await import("node:readline");
   const stdin = process.stdin as typeof process.stdin & { ref?(): void; unref?(): void };
   const child = createChildTaskGate({
-    send: (line) => events.write(line),
+    send,
     hold: (open) => (open ? stdin.ref?.() : stdin.unref?.()),
   });
   createInterface({ input: stdin }).on("line", child.answer);

@@ -248,6 +248,8 @@ class ContainerEnvironment implements EnvironmentImpl {
         eventsMarker: marker,
         // The attach holds stdin open: when this process dies, the run stops (container-run.ts).
         exitWithParent: true,
+        // Concurrency limits: gate requests come out as events, answers go in on stdin.
+        ...(ctx.taskGate === undefined ? {} : { taskGate: true }),
         ...(o.executor === undefined ? {} : { executor: o.executor }),
         ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
       }),

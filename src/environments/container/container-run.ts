@@ -29,6 +29,7 @@ import { engineMessage, statusOf } from "../../containers/engine.ts";
 import { WeftError } from "../../core/errors.ts";
 import type { FlowRunInfo, LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
+import { createGateAnswerer } from "../../serialization/flow-run-gate.ts";
 import {
   eventLinePrefix,
   forwardEvent,
@@ -122,10 +123,17 @@ async function attachAndRun(
     ctx.reporter?.log?.(record);
     ctx.logger?.[record.level](line, { flowRunId: ctx.flowRunId, stream });
   };
+  // Concurrency limits: the run's gate answers the container's requests on its stdin.
+  let answerGate: ((line: string) => void) | undefined;
+  const gate =
+    ctx.taskGate === undefined
+      ? undefined
+      : createGateAnswerer(ctx.taskGate, ctx.flowRunId, (line) => answerGate?.(line));
   const event = (line: string) => {
     try {
       const parsed = parseEventLine(line);
-      if (parsed.event === "flow" && isFinalFlowState(parsed.state.type))
+      if (parsed.event === "gate") gate?.handle(parsed);
+      else if (parsed.event === "flow" && isFinalFlowState(parsed.state.type))
         final = stateFromJSON(parsed.state);
       else if (ctx.reporter) forwardEvent(parsed, ctx.reporter, run);
     } catch (error) {
@@ -149,6 +157,10 @@ async function attachAndRun(
   } catch (error) {
     throw engineFailure(engine, `attach to container ${short}`, error);
   }
+  answerGate = (line) => {
+    if ((attached as unknown as { writable?: boolean }).writable !== false) attached.write(line);
+  };
+  attached.on("error", () => {});
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   container.modem.demuxStream(attached, stdout, stderr);
@@ -165,6 +177,7 @@ async function attachAndRun(
     attached.on("close", resolve);
     attached.on("error", () => resolve());
   }).then(() => {
+    gate?.close();
     stdout.end();
     stderr.end();
   });
