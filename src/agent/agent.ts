@@ -38,6 +38,7 @@ import {
   reapLeftovers,
 } from "../environments/registry.ts";
 import type { AgentRecord, ClaimedRun, FlowRunDetail } from "../serialization/api-schemas.ts";
+import { crashLogMessage } from "../serialization/crash-report.ts";
 import { checkDeployment } from "../serialization/deployment.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
 import { storageFromJSON, storageRegistry } from "../storage/registry.ts";
@@ -409,7 +410,7 @@ export function startAgent(options: AgentOptions): Agent {
       if (result.crashed) {
         // No final state: heartbeats stop with this function, and run health reschedules the run.
         clearInterval(beat);
-        const why = `the flow-run process died (${result.state.message ?? result.state.type}); the server's run health will reschedule it`;
+        const why = crashLogMessage(result.state.message ?? result.state.type);
         log.warn(`run ${run.id}: ${why}`);
         // Its logs keep why, for whoever reads the run (its final state will be run health's).
         reporter.log({ level: "error", message: why, time: Date.now(), flowRunId: run.id });

@@ -8,8 +8,10 @@
 // run health on several replicas acts on a run once. A reschedule counts against
 // `maxReschedules` (then the run fails); a run its agent does not hold
 // ("not-held": the claim's answer was lost) goes back without counting.
+
 import { type Kysely, sql } from "kysely";
 import type { FlowRunRecord } from "../../serialization/api-schemas.ts";
+import { crashReasonOf } from "../../serialization/crash-report.ts";
 import { type FlowRunRow, toFlowRunRecord } from "./records.ts";
 import { applyRunState } from "./run-state-write.ts";
 import { type SqlContext, serverState } from "./sql-context.ts";
@@ -120,7 +122,7 @@ export async function recoverStaleRun(
   const agentName = agentRow === undefined ? `agent ${row.agent_id}` : `agent "${agentRow.name}"`;
   const agent = row.agent_id === null ? "" : ` by ${agentName}`;
   const started = row.state_type !== "Submitted";
-  const what =
+  const found =
     stale.reason === "never-started"
       ? `it was submitted${agent} at ${row.state_at} but never started`
       : stale.reason === "agent-lost"
@@ -128,6 +130,8 @@ export async function recoverStaleRun(
         : stale.reason === "not-held"
           ? `${agentName} does not hold it: the answer to its claim at ${row.state_at} never reached the agent`
           : `its heartbeats stopped (last ${row.heartbeat_at ?? row.start_time ?? row.state_at})`;
+  const crash = await lastCrash(trx, row);
+  const what = crash === undefined ? found : `${found} after the flow-run process died: ${crash}`;
   if (stale.reason === "not-held") {
     // Not the run's fault, nor a try: it goes back as it was, without counting a reschedule.
     return applyRunState(
@@ -170,4 +174,29 @@ export async function recoverStaleRun(
     ),
     ctx.now(),
   );
+}
+
+/**
+ * Why the run's process died in its current attempt, when its agent wrote it to the run's logs
+ * (a crashed run gets no final state: crash-report.ts), so run health's message names it.
+ */
+async function lastCrash(trx: Kysely<Tables>, row: FlowRunRow): Promise<string | undefined> {
+  // Only an attempt that started has a process that could die (its start bounds the search).
+  if (row.start_time === null) return undefined;
+  const since = Date.parse(row.start_time);
+  const lines = await trx
+    .selectFrom("logs")
+    .select("message")
+    .where("flow_run_id", "=", row.id)
+    .where("level", "=", "error")
+    .where("task_slug", "is", null)
+    .where("time", ">=", Number.isNaN(since) ? 0 : since)
+    .orderBy("id", "desc")
+    .limit(20)
+    .execute();
+  for (const { message } of lines) {
+    const reason = crashReasonOf(message);
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
 }

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
+import { crashLogMessage } from "../../../src/serialization/crash-report.ts";
 import type { ServerDb } from "../../../src/server/db/server-db.ts";
 import { createRunHealth } from "../../../src/server/loops/run-health.ts";
 import { expectCode } from "../../support/expect-code.ts";
@@ -91,6 +92,34 @@ forEachDialect("run health", (ctx) => {
     assert.equal(after.state.type, "Scheduled");
     assert.match(after.state.message ?? "", /heartbeats stopped/);
     assert.ok(after.version > running.version);
+  });
+
+  test("a run whose process died says why: the agent's crash line is in run health's message", async () => {
+    const { clock, store, health, run } = await setup(0);
+    const started = clock.now();
+    await store.runs.setState(run.id, st("Running", started), 2);
+    const time = started.getTime() + 10;
+    await store.logs.insert([
+      // An earlier, unrelated error and a task's error are not the crash.
+      { flowRunId: run.id, level: "error", time, message: "something else went wrong" },
+      {
+        flowRunId: run.id,
+        level: "error",
+        time: time + 1,
+        message: crashLogMessage(
+          "the flow-run container ran out of memory (memory limit 96 MiB): exit 137",
+        ),
+      },
+      { flowRunId: run.id, taskSlug: "t-1", level: "error", time: time + 2, message: "task boom" },
+    ]);
+    clock.advance(HEARTBEAT_MS + 1000);
+    await health.tick();
+    const failed = await store.runs.get(run.id);
+    assert.equal(failed.state.type, "Failed");
+    assert.match(
+      failed.state.message ?? "",
+      /heartbeats stopped .* after the flow-run process died: the flow-run container ran out of memory \(memory limit 96 MiB\): exit 137; rescheduled 0 time/,
+    );
   });
 
   test("after maxReschedules the run fails, naming which staleness it was", async () => {
