@@ -57,6 +57,9 @@ class EnvironmentGuard implements Environment {
   get retriesElsewhere(): boolean {
     return this.impl.retriesElsewhere ?? false;
   }
+  get runsImages(): boolean {
+    return this.impl.runsImages ?? false;
+  }
 
   async setup(storage: Storage, host?: EnvironmentHost): Promise<void> {
     const refusal = this.refusal(storage);

@@ -17,6 +17,11 @@ export interface FlowStorage {
   readonly shareable: boolean;
   /** Another machine can load the code. */
   readonly remote: boolean;
+  /**
+   * The code loads only inside the storage's own container image (container storage), so only
+   * an environment that runs images ({@link FlowEnvironment.runsImages}) can run it.
+   */
+  readonly codeInImage?: boolean;
   /** Records the flow and returns its location. */
   addFlow(flow: Flow<unknown>): string;
   /** Bundles and uploads what was added. */
@@ -38,6 +43,8 @@ export interface FlowEnvironment {
    * (a distributed executor): its inputs must then be persisted results.
    */
   readonly retriesElsewhere?: boolean;
+  /** True when it runs a flow in a container of the storage's image (container, Kubernetes). */
+  readonly runsImages?: boolean;
   toJSON(): { type: string; schemaVersion: number };
 }
 
@@ -63,6 +70,13 @@ export function pairingRefusal(
   environment: FlowEnvironment,
   storage: FlowStorage,
 ): WeftError | undefined {
+  if (storage.codeInImage === true && environment.runsImages !== true) {
+    return new WeftError(
+      "STORAGE_NOT_SHAREABLE",
+      `${storage.type} storage ${storage.name} keeps its flows in a container image, which the ${environment.type} environment does not run`,
+      { hint: "use the container environment (--environment container) with this storage" },
+    );
+  }
   const need = environment.storageNeeds;
   const fits =
     need === "none" ||

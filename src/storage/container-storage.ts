@@ -113,6 +113,8 @@ type ResolvedContainerStorageOptions = Readonly<z.output<typeof optionsSchema>>;
 class ContainerStorage implements Storage {
   readonly type = "container";
   readonly shareable = true;
+  /** Its code loads only inside its image (the container environment runs that). */
+  readonly codeInImage = true;
   readonly name: string;
   private readonly flowMap: Record<string, string>;
   private image: string | undefined;

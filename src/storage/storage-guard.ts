@@ -32,6 +32,9 @@ class StorageGuard implements Storage {
   get remote(): boolean {
     return this.impl.remote;
   }
+  get codeInImage(): boolean {
+    return this.impl.codeInImage ?? false;
+  }
 
   addFlow(flow: Flow<unknown>): string {
     const location = this.impl.addFlow(flow);

@@ -12,6 +12,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { ContainerEngine } from "../../src/containers/engine.ts";
 import { RUNTIME_COMMAND } from "../../src/containers/runtime-image.ts";
 import type { Flow } from "../../src/core/flow.ts";
+import { createContainerEnvironment } from "../../src/environments/container/container-environment.ts";
+import { createLocalEnvironment } from "../../src/environments/local-environment.ts";
+import { createSubprocessEnvironment } from "../../src/environments/subprocess/subprocess-environment.ts";
+import { pairingRefusal } from "../../src/serialization/deployment.ts";
 import { createContainerStorage } from "../../src/storage/container-storage.ts";
 import { createStorage, storageFromJSON } from "../../src/storage/registry.ts";
 import { conformanceFlow } from "../fixtures/storage/conformance-flows.ts";
@@ -121,6 +125,19 @@ describe("container storage: options, JSON and flags", () => {
     assert.equal(pushed.remote, true);
     assert.deepEqual(pushed.labels, []);
     assert.equal(pushed.name, "127.0.0.1:5000/team/etl");
+  });
+
+  it("pairs with the container environment only: others are refused before anything runs", async () => {
+    const storage = createContainerStorage({ imageName: "team/etl", image: "localhost/x:1" });
+    for (const environment of [createSubprocessEnvironment(), createLocalEnvironment()] as const) {
+      const refusal = pairingRefusal(environment, storage);
+      assert.equal(refusal?.code, "STORAGE_NOT_SHAREABLE", environment.type);
+      assert.match(refusal?.message ?? "", /keeps its flows in a container image/);
+      assert.match(refusal?.hint ?? "", /--environment container/);
+      // The environment refuses it at setup too (the guard), naming the same.
+      await expectCode(() => environment.setup(storage), "STORAGE_NOT_SHAREABLE", environment.type);
+    }
+    assert.equal(pairingRefusal(createContainerEnvironment(), storage), undefined);
   });
 
   it("refuses a bad option naming it, and takes its command-line flags", async () => {

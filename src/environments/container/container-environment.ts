@@ -141,6 +141,7 @@ const CONTAINER_HOME = "/tmp/weft-home";
 class ContainerEnvironment implements EnvironmentImpl {
   readonly type = "container";
   readonly storageNeeds = "shareable";
+  readonly runsImages = true;
   readonly labels: string[];
   private host: EnvironmentHost = {};
   private engine: ContainerEngine | undefined;
