@@ -361,6 +361,8 @@ export class FlowGraph<Out = unknown> {
   readonly downTargets: Int32Array;
   /** Indices of the nodes that decide the flow's final state. */
   readonly referenceNodes: readonly number[];
+  /** The first node whose task has a target (core/targets.ts), if any. */
+  readonly firstTargeted: Ref<unknown> | undefined;
   private slugIndex: Map<string, number> | undefined;
 
   constructor(
@@ -374,10 +376,13 @@ export class FlowGraph<Out = unknown> {
     const n = nodes.length;
     const counts = new Int32Array(n + 1);
     let edges = 0;
+    let targeted: Ref<unknown> | undefined;
     for (const node of nodes) {
       for (const u of node.upstream) counts[u + 1]!++;
       edges += node.upstream.length;
+      if (targeted === undefined && node.task.options.target !== undefined) targeted = node;
     }
+    this.firstTargeted = targeted;
     for (let i = 0; i < n; i++) counts[i + 1]! += counts[i]!;
     const targets = new Int32Array(edges);
     const fill = counts.slice(0, n);

@@ -40,8 +40,8 @@ export async function runFlow<Out>(
 /** Refuses a run of a flow with targets (core/targets.ts) but no result backend to keep them in. */
 function checkTargets(flow: Flow<unknown>, options: RunOptions): void {
   if ((options.result ?? flow.options.result) !== undefined) return;
-  for (const node of flow.graph.nodes) {
-    if (node.task.options.target === undefined) continue;
+  const node = flow.graph.firstTargeted;
+  if (node !== undefined) {
     throw new WeftError(
       "INVALID_FLOW_OPTIONS",
       `flow "${flow.name}": task ${node.slug} has a target, but the run has no result backend to look for it in`,
