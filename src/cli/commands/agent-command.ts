@@ -93,4 +93,76 @@ export function registerAgentCommand(program: Command, cli: CliContext): void {
       });
       cli.exitCode = EXIT.ok;
     });
+  registerAgentInstall(agent, cli);
+}
+
+interface InstallFlags {
+  namespace: string;
+  image: string;
+  api: string;
+  tokenSecret?: string;
+  labels?: string;
+  name: string;
+  hostNetwork?: boolean;
+  json?: boolean;
+}
+
+/** `weft agent install kubernetes`: prints the manifests of an agent inside a cluster. */
+function registerAgentInstall(agent: Command, cli: CliContext): void {
+  agent
+    .command("install")
+    .summary("print the manifests that run an agent on a platform")
+    .description(
+      "Prints what an operator applies to run an agent on the platform named (only `kubernetes`): a ServiceAccount, a Role and RoleBinding with the least privileges the agent needs in one namespace (Jobs: create, get, list, watch, delete; Pods: get, list, watch; pods/log: get; its namespace: get), and a Deployment of one replica running `weft agent start --kubernetes`. Pipe it to `kubectl apply -f -`.",
+    )
+    .argument("<platform>", "kubernetes")
+    .option("--namespace <name>", "the namespace of the agent and its Jobs", "default")
+    .requiredOption(
+      "--image <ref>",
+      "weft's runtime image, pushed where the cluster pulls (the agent's and its runs' image)",
+    )
+    .option(
+      "--api <url>",
+      "the weft server's URL as the agent's Pod reaches it",
+      "http://weft:4200",
+    )
+    .option("--token-secret <name/key>", "the Secret key holding the agent's API token")
+    .option("--labels <a,b>", "labels the agent carries (comma-separated)")
+    .option(
+      "--name <name>",
+      "the agent's name (its objects' and its Jobs' owner label)",
+      "weft-agent",
+    )
+    .option("--host-network", "run the agent on the node's network (clusters without Service DNS)")
+    .option("--json", "print one JSON List instead of YAML documents")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft agent install kubernetes --namespace weft --image registry.example/weftflow-runtime:0.1.0 --api http://weft.weft:4200 --token-secret weft-agent/token | kubectl apply -f -\n",
+    )
+    .action(async (platform: string, flags: InstallFlags) => {
+      const { WeftError } = await import("../../core/errors.ts");
+      if (platform !== "kubernetes") {
+        throw new WeftError("USAGE", `cannot install an agent on ${JSON.stringify(platform)}`, {
+          hint: "the platforms are: kubernetes",
+        });
+      }
+      const { agentManifests, toYamlDocuments } = await import(
+        "../../kubernetes/agent-manifests.ts"
+      );
+      const manifests = agentManifests({
+        namespace: flags.namespace,
+        image: flags.image,
+        api: flags.api,
+        labels: parseLabels(flags.labels),
+        name: flags.name,
+        hostNetwork: flags.hostNetwork === true,
+        ...(flags.tokenSecret === undefined ? {} : { tokenSecret: flags.tokenSecret }),
+      });
+      cli.stdout.write(
+        flags.json === true
+          ? `${JSON.stringify({ apiVersion: "v1", kind: "List", items: manifests }, null, 2)}\n`
+          : toYamlDocuments(manifests),
+      );
+      cli.exitCode = EXIT.ok;
+    });
 }
