@@ -5,11 +5,20 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
+import { KUBERNETES_RUN_PERMISSIONS } from "../../src/environments/kubernetes/kubernetes-environment.ts";
 import { okStdout, runCli } from "../support/cli.ts";
 import { assertCliError } from "../support/cli-result.ts";
-import { kubeconfig, kubectl, noKubernetes } from "./kubectl.ts";
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  kubectl,
+  kubectlPath,
+  noKubernetes,
+  testKubeconfig,
+} from "../support/kubernetes.ts";
 
-const namespace = `weft-k8sagent-${process.pid}`;
+// createTestNamespace("install") makes this name.
+const namespace = `weft-install-${process.pid}`;
 const install = [
   "agent",
   "install",
@@ -100,11 +109,10 @@ test("the YAML and the JSON are the same objects to kubectl", { skip: noKubernet
 });
 
 before(() => {
-  if (noKubernetes === false) kubectl(["create", "namespace", namespace]);
+  if (noKubernetes === false) assert.equal(createTestNamespace("install"), namespace);
 });
 after(() => {
-  if (noKubernetes === false)
-    kubectl(["delete", "namespace", namespace, "--wait=false", "--ignore-not-found"]);
+  if (noKubernetes === false) deleteTestNamespace(namespace);
 });
 
 test("applied to the cluster, its ServiceAccount may do what the agent needs and no more", {
@@ -115,7 +123,7 @@ test("applied to the cluster, its ServiceAccount may do what the agent needs and
   const can = (verb: string, resource: string, ns = namespace): boolean => {
     const r = spawnSync(
       kubectlPath(),
-      ["--kubeconfig", kubeconfig!, "auth", "can-i", verb, resource, "-n", ns, `--as=${as}`],
+      ["--kubeconfig", testKubeconfig!, "auth", "can-i", verb, resource, "-n", ns, `--as=${as}`],
       { encoding: "utf8" },
     );
     return r.stdout.trim() === "yes";
@@ -124,6 +132,11 @@ test("applied to the cluster, its ServiceAccount may do what the agent needs and
     assert.ok(can(verb, "jobs.batch"), `${verb} jobs`);
   for (const verb of ["get", "list", "watch"]) assert.ok(can(verb, "pods"), `${verb} pods`);
   assert.ok(can("get", "pods/log"));
+  // Everything the kubernetes environment's setup checks with its access review.
+  for (const p of KUBERNETES_RUN_PERMISSIONS) {
+    const resource = `${p.resource}${"subresource" in p ? `/${p.subresource}` : ""}${p.group === "" ? "" : `.${p.group}`}`;
+    assert.ok(can(p.verb, resource), `${p.verb} ${resource}`);
+  }
   assert.ok(can("get", `namespace/${namespace}`), "its own namespace");
   assert.ok(can("create", "selfsubjectaccessreviews.authorization.k8s.io"));
   assert.ok(!can("delete", "deployments.apps"), "no Deployments");
@@ -147,7 +160,7 @@ test("applied to the cluster, its ServiceAccount may do what the agent needs and
     kubectlPath(),
     [
       "--kubeconfig",
-      kubeconfig!,
+      testKubeconfig!,
       "delete",
       "deployment",
       "weft-agent",
@@ -161,7 +174,3 @@ test("applied to the cluster, its ServiceAccount may do what the agent needs and
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /forbidden/);
 });
-
-function kubectlPath(): string {
-  return process.env.WEFT_TEST_KUBECTL ?? "kubectl";
-}
