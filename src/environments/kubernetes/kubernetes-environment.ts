@@ -164,7 +164,8 @@ class KubernetesEnvironment implements EnvironmentImpl {
     let image = this.images.get(storage);
     if (image === undefined) {
       image = resolveKubernetesImage(storage, {
-        image: this.options.image ?? this.host.kubernetes?.image,
+        image: this.options.image,
+        fallbackImage: this.host.kubernetes?.image,
         pullPolicy: this.options.pullPolicy ?? "if-not-present",
       });
       this.images.set(storage, image);

@@ -21,7 +21,12 @@ const POLICIES = { always: "Always", "if-not-present": "IfNotPresent", never: "N
 /** The image for runs of `storage`'s flows; refuses a storage the cluster cannot run, naming why. */
 export function resolveKubernetesImage(
   storage: Storage,
-  options: { image?: string | undefined; pullPolicy: keyof typeof POLICIES },
+  options: {
+    image?: string | undefined;
+    /** The host's default image (an agent's --image): only where neither the flow nor its storage names one. */
+    fallbackImage?: string | undefined;
+    pullPolicy: keyof typeof POLICIES;
+  },
 ): KubernetesImage {
   const pullPolicy = POLICIES[options.pullPolicy];
   const location = Object.values(storage.flows)[0];
@@ -46,7 +51,8 @@ export function resolveKubernetesImage(
       { hint: "use container storage with a registry, or s3, http or git storage" },
     );
   }
-  if (options.image === undefined) {
+  const image = options.image ?? options.fallbackImage;
+  if (image === undefined) {
     throw new WeftError(
       "INVALID_FLOW_OPTIONS",
       `the kubernetes environment needs an image to run flows of ${storage.type} storage ${storage.name}: the cluster cannot build weft's runtime image`,
@@ -55,5 +61,5 @@ export function resolveKubernetesImage(
       },
     );
   }
-  return { image: options.image, command: RUNTIME_COMMAND, pullPolicy };
+  return { image, command: RUNTIME_COMMAND, pullPolicy };
 }
