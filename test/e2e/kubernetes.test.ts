@@ -7,7 +7,9 @@
 // through the API client, and what is left in the cluster through kubectl. Every run's Job and Pod
 // must be gone when it ends.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { FlowRunDetail } from "../../src/serialization/api-schemas.ts";
 import { runCli } from "../support/cli.ts";
@@ -47,6 +49,11 @@ const TEST_TIMEOUT_MS = 150_000;
 const HEARTBEAT_TIMEOUT_MS = 4000;
 /** The label a run's Job and Pod carry. */
 const RUN_LABEL = "io.weftflow/run";
+
+interface KubeconfigJson {
+  clusters: { cluster: { server: string } }[];
+  users: { user: Record<string, unknown> }[];
+}
 
 const skip = noKubernetes || noContainerEngine || noRegistry;
 
@@ -295,5 +302,97 @@ describe("Kubernetes end to end", { skip, concurrency: 1 }, () => {
     const finals = done.history.filter((s) => ["Success", "Failed", "Cancelled"].includes(s.type));
     assert.equal(finals.length, 1, `ended exactly once: ${summarize(done)}`);
     await assertNothingLeft(run.id);
+  });
+
+  /** A run of k8s-e2e-where claimed by an agent of its own (`label`) with these settings. */
+  async function badAgentRun(label: string, args: readonly string[]): Promise<FlowRunDetail> {
+    const bad = await startAgentProcess({
+      home,
+      env,
+      api: up.url,
+      name: `k8s-e2e-${label}-${process.pid}`,
+      noHostnameLabel: true,
+      labels: [label],
+      heartbeatIntervalMs: 500,
+      args: ["--kubernetes", ...args],
+    });
+    agents.push(bad);
+    const { run } = await up.api.createFlowRun({
+      flowId: flows["k8s-e2e-where"]!,
+      labels: [label],
+    });
+    const done = await waitForRun(up.api, run.id, { timeoutMs: 60_000, processes: [up, bad] });
+    await bad.stop();
+    assert.deepEqual(leftInCluster(run.id), [], "nothing left running");
+    return done;
+  }
+
+  /** The test kubeconfig (its current context), changed by `edit`, as a file (JSON is YAML). */
+  function kubeconfigWith(name: string, edit: (config: KubeconfigJson) => void): string {
+    const config = JSON.parse(
+      kubectl(["config", "view", "--raw", "--minify", "-o", "json"]),
+    ) as KubeconfigJson;
+    edit(config);
+    const path = join(tempDir(`k8s-${name}`), "kubeconfig");
+    writeFileSync(path, JSON.stringify(config));
+    return path;
+  }
+
+  test("bad input: a cluster that does not answer fails the run at deploy, naming its URL", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const unreachable = kubeconfigWith("unreachable", (c) => {
+      c.clusters[0]!.cluster.server = "https://127.0.0.1:9";
+    });
+    const run = await badAgentRun("bad-unreachable", [
+      "--namespace",
+      namespace,
+      "--kubeconfig",
+      unreachable,
+    ]);
+    assert.equal(run.state.type, "Failed", summarize(run));
+    assert.match(run.state.message ?? "", /^deploy failed: .*127\.0\.0\.1:9/);
+    assert.equal(run.state.error?.code, "KUBERNETES_UNREACHABLE");
+  });
+
+  test("bad input: a namespace that does not exist fails the run at deploy, naming it", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const missing = `weft-missing-${process.pid}`;
+    const run = await badAgentRun("bad-namespace", [
+      "--namespace",
+      missing,
+      "--kubeconfig",
+      testKubeconfig!,
+    ]);
+    assert.equal(run.state.type, "Failed", summarize(run));
+    assert.match(run.state.message ?? "", new RegExp(`^deploy failed: .*${missing}`));
+    assert.equal(run.state.error?.code, "KUBERNETES_NAMESPACE_NOT_FOUND");
+  });
+
+  test("bad input: credentials without the Jobs permission fail the run at deploy, naming what is missing", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    // The namespace's default service account: authenticated, granted nothing.
+    const secret = kubectl([
+      "get",
+      "serviceaccount",
+      "default",
+      "-n",
+      namespace,
+      "-o",
+      "jsonpath={.secrets[0].name}",
+    ]).trim();
+    const token = Buffer.from(
+      kubectl(["get", "secret", secret, "-n", namespace, "-o", "jsonpath={.data.token}"]),
+      "base64",
+    ).toString("utf8");
+    const denied = kubeconfigWith("denied", (c) => {
+      c.users[0]!.user = { token };
+    });
+    const run = await badAgentRun("bad-rbac", ["--namespace", namespace, "--kubeconfig", denied]);
+    assert.equal(run.state.type, "Failed", summarize(run));
+    assert.match(run.state.message ?? "", /^deploy failed: .*may not create jobs/);
+    assert.equal(run.state.error?.code, "KUBERNETES_FORBIDDEN");
   });
 });
