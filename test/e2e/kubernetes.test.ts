@@ -395,4 +395,71 @@ describe("Kubernetes end to end", { skip, concurrency: 1 }, () => {
     assert.match(run.state.message ?? "", /^deploy failed: .*may not create jobs/);
     assert.equal(run.state.error?.code, "KUBERNETES_FORBIDDEN");
   });
+
+  test("installed in the cluster (weft agent install kubernetes | kubectl apply): the agent's Pod registers and runs a flow as a Job", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const detail = await up.api.getFlow(flows["k8s-e2e-where"]!);
+    // The flow image holds weft at /opt/weftflow: it serves as the agent's image too.
+    const image = (detail.storage as unknown as { image: string }).image;
+    const manifests = await runCli([
+      "agent",
+      "install",
+      "kubernetes",
+      "--namespace",
+      namespace,
+      "--image",
+      image,
+      "--api",
+      up.url,
+      "--name",
+      "weft-incluster",
+      "--labels",
+      "in-cluster",
+      // This cluster has no Service routing or DNS: the Pod reaches the server (and the API
+      // server, below) on the node's loopback.
+      "--host-network",
+    ]);
+    assert.equal(manifests.code, 0, explain(manifests));
+    kubectl(["apply", "-f", "-"], manifests.stdout);
+    kubectl([
+      "set",
+      "env",
+      "-n",
+      namespace,
+      "deployment/weft-incluster",
+      "KUBERNETES_SERVICE_HOST=127.0.0.1",
+      "KUBERNETES_SERVICE_PORT=6443",
+    ]);
+    try {
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        const agents = await up.api.listAgents();
+        if (agents.some((a) => a.name === "weft-incluster")) break;
+        if (Date.now() > deadline) {
+          const logs = spawnLogs();
+          assert.fail(`the in-cluster agent did not register within 90 s:\n${logs}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const { run } = await up.api.createFlowRun({
+        flowId: flows["k8s-e2e-where"]!,
+        labels: ["in-cluster"],
+      });
+      const done = await waitForRun(up.api, run.id, { timeoutMs: 90_000, processes: [up] });
+      assert.equal(done.state.type, "Success", `${summarize(done)}\n${spawnLogs()}`);
+      assert.match(done.history[1]?.message ?? "", /claimed by agent "weft-incluster"/);
+      await assertNothingLeft(run.id);
+    } finally {
+      kubectl(["delete", "deployment", "-n", namespace, "weft-incluster", "--wait=false"]);
+    }
+  });
+
+  function spawnLogs(): string {
+    try {
+      return kubectl(["logs", "-n", namespace, "deployment/weft-incluster", "--tail=30"]);
+    } catch (error) {
+      return String(error);
+    }
+  }
 });
