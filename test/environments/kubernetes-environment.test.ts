@@ -14,13 +14,18 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ContainerEngine } from "../../src/containers/engine.ts";
 import type { Flow } from "../../src/core/flow.ts";
+import { createContainerEnvironment } from "../../src/environments/container/container-environment.ts";
 import type { EnvironmentHost, ExecuteContext } from "../../src/environments/environment.ts";
 import {
   createKubernetesEnvironment,
   type KubernetesEnvironmentOptions,
   kubernetesEnvironmentKind,
 } from "../../src/environments/kubernetes/kubernetes-environment.ts";
-import { buildJob, jobName } from "../../src/environments/kubernetes/kubernetes-job.ts";
+import {
+  buildJob,
+  jobName,
+  nodeSelectorFromLabels,
+} from "../../src/environments/kubernetes/kubernetes-job.ts";
 import { environmentFromJSON } from "../../src/environments/registry.ts";
 import {
   KUBE_OWNER_LABEL,
@@ -34,6 +39,7 @@ import { createLocalStorage } from "../../src/storage/local-storage.ts";
 import { formatLocation, type Storage } from "../../src/storage/storage.ts";
 import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
 import { exitFlow, hogFlow, napFlow, whereFlow } from "../fixtures/environments/container-flows.ts";
+import { envFlow } from "../fixtures/environments/kubernetes-flows.ts";
 import { containerHost, noRegistry, testRegistry } from "../support/containers.ts";
 import {
   createTestNamespace,
@@ -81,6 +87,68 @@ describe("kubernetes environment: cost where Kubernetes is not used", () => {
 });
 
 describe("kubernetes environment: options", () => {
+  test("secret:NAME/KEY is the kubernetes environment's: the container environment refuses it", async () => {
+    const error = await expectCode(
+      () => createContainerEnvironment({ env: { DB_PASSWORD: "secret:db/password" } }),
+      "INVALID_FLOW_OPTIONS",
+      "a Secret reference in a container environment",
+    );
+    assert.match(error.message, /env\.DB_PASSWORD is a Kubernetes Secret reference/);
+  });
+
+  test("the Job: weft's fields win over the template, which keeps its own", () => {
+    const job = buildJob({
+      name: "weft-run-1",
+      runId: "run-1",
+      owner: "agent one",
+      image: "registry.example/flows@sha256:" + "b".repeat(64),
+      command: ["node", "weft.js", "execute"],
+      env: { A: "1" },
+      secretEnv: { B: "secret:s/k" },
+      imagePullPolicy: "IfNotPresent",
+      terminationGracePeriodSeconds: 2,
+      activeDeadlineSeconds: 30,
+      nodeSelector: nodeSelectorFromLabels(["gpu", "k8s:nvidia.com/gpu.present=true"]),
+      template: {
+        metadata: { labels: { team: "data", "io.weftflow/run": "forged" } },
+        spec: {
+          backoffLimit: 6,
+          template: {
+            spec: {
+              restartPolicy: "OnFailure",
+              priorityClassName: "low",
+              containers: [
+                { name: "flow", image: "forged", env: [{ name: "C", value: "3" }] },
+                { name: "sidecar", image: "busybox" },
+              ],
+            },
+          },
+        },
+      },
+    });
+    assert.equal(job.metadata?.labels?.team, "data");
+    assert.equal(job.metadata?.labels?.["io.weftflow/run"], "run-1");
+    assert.equal(job.metadata?.labels?.["io.weftflow/owner"], "agent-one");
+    assert.equal(job.spec?.backoffLimit, 0);
+    assert.equal(job.spec?.activeDeadlineSeconds, 30);
+    const pod = job.spec?.template.spec;
+    assert.equal(pod?.restartPolicy, "Never");
+    assert.equal(pod?.priorityClassName, "low");
+    assert.deepEqual(pod?.nodeSelector, { "nvidia.com/gpu.present": "true" });
+    assert.deepEqual(
+      pod?.containers.map((c) => [c.name, c.image]),
+      [
+        ["flow", "registry.example/flows@sha256:" + "b".repeat(64)],
+        ["sidecar", "busybox"],
+      ],
+    );
+    assert.deepEqual(pod?.containers[0]?.env, [
+      { name: "C", value: "3" },
+      { name: "A", value: "1" },
+      { name: "B", valueFrom: { secretKeyRef: { name: "s", key: "k" } } },
+    ]);
+  });
+
   test("JSON round trip keeps every setting", () => {
     const env = createKubernetesEnvironment({
       namespace: "flows",
@@ -300,6 +368,38 @@ describe("kubernetes environment", { skip: noKubernetes || noRegistry, concurren
     assert.deepEqual(container?.resources?.limits, { memory: "256Mi", cpu: "500m" });
     assert.deepEqual(pod?.spec?.nodeSelector, { "kubernetes.io/os": "linux" });
     await podsGone(flowRunId);
+  });
+
+  test("variables: env:NAME read on the agent, secret:NAME/KEY read by the kubelet from the Secret", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    kubectl([
+      "-n",
+      namespace,
+      "create",
+      "secret",
+      "generic",
+      "k8senv-db",
+      "--from-literal=password=s3cr3t-value",
+    ]);
+    process.env.K8SENV_TEST_VALUE = "from the agent";
+    const { result, reporter } = await run(
+      envFlow,
+      {
+        env: {
+          K8SENV_TEST_VALUE: "env:K8SENV_TEST_VALUE",
+          K8SENV_UNSET: "env:K8SENV_NOT_SET_ANYWHERE",
+          DB_PASSWORD: "secret:k8senv-db/password",
+        },
+      },
+      { parameters: { names: "K8SENV_TEST_VALUE,K8SENV_UNSET,DB_PASSWORD,WEFT_HOME" } },
+    );
+    assert.equal(result.state.type, "Success", result.state.message);
+    const messages = reporter.logs().map((r) => r.message);
+    assert.ok(messages.includes("K8SENV_TEST_VALUE=from the agent"), messages.join(" | "));
+    assert.ok(messages.includes("K8SENV_UNSET=(unset)"), "an unset reference leaves it out");
+    assert.ok(messages.includes("DB_PASSWORD=s3cr3t-value"), "the Secret's key reached the Pod");
+    assert.ok(messages.includes("WEFT_HOME=/tmp/weft-home"));
   });
 
   test("a process that exits 3 ends Failed with its exit code", {

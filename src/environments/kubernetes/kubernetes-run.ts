@@ -64,10 +64,12 @@ const POD_HOME = "/tmp/weft-home";
 const OUTPUT_TAIL = 30;
 /** After the Pod ended, how long its log may take to drain before it is cut. */
 const DRAIN_MS = 3000;
+/** Every how many ticks (of 500 ms) the Pods are listed, beside the watch. */
+const RESYNC_TICKS = 10;
 /** After a cancel's grace, how long the Pod may take to be confirmed gone before we stop waiting. */
 const CANCEL_SLACK_MS = 30_000;
 /** How long a Job's status may take to say DeadlineExceeded after its Pod went. */
-const JOB_STATUS_WAIT_MS = 3000;
+const JOB_STATUS_WAIT_MS = 5000;
 const IMAGE_PULL_REASONS = new Set(["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"]);
 const IMAGE_INVALID_REASONS = new Set(["InvalidImageName"]);
 const CONFIG_REASONS = new Set(["CreateContainerConfigError", "CreateContainerError"]);
@@ -222,7 +224,9 @@ class JobFollower {
     this.spec.onCreated?.({ namespace, name: this.name });
     const onAbort = () => void this.cancel();
     this.ctx.signal?.addEventListener("abort", onAbort, { once: true });
+    let ticks = 0;
     const ticker = setInterval(() => {
+      if (++ticks % RESYNC_TICKS === 0) void this.resync();
       if (!this.cancelled) this.checkStuck();
       // A Pod whose node does not answer is never confirmed gone: stop waiting after a while.
       else if (
@@ -254,6 +258,7 @@ class JobFollower {
   }
 
   private watchEnded = false;
+  private resyncing = false;
 
   private async startWatch(): Promise<void> {
     this.watchEnded = false;
@@ -270,9 +275,28 @@ class JobFollower {
 
   private async rewatch(): Promise<void> {
     await this.startWatch();
-    // A Pod that went while nobody watched: the list says so.
-    const pods = await this.client.listPods(this.spec.namespace, `job-name=${this.name}`);
-    if (pods.length === 0 && this.pod !== undefined) this.podGone = true;
+    await this.resync();
+  }
+
+  /**
+   * Reads the Job's Pods as they are now, as if the watch had told: a watch can stall or miss
+   * its end under load, and a Pod that went while nobody watched is only seen missing here.
+   */
+  private async resync(): Promise<void> {
+    if (this.resyncing || !this.created) return;
+    this.resyncing = true;
+    try {
+      const pods = await this.client.listPods(this.spec.namespace, `job-name=${this.name}`);
+      for (const pod of pods) this.onPod("MODIFIED", pod);
+      if (this.podName !== undefined && !pods.some((p) => p.metadata?.name === this.podName)) {
+        this.podGone = true;
+        this.wake();
+      }
+    } catch {
+      // The next tick tries again; the watch may still be telling.
+    } finally {
+      this.resyncing = false;
+    }
   }
 
   /** The Pod ended (or went), or it cannot start, or we cancelled and it went. */
@@ -294,6 +318,7 @@ class JobFollower {
       if (type !== "DELETED") void this.stopJob(name);
       return;
     }
+    if (type !== "DELETED" && olderThan(pod, this.pod)) return;
     this.pod = pod;
     if (type === "DELETED") this.podGone = true;
     const status = pod.status?.containerStatuses?.find((c) => c.name === FLOW_CONTAINER);
@@ -323,10 +348,9 @@ class JobFollower {
    * controller starts no second Pod of the run.
    */
   private async onDeleting(): Promise<void> {
-    const job = await this.client.readJob(this.spec.namespace, this.name).catch(() => undefined);
-    const failed = job?.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
-    if (failed?.reason === "DeadlineExceeded") {
-      this.deadline = failed.message ?? failed.reason;
+    const deadline = await this.deadlineExceeded();
+    if (deadline !== undefined) {
+      this.deadline = deadline;
       return;
     }
     await this.stopJob();
@@ -524,6 +548,13 @@ class JobFollower {
       });
     }
   }
+}
+
+/** A Pod status older than the one known (a list answered after a watch event): to ignore. */
+function olderThan(pod: KubePod, known: KubePod | undefined): boolean {
+  const a = Number(pod.metadata?.resourceVersion);
+  const b = Number(known?.metadata?.resourceVersion);
+  return Number.isInteger(a) && Number.isInteger(b) && a < b;
 }
 
 /** For a missing Secret, which variable refers to it. */
