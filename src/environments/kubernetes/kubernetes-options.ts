@@ -55,7 +55,7 @@ export interface KubernetesEnvironmentOptions extends EnvironmentHooks {
   /** After a cancel, how long the Pod may take to stop before it is killed. @default 5000 */
   killGraceMs?: number;
   /** How long the image may fail to pull (ErrImagePull, ImagePullBackOff) before the run fails. @default 60000 */
-  pullTimeoutMs?: number;
+  startTimeoutMs?: number;
   /** A kubeconfig file, for runs outside the cluster (an agent's --kubeconfig wins). @default in-cluster, else $KUBECONFIG, else ~/.kube/config */
   kubeconfig?: string;
   /** The kubeconfig context (an agent's --context wins). @default the kubeconfig's current context */
@@ -105,7 +105,7 @@ export const kubernetesEnvironmentSchema = z.strictObject({
   executor: flowExecutorSchema.optional(),
   timeoutMs: z.int().min(1).optional(),
   killGraceMs: z.int().min(0).optional(),
-  pullTimeoutMs: z.int().min(1).optional(),
+  startTimeoutMs: z.int().min(1).optional(),
   kubeconfig: z.string().min(1).optional(),
   context: z.string().min(1).optional(),
 });
