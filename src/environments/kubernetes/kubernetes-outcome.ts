@@ -40,10 +40,18 @@ export function judgeJobRun(seen: JobRunSeen): JobRunOutcome {
   // First: the Job controller stops the Pod with SIGTERM at the deadline, which `weft execute`
   // answers with a final Cancelled event.
   if (seen.deadline !== undefined) {
+    // A Pod that never ran says why (a node selector no node matches, no room): that is the news.
+    const unscheduled = pod?.status?.conditions?.find(
+      (c) => c.type === "PodScheduled" && c.status === "False",
+    );
+    const why =
+      unscheduled === undefined
+        ? ""
+        : `; its Pod was never scheduled: ${unscheduled.message ?? unscheduled.reason ?? "Unschedulable"}`;
     return {
       state: new State(
         "TimedOut",
-        `hard timeout after ${seen.timeoutMs} ms: the Job's active deadline passed (${seen.deadline})`,
+        `hard timeout after ${seen.timeoutMs} ms: the Job's active deadline passed (${seen.deadline})${why}`,
         undefined,
         undefined,
         started,
