@@ -6,7 +6,8 @@
 // Decisions:
 // - Least privilege, one namespace: Jobs create/get/list/watch/delete (deploy, follow, cancel,
 //   reap by label); Pods get/list/watch and pods/log get (follow the Job's Pod and read its event
-//   stream); the namespace object itself get (setup checks it exists: a RoleBinding in namespace
+//   stream) and delete (a Pod whose process ended is removed at once instead of waiting out the
+//   kubelet, and a second Pod the Job controller started is removed before it runs the flow); the namespace object itself get (setup checks it exists: a RoleBinding in namespace
 //   N grants `get` on namespace N only). No Secrets: `secret:NAME/KEY` references become
 //   `secretKeyRef`s the kubelet resolves, so a Secret's value never passes through the agent.
 //   SelfSubjectAccessReview needs no rule: every authenticated user may create one
@@ -46,7 +47,7 @@ export const AGENT_RBAC_RULES = [
     resources: ["jobs"],
     verbs: ["create", "get", "list", "watch", "delete"],
   },
-  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "delete"] },
   { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
   { apiGroups: [""], resources: ["namespaces"], verbs: ["get"] },
 ] as const;

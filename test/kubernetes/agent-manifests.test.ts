@@ -130,7 +130,8 @@ test("applied to the cluster, its ServiceAccount may do what the agent needs and
   };
   for (const verb of ["create", "get", "list", "watch", "delete"])
     assert.ok(can(verb, "jobs.batch"), `${verb} jobs`);
-  for (const verb of ["get", "list", "watch"]) assert.ok(can(verb, "pods"), `${verb} pods`);
+  for (const verb of ["get", "list", "watch", "delete"])
+    assert.ok(can(verb, "pods"), `${verb} pods`);
   assert.ok(can("get", "pods/log"));
   // Everything the kubernetes environment's setup checks with its access review.
   for (const p of KUBERNETES_RUN_PERMISSIONS) {
@@ -141,7 +142,8 @@ test("applied to the cluster, its ServiceAccount may do what the agent needs and
   assert.ok(can("create", "selfsubjectaccessreviews.authorization.k8s.io"));
   assert.ok(!can("delete", "deployments.apps"), "no Deployments");
   assert.ok(!can("get", "secrets"), "no Secrets");
-  assert.ok(!can("delete", "pods"), "Pods go with their Job");
+  assert.ok(!can("create", "pods"), "Pods come from Jobs only");
+  assert.ok(!can("delete", "pods", "default"), "no Pods of other namespaces");
   assert.ok(!can("create", "jobs.batch", "default"), "one namespace");
   assert.ok(!can("get", "namespace/default", "default"), "not other namespaces");
   // And for real, as the ServiceAccount: a Job is created (server-side dry run), a Deployment not deleted.

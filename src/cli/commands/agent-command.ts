@@ -191,7 +191,7 @@ function registerAgentInstall(agent: Command, cli: CliContext): void {
     .command("install")
     .summary("print the manifests that run an agent on a platform")
     .description(
-      "Prints what an operator applies to run an agent on the platform named (only `kubernetes`): a ServiceAccount, a Role and RoleBinding with the least privileges the agent needs in one namespace (Jobs: create, get, list, watch, delete; Pods: get, list, watch; pods/log: get; its namespace: get), and a Deployment of one replica running `weft agent start --kubernetes`. Pipe it to `kubectl apply -f -`.",
+      "Prints what an operator applies to run an agent on the platform named (only `kubernetes`): a ServiceAccount, a Role and RoleBinding with the least privileges the agent needs in one namespace (Jobs: create, get, list, watch, delete; Pods: get, list, watch, delete; pods/log: get; its namespace: get), and a Deployment of one replica running `weft agent start --kubernetes`. Pipe it to `kubectl apply -f -`.",
     )
     .argument("<platform>", "kubernetes")
     .option("--namespace <name>", "the namespace of the agent and its Jobs", "default")
