@@ -419,18 +419,23 @@ describe("Kubernetes end to end", { skip, concurrency: 1 }, () => {
       // This cluster has no Service routing or DNS: the Pod reaches the server (and the API
       // server, below) on the node's loopback.
       "--host-network",
+      "--json",
     ]);
     assert.equal(manifests.code, 0, explain(manifests));
-    kubectl(["apply", "-f", "-"], manifests.stdout);
-    kubectl([
-      "set",
-      "env",
-      "-n",
-      namespace,
-      "deployment/weft-incluster",
-      "KUBERNETES_SERVICE_HOST=127.0.0.1",
-      "KUBERNETES_SERVICE_PORT=6443",
-    ]);
+    const list = JSON.parse(manifests.stdout) as {
+      items: Array<{
+        kind: string;
+        spec?: { template: { spec: { containers: Array<{ env: unknown[] }> } } };
+      }>;
+    };
+    // In-cluster credentials name the API server by its Service address, which nothing routes
+    // here: point them at the node's loopback before the Deployment's first Pod starts.
+    const deployment = list.items.find((m) => m.kind === "Deployment")!;
+    deployment.spec!.template.spec.containers[0]!.env.push(
+      { name: "KUBERNETES_SERVICE_HOST", value: "127.0.0.1" },
+      { name: "KUBERNETES_SERVICE_PORT", value: "6443" },
+    );
+    kubectl(["apply", "-f", "-"], JSON.stringify(list));
     try {
       const deadline = Date.now() + 90_000;
       for (;;) {
