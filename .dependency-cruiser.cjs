@@ -6,13 +6,23 @@ const parts = {
   serialization: ["core"],
   // The container engine client (Docker Engine API): storages build images, environments run them.
   containers: ["core"],
-  storage: ["core", "engine", "serialization", "containers"],
-  environments: ["core", "engine", "storage", "serialization", "client", "containers"],
+  // The Kubernetes API client (@kubernetes/client-node, loaded lazily): environments run Jobs.
+  kubernetes: ["core"],
+  storage: ["core", "engine", "serialization", "containers", "kubernetes"],
+  environments: [
+    "core",
+    "engine",
+    "storage",
+    "serialization",
+    "client",
+    "containers",
+    "kubernetes",
+  ],
   server: ["core", "serialization"],
   // ARCHITECTURE.md lists only serialization for client and no core for agent; both implement or use
   // core's contracts (Reporter, Logger, WeftError), and core depends on nothing, so they may use it.
   client: ["core", "serialization"],
-  agent: ["core", "client", "storage", "environments", "serialization", "containers"],
+  agent: ["core", "client", "storage", "environments", "serialization", "containers", "kubernetes"],
   // Notifications (notify.webhook, notify.slack): state handlers that check secrets as configuration does.
   notify: ["core", "serialization"],
   cli: null, // may use everything

@@ -145,8 +145,14 @@ export type {
   EnvironmentHost,
   ExecuteContext,
   ExecuteResult,
+  KubernetesHost,
   SerializedEnvironment,
 } from "./environments/environment.ts";
+export {
+  createKubernetesEnvironment,
+  type KubernetesEnvironmentOptions,
+} from "./environments/kubernetes/kubernetes-environment.ts";
+export type { KubeToleration } from "./environments/kubernetes/kubernetes-job.ts";
 export {
   createLocalEnvironment,
   type LocalEnvironmentOptions,

@@ -105,6 +105,15 @@ export interface AgentOptions {
    * WEFT_API_TOKEN, so a run's tasks can create runs (`startFlowRun`). @default {}
    */
   readonly runEnv?: Readonly<Record<string, string>>;
+  /**
+   * Rewrites each claimed run's environment JSON (undefined: none registered) before the agent
+   * builds it: a Kubernetes agent runs every run as a Job (`asKubernetesEnvironment`). The flow's
+   * registration is checked as registered; the rewritten environment's pairing with the storage
+   * is checked at its setup. @default the run's own environment
+   */
+  readonly deployAs?: (
+    environment: ClaimedRun["environment"],
+  ) => NonNullable<ClaimedRun["environment"]>;
 }
 
 /** The variables that give a run the API an agent talks to (its {@link AgentOptions.runEnv}). */
@@ -394,7 +403,11 @@ export function startAgent(options: AgentOptions): Agent {
           },
         );
         storage = storageFromJSON(claimed.storage);
-        environment = environmentFromJSON(claimed.environment ?? DEFAULT_ENVIRONMENT);
+        environment = environmentFromJSON(
+          options.deployAs === undefined
+            ? (claimed.environment ?? DEFAULT_ENVIRONMENT)
+            : options.deployAs(claimed.environment),
+        );
         await environment.setup(storage, host);
       } catch (error) {
         const data = toErrorData(error);

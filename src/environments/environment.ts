@@ -91,6 +91,26 @@ export interface EnvironmentHost {
   readonly allowMounts?: readonly string[];
   /** The container engine's address. @default WEFT_CONTAINER_HOST, else Docker's and Podman's usual sockets */
   readonly containerHost?: string;
+  /**
+   * The Kubernetes cluster runs go to and its defaults (an agent's --kubeconfig, --context,
+   * --namespace, --image): the credentials win over a flow's `kubeconfig`/`context`, the
+   * namespace and image fill in what a flow's kubernetes environment lacks. @default none
+   */
+  readonly kubernetes?: KubernetesHost;
+}
+
+/** An agent's Kubernetes settings (see {@link EnvironmentHost.kubernetes}). */
+export interface KubernetesHost {
+  /** A kubeconfig file. @default in-cluster when KUBERNETES_SERVICE_HOST is set, else $KUBECONFIG, else ~/.kube/config */
+  readonly kubeconfig?: string | undefined;
+  /** A context of the kubeconfig. @default its current context */
+  readonly context?: string | undefined;
+  /** Use these credentials even when neither kubeconfig nor context is given (the default ones). */
+  readonly inCluster?: boolean | undefined;
+  /** The namespace of runs whose environment names none; also where reaping looks. @default "default" (reaping: every namespace) */
+  readonly namespace?: string | undefined;
+  /** The image of runs whose environment and storage name none. @default none */
+  readonly image?: string | undefined;
 }
 
 /** The options of `common` (executor, labels) that every kind takes from flags. */

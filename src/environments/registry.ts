@@ -12,6 +12,7 @@ import type {
   EnvironmentHost,
   EnvironmentKind,
 } from "./environment.ts";
+import { kubernetesEnvironmentKind } from "./kubernetes/kubernetes-environment.ts";
 import { localEnvironmentKind } from "./local-environment.ts";
 import { subprocessEnvironmentKind } from "./subprocess/subprocess-environment.ts";
 
@@ -26,6 +27,7 @@ const KINDS: readonly EnvironmentKind<never>[] = [
   subprocessEnvironmentKind,
   distributedEnvironmentKind,
   containerEnvironmentKind,
+  kubernetesEnvironmentKind,
 ] as unknown as EnvironmentKind<never>[];
 for (const kind of KINDS) environmentRegistry.register(kind);
 

@@ -5,6 +5,12 @@ const CREDENTIAL_KEY =
   /secret|password|passwd|token|credential|private.?key|api.?key|access.?key|session.?key|auth/i;
 /** A reference to where a secret comes from, resolved where it is used. */
 const REFERENCE = /^env:[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * A reference to a key of a Kubernetes Secret (`secret:NAME/KEY`): the kubernetes environment
+ * hands it to the Pod as `valueFrom.secretKeyRef`, so the value never passes through weft.
+ */
+const KUBE_SECRET_REFERENCE =
+  /^secret:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[-._a-zA-Z0-9]{1,253}$/;
 /** Values that look like keys whatever their field is called: AWS access key ids, URLs with a password. */
 const CREDENTIAL_VALUE = /^(AKIA|ASIA)[A-Z0-9]{16}$|^[a-z][a-z0-9+.-]*:\/\/[^/\s@]*:[^/\s@]+@/i;
 /** A URL (scheme first), whose query may carry a signature. */
@@ -49,8 +55,8 @@ export function assertNoCredentials(json: unknown, where: string): void {
       );
     }
     if (typeof value === "string") {
-      if ((sensitive && value !== "" && !REFERENCE.test(value)) || CREDENTIAL_VALUE.test(value))
-        refuse(path);
+      const reference = REFERENCE.test(value) || KUBE_SECRET_REFERENCE.test(value);
+      if ((sensitive && value !== "" && !reference) || CREDENTIAL_VALUE.test(value)) refuse(path);
       const signed = signedQueryParameter(value);
       if (signed !== undefined)
         refuse(
@@ -68,7 +74,7 @@ export function assertNoCredentials(json: unknown, where: string): void {
         walk(
           v,
           `${path}.${k}`,
-          sensitive || (!names && CREDENTIAL_KEY.test(k)),
+          sensitive || (!names && CREDENTIAL_KEY.test(k) && !SECRET_NAME_KEYS.has(k)),
           !names && NAME_MAPS.has(k),
           depth + 1,
         );
@@ -81,6 +87,9 @@ export function assertNoCredentials(json: unknown, where: string): void {
 /** How deep the credential walk goes before it refuses the value (it recurses once per level). */
 const MAX_WALK_DEPTH = 100;
 
+/** Settings that hold names of Kubernetes Secrets (a kubernetes environment's), never their content. */
+const SECRET_NAME_KEYS = new Set(["imagePullSecrets"]);
+
 /** Settings whose keys are names chosen by users (a flow called "refresh-token" is no secret). */
 const NAME_MAPS = new Set(["flows"]);
 
@@ -88,7 +97,8 @@ const NAME_MAPS = new Set(["flows"]);
 function checkEnvMap(map: unknown, path: string): void {
   if (typeof map !== "object" || map === null || Array.isArray(map)) return;
   for (const [name, value] of Object.entries(map)) {
-    if (typeof value === "string" && REFERENCE.test(value)) continue;
+    if (typeof value === "string" && (REFERENCE.test(value) || KUBE_SECRET_REFERENCE.test(value)))
+      continue;
     throw new WeftError(
       "CREDENTIAL_IN_CONFIG",
       `${path}.${name} is a literal value; an env map that is stored or sent may only hold env:NAME references`,
@@ -126,6 +136,11 @@ export function resolveSecretReference(
     );
   }
   return env[reference.slice(4)];
+}
+
+/** True for a `secret:NAME/KEY` reference (a key of a Kubernetes Secret). */
+export function isKubernetesSecretReference(value: string): boolean {
+  return KUBE_SECRET_REFERENCE.test(value);
 }
 
 /** True for an `env:NAME` reference. */

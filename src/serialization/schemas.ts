@@ -147,7 +147,13 @@ export const STORAGE_TYPES = [
   "container",
 ] as const;
 /** The environment kinds weft ships (each has an entry in the environment registry). */
-export const ENVIRONMENT_TYPES = ["local", "subprocess", "distributed", "container"] as const;
+export const ENVIRONMENT_TYPES = [
+  "local",
+  "subprocess",
+  "distributed",
+  "container",
+  "kubernetes",
+] as const;
 
 /** A storage or environment, validated in full by its registry entry. */
 export const typedObjectSchema = z.looseObject({

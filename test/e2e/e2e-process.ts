@@ -168,6 +168,8 @@ export interface AgentStartOptions extends WeftProcessOptions {
   readonly stopGraceMs?: number;
   /** Wait until it says it registered. @default true */
   readonly waitRegistered?: boolean;
+  /** More flags (e.g. `--kubernetes …`). */
+  readonly args?: readonly string[];
 }
 
 /** Starts `weft agent start` and (by default) waits until it has registered. */
@@ -186,6 +188,7 @@ export async function startAgentProcess(options: AgentStartOptions): Promise<Wef
       ? []
       : ["--heartbeat-interval", String(options.heartbeatIntervalMs)]),
     ...(options.stopGraceMs === undefined ? [] : ["--stop-grace", String(options.stopGraceMs)]),
+    ...(options.args ?? []),
   ];
   const proc = startLongLived(args, options);
   if (options.waitRegistered !== false) {

@@ -25,11 +25,11 @@ describe("environment registry", () => {
 
   test("an unknown type is refused with UNKNOWN_TYPE, listing the known ones", async () => {
     const error = await expectCode(
-      () => environmentFromJSON({ type: "kubernetes", schemaVersion: 1, labels: [] }),
+      () => environmentFromJSON({ type: "nomad", schemaVersion: 1, labels: [] }),
       "UNKNOWN_TYPE",
-      "environment type kubernetes",
+      "environment type nomad",
     );
-    assert.ok(error.message.includes('"kubernetes"'), error.message);
+    assert.ok(error.message.includes('"nomad"'), error.message);
     for (const known of ENVIRONMENT_TYPES) assert.ok(error.message.includes(known), error.message);
   });
 

@@ -24,7 +24,11 @@ import { WeftError } from "../../core/errors.ts";
 import { type ExecutorSpec, flowExecutorSchema } from "../../core/executor-spec.ts";
 import { formatIssues } from "../../core/task-options.ts";
 import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
-import { assertNoCredentials, resolveSecretReference } from "../../serialization/credentials.ts";
+import {
+  assertNoCredentials,
+  isKubernetesSecretReference,
+  resolveSecretReference,
+} from "../../serialization/credentials.ts";
 import {
   createEventsMarker,
   PARAMETERS_IN_ENV_MAX,
@@ -168,6 +172,14 @@ class ContainerEnvironment implements EnvironmentImpl {
     }
     // Only references: a literal would travel to the server with the flow (and sit in its database).
     assertNoCredentials({ env: options.env ?? {} }, "container environment");
+    for (const [name, value] of Object.entries(options.env ?? {})) {
+      if (!isKubernetesSecretReference(value)) continue;
+      throw new WeftError(
+        "INVALID_FLOW_OPTIONS",
+        `container environment: env.${name} is a Kubernetes Secret reference (${value}), which only the kubernetes environment reads`,
+        { hint: `write "${name}": "env:${name}" and set that variable where the agent runs` },
+      );
+    }
   }
 
   get hooks(): EnvironmentHooks {
