@@ -86,6 +86,7 @@ function clientOptions(
 class KubernetesEnvironment implements EnvironmentImpl {
   readonly type = "kubernetes";
   readonly storageNeeds = "shareable";
+  readonly runsImages = true;
   readonly labels: string[];
   private host: EnvironmentHost = {};
   private client: Promise<KubeClient> | undefined;
