@@ -455,6 +455,8 @@ export function kubeApiMessage(error: unknown): string {
 }
 
 function causeOf(error: unknown): string {
+  // The log call's made-up 500 carries nothing of the cause.
+  if (typeof (error as { code?: unknown } | null)?.code === "number") return "no answer";
   let e: unknown = error;
   for (let i = 0; i < 5 && e; i++) {
     const code = (e as { code?: unknown }).code;

@@ -317,9 +317,9 @@ describe("kubernetes environment", { skip: noKubernetes || noRegistry, concurren
     });
   }
 
-  /** The run's Pods, until none is left (a Job's Pods go shortly after the Job). */
+  /** The run's Pods, until none is left (a Job's Pods go after the Job, when the kubelet, slow under load, confirms them stopped). */
   async function podsGone(runId: string): Promise<void> {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 900; i++) {
       const pods = await client.listPods(namespace, `${KUBE_RUN_LABEL}=${runId}`);
       if (pods.length === 0) return;
       await new Promise((r) => setTimeout(r, 100));

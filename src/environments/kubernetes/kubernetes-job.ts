@@ -11,6 +11,9 @@ import { isKubernetesSecretReference } from "../../serialization/credentials.ts"
 /** The name of the container that runs the flow (the one whose log carries the events). */
 export const FLOW_CONTAINER = "flow";
 
+/** How long a finished Job stays where the cluster deletes finished Jobs (a backstop). */
+const TTL_AFTER_FINISHED_SECONDS = 3600;
+
 /** A toleration, as Kubernetes spells it. */
 export interface KubeToleration {
   key?: string;
@@ -128,6 +131,10 @@ export function buildJob(input: JobSpecInput): KubeJob {
       parallelism: 1,
       completions: 1,
       backoffLimit: 0,
+      // A backstop where the cluster has it (1.20 drops the field): weft deletes its Jobs itself,
+      // but a finished Job of an agent that died and never came back goes after an hour.
+      ttlSecondsAfterFinished:
+        (t.spec?.ttlSecondsAfterFinished as number | undefined) ?? TTL_AFTER_FINISHED_SECONDS,
       ...(input.activeDeadlineSeconds === undefined
         ? {}
         : { activeDeadlineSeconds: input.activeDeadlineSeconds }),
