@@ -152,7 +152,7 @@ export {
   createKubernetesEnvironment,
   type KubernetesEnvironmentOptions,
 } from "./environments/kubernetes/kubernetes-environment.ts";
-export type { KubeToleration } from "./environments/kubernetes/kubernetes-job.ts";
+export type { KubeToleration } from "./environments/kubernetes/kubernetes-options.ts";
 export {
   createLocalEnvironment,
   type LocalEnvironmentOptions,

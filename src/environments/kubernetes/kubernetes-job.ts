@@ -7,21 +7,13 @@
 import type { KubeJob } from "../../kubernetes/kube-client.ts";
 import { KUBE_OWNER_LABEL, KUBE_RUN_LABEL } from "../../kubernetes/kube-client.ts";
 import { isKubernetesSecretReference } from "../../serialization/credentials.ts";
+import type { KubeToleration } from "./kubernetes-options.ts";
 
 /** The name of the container that runs the flow (the one whose log carries the events). */
 export const FLOW_CONTAINER = "flow";
 
 /** How long a finished Job stays where the cluster deletes finished Jobs (a backstop). */
 const TTL_AFTER_FINISHED_SECONDS = 3600;
-
-/** A toleration, as Kubernetes spells it. */
-export interface KubeToleration {
-  key?: string;
-  operator?: "Exists" | "Equal";
-  value?: string;
-  effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-  tolerationSeconds?: number;
-}
 
 /** What the Job of one run is made of (all decided by the environment). */
 export interface JobSpecInput {

@@ -4,7 +4,6 @@ import { z } from "zod";
 import type { ExecutorSpec } from "../../core/executor-spec.ts";
 import { flowExecutorSchema } from "../../core/executor-spec.ts";
 import type { EnvironmentHooks } from "../environment.ts";
-import type { KubeToleration } from "./kubernetes-job.ts";
 
 /** The pull policies (the container environment's words): Always, IfNotPresent, Never. */
 export const KUBE_PULL_POLICIES = ["always", "if-not-present", "never"] as const;
@@ -109,3 +108,12 @@ export const kubernetesEnvironmentSchema = z.strictObject({
   kubeconfig: z.string().min(1).optional(),
   context: z.string().min(1).optional(),
 });
+
+/** A toleration, as Kubernetes spells it. */
+export interface KubeToleration {
+  key?: string;
+  operator?: "Exists" | "Equal";
+  value?: string;
+  effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+  tolerationSeconds?: number;
+}
