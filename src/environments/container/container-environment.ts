@@ -22,8 +22,6 @@ import { z } from "zod";
 import { ContainerEngine, OWNER_LABEL, RUN_LABEL } from "../../containers/engine.ts";
 import { WeftError } from "../../core/errors.ts";
 import { type ExecutorSpec, flowExecutorSchema } from "../../core/executor-spec.ts";
-import { formatIssues } from "../../core/task-options.ts";
-import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import {
   assertNoCredentials,
   isKubernetesSecretReference,
@@ -47,6 +45,7 @@ import {
   withHooks,
 } from "../environment.ts";
 import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
+import { checkEnvironmentOptions, optionsFromJSON } from "../environment-options.ts";
 import { type ContainerImageSource, resolveImage } from "./container-image.ts";
 import { runContainer } from "./container-run.ts";
 
@@ -155,21 +154,7 @@ class ContainerEnvironment implements EnvironmentImpl {
   private readonly containers = new Map<string, string>();
 
   constructor(private readonly options: ContainerEnvironmentOptions) {
-    if (options.executor !== undefined) resolveExecutorOptions(options.executor);
-    this.labels = [...(options.labels ?? [])];
-    const { onStart: _start, onExit: _exit, ...settings } = options;
-    const checked = containerEnvironmentSchema.safeParse({
-      type: "container",
-      schemaVersion: 1,
-      ...settings,
-      labels: this.labels,
-    });
-    if (!checked.success) {
-      throw new WeftError(
-        "INVALID_FLOW_OPTIONS",
-        `container environment: ${formatIssues(checked.error, settings, "", "options")}`,
-      );
-    }
+    this.labels = checkEnvironmentOptions("container", containerEnvironmentSchema, options);
     // Only references: a literal would travel to the server with the flow (and sit in its database).
     assertNoCredentials({ env: options.env ?? {} }, "container environment");
     for (const [name, value] of Object.entries(options.env ?? {})) {
@@ -361,11 +346,7 @@ export function createContainerEnvironment(options: ContainerEnvironmentOptions 
 export function containerEnvironmentFromJSON(
   json: z.infer<typeof containerEnvironmentSchema>,
 ): Environment {
-  const { type: _t, schemaVersion: _v, executor, ...rest } = json;
-  return createContainerEnvironment({
-    ...rest,
-    ...(executor === undefined ? {} : { executor: executor as ExecutorSpec }),
-  } as ContainerEnvironmentOptions);
+  return createContainerEnvironment(optionsFromJSON<ContainerEnvironmentOptions>(json));
 }
 
 /**

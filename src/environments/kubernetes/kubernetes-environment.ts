@@ -24,9 +24,6 @@
 //   it twice; reaping leaves one owner of the outcome, the server.
 import type { z } from "zod";
 import { WeftError } from "../../core/errors.ts";
-import type { ExecutorSpec } from "../../core/executor-spec.ts";
-import { formatIssues } from "../../core/task-options.ts";
-import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import {
   KUBE_OWNER_LABEL,
   KubeClient,
@@ -47,6 +44,7 @@ import {
   withHooks,
 } from "../environment.ts";
 import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
+import { checkEnvironmentOptions, optionsFromJSON } from "../environment-options.ts";
 import { type KubernetesImage, resolveKubernetesImage } from "./kubernetes-image.ts";
 import { ownerLabelValue, splitEnv } from "./kubernetes-job.ts";
 import {
@@ -96,21 +94,7 @@ class KubernetesEnvironment implements EnvironmentImpl {
   private readonly jobs = new Map<string, { namespace: string; name: string }>();
 
   constructor(private readonly options: KubernetesEnvironmentOptions) {
-    if (options.executor !== undefined) resolveExecutorOptions(options.executor);
-    this.labels = [...(options.labels ?? [])];
-    const { onStart: _start, onExit: _exit, ...settings } = options;
-    const checked = kubernetesEnvironmentSchema.safeParse({
-      type: "kubernetes",
-      schemaVersion: 1,
-      ...settings,
-      labels: this.labels,
-    });
-    if (!checked.success) {
-      throw new WeftError(
-        "INVALID_FLOW_OPTIONS",
-        `kubernetes environment: ${formatIssues(checked.error, settings, "", "options")}`,
-      );
-    }
+    this.labels = checkEnvironmentOptions("kubernetes", kubernetesEnvironmentSchema, options);
     // Only references: a literal would travel to the server with the flow (and sit in its database).
     assertNoCredentials({ env: options.env ?? {} }, "kubernetes environment");
   }
@@ -258,11 +242,7 @@ export function createKubernetesEnvironment(
 export function kubernetesEnvironmentFromJSON(
   json: z.infer<typeof kubernetesEnvironmentSchema>,
 ): Environment {
-  const { type: _t, schemaVersion: _v, executor, ...rest } = json;
-  return createKubernetesEnvironment({
-    ...rest,
-    ...(executor === undefined ? {} : { executor: executor as ExecutorSpec }),
-  } as KubernetesEnvironmentOptions);
+  return createKubernetesEnvironment(optionsFromJSON<KubernetesEnvironmentOptions>(json));
 }
 
 /**

@@ -15,12 +15,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { WeftError } from "../../core/errors.ts";
 import { type ExecutorSpec, flowExecutorSchema } from "../../core/executor-spec.ts";
 import type { LogRecord } from "../../core/reporter.ts";
 import { State } from "../../core/states.ts";
-import { formatIssues } from "../../core/task-options.ts";
-import { resolveExecutorOptions } from "../../engine/executors/executor.ts";
 import { isSecretReference, resolveSecretReference } from "../../serialization/credentials.ts";
 import { createGateAnswerer } from "../../serialization/flow-run-gate.ts";
 import {
@@ -43,6 +40,7 @@ import {
   withHooks,
 } from "../environment.ts";
 import { type EnvironmentImpl, guardEnvironment } from "../environment-guard.ts";
+import { checkEnvironmentOptions, optionsFromJSON } from "../environment-options.ts";
 import { projectDirectoryOf } from "../working-directory.ts";
 import { describeExit, signalTree } from "./process-tree.ts";
 
@@ -107,22 +105,7 @@ class SubprocessEnvironment implements EnvironmentImpl {
   private readonly crashed = new Set<string>();
 
   constructor(private readonly options: SubprocessEnvironmentOptions) {
-    if (options.executor !== undefined) resolveExecutorOptions(options.executor);
-    this.labels = [...(options.labels ?? [])];
-    // What the constructor accepts, environmentFromJSON must accept: one schema for both.
-    const { onStart: _start, onExit: _exit, ...settings } = options;
-    const checked = subprocessEnvironmentSchema.safeParse({
-      type: "subprocess",
-      schemaVersion: 1,
-      ...settings,
-      labels: this.labels,
-    });
-    if (!checked.success) {
-      throw new WeftError(
-        "INVALID_FLOW_OPTIONS",
-        `subprocess environment: ${formatIssues(checked.error, settings, "", "options")}`,
-      );
-    }
+    this.labels = checkEnvironmentOptions("subprocess", subprocessEnvironmentSchema, options);
   }
 
   get hooks(): EnvironmentHooks {
@@ -363,11 +346,7 @@ export function createSubprocessEnvironment(
 export function subprocessEnvironmentFromJSON(
   json: z.infer<typeof subprocessEnvironmentSchema>,
 ): Environment {
-  const { type: _t, schemaVersion: _v, executor, ...rest } = json;
-  return createSubprocessEnvironment({
-    ...rest,
-    ...(executor === undefined ? {} : { executor: executor as ExecutorSpec }),
-  } as SubprocessEnvironmentOptions);
+  return createSubprocessEnvironment(optionsFromJSON<SubprocessEnvironmentOptions>(json));
 }
 
 /** The subprocess environment kind: another process loads the flow, so the storage must be shareable. */
