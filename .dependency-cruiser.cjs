@@ -54,6 +54,14 @@ module.exports = {
       to: { circular: true },
     },
     {
+      name: "ui-uses-the-api-only",
+      comment:
+        "The web UI (ui/) is a browser client of the API: it may use the typed client and the schemas it parses with (client, serialization, core's errors and states), never the server's or the engine's internals.",
+      severity: "error",
+      from: { path: "^ui/" },
+      to: { path: "^src/(?!(client|serialization|core)/)" },
+    },
+    {
       name: "no-dev-deps-in-src",
       severity: "error",
       from: { path: "^src/" },

@@ -2,8 +2,9 @@
 // Builds dist/ from src/: the JavaScript with esbuild (a few ES modules, code
 // split, npm packages left as imports but zod), the declarations with tsc (dist/types).
 //
-//   node scripts/build.js              both (npm run build; prepare)
+//   node scripts/build.js              all three (npm run build; prepare)
 //   node scripts/build.js --js         the JavaScript only
+//   node scripts/build.js --ui         the web UI only (ui/ → dist/ui, with Vite)
 //   node scripts/build.js --if-stale   each half only when a file of src/ is newer than it
 //                                      (`npm test` runs this first: child processes run dist/)
 //
@@ -96,6 +97,22 @@ async function buildJs() {
   copyFileSync(join(root, "src", "require.cjs"), join(dist, "require.cjs"));
 }
 
+/**
+ * The web UI (ui/) into dist/ui with Vite, a devDependency: an install without it (a
+ * production install from git) builds the rest and says the UI was left out.
+ */
+async function buildUi() {
+  let vite;
+  try {
+    vite = await import("vite");
+  } catch {
+    console.error("build: vite is not installed, so dist/ui (the web UI) was not built");
+    return false;
+  }
+  await vite.build({ configFile: join(root, "ui", "vite.config.ts") });
+  return true;
+}
+
 function buildTypes() {
   rmSync(join(dist, "types"), { recursive: true, force: true });
   const tsc = spawnSync(
@@ -111,13 +128,16 @@ function buildTypes() {
 
 async function main() {
   const args = process.argv.slice(2);
-  const unknown = args.filter((a) => !["--js", "--if-stale"].includes(a));
+  const unknown = args.filter((a) => !["--js", "--ui", "--if-stale"].includes(a));
   if (unknown.length > 0) {
-    console.error(`build: unknown option ${unknown[0]} (expected --js or --if-stale)`);
+    console.error(`build: unknown option ${unknown[0]} (expected --js, --ui or --if-stale)`);
     process.exit(2);
   }
   const ifStale = args.includes("--if-stale");
-  const withTypes = !args.includes("--js");
+  const only = args.includes("--js") ? "js" : args.includes("--ui") ? "ui" : undefined;
+  const withJs = only === undefined || only === "js";
+  const withTypes = only === undefined;
+  const withUi = only === undefined || only === "ui";
   const sources = Math.max(
     newestIn(join(root, "src")),
     mtime(join(root, "package.json")),
@@ -127,7 +147,7 @@ async function main() {
 
   const done = [];
   const started = performance.now();
-  if (!fresh(join(dist, "cli.js"))) {
+  if (withJs && !fresh(join(dist, "cli.js"))) {
     const t = performance.now();
     mkdirSync(dist, { recursive: true });
     await buildJs();
@@ -137,6 +157,11 @@ async function main() {
     const t = performance.now();
     buildTypes();
     done.push(`declarations ${Math.round(performance.now() - t)} ms`);
+  }
+  const uiSources = Math.max(newestIn(join(root, "ui")), sources);
+  if (withUi && !(ifStale && mtime(join(dist, "ui", "index.html")) > uiSources)) {
+    const t = performance.now();
+    if (await buildUi()) done.push(`web UI ${Math.round(performance.now() - t)} ms`);
   }
   if (done.length > 0) {
     console.error(

@@ -92,3 +92,14 @@ export function writeRows(
     for (const row of [header, ...rows]) cli.stdout.write(`${row.join("\t")}\n`);
   } else cli.stdout.write(rows.length === 0 ? `${empty}\n` : table(header, rows));
 }
+
+/** The line a starting server prints about its web UI: where it is, or how to build it. */
+export function uiLine(server: {
+  readonly url: string;
+  readonly ui: { readonly dir: string; readonly built: boolean } | undefined;
+}): string {
+  if (server.ui === undefined) return "web UI: off";
+  return server.ui.built
+    ? `web UI: ${server.url}/`
+    : `web UI: not built (no ${server.ui.dir}); build it with \`npm run build\` in a checkout of weft`;
+}

@@ -52,6 +52,8 @@ import {
   readyResponseSchema,
   registerFlowResponseSchema,
   releaseSlotsResponseSchema,
+  type SessionResponse,
+  sessionResponseSchema,
   setTaskRunStatesResponseSchema,
   type TaskRunStateWrite,
 } from "../serialization/api-schemas.ts";
@@ -172,6 +174,8 @@ export interface ApiClient {
   /** The base URL it talks to. */
   readonly url: string;
   health(): Promise<{ status: "ok" }>;
+  /** Who this client is to the server: its token's widest scope, or `open`. */
+  getSession(): Promise<SessionResponse>;
   ready(): Promise<{ status: "ready" }>;
   openapi(): Promise<Record<string, unknown>>;
 
@@ -302,6 +306,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   return {
     url: base,
     health: () => call("GET", "/api/health", healthResponseSchema),
+    getSession: () => call("GET", "/api/session", sessionResponseSchema),
     ready: () => call("GET", "/api/ready", readyResponseSchema),
     openapi: () => call("GET", "/api/openapi.json", openApiSchema),
 

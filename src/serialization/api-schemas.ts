@@ -443,3 +443,12 @@ export const ingestLogsResponseSchema = z.strictObject({ count: z.int().min(0) }
 export const healthResponseSchema = z.strictObject({ status: z.literal("ok") });
 /** GET /api/ready: the database answers and its schema is current (else 503 DATABASE_UNAVAILABLE). */
 export const readyResponseSchema = z.strictObject({ status: z.literal("ready") });
+/**
+ * GET /api/session: who the caller is, so a client (the web UI) offers only what its scope
+ * allows. `open` on a server that serves without tokens.
+ */
+export const sessionResponseSchema = z.strictObject({
+  scope: z.enum(["open", ...TOKEN_SCOPES]),
+  tokenName: z.string().optional(),
+});
+export type SessionResponse = z.infer<typeof sessionResponseSchema>;

@@ -1,10 +1,13 @@
 import type { AddressInfo, Socket } from "node:net";
+import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { WeftError } from "../core/errors.ts";
+import { PACKAGE_ROOT } from "../core/package.ts";
 import type { Logger } from "../core/reporter.ts";
 import type { DeploymentRules } from "../serialization/deployment.ts";
 import { createApp } from "./api/app.ts";
 import { errorBody } from "./api/errors.ts";
+import { type UiStatus, uiStatus } from "./api/ui-assets.ts";
 import { openServerDb } from "./db/open-server-db.ts";
 import type { ServerDb } from "./db/server-db.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
@@ -53,6 +56,11 @@ export interface ServerOptions {
    * @default {} (weft's own type tags only; module storage refused)
    */
   readonly deployment?: DeploymentRules;
+  /**
+   * The folder of the built web UI to serve at `/`, or false to serve the API only.
+   * @default the package's dist/ui
+   */
+  readonly ui?: string | false;
 }
 
 /** A server that is listening. */
@@ -64,9 +72,14 @@ export interface RunningServer {
   readonly db: ServerDb;
   /** True when it serves requests without a token (loopback, no token yet). */
   readonly open: boolean;
+  /** The web UI it serves at `/` and whether it is built; undefined when started with `ui: false`. */
+  readonly ui: UiStatus | undefined;
   /** Stops the loops, lets requests in flight finish, closes the HTTP server and the database. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Where `npm run build` puts the web UI (ui/ in the repository, built by Vite). */
+export const DEFAULT_UI_DIR = join(PACKAGE_ROOT, "dist", "ui");
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -113,8 +126,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const port = options.port ?? 4200;
     let listening: AddressInfo | undefined;
     const allowedHosts = options.allowedHosts ?? [];
+    const ui = options.ui === false ? undefined : uiStatus(options.ui ?? DEFAULT_UI_DIR);
     const app = createApp({
       db,
+      ...(ui === undefined ? {} : { uiDir: ui.dir }),
       guard: {
         // Beyond loopback every request needs a token, which a rebound page has not got;
         // names there are the operator's, so Host is checked only once they are listed.
@@ -188,6 +203,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       port: address.port,
       db,
       open: loopback && tokens === 0,
+      ui,
       close() {
         closed ??= (async () => {
           closing.abort();

@@ -4,6 +4,7 @@ import { weftHome } from "../../core/home.ts";
 import type { DeploymentRules } from "../../serialization/deployment.ts";
 
 import { type CliContext, positiveInt } from "../context.ts";
+import { uiLine } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 
 interface ServerFlags extends LoopFlags, EdgeFlags {
@@ -284,6 +285,7 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         })\n`,
       );
       cli.stdout.write(`${running.url}\n`);
+      cli.stderr.write(`${uiLine(running)}\n`);
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: NodeJS.Signals) => {

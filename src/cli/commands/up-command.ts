@@ -3,7 +3,7 @@ import { type Command, Option } from "commander";
 import { isWeftError } from "../../core/errors.ts";
 import { type AgentHostFlags, addAgentHostFlags, agentHostOf } from "../agent-host-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
-import { EXIT } from "../output.ts";
+import { EXIT, uiLine } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 import { parseLabels } from "./agent-command.ts";
 import {
@@ -115,6 +115,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       const url = server.url;
       logger.info(`server on ${url} (${describeDb(db)}), scheduler and run health running`);
       cli.stdout.write(`weft is up: ${url}\n`);
+      cli.stdout.write(`${uiLine(server)}\n`);
       if (adminSecret !== undefined) {
         cli.stdout.write(`admin token (shown once): ${adminSecret}\n`);
       }

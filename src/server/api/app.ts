@@ -31,6 +31,7 @@ import { jsonDeeperThan, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { openApiDocument } from "./openapi.ts";
 import { type RequestGuardOptions, requestGuard } from "./request-guard.ts";
 import { type AnyRoute, apiRoutes } from "./routes.ts";
+import { serveUi } from "./ui-assets.ts";
 
 /** How the API app is made. */
 export interface ApiAppOptions {
@@ -59,6 +60,11 @@ export interface ApiAppOptions {
    * @default {} (weft's own type tags only; module storage refused)
    */
   readonly deployment?: DeploymentRules;
+  /**
+   * The folder of the built web UI, served at `/` (everything under /api stays the API).
+   * @default none: the app serves the API only
+   */
+  readonly uiDir?: string;
 }
 
 /** The default request body limit: 16 MiB. */
@@ -110,6 +116,7 @@ export function createApp(options: ApiAppOptions): Hono {
   );
   for (const r of routes)
     app.on(r.method.toUpperCase(), r.path, (c) => serve(c, r, auth, options.signal));
+  if (options.uiDir !== undefined) serveUi(app, options.uiDir);
   app.notFound(routeNotFound);
   app.onError((error, c) => errorResponse(error, c, logger));
   return app;

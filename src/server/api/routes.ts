@@ -54,6 +54,7 @@ import {
   registerFlowResponseSchema,
   releaseSlotsRequestSchema,
   releaseSlotsResponseSchema,
+  sessionResponseSchema,
   setConcurrencyLimitRequestSchema,
   setFlowRunStateRequestSchema,
   setTaskRunStatesRequestSchema,
@@ -63,7 +64,7 @@ import { checkDeployment, type DeploymentRules } from "../../serialization/deplo
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";
 import type { ServerDb } from "../db/server-db.ts";
-import { allows, type Caller, type RequiredScope } from "./auth.ts";
+import { allows, type Caller, type RequiredScope, widestScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
 import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
 import { acquireWithWait } from "./slot-wait.ts";
@@ -177,6 +178,24 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: z.looseObject({ openapi: z.string() }),
       errors: [],
       handle: async () => deps.openapi(),
+    }),
+
+    route({
+      method: "get",
+      path: "/api/session",
+      operationId: "getSession",
+      summary:
+        "Who the caller is: the token's widest scope and name, or `open` on a server that serves without tokens.",
+      scope: "read",
+      response: sessionResponseSchema,
+      errors: [],
+      handle: async ({ caller }) =>
+        caller.kind === "open"
+          ? { scope: "open" as const }
+          : {
+              scope: widestScope(caller.token.scopes) ?? ("read" as const),
+              tokenName: caller.token.name,
+            },
     }),
 
     // ── flows ──

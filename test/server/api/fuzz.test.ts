@@ -269,6 +269,7 @@ forEachDialect("api fuzz", (ctx) => {
     // A valid body and query per operation: each probe breaks one thing in it.
     const seeds: Record<string, { body?: Json; query?: Record<string, string> }> = {
       health: {},
+      getSession: {},
       ready: {},
       openapi: {},
       registerFlow: {

@@ -1,0 +1,4 @@
+// Placeholder: the FlowPage view.
+export function FlowPage() {
+  return <h1>FlowPage</h1>;
+}

@@ -1,0 +1,4 @@
+// Placeholder: the NotFound view.
+export function NotFound() {
+  return <h1>NotFound</h1>;
+}

@@ -1,0 +1,4 @@
+// Placeholder: the Runs view.
+export function Runs() {
+  return <h1>Runs</h1>;
+}

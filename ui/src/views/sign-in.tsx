@@ -1,0 +1,4 @@
+// Placeholder: the SignIn view.
+export function SignIn() {
+  return <h1>SignIn</h1>;
+}

@@ -1,0 +1,26 @@
+// The web UI's build: a single-page app into dist/ui, which the server serves at `/`
+// (src/server/api/ui-assets.ts). Assets get content-hashed names under /assets/, so the
+// server can let browsers keep them for a year; index.html is never cached.
+import { fileURLToPath } from "node:url";
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+const ui = fileURLToPath(new URL(".", import.meta.url));
+
+export default defineConfig({
+  root: ui,
+  base: "/",
+  plugins: [react()],
+  // The typed API client and its schemas come from src/ (client, serialization, core/errors):
+  // the same code the CLI and agents use, bundled for the browser.
+  resolve: { conditions: ["weftflow-source", "browser"] },
+  build: {
+    outDir: fileURLToPath(new URL("../dist/ui", import.meta.url)),
+    emptyOutDir: true,
+    target: "es2022",
+    sourcemap: false,
+    reportCompressedSize: false,
+    chunkSizeWarningLimit: 600,
+  },
+  logLevel: "warn",
+});
