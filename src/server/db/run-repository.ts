@@ -431,21 +431,9 @@ export class RunRepository {
    */
   async resume(id: string, approve: readonly string[]): Promise<FlowRunRecord> {
     const row = await this.ctx.write((trx) =>
-      resumeRun(this.ctx, trx, id, approve, async (flowId, fields) => {
-        const now = this.ctx.now();
-        const row = newRunRow(await this.ctx.flowRow(flowId, trx), {
-          ...fields,
-          scheduledStart: now,
-          now,
-          autoScheduled: false,
-        });
-        await trx.insertInto("flow_runs").values(row).execute();
-        await trx
-          .insertInto("flow_run_states")
-          .values({ flow_run_id: row.id, version: 1, state: row.state, created_at: now })
-          .execute();
-        return row;
-      }),
+      resumeRun(this.ctx, trx, id, approve, (flow, fields, now) =>
+        newRunRow(flow, { ...fields, scheduledStart: now, now, autoScheduled: false }),
+      ),
     );
     this.notify();
     return toFlowRunRecord(row);

@@ -25,18 +25,21 @@
 //   is refused (RESULT_NOT_PERSISTED; creating a run does that openly). With
 //   `approve` it is allowed: approving a waiting task needs a new run whatever
 //   the flow persists, as `weft run --approve` does.
+// - Approvals add up: the new run's `approved` is the given run's and `approve`,
+//   so approving a second waiting task does not make the first wait again (the
+//   engine judges a manual_only task before it looks for a persisted result).
 // - The new run keeps no parent run (flows of flows): the parent's task waits
 //   for the run it started, not for this one.
 import type { Kysely } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import { isStateA, type StateType } from "../../core/states.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";
-import type { FlowRunRow } from "./records.ts";
+import type { FlowRow, FlowRunRow } from "./records.ts";
 import { applyRunState } from "./run-state-write.ts";
 import { type SqlContext, serverState } from "./sql-context.ts";
 import type { Tables } from "./tables.ts";
 
-/** What the new run is made from: the flow version's row and the fields of newRunRow. */
+/** What the new run is made of besides its flow version (the fields of run-repository's newRunRow). */
 export interface ResumeFields {
   readonly parameters: Record<string, unknown>;
   readonly labels: string[];
@@ -52,14 +55,15 @@ export function persistsResults(flow: SerializedFlow): boolean {
 
 /**
  * In `trx`: checks that run `id` may be resumed with `approve`, inserts the new
- * run that `make` builds, ends a Paused original Cancelled, and returns the new row.
+ * run that `make` builds (Scheduled, due now), ends a Paused original Cancelled,
+ * and returns the new row.
  */
 export async function resumeRun(
   ctx: SqlContext,
   trx: Kysely<Tables>,
   id: string,
   approve: readonly string[],
-  make: (flowId: string, fields: ResumeFields) => Promise<FlowRunRow>,
+  make: (flow: FlowRow, fields: ResumeFields, now: string) => FlowRunRow,
 ): Promise<FlowRunRow> {
   const original = await ctx.runRow(id, trx, true);
   const from = original.state_type as StateType;
@@ -95,18 +99,34 @@ export async function resumeRun(
       },
     );
   }
-  const row = await make(original.flow_id, {
-    parameters: JSON.parse(original.parameters) as Record<string, unknown>,
-    labels: JSON.parse(original.labels) as string[],
-    resumedFrom: id,
-    approved: [...new Set(approve)],
-  });
+  const now = ctx.now();
+  const row = make(
+    flowRow,
+    {
+      parameters: JSON.parse(original.parameters) as Record<string, unknown>,
+      labels: JSON.parse(original.labels) as string[],
+      resumedFrom: id,
+      // Approvals hold along a chain of resumes: a task approved once is not asked about again.
+      approved: [
+        ...new Set([
+          ...(original.approved === null ? [] : (JSON.parse(original.approved) as string[])),
+          ...approve,
+        ]),
+      ],
+    },
+    now,
+  );
+  await trx.insertInto("flow_runs").values(row).execute();
+  await trx
+    .insertInto("flow_run_states")
+    .values({ flow_run_id: row.id, version: 1, state: row.state, created_at: now })
+    .execute();
   if (paused) {
     await applyRunState(
       trx,
       original,
-      serverState("Cancelled", ctx.now(), `resumed as flow run ${row.id}`),
-      ctx.now(),
+      serverState("Cancelled", now, `resumed as flow run ${row.id}`),
+      now,
     );
   }
   return row;
