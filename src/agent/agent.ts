@@ -377,7 +377,14 @@ export function startAgent(options: AgentOptions): Agent {
       ...(options.runEnv === undefined ? {} : { env: options.runEnv }),
       // Concurrency limits by tag: the server hands out the slots, checked against this claim.
       taskGate: createApiTaskGate({ api, claim: run.claimCount, logger: log }),
-      ...(restarted ? { resume: run.id } : {}),
+      // A restarted run resumes itself (it kept what it reused under its own id); a run made by
+      // POST /api/flow-runs/:id/resume resumes the run it names, with its approvals.
+      ...(restarted
+        ? { resume: run.id }
+        : run.resumedFrom === undefined
+          ? {}
+          : { resume: run.resumedFrom }),
+      ...(run.approved === undefined ? {} : { approve: run.approved }),
     };
     try {
       let storage: Storage;

@@ -147,6 +147,11 @@ export interface ExecuteContext {
    */
   readonly resume?: string;
   /**
+   * Task slugs approved for this run (`manual_only` tasks, and tasks that raise
+   * `Pause`): they run instead of waiting. Passed to the run like `resume`.
+   */
+  readonly approve?: readonly string[];
+  /**
    * Concurrency limits by tag: the gate task runs carrying tags wait at (an
    * agent's asks the server). Every environment passes it to the run: in this
    * process as it is, to a `weft execute` child through the flow-run protocol

@@ -73,6 +73,7 @@ class LocalEnvironment implements EnvironmentImpl {
             ...(this.executor === undefined ? {} : { executor: this.executor }),
             ...(ctx.taskGate === undefined ? {} : { taskGate: ctx.taskGate }),
             ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
+            ...(ctx.approve?.length ? { approve: ctx.approve } : {}),
           });
           return run.state;
         }),

@@ -54,6 +54,8 @@ export const FLOW_RUN_VARIABLES = {
   exitWithParent: "WEFT_EXIT_WITH_PARENT",
   /** A restarted run: the id of the run whose persisted results may be reused. */
   resume: "WEFT_RESUME",
+  /** Tasks approved for this run (`manual_only`, or `Pause`): a JSON array of task slugs. */
+  approve: "WEFT_APPROVE",
   /** `1`: tagged task runs ask the parent for concurrency slots (flow-run-gate.ts). */
   taskGate: "WEFT_TASK_GATE",
 } as const;
@@ -82,6 +84,16 @@ function json(name: FlowRunVariable) {
       });
       return z.NEVER;
     }
+  });
+}
+
+function slugList(name: FlowRunVariable) {
+  return json(name).transform((value, ctx): string[] => {
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && v !== "")) {
+      ctx.addIssue({ code: "custom", message: `${name} must be a JSON array of task slugs` });
+      return z.NEVER;
+    }
+    return value as string[];
   });
 }
 
@@ -166,6 +178,7 @@ export const flowRunEnvSchema = z
         .optional(),
     ),
     [V.resume]: z.preprocess(unsetIfEmpty, z.string().optional()),
+    [V.approve]: z.preprocess(unsetIfEmpty, slugList(V.approve).optional()),
     [V.taskGate]: z.preprocess(
       unsetIfEmpty,
       z
@@ -199,6 +212,8 @@ export interface FlowRunSettings {
   readonly eventsMarker?: string;
   readonly exitWithParent: boolean;
   readonly resume?: string;
+  /** Task slugs approved for this run. */
+  readonly approve?: readonly string[];
   /** Tagged task runs ask the parent for concurrency slots. */
   readonly taskGate: boolean;
 }
@@ -230,6 +245,7 @@ export function readFlowRunEnv(env: Readonly<Record<string, string | undefined>>
   const eventsFd = vars[V.eventsFd];
   const eventsMarker = vars[V.eventsMarker];
   const resume = vars[V.resume];
+  const approve = vars[V.approve];
   // Large parameters come in a file (the subprocess environment writes one past 64 KiB).
   const file = vars[V.parametersFile];
   const parameters =
@@ -246,6 +262,7 @@ export function readFlowRunEnv(env: Readonly<Record<string, string | undefined>>
     ...(eventsMarker === undefined ? {} : { eventsMarker }),
     exitWithParent: vars[V.exitWithParent] === "1",
     ...(resume === undefined ? {} : { resume }),
+    ...(approve === undefined || approve.length === 0 ? {} : { approve }),
     taskGate: vars[V.taskGate] === "1",
   };
 }
@@ -288,6 +305,8 @@ export interface RunVariables {
   readonly eventsMarker?: string;
   readonly exitWithParent?: boolean;
   readonly resume?: string;
+  /** Task slugs approved for this run. */
+  readonly approve?: readonly string[];
   /** The parent answers the child's gate requests on its stdin. */
   readonly taskGate?: boolean;
 }
@@ -307,6 +326,7 @@ export function runVariables(run: RunVariables): Record<string, string> {
     [V.exitWithParent]: run.exitWithParent ? "1" : "",
     [V.executor]: run.executor === undefined ? "" : JSON.stringify(run.executor),
     [V.resume]: run.resume ?? "",
+    [V.approve]: run.approve?.length ? JSON.stringify(run.approve) : "",
     [V.taskGate]: run.taskGate ? "1" : "",
   };
 }

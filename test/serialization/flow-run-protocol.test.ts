@@ -26,7 +26,7 @@ import { expectCode } from "../support/expect-code.ts";
 const storageJson = { type: "local", schemaVersion: 1, directory: "/flows" };
 
 describe("flow-run protocol: variables", () => {
-  test("what the parent writes, the child reads back: location, storage, run id, parameters, executor, events, resume, task gate", () => {
+  test("what the parent writes, the child reads back: location, storage, run id, parameters, executor, events, resume, approvals, task gate", () => {
     const env = {
       ...codeVariables(storageJson, "abc.mjs#etl"),
       ...runVariables({
@@ -36,6 +36,7 @@ describe("flow-run protocol: variables", () => {
         eventsFd: 3,
         exitWithParent: true,
         resume: "run-0",
+        approve: ["review-1", "a, b-2"],
         taskGate: true,
       }),
     };
@@ -48,6 +49,7 @@ describe("flow-run protocol: variables", () => {
       eventsFd: 3,
       exitWithParent: true,
       resume: "run-0",
+      approve: ["review-1", "a, b-2"],
       taskGate: true,
     });
     assert.throws(
@@ -68,11 +70,13 @@ describe("flow-run protocol: variables", () => {
       ...codeVariables(storageJson, "abc.mjs#etl"),
       WEFT_EXECUTOR: "worker-threads",
       WEFT_RESUME: "old",
+      WEFT_APPROVE: '["old-1"]',
       ...runVariables({ flowRunId: "run-3", parameters: { json: "{}" } }),
     };
     const read = readFlowRunEnv(inherited);
     assert.equal(read.executor, undefined, "a cleared WEFT_EXECUTOR is unset");
     assert.equal(read.resume, undefined);
+    assert.equal(read.approve, undefined);
     assert.equal(read.exitWithParent, false);
     assert.deepEqual(read.parameters, {});
   });
@@ -106,6 +110,8 @@ describe("flow-run protocol: variables", () => {
       [{ ...base, WEFT_EVENTS_FD: "1" }, "WEFT_EVENTS_FD", /3 or more/],
       [{ ...base, WEFT_EVENTS_FD: "three" }, "WEFT_EVENTS_FD", /3 or more/],
       [{ ...base, WEFT_EXIT_WITH_PARENT: "true" }, "WEFT_EXIT_WITH_PARENT", /must be 1/],
+      [{ ...base, WEFT_APPROVE: "review-1" }, "WEFT_APPROVE", /not valid JSON/],
+      [{ ...base, WEFT_APPROVE: '["a", 2]' }, "WEFT_APPROVE", /JSON array of task slugs/],
       [
         { ...base, WEFT_PARAMETERS_FILE: "/no/such/parameters.json" },
         "WEFT_PARAMETERS_FILE",

@@ -85,6 +85,7 @@ export async function executeAction(flags: ExecuteFlags, cli: CliContext): Promi
       ...(settings.resume !== undefined && canResume(runner.flow)
         ? { resume: settings.resume }
         : {}),
+      ...(settings.approve === undefined ? {} : { approve: settings.approve }),
     });
     cli.exitCode = exitCodeFor(run.state);
   } finally {

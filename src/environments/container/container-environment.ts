@@ -250,6 +250,7 @@ class ContainerEnvironment implements EnvironmentImpl {
         ...(ctx.taskGate === undefined ? {} : { taskGate: true }),
         ...(o.executor === undefined ? {} : { executor: o.executor }),
         ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
+        ...(ctx.approve === undefined ? {} : { approve: ctx.approve }),
       }),
     };
     const owner = this.host.owner ?? `pid-${process.pid}`;

@@ -13,6 +13,7 @@ import {
   connectRedis,
   readLiveWorkers,
 } from "../../engine/distributed/redis-client.ts";
+import { canResume } from "../../engine/flow-runner.ts";
 import { resolveSecretReference } from "../../serialization/credentials.ts";
 import { parseLocation, type Storage } from "../../storage/storage.ts";
 import {
@@ -184,6 +185,8 @@ class DistributedEnvironment implements EnvironmentImpl {
           ...(ctx.logger === undefined ? {} : { logger: ctx.logger }),
           ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
           ...(ctx.taskGate === undefined ? {} : { taskGate: ctx.taskGate }),
+          ...(ctx.resume !== undefined && canResume(runner.flow) ? { resume: ctx.resume } : {}),
+          ...(ctx.approve?.length ? { approve: ctx.approve } : {}),
         });
         return run.state;
       },

@@ -107,6 +107,7 @@ export async function runJob(
       eventsMarker: marker,
       ...(o.executor === undefined ? {} : { executor: o.executor }),
       ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
+      ...(ctx.approve === undefined ? {} : { approve: ctx.approve }),
     }),
   };
   const name = jobName(`${ctx.flowRunId.slice(0, 40)}-${Math.random().toString(36).slice(2, 7)}`);

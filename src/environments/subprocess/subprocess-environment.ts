@@ -147,6 +147,7 @@ class SubprocessEnvironment implements EnvironmentImpl {
         ...(ctx.taskGate === undefined ? {} : { taskGate: true }),
         ...(o.executor === undefined ? {} : { executor: o.executor }),
         ...(ctx.resume === undefined ? {} : { resume: ctx.resume }),
+        ...(ctx.approve === undefined ? {} : { approve: ctx.approve }),
       }),
     };
     const started = Date.now();
