@@ -4,7 +4,8 @@
 // - Calls are queued as `invoke` is called and sent once per turn of the event loop
 //   (a microtask): each thread gets a batch (at most BATCH calls, an even share of
 //   what is queued) while it has fewer than 2 × BATCH calls outstanding, so that it
-//   always has the next batch when it ends one. One message carries a batch as
+//   always has the next batch when it ends one; a thread still busy gets no batch of
+//   fewer than MIN_BATCH calls (fewer, larger messages when few calls are ready at once). One message carries a batch as
 //   parallel arrays; one message brings outcomes back (worker-threads-worker.ts).
 // - The pool starts with the run (`start`): each thread imports the flow's module
 //   while the walk begins, instead of when the first calls already wait for it.
@@ -43,6 +44,8 @@ import type { CallExtra, TaskDef, WorkerReply, WorkerRequest } from "./worker-th
 
 /** Calls per batch, at most. */
 const BATCH = 256;
+/** Calls a batch to a thread that is still busy needs at least (else they wait for more). */
+const MIN_BATCH = 64;
 /** Times a call is sent again after threads died running no call at all. */
 const MAX_ORPHANED = 3;
 
@@ -57,12 +60,62 @@ interface Call {
   orphaned: number;
 }
 
+/**
+ * The calls sent to one thread and not answered, in the order the thread answers
+ * them (it runs them one after another): answering the first is a shift, not a lookup.
+ */
+class Outstanding {
+  private items: (Call | undefined)[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(call: Call): void {
+    this.items.push(call);
+  }
+
+  /** Removes call `id` (the first one, as the thread answers in order) and answers it. */
+  take(id: number): Call | undefined {
+    const first = this.items[this.head];
+    if (first !== undefined && first.id === id) {
+      this.items[this.head++] = undefined;
+      if (this.head === this.items.length) {
+        this.items.length = 0;
+        this.head = 0;
+      }
+      return first;
+    }
+    const at = this.indexOf(id);
+    return at === -1 ? undefined : this.items.splice(at, 1)[0];
+  }
+
+  find(id: number): Call | undefined {
+    const at = this.indexOf(id);
+    return at === -1 ? undefined : this.items[at];
+  }
+
+  /** Removes and returns every call, in order. */
+  drain(): Call[] {
+    const all = this.items.slice(this.head) as Call[];
+    this.items = [];
+    this.head = 0;
+    return all;
+  }
+
+  private indexOf(id: number): number {
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.id === id) return i;
+    return -1;
+  }
+}
+
 interface PoolWorker {
   readonly worker: Worker;
   /** [0]: the id of the call whose body runs in the thread, 0 between calls. */
   readonly progress: Int32Array;
-  /** Calls sent and not answered, by id. */
-  readonly calls: Map<number, Call>;
+  /** Calls sent and not answered. */
+  readonly calls: Outstanding;
   runSent: boolean;
   defsSent: number;
   timer: NodeJS.Timeout | undefined;
@@ -193,6 +246,8 @@ export class WorkerThreadsExecutor implements Executor {
       if (best === undefined) break;
       const share = Math.ceil(queued / open);
       const n = Math.min(BATCH, share, 2 * BATCH - best.calls.size);
+      // A busy thread gets no small batch: it answers soon, and the calls wait to go out with more.
+      if (best.calls.size > 0 && n < MIN_BATCH) break;
       this.send(best, n);
       queued -= n;
     }
@@ -291,7 +346,7 @@ export class WorkerThreadsExecutor implements Executor {
     if (pw.calls.size === 0) pw.worker.ref();
     for (let k = 0; k < n; k++) {
       const call = this.queue[from + k]!;
-      pw.calls.set(call.id, call);
+      pw.calls.push(call);
     }
     return undefined;
   }
@@ -318,7 +373,7 @@ export class WorkerThreadsExecutor implements Executor {
     const pw: PoolWorker = {
       worker,
       progress,
-      calls: new Map(),
+      calls: new Outstanding(),
       runSent: false,
       defsSent: 0,
       timer: undefined,
@@ -337,21 +392,24 @@ export class WorkerThreadsExecutor implements Executor {
   private onMessage(pw: PoolWorker, message: WorkerReply): void {
     if (pw.gone) return;
     if (message.type === "done") {
-      const { ids, outcomes } = message;
+      const { ids, values, failedAt, failures } = message;
+      let f = 0;
       for (let k = 0; k < ids.length; k++) {
-        const call = pw.calls.get(ids[k]!);
-        if (call === undefined) continue;
-        pw.calls.delete(call.id);
-        if (call.id === pw.timed) {
-          clearTimeout(pw.timer);
-          pw.timed = 0;
+        const failed = failedAt !== undefined && failedAt[f] === k;
+        const call = pw.calls.take(ids[k]!);
+        if (call !== undefined) {
+          if (call.id === pw.timed) {
+            clearTimeout(pw.timer);
+            pw.timed = 0;
+          }
+          call.resolve(failed ? failures![f]! : { ok: true, value: values[k] });
         }
-        call.resolve(outcomes[k]!);
+        if (failed) f++;
       }
       if (pw.calls.size === 0) pw.worker.unref();
       this.schedulePump();
     } else if (message.type === "started") {
-      const call = pw.calls.get(message.id);
+      const call = pw.calls.find(message.id);
       if (call !== undefined) this.armTimeout(pw, call);
     } else if (message.type === "log") {
       this.run?.logSink?.(message.record);
@@ -365,8 +423,7 @@ export class WorkerThreadsExecutor implements Executor {
     clearTimeout(pw.timer);
     pw.timed = call.id;
     pw.timer = setTimeout(() => {
-      if (pw.gone || !pw.calls.has(call.id)) return;
-      pw.calls.delete(call.id);
+      if (pw.gone || pw.calls.take(call.id) === undefined) return;
       this.retire(pw);
       this.requeue(pw, false);
       call.ctx.abort(new Error("hard timeout"));
@@ -381,9 +438,8 @@ export class WorkerThreadsExecutor implements Executor {
     if (pw.gone) return;
     this.retire(pw);
     if (this.closed) return;
-    const running = pw.calls.get(Atomics.load(pw.progress, 0));
+    const running = pw.calls.take(Atomics.load(pw.progress, 0));
     if (running !== undefined) {
-      pw.calls.delete(running.id);
       running.resolve(
         failure(
           new WeftError(
@@ -404,7 +460,7 @@ export class WorkerThreadsExecutor implements Executor {
   private requeue(pw: PoolWorker, orphaned: boolean, how = ""): void {
     if (pw.calls.size === 0) return;
     const again: Call[] = [];
-    for (const call of pw.calls.values()) {
+    for (const call of pw.calls.drain()) {
       if (orphaned && ++call.orphaned > MAX_ORPHANED) {
         call.resolve(
           failure(
@@ -416,7 +472,6 @@ export class WorkerThreadsExecutor implements Executor {
         );
       } else again.push(call);
     }
-    pw.calls.clear();
     this.queue = again.concat(this.queue.slice(this.queueHead));
     this.queueHead = 0;
   }

@@ -4,7 +4,7 @@
 // the run (`run`) and the tasks it may be asked to run (`defs`) once, before the
 // first batch that needs them; a call names its task by its index in `defs`.
 import type { LogRecord } from "../../core/reporter.ts";
-import type { TaskOutcome } from "../task-host.ts";
+import type { TaskFailure } from "../task-host.ts";
 
 /**
  * A task a thread may run: found by name among the tasks its flow's module defines
@@ -60,5 +60,15 @@ export type WorkerReply =
   /** Call `id`, of a timed task, starts now: its hard timeout counts from here. */
   | { readonly type: "started"; readonly id: number }
   | { readonly type: "log"; readonly record: LogRecord }
-  /** The outcomes of calls `ids` (same order), as the task host made them. */
-  | { readonly type: "done"; readonly ids: readonly number[]; readonly outcomes: TaskOutcome[] };
+  /**
+   * The outcomes of calls `ids` (same order): call k succeeded with `values[k]`,
+   * unless k is in `failedAt`, whose failures (as the task host made them) are in
+   * `failures` (plain values clone faster than an outcome object per call).
+   */
+  | {
+      readonly type: "done";
+      readonly ids: readonly number[];
+      readonly values: readonly unknown[];
+      readonly failedAt: readonly number[] | undefined;
+      readonly failures: readonly TaskFailure[] | undefined;
+    };

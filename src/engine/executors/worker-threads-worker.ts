@@ -26,6 +26,7 @@ import {
   failure,
   hostTask,
   isPending,
+  type TaskFailure,
   type TaskOutcome,
   TaskRunContext,
   type TaskScope,
@@ -77,8 +78,19 @@ function flush(): void {
   doneIds = [];
   doneOutcomes = [];
   doneSlugs = [];
+  const values = new Array<unknown>(ids.length);
+  let failedAt: number[] | undefined;
+  let failures: TaskFailure[] | undefined;
+  for (let k = 0; k < ids.length; k++) {
+    const outcome = outcomes[k]!;
+    if (outcome.ok) values[k] = outcome.value;
+    else {
+      (failedAt ??= []).push(k);
+      (failures ??= []).push(outcome);
+    }
+  }
   try {
-    post({ type: "done", ids, outcomes });
+    post({ type: "done", ids, values, failedAt, failures });
   } catch {
     for (let k = 0; k < ids.length; k++) postOne(ids[k]!, outcomes[k]!, slugs[k]!);
   }
@@ -86,7 +98,17 @@ function flush(): void {
 
 function postOne(id: number, outcome: TaskOutcome, slug: string): void {
   try {
-    post({ type: "done", ids: [id], outcomes: [outcome] });
+    post(
+      outcome.ok
+        ? {
+            type: "done",
+            ids: [id],
+            values: [outcome.value],
+            failedAt: undefined,
+            failures: undefined,
+          }
+        : { type: "done", ids: [id], values: [undefined], failedAt: [0], failures: [outcome] },
+    );
   } catch (error) {
     const notCloneable = new WeftError(
       "VALUE_NOT_CLONEABLE",
@@ -95,7 +117,13 @@ function postOne(id: number, outcome: TaskOutcome, slug: string): void {
         hint: "return plain data (objects, arrays, strings, numbers, Dates, Maps, typed arrays), not functions, class instances with methods or handles",
       },
     );
-    post({ type: "done", ids: [id], outcomes: [failure(notCloneable)] });
+    post({
+      type: "done",
+      ids: [id],
+      values: [undefined],
+      failedAt: [0],
+      failures: [failure(notCloneable)],
+    });
   }
 }
 
