@@ -54,7 +54,7 @@ describe("worker-threads executor: batches", { timeout: 60_000 }, () => {
     assert.equal(spun.type, "TimedOut");
     assert.match(spun.message ?? "", /hard timeout after 300 ms/);
     const marks = [...timeoutInBatch.outputs.before, ...timeoutInBatch.outputs.after];
-    marks.forEach((ref, i) => assert.equal(run.result(ref), i * 10, ref.slug));
+    for (const [i, ref] of marks.entries()) assert.equal(run.result(ref), i * 10, ref.slug);
     const counts = attempts(log);
     for (const ref of marks) assert.equal(counts.get(`${ref.slug}:-:1`), 1, `${ref.slug} ran once`);
     assert.equal(counts.get("spin-in-batch-1:-:1"), 1);
@@ -69,7 +69,7 @@ describe("worker-threads executor: batches", { timeout: 60_000 }, () => {
     assert.equal(exited.error?.code, "WORKER_FAILED");
     assert.match(exited.message ?? "", /exit-in-batch-1 exited with code 3/);
     const marks = [...exitInBatch.outputs.before, ...exitInBatch.outputs.after];
-    marks.forEach((ref, i) => assert.equal(run.result(ref), i * 10, ref.slug));
+    for (const [i, ref] of marks.entries()) assert.equal(run.result(ref), i * 10, ref.slug);
     const counts = attempts(log);
     // The calls before it posted their outcomes as the thread exited: none runs again.
     for (const ref of marks) assert.equal(counts.get(`${ref.slug}:-:1`), 1, `${ref.slug} ran once`);

@@ -84,9 +84,12 @@ function flush(): void {
   for (let k = 0; k < ids.length; k++) {
     const outcome = outcomes[k]!;
     if (outcome.ok) values[k] = outcome.value;
-    else {
-      (failedAt ??= []).push(k);
-      (failures ??= []).push(outcome);
+    else if (failedAt === undefined || failures === undefined) {
+      failedAt = [k];
+      failures = [outcome];
+    } else {
+      failedAt.push(k);
+      failures.push(outcome);
     }
   }
   try {
