@@ -17,6 +17,7 @@ import {
   uncloneableInBatch,
 } from "../fixtures/engine/worker-batch-flows.ts";
 
+// A hang must fail the test, not stall the suite (each test starts a thread: seconds on a loaded machine).
 // One thread: every call of a wave is in one batch, in the order the walk started them.
 const oneThread: ExecutorSpec = { type: "worker-threads", maxWorkers: 1 };
 
@@ -46,7 +47,7 @@ function attempts(log: string): Map<string, number> {
   return counts;
 }
 
-describe("worker-threads executor: batches", { timeout: 60_000 }, () => {
+describe("worker-threads executor: batches", { timeout: 180_000 }, () => {
   test("a hard timeout in the middle of a batch: that call TimedOut, every other call runs exactly once", async () => {
     const log = newLog();
     const run = await timeoutInBatch.run({ executor: oneThread, parameters: { log } });

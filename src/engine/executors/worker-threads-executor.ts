@@ -5,8 +5,11 @@
 //   (a microtask): each thread gets a batch (at most BATCH calls, an even share of
 //   what is queued) while it has fewer than 2 × BATCH calls outstanding, so that it
 //   always has the next batch when it ends one; a thread still busy gets no batch of
-//   fewer than MIN_BATCH calls (fewer, larger messages when few calls are ready at once). One message carries a batch as
-//   parallel arrays; one message brings outcomes back (worker-threads-worker.ts).
+//   fewer than MIN_BATCH calls (fewer, larger messages when few calls are ready at
+//   once). One message carries a batch: its numbers in one Int32Array and every
+//   call's arguments in one flat list (structured clone pays per object and per
+//   string: an array per call and a slug per call cost more than the tasks), and
+//   one message brings outcomes back (worker-threads-worker.ts).
 // - The pool starts with the run (`start`): each thread imports the flow's module
 //   while the walk begins, instead of when the first calls already wait for it.
 // - A thread runs the calls it is given one after another, as it ran one call at a
@@ -40,7 +43,14 @@ import { moduleTaskFunction } from "../../core/task.ts";
 import type { TaskSpec } from "../../core/task-options.ts";
 import { failure, hostTask, type TaskOutcome, type TaskRunContext } from "../task-host.ts";
 import { type Executor, type ExecutorKindEntry, TaskTimeout } from "./executor.ts";
-import type { CallExtra, TaskDef, WorkerReply, WorkerRequest } from "./worker-threads-protocol.ts";
+import {
+  CALL_FIELD,
+  CALL_FIELDS,
+  type CallExtra,
+  type TaskDef,
+  type WorkerReply,
+  type WorkerRequest,
+} from "./worker-threads-protocol.ts";
 
 /** Calls per batch, at most. */
 const BATCH = 256;
@@ -302,22 +312,20 @@ export class WorkerThreadsExecutor implements Executor {
 
   /** Posts calls `from` … `from + n - 1` of the queue to `pw`; why not, when they cannot be cloned. */
   private postBatch(pw: PoolWorker, from: number, n: number): string | undefined {
-    const ids = new Array<number>(n);
-    const tasks = new Array<number>(n);
-    const slugs = new Array<string>(n);
-    const mapIndexes = new Array<number | undefined>(n);
-    const attempts = new Array<number>(n);
-    const args = new Array<readonly unknown[]>(n);
+    const calls = new Int32Array(CALL_FIELDS * n);
+    const args: unknown[] = [];
     let extras: (CallExtra | undefined)[] | undefined;
     for (let k = 0; k < n; k++) {
       const call = this.queue[from + k]!;
       const ctx = call.ctx;
-      ids[k] = call.id;
-      tasks[k] = call.task;
-      slugs[k] = call.node.slug;
-      mapIndexes[k] = ctx.mapIndex;
-      attempts[k] = ctx.attempt;
-      args[k] = call.args;
+      const at = CALL_FIELDS * k;
+      calls[at + CALL_FIELD.id] = call.id;
+      calls[at + CALL_FIELD.task] = call.task;
+      calls[at + CALL_FIELD.ordinal] = call.node.ordinal;
+      calls[at + CALL_FIELD.mapIndex] = ctx.mapIndex ?? -1;
+      calls[at + CALL_FIELD.attempt] = ctx.attempt;
+      calls[at + CALL_FIELD.argc] = call.args.length;
+      for (let i = 0; i < call.args.length; i++) args.push(call.args[i]);
       if (ctx.loopCount !== 1 || ctx.approved) {
         extras ??= new Array<CallExtra | undefined>(n);
         extras[k] = {
@@ -329,25 +337,13 @@ export class WorkerThreadsExecutor implements Executor {
       }
     }
     try {
-      pw.worker.postMessage({
-        type: "batch",
-        ids,
-        tasks,
-        slugs,
-        mapIndexes,
-        attempts,
-        args,
-        extras,
-      } satisfies WorkerRequest);
+      pw.worker.postMessage({ type: "batch", calls, args, extras } satisfies WorkerRequest);
     } catch (error) {
       return (error as Error).message;
     }
     // A busy thread keeps the process alive; an idle one must not.
     if (pw.calls.size === 0) pw.worker.ref();
-    for (let k = 0; k < n; k++) {
-      const call = this.queue[from + k]!;
-      pw.calls.push(call);
-    }
+    for (let k = 0; k < n; k++) pw.calls.push(this.queue[from + k]!);
     return undefined;
   }
 

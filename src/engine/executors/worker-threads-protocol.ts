@@ -42,18 +42,36 @@ export type WorkerRequest =
     }
   /** Tasks `from`, `from + 1`, … of the run (sent before the first batch that names them). */
   | { readonly type: "defs"; readonly from: number; readonly defs: readonly TaskDef[] }
-  /** Calls to run one after another, in this order: call k is `ids[k]`, `tasks[k]`, … */
+  /**
+   * Calls to run one after another, in this order. Call k is described by
+   * `calls[CALL_FIELDS * k + …]` (see {@link CALL_FIELD}); its arguments are the next
+   * `argc` items of `args`, which holds every call's arguments end to end (numbers
+   * in a typed array and one flat list clone much faster than an object per call).
+   */
   | {
       readonly type: "batch";
-      readonly ids: readonly number[];
-      readonly tasks: readonly number[];
-      readonly slugs: readonly string[];
-      readonly mapIndexes: readonly (number | undefined)[];
-      readonly attempts: readonly number[];
-      readonly args: readonly (readonly unknown[])[];
+      readonly calls: Int32Array;
+      readonly args: readonly unknown[];
       /** Per call, or absent when no call of the batch has any. */
       readonly extras: readonly (CallExtra | undefined)[] | undefined;
     };
+
+/** The fields of one call in a batch's `calls`, in order. */
+export const CALL_FIELD = {
+  /** The call's id (positive). */
+  id: 0,
+  /** Its task's index in `defs`. */
+  task: 1,
+  /** The ordinal of its node (the slug is `${name}-${ordinal}`). */
+  ordinal: 2,
+  /** The mapped child's index, or -1. */
+  mapIndex: 3,
+  attempt: 4,
+  /** How many of `args` are its arguments. */
+  argc: 5,
+} as const;
+/** Int32 slots per call in a batch's `calls`. */
+export const CALL_FIELDS = 6;
 
 /** Messages from a worker thread to the executor. */
 export type WorkerReply =
@@ -67,7 +85,7 @@ export type WorkerReply =
    */
   | {
       readonly type: "done";
-      readonly ids: readonly number[];
+      readonly ids: Int32Array;
       readonly values: readonly unknown[];
       readonly failedAt: readonly number[] | undefined;
       readonly failures: readonly TaskFailure[] | undefined;

@@ -18,6 +18,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { WeftError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
+import { slugOf } from "../../core/graph.ts";
 import type { LogRecord } from "../../core/reporter.ts";
 import { toErrorData } from "../../core/states.ts";
 import { moduleTaskFunction } from "../../core/task.ts";
@@ -31,7 +32,13 @@ import {
   TaskRunContext,
   type TaskScope,
 } from "../task-host.ts";
-import type { TaskDef, WorkerReply, WorkerRequest } from "./worker-threads-protocol.ts";
+import {
+  CALL_FIELD,
+  CALL_FIELDS,
+  type TaskDef,
+  type WorkerReply,
+  type WorkerRequest,
+} from "./worker-threads-protocol.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("worker-threads-worker.ts must run in a worker thread");
@@ -62,8 +69,8 @@ let draining = false;
 /** Outcomes not yet posted. */
 let doneIds: number[] = [];
 let doneOutcomes: TaskOutcome[] = [];
-/** Their tasks' slugs, for the message of an outcome that cannot be cloned. */
-let doneSlugs: string[] = [];
+/** Their nodes, for the message of an outcome that cannot be cloned. */
+let doneNodes: CallNode[] = [];
 
 function post(message: WorkerReply): void {
   port!.postMessage(message);
@@ -74,10 +81,10 @@ function flush(): void {
   if (doneIds.length === 0) return;
   const ids = doneIds;
   const outcomes = doneOutcomes;
-  const slugs = doneSlugs;
+  const nodes = doneNodes;
   doneIds = [];
   doneOutcomes = [];
-  doneSlugs = [];
+  doneNodes = [];
   const values = new Array<unknown>(ids.length);
   let failedAt: number[] | undefined;
   let failures: TaskFailure[] | undefined;
@@ -93,9 +100,9 @@ function flush(): void {
     }
   }
   try {
-    post({ type: "done", ids, values, failedAt, failures });
+    post({ type: "done", ids: Int32Array.from(ids), values, failedAt, failures });
   } catch {
-    for (let k = 0; k < ids.length; k++) postOne(ids[k]!, outcomes[k]!, slugs[k]!);
+    for (let k = 0; k < ids.length; k++) postOne(ids[k]!, outcomes[k]!, nodes[k]!.slug);
   }
 }
 
@@ -105,12 +112,18 @@ function postOne(id: number, outcome: TaskOutcome, slug: string): void {
       outcome.ok
         ? {
             type: "done",
-            ids: [id],
+            ids: Int32Array.of(id),
             values: [outcome.value],
             failedAt: undefined,
             failures: undefined,
           }
-        : { type: "done", ids: [id], values: [undefined], failedAt: [0], failures: [outcome] },
+        : {
+            type: "done",
+            ids: Int32Array.of(id),
+            values: [undefined],
+            failedAt: [0],
+            failures: [outcome],
+          },
     );
   } catch (error) {
     const notCloneable = new WeftError(
@@ -122,7 +135,7 @@ function postOne(id: number, outcome: TaskOutcome, slug: string): void {
     );
     post({
       type: "done",
-      ids: [id],
+      ids: Int32Array.of(id),
       values: [undefined],
       failedAt: [0],
       failures: [failure(notCloneable)],
@@ -199,12 +212,29 @@ async function drain(): Promise<void> {
   draining = false;
 }
 
+/** The node a call's context describes; its slug is made only when asked for. */
+class CallNode {
+  constructor(
+    readonly task: TaskDef,
+    private readonly ordinal: number,
+  ) {}
+  get slug(): string {
+    return slugOf(this.task.name, this.ordinal);
+  }
+}
+
 async function runBatch(batch: Batch): Promise<void> {
-  const { ids, extras } = batch;
-  for (let k = 0; k < ids.length; k++) {
-    const id = ids[k]!;
-    const known = tasks[batch.tasks[k]!]!;
-    const slug = batch.slugs[k]!;
+  const { calls, args, extras } = batch;
+  const count = calls.length / CALL_FIELDS;
+  let next = 0;
+  for (let k = 0; k < count; k++) {
+    const at = CALL_FIELDS * k;
+    const id = calls[at + CALL_FIELD.id]!;
+    const known = tasks[calls[at + CALL_FIELD.task]!]!;
+    const node = new CallNode(known.def, calls[at + CALL_FIELD.ordinal]!);
+    const argc = calls[at + CALL_FIELD.argc]!;
+    const callArgs = args.slice(next, next + argc);
+    next += argc;
     let out: TaskOutcome | Promise<TaskOutcome>;
     if (known.fn === undefined) out = failure(known.problem);
     else {
@@ -213,17 +243,18 @@ async function runBatch(batch: Batch): Promise<void> {
         post({ type: "started", id });
       }
       const extra = extras?.[k];
+      const mapIndex = calls[at + CALL_FIELD.mapIndex]!;
       const ctx = new TaskRunContext(
         scope!,
-        { slug, task: known.def },
-        batch.mapIndexes[k],
-        batch.attempts[k]!,
+        node,
+        mapIndex === -1 ? undefined : mapIndex,
+        calls[at + CALL_FIELD.attempt]!,
         extra?.loop?.count ?? 1,
         extra?.loop?.result,
         extra?.approved === true,
       );
       Atomics.store(progress, 0, id);
-      out = hostTask(ctx, known.fn, batch.args[k]!);
+      out = hostTask(ctx, known.fn, callArgs);
       if (isPending(out)) {
         flush();
         out = await out;
@@ -232,7 +263,7 @@ async function runBatch(batch: Batch): Promise<void> {
     }
     doneIds.push(id);
     doneOutcomes.push(out);
-    doneSlugs.push(slug);
+    doneNodes.push(node);
   }
   flush();
 }
