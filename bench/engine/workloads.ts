@@ -3,7 +3,8 @@
 // plain loop (the `plain` rows) and an inline reference to check results.
 //
 // This module must stay free of side effects: the worker-threads executor
-// imports it in every worker thread and rebuilds the flow by name there. The
+// imports it in every worker thread and finds the tasks there by name (it would
+// rebuild the flow by name for a task it cannot find that way). The
 // builders read N from the environment when the graph is built, and worker
 // threads inherit the parent's environment when they are spawned, so every
 // thread builds the same graph (the same slugs).

@@ -30,7 +30,7 @@ export interface WorkerThreadsExecutorOptions {
   type: "worker-threads";
   /** Threads in the pool. @default os.availableParallelism() */
   maxWorkers?: number;
-  /** Task runs in flight at once (queued to the pool). @default 2 × maxWorkers */
+  /** Task runs in flight at once (sent to the pool in batches). @default 512 × maxWorkers */
   maxConcurrency?: number;
 }
 

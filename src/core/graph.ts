@@ -44,7 +44,7 @@ export class Ref<T> {
 
   /** The stable id of this task in its flow, e.g. `extract-1`; a parameter's slug is its name. */
   get slug(): string {
-    return this.ordinal === 0 ? this.task.name : `${this.task.name}-${this.ordinal}`;
+    return slugOf(this.task.name, this.ordinal);
   }
 
   /** The task's name. */
@@ -86,6 +86,11 @@ export class Ref<T> {
   toString(): string {
     return `Ref(${this.slug})`;
   }
+}
+
+/** The slug of the `ordinal`th node of task `name` (1-based; 0 for a parameter, whose slug is its name). */
+export function slugOf(name: string, ordinal: number): string {
+  return ordinal === 0 ? name : `${name}-${ordinal}`;
 }
 
 /** An array argument that holds refs; resolved item by item at run time. */

@@ -83,7 +83,32 @@ export function task<A extends unknown[], R>(
     );
   }
   checkName(name);
-  return makeTask(name, "task", fn, resolveTaskOptions(name, options));
+  const made = makeTask(name, "task", fn, resolveTaskOptions(name, options));
+  if (activeBuilder() === undefined) registerModuleTask(name, fn);
+  return made;
+}
+
+/**
+ * The functions of the tasks this process defined outside any flow builder (at a
+ * module's top level, as modules are loaded), by task name; `null` once two
+ * different functions had one name. A worker thread that imported a flow's module
+ * finds a task's function here by name, without building the flow's graph.
+ */
+const moduleTasks = new Map<string, ((...args: never[]) => unknown) | null>();
+
+function registerModuleTask(name: string, fn: (...args: never[]) => unknown): void {
+  const known = moduleTasks.get(name);
+  if (known === undefined) moduleTasks.set(name, fn);
+  else if (known !== fn) moduleTasks.set(name, null);
+}
+
+/**
+ * @internal The function of the one task named `name` that this process defined
+ * outside any flow builder; undefined when there is none, or more than one with
+ * different functions (the caller then finds the task by slug in the built graph).
+ */
+export function moduleTaskFunction(name: string): ((...args: never[]) => unknown) | undefined {
+  return moduleTasks.get(name) ?? undefined;
 }
 
 function checkName(name: string): void {

@@ -74,7 +74,8 @@ describe("in-process executors", () => {
       ["serial", "serial", 1],
       ["concurrent", "concurrent", 100],
       [{ type: "concurrent", maxConcurrency: 7 }, "concurrent", 7],
-      [{ type: "worker-threads", maxWorkers: 2 }, "worker-threads", 4],
+      // Two batches of 256 calls per thread.
+      [{ type: "worker-threads", maxWorkers: 2 }, "worker-threads", 1024],
       [{ type: "worker-threads", maxWorkers: 2, maxConcurrency: 3 }, "worker-threads", 3],
     ];
     for (const [spec, kind, maxInFlight] of cases) {
