@@ -14,12 +14,18 @@ export class Ref<T> {
   /** Phantom: the type of the result this reference stands for. */
   declare readonly [REF_VALUE]?: T;
 
-  /** @internal Upstream node indices, deduplicated (data edges and `after` edges). */
+  /**
+   * @internal Upstream node indices, deduplicated (data edges and `after` edges).
+   * Never mutated: nodes with the same single upstream may share one array
+   * (a fan-out of a million tasks keeps one), so a change makes a new array.
+   */
   upstream: number[];
+  // The two below are own properties only on the nodes that have them (declared,
+  // not initialized), so the common node is two fields smaller; others read undefined.
   /** @internal Node indices ordered with `after()`, no data passed. */
-  afterEdges: number[] | undefined = undefined;
+  declare afterEdges: number[] | undefined;
   /** @internal `task.mapAfter(over, …)`: the list (a ref, a RefList or an array) the children follow, no data passed. */
-  mapOver: unknown = undefined;
+  declare mapOver: unknown;
 
   /** @internal */
   constructor(
@@ -73,9 +79,9 @@ export class Ref<T> {
           `${this.slug}.after(${this.slug}): a task cannot wait for itself`,
         );
       }
-      // Input-less nodes share one empty array: replace it rather than push into it.
+      // Upstream arrays may be shared between nodes (see `upstream`): replace, never push.
       if (this.upstream.length === 0) this.upstream = [ref.index];
-      else if (!this.upstream.includes(ref.index)) this.upstream.push(ref.index);
+      else if (!this.upstream.includes(ref.index)) this.upstream = [...this.upstream, ref.index];
       this.afterEdges ??= [];
       this.afterEdges.push(ref.index);
     }
@@ -279,14 +285,24 @@ export class GraphBuilder {
   private upstream: number[] = EMPTY;
   /** seen[u] === node index + 1 when node u is already upstream of the node being added. */
   private seen = new Int32Array(1024);
+  /**
+   * The last single-upstream list made; the next node whose only upstream is the
+   * same node shares it (a fan-out's million `[0]`s are one array). Never mutated.
+   */
+  private single: number[] | undefined = undefined;
 
   private addUpstream(ref: Ref<unknown>, index: number, task: TaskSpec, mapped: boolean): void {
     if (ref.builder !== this) this.checkRef(ref, `${callName(task, mapped)}`);
     const u = ref.index;
     if (this.seen[u] === index + 1) return;
     this.seen[u] = index + 1;
-    if (this.upstream === EMPTY) this.upstream = [u];
-    else this.upstream.push(u);
+    const upstream = this.upstream;
+    if (upstream === EMPTY) {
+      const single = this.single;
+      if (single !== undefined && single[0] === u) this.upstream = single;
+      else this.upstream = this.single = [u];
+    } else if (upstream === this.single) this.upstream = [upstream[0]!, u];
+    else upstream.push(u);
   }
 
   /** Adds the refs of an array argument; true when it held any. */

@@ -166,35 +166,63 @@ function isErrorData(value: unknown): value is ErrorData {
 }
 
 /**
- * The state of a task run, a mapped child or a flow run. Immutable by convention;
- * one class with a fixed shape keeps the engine's hot path monomorphic.
+ * The state of a task run, a mapped child or a flow run. Immutable by convention.
+ *
+ * Memory: a run keeps every task's final state, so a million-task flow keeps a
+ * million of these. Five fields are always own properties (type, timestamp,
+ * result, startedAt, attempts); the rarer ones (message, error, retryAt,
+ * children, knownChildCount, location) become own properties only when given, and
+ * read `undefined` from the prototype otherwise. A Success costs five fields
+ * instead of eleven; the few shapes that result keep the hot path's reads
+ * polymorphic at worst, never megamorphic.
  */
 export class State {
+  declare readonly type: StateType;
   /** When this state was entered (ms since the epoch). */
-  readonly timestamp: number;
+  declare readonly timestamp: number;
+  /** The value a successful run produced (`undefined` otherwise). */
+  declare readonly result: unknown;
+  /** When the run started (ms), on finished states. */
+  declare readonly startedAt: number | undefined;
+  /** How many attempts were made (1 = no retry). */
+  declare readonly attempts: number;
+  declare readonly message: string | undefined;
+  /** What went wrong, for Failed states. */
+  declare readonly error: ErrorData | undefined;
+  /** For Retrying: when the next attempt starts (ms since the epoch). */
+  declare readonly retryAt: number | undefined;
+  /** For Mapped: the children's states, by map index. */
+  declare readonly children: readonly State[] | undefined;
+  /** For a Mapped state rebuilt from JSON, where only the number of children travels. */
+  declare private readonly knownChildCount: number | undefined;
+  /** Where the result was persisted, when it was (a result backend location). */
+  declare readonly location: string | undefined;
 
   constructor(
-    readonly type: StateType,
-    readonly message: string | undefined = undefined,
-    /** The value a successful run produced (`undefined` otherwise). */
-    readonly result: unknown = undefined,
-    /** What went wrong, for Failed states. */
-    readonly error: ErrorData | undefined = undefined,
-    /** When the run started (ms), on finished states. */
-    readonly startedAt: number | undefined = undefined,
-    /** How many attempts were made (1 = no retry). */
-    readonly attempts = 0,
-    /** For Retrying: when the next attempt starts (ms since the epoch). */
-    readonly retryAt: number | undefined = undefined,
-    /** For Mapped: the children's states, by map index. */
-    readonly children: readonly State[] | undefined = undefined,
+    type: StateType,
+    message: string | undefined = undefined,
+    result: unknown = undefined,
+    error: ErrorData | undefined = undefined,
+    startedAt: number | undefined = undefined,
+    attempts = 0,
+    retryAt: number | undefined = undefined,
+    children: readonly State[] | undefined = undefined,
     timestamp?: number,
-    /** For a Mapped state rebuilt from JSON, where only the number of children travels. */
-    private readonly knownChildCount?: number,
-    /** Where the result was persisted, when it was (a result backend location). */
-    readonly location?: string,
+    knownChildCount?: number,
+    location?: string,
   ) {
+    // The always-present fields first, in one order, so that states share few shapes.
+    this.type = type;
     this.timestamp = timestamp ?? Date.now();
+    this.result = result;
+    this.startedAt = startedAt;
+    this.attempts = attempts;
+    if (message !== undefined) this.message = message;
+    if (error !== undefined) this.error = error;
+    if (retryAt !== undefined) this.retryAt = retryAt;
+    if (children !== undefined) this.children = children;
+    if (knownChildCount !== undefined) this.knownChildCount = knownChildCount;
+    if (location !== undefined) this.location = location;
   }
 
   /** How many children a Mapped state has (also when only the count is known). */

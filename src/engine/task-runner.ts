@@ -58,7 +58,20 @@ export class TaskRunner {
     mapIndex: number | undefined,
     args: readonly unknown[],
   ): MaybePromise<State> {
-    const handlers = node.task.options.onStateChange;
+    const options = node.task.options;
+    const handlers = options.onStateChange;
+    if (
+      handlers === undefined &&
+      options.cacheFor === undefined &&
+      options.cache === undefined &&
+      options.target === undefined &&
+      (this.gate === undefined || options.tags.length === 0)
+    ) {
+      // The common task run: no handlers, cache, target or gate, so straight to its first attempt.
+      const startedAt = Date.now();
+      this.emitRunning(node, mapIndex, startedAt);
+      return this.attempt(node, mapIndex, args, 1, startedAt, undefined, undefined);
+    }
     if (handlers === undefined) return this.begin(node, mapIndex, args, undefined);
     const x = new RunExtras(handlers, new TaskSubject(this.scope, node, mapIndex));
     return then(this.begin(node, mapIndex, args, x), (final) =>
@@ -173,11 +186,11 @@ export class TaskRunner {
     cacheKey: string | undefined,
     x: RunExtras | undefined,
   ): MaybePromise<State> {
-    const running = new State("Running", undefined, undefined, undefined, startedAt);
     if (x === undefined) {
-      this.emit(node, mapIndex, running);
+      this.emitRunning(node, mapIndex, startedAt);
       return this.attempt(node, mapIndex, args, 1, startedAt, cacheKey, undefined);
     }
+    const running = new State("Running", undefined, undefined, undefined, startedAt);
     return this.step(node, mapIndex, x, running, () =>
       this.attempt(node, mapIndex, args, 1, startedAt, cacheKey, x),
     );
@@ -229,6 +242,18 @@ export class TaskRunner {
 
   private emit(node: Ref<unknown>, mapIndex: number | undefined, state: State): void {
     this.reporter?.taskState?.(this.scope.info, node, mapIndex, state);
+  }
+
+  /** Reports Running; the state is made only when a reporter takes task states. */
+  private emitRunning(node: Ref<unknown>, mapIndex: number | undefined, startedAt: number): void {
+    const reporter = this.reporter;
+    if (reporter?.taskState === undefined) return;
+    reporter.taskState(
+      this.scope.info,
+      node,
+      mapIndex,
+      new State("Running", undefined, undefined, undefined, startedAt),
+    );
   }
 
   /**

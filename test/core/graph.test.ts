@@ -65,6 +65,40 @@ describe("building a flow", () => {
     assert.equal(a.size, 6);
   });
 
+  test("a fan-out's nodes share one upstream list, and after() on one changes none of the others", async () => {
+    let first: Ref<number> | undefined;
+    const f = flow(unique("fan-share"), () => {
+      const s = inc(0);
+      const ws = [inc(s), inc(s), inc(s), add(s, 1)];
+      const other = inc(1);
+      first = ws[0]!;
+      ws[1]!.after(other);
+      return { ws };
+    });
+    const nodes = f.graph.nodes;
+    const [, w1, w2, w3, w4] = nodes;
+    assert.deepEqual(
+      [w1, w2, w3, w4].map((n) => n!.upstream),
+      [[0], [0, 5], [0], [0]],
+    );
+    assert.equal(w1!.upstream, w3!.upstream, "one shared array");
+    assert.equal(w3!.upstream, w4!.upstream);
+    assert.equal(first?.afterEdges, undefined);
+    assert.deepEqual(w2!.afterEdges, [5]);
+    assert.deepEqual(
+      [...f.graph.edges()]
+        .filter((e) => e.key === "after")
+        .map((e) => `${e.upstream}>${e.downstream}`),
+      ["inc-5>inc-3"],
+    );
+    const run = await f.run();
+    assert.equal(run.state.type, "Success");
+    assert.deepEqual(
+      [w1, w2, w3, w4].map((n) => run.stateOf(n!.slug).result),
+      [2, 2, 2, 2],
+    );
+  });
+
   test("the builder runs once, on first use", () => {
     let calls = 0;
     const f = flow(unique("once"), () => {

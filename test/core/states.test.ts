@@ -101,6 +101,71 @@ describe("state tree", () => {
   });
 });
 
+describe("State's shape", () => {
+  test("a state owns its five common fields and, of the rare ones, only those given", () => {
+    const success = new State(
+      "Success",
+      undefined,
+      42,
+      undefined,
+      1_000,
+      1,
+      undefined,
+      undefined,
+      1_250,
+    );
+    assert.deepEqual(Object.keys(success), [
+      "type",
+      "timestamp",
+      "result",
+      "startedAt",
+      "attempts",
+    ]);
+    assert.equal(success.message, undefined);
+    assert.equal(success.error, undefined);
+    assert.equal(success.retryAt, undefined);
+    assert.equal(success.children, undefined);
+    assert.equal(success.childCount, undefined);
+    assert.equal(success.location, undefined);
+    // Passing undefined explicitly makes the same object as leaving the argument out.
+    const explicit = new State(
+      "Success",
+      undefined,
+      42,
+      undefined,
+      1_000,
+      1,
+      undefined,
+      undefined,
+      1_250,
+      undefined,
+      undefined,
+    );
+    assert.deepStrictEqual(explicit, success);
+
+    const failed = new State("Failed", "boom", undefined, { type: "Error", message: "boom" }, 1, 2);
+    assert.equal(failed.message, "boom");
+    assert.deepEqual(failed.error, { type: "Error", message: "boom" });
+    assert.ok(Object.keys(failed).includes("message") && Object.keys(failed).includes("error"));
+    const rebuilt = new State(
+      "Mapped",
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      0,
+      undefined,
+      undefined,
+      5,
+      3,
+      "at/x",
+    );
+    assert.equal(rebuilt.childCount, 3);
+    assert.equal(rebuilt.location, "at/x");
+    assert.equal(rebuilt.timestamp, 5);
+  });
+});
+
 describe("toErrorData", () => {
   test("keeps an Error's class name, message, stack and weft code", () => {
     const data = toErrorData(new TypeError("bad type"));

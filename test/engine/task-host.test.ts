@@ -26,6 +26,22 @@ describe("task host", () => {
     assert.deepEqual(out, { ok: true, value: 5 });
   });
 
+  test("a context's signal fires on abort, whether it was read before the abort or after", () => {
+    const early = ctx();
+    const seen = early.signal;
+    assert.equal(seen.aborted, false);
+    assert.equal(early.signal, seen, "the signal is made once");
+    early.abort("timed out");
+    assert.equal(seen.aborted, true);
+    assert.equal(seen.reason, "timed out");
+
+    const late = ctx();
+    late.abort("too late");
+    assert.equal(late.signal.aborted, true);
+    assert.equal(late.signal.reason, "too late");
+    assert.equal(late.logger, late.logger, "the logger is made once");
+  });
+
   test("an async body's value is a promise of the outcome", async () => {
     const out = hostTask(ctx(), async (x: string) => `${x}!`, ["hi"]);
     assert.ok(out instanceof Promise);

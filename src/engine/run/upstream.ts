@@ -23,7 +23,8 @@ import {
 /** Counts one finished upstream state into `s`. */
 export function countState(s: UpstreamSummary, state: State): void {
   s.total++;
-  if (state.isSuccessful()) {
+  if (state.type === "Success") s.successful++;
+  else if (state.isSuccessful()) {
     s.successful++;
     if (state.type === "Skipped") s.skipped++;
   } else if (state.isFailed()) {
@@ -45,11 +46,13 @@ export function summarize(
   s.successful = 0;
   s.failed = 0;
   s.skipped = 0;
-  for (const u of upstream) {
+  for (let k = 0; k < upstream.length; k++) {
+    const u = upstream[k]!;
     if (skip?.has(u)) continue;
     const state = states[u]!;
-    if (state.children === undefined) countState(s, state);
-    else for (const child of state.children) countState(s, child);
+    const children = state.children;
+    if (children === undefined) countState(s, state);
+    else for (let c = 0; c < children.length; c++) countState(s, children[c]!);
   }
 }
 
