@@ -7,6 +7,13 @@
 //   pending list → one setImmediate per tick flushes every queue's pending list
 //   as jobs (`addBulk`) → a worker replies per item (an outcome on the wire,
 //   distributed-protocol.ts) → QueueEvents "completed" settles each waiter.
+// How many task runs a job carries is learnt per task (`jobSize`): the time a
+// worker reports running a job's items, over its items, is a cost per item
+// (an upper bound: a worker interleaves the jobs it holds at once). Long
+// tasks travel one per job (workers share them out evenly, the last one does
+// not wait behind a batch); trivial ones travel by the hundred (one queue
+// round trip for many). Before the first measure, jobs are small enough to
+// give every worker slot several.
 // Besides events, three paths settle waiters: "failed" and "stalled" events,
 // cancellation (jobs withdrawn, a cancel message published to workers), and a
 // watchdog once a second (Redis gone too long, no live worker for a queue,
@@ -96,6 +103,9 @@ interface QueueState {
   /** Since when no live worker serves this queue (0: one does, or unknown). */
   orphanSince: number;
   warned: boolean;
+  /** Live workers serving this queue and their slots, when the run started (at least 1). */
+  readonly workers: number;
+  readonly slots: number;
 }
 
 /** Jobs kept in Redis after they finish (the reply travels in the event; this is for the lost-event sweep). */
@@ -105,6 +115,14 @@ const KEEP_FAILED = { age: 3600, count: 10_000 };
 const REDIS_GONE_LIMIT_MS = 10_000;
 /** A job older than this without its event is looked up (the event stream is capped). */
 const LOST_EVENT_AFTER_MS = 15_000;
+/** About how long one job should keep its worker busy: longer tasks go one per job. */
+const JOB_WORK_MS = 50;
+/** Before the first measure: jobs enough for this many per worker slot. */
+const UNMEASURED_JOBS_PER_SLOT = 4;
+/** Weight of the newest measure in the moving average of a task run's cost. */
+const COST_WEIGHT = 0.3;
+/** The least cost a task run counts for (a job of trivial items reports about 0 ms). */
+const MIN_COST_MS = 0.001;
 
 /**
  * Runs task bodies as BullMQ jobs on `weft worker` processes. The task runner
@@ -112,9 +130,9 @@ const LOST_EVENT_AFTER_MS = 15_000;
  * meaning); a job carries only what a worker needs to run bodies: the storage's
  * JSON and the flow's location (no code, no credentials), the run, and for each
  * task run its slug, map index, attempt and inputs. Invokes arriving in the
- * same tick are coalesced into jobs of up to `maxChunk` task runs, split so that
- * about twice as many jobs as worker slots are in flight: mapping many items
- * costs few queue round trips, and a few long tasks still spread over workers.
+ * same tick are coalesced into jobs of up to `maxChunk` task runs, sized by
+ * what a task run of that queue costs on a worker: mapping many trivial items
+ * costs few queue round trips, and long tasks still spread evenly over workers.
  */
 export class DistributedExecutor implements Executor {
   readonly kind = "distributed";
@@ -134,7 +152,10 @@ export class DistributedExecutor implements Executor {
   private readonly jobs = new Map<string, InFlightJob>();
   private scope: TaskScope | undefined;
   private resultsJson: JobData["results"];
-  private targetJobs = 8;
+  /** Live workers and their slots per queue, read when the run starts. */
+  private readonly served = new Map<string, { workers: number; slots: number }>();
+  /** Task slug → milliseconds a run of it takes on a worker, a moving average. */
+  private readonly costs = new Map<string, number>();
   private nextItem = 1;
   private nextJob = 1;
   private flushing = false;
@@ -168,13 +189,16 @@ export class DistributedExecutor implements Executor {
     this.redis = await connectRedis(this.options.redisUrl, { who: "the distributed executor" });
     this.redis.on("error", () => {});
     try {
-      const workers = await readLiveWorkers(this.redis, this.prefix);
-      const slots = workers
-        .filter((w) => w.queues.includes(this.defaultQueue))
-        .reduce((sum, w) => sum + w.concurrency, 0);
-      this.targetJobs = Math.max(8, 2 * slots);
+      for (const worker of await readLiveWorkers(this.redis, this.prefix)) {
+        for (const queue of worker.queues) {
+          const served = this.served.get(queue) ?? { workers: 0, slots: 0 };
+          served.workers++;
+          served.slots += worker.concurrency;
+          this.served.set(queue, served);
+        }
+      }
     } catch {
-      // Best effort: the default target stands.
+      // Best effort: queues count as served by one worker of 8 slots.
     }
     this.watchdog = setInterval(() => void this.watch(), 1000);
     this.watchdog.unref();
@@ -328,6 +352,7 @@ export class DistributedExecutor implements Executor {
       events.on("stalled", ({ jobId }) => this.stalled(jobId));
       await Promise.all([events.waitUntilReady(), queue.waitUntilReady()]);
     });
+    const served = this.served.get(name);
     state = {
       name,
       queue,
@@ -337,25 +362,50 @@ export class DistributedExecutor implements Executor {
       jobs: 0,
       orphanSince: 0,
       warned: false,
+      workers: Math.max(1, served?.workers ?? 1),
+      slots: Math.max(1, served?.slots ?? 8),
     };
     this.queues.set(name, state);
     return state;
   }
 
-  /** Ships what is pending on one queue as jobs of up to `maxChunk` task runs. */
+  /**
+   * How many task runs each job of `state` carries for `pending`: about
+   * {@link JOB_WORK_MS} of work a job at the cost of the dearest task among
+   * them (never more than leaves each worker two jobs of the run's
+   * `maxInFlight`); while a task among them has no measure yet, enough jobs
+   * for several per worker slot.
+   */
+  private jobSize(state: QueueState, pending: readonly { item: JobItem }[]): number {
+    let cost = 0;
+    let slug = "";
+    for (const p of pending) {
+      if (p.item.slug === slug) continue;
+      slug = p.item.slug;
+      const known = this.costs.get(slug);
+      if (known === undefined) {
+        const spread = UNMEASURED_JOBS_PER_SLOT * state.slots;
+        return Math.max(1, Math.min(this.maxChunk, Math.ceil(pending.length / spread)));
+      }
+      if (known > cost) cost = known;
+    }
+    const spread = Math.ceil(this.maxInFlight / (2 * state.workers));
+    return Math.max(1, Math.min(Math.floor(JOB_WORK_MS / cost), spread, this.maxChunk));
+  }
+
+  /** Ships what is pending on one queue as jobs of {@link jobSize} task runs, sizes even. */
   private async flush(state: QueueState): Promise<void> {
     const pending = state.pending;
     state.pending = [];
     const b = pending.length;
-    // Enough jobs to keep every worker slot busy (twice over), few enough to amortise round trips.
-    const wanted = Math.max(this.targetJobs - state.jobs, Math.ceil(b / this.maxChunk), 1);
-    const count = Math.min(b, wanted);
-    const size = Math.ceil(b / count);
+    const count = Math.ceil(b / this.jobSize(state, pending));
     const scope = this.scope!;
     const bulk: Parameters<Queue["addBulk"]>[0] = [];
     const made: InFlightJob[] = [];
-    for (let at = 0; at < b; at += size) {
-      const slice = pending.slice(at, at + size);
+    for (let j = 0, at = 0; j < count; j++) {
+      const end = Math.round(((j + 1) * b) / count);
+      const slice = pending.slice(at, end);
+      at = end;
       const id = `${scope.info.id}.${this.nextJob++}`;
       const job: InFlightJob = {
         id,
@@ -423,6 +473,16 @@ export class DistributedExecutor implements Executor {
       return;
     }
     const reply = parsed.data;
+    if (reply.ms !== undefined && reply.items.length > 0) {
+      const cost = Math.max(reply.ms / reply.items.length, MIN_COST_MS);
+      let slug = "";
+      for (const waiter of job.waiters.values()) {
+        if (waiter.slug === slug) continue;
+        slug = waiter.slug;
+        const known = this.costs.get(slug);
+        this.costs.set(slug, known === undefined ? cost : known + COST_WEIGHT * (cost - known));
+      }
+    }
     const byId = new Map<number, ItemReply>();
     for (const item of reply.items) byId.set(item.id, item);
     this.settleJob(job, (waiter, id) => {

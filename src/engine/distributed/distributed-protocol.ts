@@ -276,6 +276,8 @@ export const jobReplySchema = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   worker: z.string(),
   items: z.array(itemReplySchema),
+  /** Milliseconds from the first item's start to the last one's end on the worker (sizes later jobs). */
+  ms: z.number().min(0).optional(),
 });
 /** A job's return value. */
 export type JobReply = z.infer<typeof jobReplySchema>;

@@ -15,7 +15,13 @@ import type { Flow } from "../../core/flow.ts";
 import type { Logger, LogRecord } from "../../core/reporter.ts";
 import type { ResultBackend } from "../../core/results.ts";
 import { toErrorData } from "../../core/states.ts";
-import { failure, hostTask, type TaskOutcome, TaskRunContext } from "../task-host.ts";
+import {
+  failure,
+  hostTask,
+  type TaskOutcome,
+  TaskRunContext,
+  type TaskScope,
+} from "../task-host.ts";
 import {
   cancelChannel,
   DEFAULT_PREFIX,
@@ -87,6 +93,17 @@ export interface DistributedWorker {
 
 /** Loaded flows kept per origin (storage + location). */
 const MAX_FLOWS = 32;
+
+/** What the items of one job share. */
+interface JobRun {
+  readonly data: JobData;
+  readonly results: ResultBackend | undefined;
+  /** Earlier starts of this job that stalled (each re-run is the next attempt). */
+  readonly stalls: number;
+  readonly info: TaskScope["info"];
+  /** Aborts when the job's run is cancelled or the job is. */
+  readonly signal: AbortSignal;
+}
 
 class WorkerLoop implements DistributedWorker {
   readonly name: string;
@@ -198,10 +215,13 @@ class WorkerLoop implements DistributedWorker {
     // Each earlier start of this job stalled (its worker stopped): the re-run is the next attempt.
     const stalls = Math.max(0, (job.attemptsStarted ?? 1) - 1);
     let replies: ItemReply[];
+    let ms: number | undefined;
     try {
       const flow = await this.flowFor(data.origin);
       const results = data.results === undefined ? undefined : this.backendFor(data.results);
+      const itemsStarted = performance.now();
       replies = await this.runItems(flow, results, data, stalls, signal);
+      ms = performance.now() - itemsStarted;
     } catch (error) {
       // The flow could not be loaded: every task of the job fails, saying why.
       const failure = toErrorData(error);
@@ -213,7 +233,12 @@ class WorkerLoop implements DistributedWorker {
       }));
     }
     this.logJob(data, replies, performance.now() - started);
-    return { v: PROTOCOL_VERSION, worker: this.name, items: replies };
+    return {
+      v: PROTOCOL_VERSION,
+      worker: this.name,
+      items: replies,
+      ...(ms === undefined ? {} : { ms }),
+    };
   }
 
   private flowFor(origin: JobData["origin"]): Promise<Flow<unknown>> {
@@ -238,7 +263,11 @@ class WorkerLoop implements DistributedWorker {
     return backend;
   }
 
-  /** Runs a job's items; synchronous bodies yield to the event loop between them (lock renewals, cancels). */
+  /**
+   * Runs a job's items; synchronous bodies yield to the event loop between them
+   * (lock renewals, cancels). The items of a job share one abort controller
+   * (cancelling a run or a job aborts them all), not one each.
+   */
   private async runItems(
     flow: Flow<unknown>,
     results: ResultBackend | undefined,
@@ -251,11 +280,22 @@ class WorkerLoop implements DistributedWorker {
       controllers = new Set();
       this.running.set(data.flowRunId, controllers);
     }
-    const out: Promise<ItemReply>[] = [];
+    const controller = new AbortController();
+    const onJobAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", onJobAbort, { once: true });
+    controllers.add(controller);
+    const job: JobRun = {
+      data,
+      results,
+      stalls,
+      info: { id: data.flowRunId, flowName: data.flowName, parameters: data.parameters },
+      signal: controller.signal,
+    };
+    const out: (ItemReply | Promise<ItemReply>)[] = [];
     let lastYield = performance.now();
     try {
       for (const item of data.items) {
-        out.push(this.runItem(flow, results, data, item, stalls, signal, controllers));
+        out.push(this.runItem(flow, job, item));
         if (performance.now() - lastYield > 50) {
           await yieldToEventLoop();
           lastYield = performance.now();
@@ -263,34 +303,22 @@ class WorkerLoop implements DistributedWorker {
       }
       return await Promise.all(out);
     } finally {
+      controllers.delete(controller);
+      signal?.removeEventListener("abort", onJobAbort);
       if (controllers.size === 0) this.running.delete(data.flowRunId);
     }
   }
 
-  private async runItem(
-    flow: Flow<unknown>,
-    results: ResultBackend | undefined,
-    data: JobData,
-    item: JobItem,
-    stalls: number,
-    jobSignal: AbortSignal | undefined,
-    controllers: Set<AbortController>,
-  ): Promise<ItemReply> {
-    const attempt = item.attempt + stalls;
+  /** One item: its outcome as a reply, now when its body and values allow, else a promise. */
+  private runItem(flow: Flow<unknown>, job: JobRun, item: JobItem): ItemReply | Promise<ItemReply> {
+    const attempt = item.attempt + job.stalls;
     const logs: LogRecord[] = [];
-    const controller = new AbortController();
-    const onJobAbort = () => controller.abort(jobSignal?.reason);
-    jobSignal?.addEventListener("abort", onJobAbort, { once: true });
-    controllers.add(controller);
-    let outcome: TaskOutcome;
+    let outcome: TaskOutcome | Promise<TaskOutcome>;
     try {
       const node = flow.graph.node(item.slug);
-      const args = await Promise.all(
-        item.args.map((wire) => this.decode(wire, results, item.slug)),
-      );
       const scope = {
-        info: { id: data.flowRunId, flowName: data.flowName, parameters: data.parameters },
-        signal: controller.signal,
+        info: job.info,
+        signal: job.signal,
         logSink: (record: LogRecord) => logs.push(record),
         results: undefined,
       };
@@ -303,9 +331,54 @@ class WorkerLoop implements DistributedWorker {
         item.loop === undefined ? undefined : decodeInline(item.loop.result),
         item.approved === true,
       );
-      outcome = await hostTask(ctx, node.task.fn, args);
+      const wires = item.args;
+      let byReference = false;
+      for (const wire of wires) if ("r" in wire) byReference = true;
+      if (byReference) {
+        outcome = Promise.all(wires.map((wire) => this.decode(wire, job.results, item.slug))).then(
+          (args) => hostTask(ctx, node.task.fn, args),
+        );
+      } else {
+        const args: unknown[] = new Array(wires.length);
+        for (let k = 0; k < wires.length; k++) args[k] = decodeInline(wires[k]!);
+        outcome = hostTask(ctx, node.task.fn, args);
+      }
+    } catch (error) {
+      // No such task, or an input that cannot be read.
+      outcome = failure(error);
+    }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (settled) => this.reply(job, item, attempt, logs, settled),
+        (error: unknown) => this.reply(job, item, attempt, logs, failure(error)),
+      );
+    }
+    return this.reply(job, item, attempt, logs, outcome);
+  }
+
+  /** An outcome as the item's reply, its value encoded (by reference when large and the run has a backend). */
+  private reply(
+    job: JobRun,
+    item: JobItem,
+    attempt: number,
+    logs: LogRecord[],
+    outcome: TaskOutcome,
+  ): ItemReply | Promise<ItemReply> {
+    try {
       if (outcome.ok) {
-        const value = await this.encode(outcome.value, results, data, item, attempt);
+        const value = this.encode(outcome.value, job, item, attempt);
+        if (value instanceof Promise) {
+          return value.then(
+            (wire) => ({
+              id: item.id,
+              ok: true as const,
+              attempt,
+              value: wire,
+              ...(logs.length ? { logs } : {}),
+            }),
+            (error: unknown) => this.failed(item, attempt, logs, failure(error)),
+          );
+        }
         return { id: item.id, ok: true, attempt, value, ...(logs.length ? { logs } : {}) };
       }
       const directive = outcome.directive;
@@ -314,27 +387,34 @@ class WorkerLoop implements DistributedWorker {
         const result =
           directive.kind === "loop"
             ? this.encodeInline(directive.result, item)
-            : await this.encode(directive.result, results, data, item, attempt);
-        return {
-          id: item.id,
-          ok: false,
-          attempt,
-          ...failureReply(outcome, result),
-          ...(logs.length ? { logs } : {}),
-        };
+            : this.encode(directive.result, job, item, attempt);
+        if (result instanceof Promise) {
+          return result.then(
+            (wire) => this.failed(item, attempt, logs, outcome, wire),
+            (error: unknown) => this.failed(item, attempt, logs, failure(error)),
+          );
+        }
+        return this.failed(item, attempt, logs, outcome, result);
       }
+      return this.failed(item, attempt, logs, outcome);
     } catch (error) {
-      // No such task, an input that cannot be read, or a result that cannot be sent back.
-      outcome = failure(error);
-    } finally {
-      controllers.delete(controller);
-      jobSignal?.removeEventListener("abort", onJobAbort);
+      // A result that cannot be sent back.
+      return this.failed(item, attempt, logs, failure(error));
     }
+  }
+
+  private failed(
+    item: JobItem,
+    attempt: number,
+    logs: LogRecord[],
+    outcome: TaskOutcome,
+    result?: WireValue,
+  ): ItemReply {
     return {
       id: item.id,
       ok: false,
       attempt,
-      ...failureReply(outcome as Extract<TaskOutcome, { ok: false }>),
+      ...failureReply(outcome as Extract<TaskOutcome, { ok: false }>, result),
       ...(logs.length ? { logs } : {}),
     };
   }
@@ -369,13 +449,12 @@ class WorkerLoop implements DistributedWorker {
     }
   }
 
-  private async encode(
+  private encode(
     value: unknown,
-    results: ResultBackend | undefined,
-    data: JobData,
+    job: JobRun,
     item: JobItem,
     attempt: number,
-  ): Promise<WireValue> {
+  ): WireValue | Promise<WireValue> {
     let encoded: ReturnType<typeof encodeValue>;
     try {
       encoded = encodeValue(value);
@@ -389,9 +468,16 @@ class WorkerLoop implements DistributedWorker {
       );
     }
     // Large results go by reference when the run has a result backend; without one they travel inline.
-    if (encoded.bytes <= data.inlineLimitBytes || results === undefined) return encoded.wire;
-    const location = referenceLocation(data.flowRunId, item.slug, item.mapIndex, attempt, "out");
-    return { r: await results.write(value, location) };
+    const results = job.results;
+    if (encoded.bytes <= job.data.inlineLimitBytes || results === undefined) return encoded.wire;
+    const location = referenceLocation(
+      job.data.flowRunId,
+      item.slug,
+      item.mapIndex,
+      attempt,
+      "out",
+    );
+    return results.write(value, location).then((r) => ({ r }));
   }
 
   private logJob(data: JobData, replies: readonly ItemReply[], ms: number): void {

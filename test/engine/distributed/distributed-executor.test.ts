@@ -1,6 +1,7 @@
 // The distributed executor against real Redis and real `weft worker` processes:
 // a mapped flow spread over three workers gives the local run's results; a
-// worker killed with kill -9 mid-task does not stop the flow; a queue no worker
+// worker killed with kill -9 mid-task does not stop the flow, nor one killed
+// mid-batch (each task of the batch reported once, by the re-run); a queue no worker
 // serves, a bad Redis URL, a value that cannot be serialized and an input too
 // large to travel inline each fail with a message that names them.
 import assert from "node:assert/strict";
@@ -18,6 +19,7 @@ import {
   type Squared,
   slowFlow,
   squaresFlow,
+  staggeredFlow,
   unserializableFlow,
   unservedFlow,
 } from "../../fixtures/distributed/dist-flows.ts";
@@ -202,6 +204,92 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
       assert.ok(
         logs.some((r) => r.level === "warn" && r.message.includes(`task slow-1 ran as attempt 2`)),
         `the run's log says so: ${logs.map((r) => r.message).join(" | ")}`,
+      );
+    } finally {
+      await Promise.all(pair.map((w) => w.stop()));
+      await dropPrefix(killPrefix);
+    }
+  });
+
+  test("a worker killed with kill -9 mid-batch: BullMQ re-runs the whole job elsewhere, and each task is reported once, by the re-run", async () => {
+    const killPrefix = uniquePrefix("batch");
+    const pair = await startWorkers(2, {
+      prefix: killPrefix,
+      home: join(tmp, "batch-home"),
+      concurrency: 1,
+      lockDurationMs: 1500,
+    });
+    try {
+      const dir = await mkdtemp(join(tmp, "staggered-"));
+      const count = 40;
+      const successes = new Map<number, number>();
+      const executor = await executorFor(staggeredFlow, { prefix: killPrefix });
+      const running = staggeredFlow.run({
+        parameters: { count, dir },
+        executor,
+        reporter: {
+          taskState: (_run, task, mapIndex, state) => {
+            if (
+              task.slug.startsWith("staggered") &&
+              mapIndex !== undefined &&
+              state.type === "Success"
+            )
+              successes.set(mapIndex, (successes.get(mapIndex) ?? 0) + 1);
+          },
+        },
+      });
+      // Wait for a worker with a job half done: one item of it finished, another still running.
+      const pidOf = async (name: string) => Number(await readFile(join(dir, name), "utf8"));
+      let victim: number | undefined;
+      let finished: number[] = [];
+      let unfinished: number[] = [];
+      for (let i = 0; i < 400 && victim === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        const files = await readdir(dir);
+        const started = files.filter((f) => f.startsWith("start-") && f.endsWith("-1"));
+        const done = new Set(files.filter((f) => f.startsWith("done-")));
+        for (const name of started) {
+          const index = Number(name.split("-")[1]);
+          if (done.has(`done-${index}-1`)) continue;
+          const pid = await pidOf(name);
+          // Items of one job are consecutive runs of five (the executor sizes the first jobs
+          // at count / (4 × slots) = 5): a finished sibling in the same run of five.
+          const base = index - (index % 5);
+          const siblings = [0, 1, 2, 3, 4].map((k) => base + k);
+          const doneHere: number[] = [];
+          for (const k of siblings) {
+            if (done.has(`done-${k}-1`) && (await pidOf(`done-${k}-1`)) === pid) doneHere.push(k);
+          }
+          if (doneHere.length === 0) continue;
+          process.kill(pid, "SIGKILL");
+          victim = pid;
+          finished = doneHere;
+          unfinished = siblings.filter((k) => !doneHere.includes(k));
+          break;
+        }
+      }
+      assert.ok(victim !== undefined, "a worker was found mid-batch");
+      const run = await running;
+      assert.equal(run.state.type, "Success", run.state.message);
+      const out = run.outputs.done as { i: number; pid: number; attempt: number }[];
+      assert.equal(out.length, count);
+      for (let i = 0; i < count; i++) {
+        assert.equal(successes.get(i), 1, `task staggered[${i}] is reported once`);
+        assert.equal(out[i]!.i, i);
+      }
+      for (const k of [...finished, ...unfinished]) {
+        assert.equal(
+          out[k]!.attempt,
+          2,
+          `staggered[${k}] of the killed batch ran again, as attempt 2`,
+        );
+        assert.notEqual(out[k]!.pid, victim, `staggered[${k}] ran again on the other worker`);
+      }
+      const reruns = (await readdir(dir)).filter((f) => f.startsWith("done-") && f.endsWith("-2"));
+      assert.deepEqual(
+        reruns.map((f) => Number(f.split("-")[1])).sort((a, b) => a - b),
+        [...finished, ...unfinished].sort((a, b) => a - b),
+        "only the killed batch ran twice",
       );
     } finally {
       await Promise.all(pair.map((w) => w.stop()));
