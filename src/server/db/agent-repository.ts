@@ -122,7 +122,18 @@ export class AgentRepository {
       const cancelling: NonNullable<AgentHeartbeatResponse["cancelling"]> = [];
       if (row === undefined || !beatRuns) return { row, cancelling };
       // Every run it holds beats in one statement a chunk; those being cancelled are answered.
-      for (const ids of chunks([...report.holding], this.ctx.connection.maxParameters)) {
+      // In id order, locked first, as a batch of run writes locks its runs (run-batch.ts):
+      // two transactions touching many runs take their locks in one order, so cannot deadlock.
+      const sorted = [...report.holding].sort();
+      for (const ids of chunks(sorted, this.ctx.connection.maxParameters)) {
+        if (this.ctx.dialect === "postgres")
+          await trx
+            .selectFrom("flow_runs")
+            .select("id")
+            .where("id", "in", ids)
+            .orderBy("id")
+            .forUpdate()
+            .execute();
         await trx
           .updateTable("flow_runs")
           .set({ heartbeat_at: now })

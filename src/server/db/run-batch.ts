@@ -8,6 +8,8 @@
 // error, and the others go on, so one lost run never fails the runs batched beside it.
 // A failure of the database itself (anything that is not a WeftError, or
 // DATABASE_UNAVAILABLE) fails the whole batch, which the client retries.
+// On PostgreSQL the batch first locks every run it names, in id order (as the agent
+// heartbeat does), so that it cannot deadlock with another many-run transaction.
 // Each write keeps the rules of its single-write route: flow-run states are
 // versioned and checked against the state tree (run-state-write.ts), task-run states
 // are a batch of their own, all or none (task-run-batch.ts), logs name existing runs.
@@ -16,6 +18,7 @@ import { isWeftError } from "../../core/errors.ts";
 import { isStateA, type StateType } from "../../core/states.ts";
 import type { RunWrite, RunWriteResult } from "../../serialization/api-schemas.ts";
 import { insertLogs } from "./log-repository.ts";
+import { chunks } from "./records.ts";
 import { writeRunState } from "./run-state-write.ts";
 import type { SqlContext } from "./sql-context.ts";
 import type { Tables } from "./tables.ts";
@@ -37,6 +40,7 @@ export function applyRunWrites(
   statusOf: StatusOfCode,
 ): Promise<RunBatchOutcome> {
   return ctx.write(async (trx) => {
+    await lockRuns(ctx, trx, writes);
     const results: RunWriteResult[] = new Array(writes.length);
     let rescheduled = false;
     for (let i = 0; i < writes.length; i++) {
@@ -64,6 +68,35 @@ export function applyRunWrites(
     }
     return { results, rescheduled };
   });
+}
+
+/**
+ * PostgreSQL: locks every run the batch names up front, in id order, as the agent
+ * heartbeat does (agent-repository.ts), so that two transactions touching many runs
+ * take their locks in one order and cannot deadlock. SQLite has one writer.
+ */
+async function lockRuns(
+  ctx: SqlContext,
+  trx: Kysely<Tables>,
+  writes: readonly RunWrite[],
+): Promise<void> {
+  if (ctx.dialect !== "postgres") return;
+  const ids = new Set<string>();
+  for (const w of writes) {
+    if (w.kind === "flowRunState") ids.add(w.flowRunId);
+    else if (w.kind === "taskRunStates") for (const t of w.states) ids.add(t.flowRunId);
+    else for (const l of w.logs) ids.add(l.flowRunId);
+  }
+  const sorted = [...ids].sort();
+  for (const part of chunks(sorted, ctx.connection.maxParameters)) {
+    await trx
+      .selectFrom("flow_runs")
+      .select("id")
+      .where("id", "in", part)
+      .orderBy("id")
+      .forUpdate()
+      .execute();
+  }
 }
 
 async function applyOne(
