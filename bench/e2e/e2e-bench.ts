@@ -1,20 +1,22 @@
 // The end-to-end benchmark of issue 6, against a real `weft up` (SQLite, its
 // local agent) on an ephemeral port:
 //
-//   node --import tsx bench/e2e/e2e-bench.ts [--runs 30] [--backlog 2000] [--concurrency 64] [--throughput-only]
+//   node --import tsx bench/e2e/e2e-bench.ts [--runs 30] [--backlog 5000] [--concurrency 64] [--agents 1] [--throughput-only]
 //
 // latency rows: from the API's create-run call (what `weft run --remote` makes)
 //   to the first task starting, i.e. the task run's Running timestamp (taken by
 //   the engine where the task runs) minus the moment the create request was
 //   sent; runs one after the other, one warm-up run not counted. Local
-//   environment (target p50 <= 100 ms) and subprocess (target p50 <= 350 ms, the package issue's).
+//   environment (target p50 <= 10 ms, issue 16) and subprocess (target p50 <= 350 ms, the package issue's).
 // throughput row: a backlog of one-task runs (local environment) is created
 //   first, then one `weft agent start --concurrency N` drains it; runs completed
-//   per second = backlog / (last run's end - first run's start). Target >= 200/s.
+//   per second = backlog / (last run's end - first run's start). Target >= 1000/s
+//   (issue 16); `--agents 2` drains it with two agents.
 //
 // The weft processes run dist/ (bin/weft.js): it is rebuilt first when src/ is
 // newer, as npm test does. A table on stdout; progress and the load average on stderr.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../src/client/api-client.ts";
@@ -67,6 +69,17 @@ async function latency(up: ServerProcess, flowId: string, runs: number): Promise
   return samples;
 }
 
+/** User + system CPU time of processes, in ms (Linux: /proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10;
+}
+
 async function allRuns(api: ApiClient, flowId: string): Promise<FlowRunRecord[]> {
   const runs: FlowRunRecord[] = [];
   let cursor: string | undefined;
@@ -93,6 +106,7 @@ async function throughput(
   backlog: number,
   concurrency: number,
   home: string,
+  agents: number,
 ): Promise<number> {
   const createStart = Date.now();
   for (let i = 0; i < backlog; i += 50) {
@@ -101,26 +115,41 @@ async function throughput(
     );
   }
   log(`created ${backlog} runs in ${Date.now() - createStart} ms; starting the agent`);
-  const agent = await startAgentProcess({
-    home,
-    api: up.url,
-    name: "bench-throughput",
-    labels: [THROUGHPUT_LABEL],
-    concurrency,
-  });
+  const started = await Promise.all(
+    Array.from({ length: agents }, (_, i) =>
+      startAgentProcess({
+        home,
+        api: up.url,
+        name: `bench-throughput-${i + 1}`,
+        labels: [THROUGHPUT_LABEL],
+        concurrency,
+      }),
+    ),
+  );
+  // CPU time of the server and the agents while the backlog drains, per run: what the
+  // machine's load does not change much (the rate it bounds is 2 cores / this).
+  const cpuBefore = cpuMs([up.pid, ...started.map((a) => a.pid)]);
   try {
+    // While the backlog drains, only one cheap question a poll (any run not finished yet?),
+    // so that the benchmark's own reads cost the server little; the full list once at the end.
     for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const runs = await allRuns(up.api, flowId);
-      if (runs.some((r) => r.state.type === "Failed")) throw new Error("a throughput run failed");
-      if (runs.every((r) => r.state.type === "Success")) {
-        const first = Math.min(...runs.map((r) => Date.parse(r.startTime!)));
-        const last = Math.max(...runs.map((r) => Date.parse(r.endTime!)));
-        return backlog / ((last - first) / 1000);
-      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const open = await up.api.listFlowRuns({
+        flowId,
+        state: "Scheduled,Submitted,Running",
+        limit: 1,
+      });
+      if (open.items.length === 0) break;
     }
+    const cpu = cpuMs([up.pid, ...started.map((a) => a.pid)]) - cpuBefore;
+    log(`server + agents CPU: ${(cpu / backlog).toFixed(2)} ms a run (${cpu} ms in all)`);
+    const runs = await allRuns(up.api, flowId);
+    if (runs.some((r) => r.state.type !== "Success")) throw new Error("a throughput run failed");
+    const first = Math.min(...runs.map((r) => Date.parse(r.startTime!)));
+    const last = Math.max(...runs.map((r) => Date.parse(r.endTime!)));
+    return backlog / ((last - first) / 1000);
   } finally {
-    await agent.stop();
+    await Promise.all(started.map((a) => a.stop()));
   }
 }
 
@@ -132,7 +161,8 @@ async function main(): Promise<void> {
   );
   if (build.status !== 0) throw new Error("node scripts/build.js --if-stale --js failed");
   const runs = option("--runs", 30);
-  const backlog = option("--backlog", 2000);
+  const backlog = option("--backlog", 5000);
+  const agents = option("--agents", 1);
   const concurrency = option("--concurrency", 64);
   const home = tempDir("bench");
   log(`load average ${load()}; starting weft up`);
@@ -154,7 +184,7 @@ async function main(): Promise<void> {
     const latencyRows = process.argv.includes("--throughput-only")
       ? []
       : ([
-          ["local", local, 100],
+          ["local", local, 10],
           ["subprocess", sub, 350],
         ] as const);
     for (const [name, flow, target] of latencyRows) {
@@ -170,13 +200,13 @@ async function main(): Promise<void> {
       ]);
     }
     log(`throughput: a backlog of ${backlog} runs, load average ${load()}`);
-    const perSecond = await throughput(up, thr.flows[0]!.id, backlog, concurrency, home);
+    const perSecond = await throughput(up, thr.flows[0]!.id, backlog, concurrency, home, agents);
     rows.push([
-      `runs/s, one agent, concurrency ${concurrency} (local)`,
+      `runs/s, ${agents === 1 ? "one agent" : `${agents} agents`}, concurrency ${concurrency} (local)`,
       perSecond.toFixed(0),
       "",
-      "≥ 200/s",
-      perSecond >= 200 ? "yes" : "no",
+      "≥ 1000/s",
+      perSecond >= 1000 ? "yes" : "no",
     ]);
     const header = ["measure", "p50 / value", "p99", "target", "met"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -24,6 +24,7 @@ import type { UnreadableClaim } from "../client/api-client.ts";
 import { createApiReporter, type ReportingApi, taskRunKey } from "../client/api-reporter.ts";
 import { createApiTaskGate, type TaskGateApi } from "../client/api-task-gate.ts";
 import { retryTransient, sleep } from "../client/backoff.ts";
+import { createRunWritesBatcher, type RunWritesApi } from "../client/run-writes-batcher.ts";
 import { isWeftError } from "../core/errors.ts";
 import type { Logger } from "../core/reporter.ts";
 import { State, toErrorData } from "../core/states.ts";
@@ -37,7 +38,12 @@ import {
   environmentRegistry,
   reapLeftovers,
 } from "../environments/registry.ts";
-import type { AgentRecord, ClaimedRun, FlowRunDetail } from "../serialization/api-schemas.ts";
+import type {
+  AgentHeartbeatResponse,
+  AgentRecord,
+  ClaimedRun,
+  FlowRunDetail,
+} from "../serialization/api-schemas.ts";
 import { crashLogMessage } from "../serialization/crash-report.ts";
 import { checkDeployment } from "../serialization/deployment.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
@@ -51,8 +57,15 @@ export interface AgentApi extends ReportingApi, TaskGateApi {
     labels: string[];
     concurrency: number;
   }): Promise<AgentRecord>;
-  /** `runs`: the runs the agent holds (deploying or executing), so the server frees the others it claimed for it. */
-  heartbeatAgent(id: string, runs?: readonly string[]): Promise<AgentRecord>;
+  /**
+   * `runs`: the runs the agent holds (deploying or executing), so the server frees the others
+   * it claimed for it; with `runStates`, their heartbeats too, answering those being cancelled.
+   */
+  heartbeatAgent(
+    id: string,
+    runs?: readonly string[],
+    options?: { runStates?: boolean },
+  ): Promise<AgentHeartbeatResponse>;
   claimFlowRuns(
     agentId: string,
     options: {
@@ -65,6 +78,8 @@ export interface AgentApi extends ReportingApi, TaskGateApi {
   ): Promise<ClaimedRun[]>;
   heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
   getFlowRun(id: string): Promise<FlowRunDetail>;
+  /** Writes of many runs in one request: when present, every run's reporter writes through one batch. */
+  writeRuns?: RunWritesApi["writeRuns"];
 }
 
 /** How an agent runs. */
@@ -141,7 +156,9 @@ export interface Agent {
 
 interface ActiveRun {
   readonly controller: AbortController;
-  readonly finished: Promise<void>;
+  finished: Promise<void>;
+  /** Hears that the server is cancelling the run (the agent heartbeat's answer). */
+  cancelled: ((state: SerializedState, version: number) => void) | undefined;
   /** Set when the agent gives up on the run while stopping: its final state is not sent. */
   abandoned: boolean;
 }
@@ -149,6 +166,8 @@ interface ActiveRun {
 const DEFAULT_ENVIRONMENT = { type: "local", schemaVersion: 1, labels: [] };
 /** The most runs one claim request may ask for (the API refuses more); more free slots claim again. */
 const MAX_CLAIM = 100;
+/** How long a busy agent gathers freed slots before it claims for them. */
+const CLAIM_GATHER_MS = 2;
 
 /**
  * Starts an agent: it registers (retrying while the server is unreachable or
@@ -163,11 +182,16 @@ export function startAgent(options: AgentOptions): Agent {
   const labels = [...(options.labels ?? [])];
   const concurrency = options.concurrency ?? 4;
   const heartbeatMs = options.heartbeatIntervalMs ?? 5000;
+  const claimBatch = Math.max(1, Math.floor(concurrency / 4));
   const stopping = new AbortController();
   const active = new Map<string, ActiveRun>();
   let id: string | undefined;
   let wake: (() => void) | undefined;
   const host: EnvironmentHost & { owner: string } = { ...options.host, owner: name };
+  // Every run's flow-run states, task states and logs go out together: one request per batch.
+  const writeRuns = api.writeRuns?.bind(api);
+  const reporting: ReportingApi =
+    writeRuns === undefined ? api : createRunWritesBatcher({ writeRuns });
 
   /** What an earlier agent of this name left (killed -9: its containers) goes first. */
   async function reap(): Promise<void> {
@@ -209,11 +233,18 @@ export function startAgent(options: AgentOptions): Agent {
     }
     const beat = setInterval(() => {
       // The runs it holds: a claim the server committed whose answer was lost is not among them.
-      api.heartbeatAgent(id!, [...active.keys()]).catch(async (error: unknown) => {
-        if (isWeftError(error) && error.code === "AGENT_NOT_FOUND")
-          id = await register().catch(() => id);
-        else log.warn(`agent heartbeat failed: ${describe(error)}`);
-      });
+      // One request beats for the agent and every run it holds, and says which are cancelled.
+      api
+        .heartbeatAgent(id!, [...active.keys()], { runStates: true })
+        .then((answer) => {
+          for (const c of answer.cancelling ?? [])
+            active.get(c.id)?.cancelled?.(c.state, c.version);
+        })
+        .catch(async (error: unknown) => {
+          if (isWeftError(error) && error.code === "AGENT_NOT_FOUND")
+            id = await register().catch(() => id);
+          else log.warn(`agent heartbeat failed: ${describe(error)}`);
+        });
     }, heartbeatMs);
     beat.unref();
     let failures = 0;
@@ -224,6 +255,22 @@ export function startAgent(options: AgentOptions): Agent {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
+          wake = undefined;
+          // Claims in batches across runs: a busy agent whose runs end one by one claims
+          // when a quarter of its slots are free, or 2 ms after the first one was, not
+          // once per ended run (each claim is a request and a transaction).
+          if (concurrency - active.size < claimBatch) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, CLAIM_GATHER_MS);
+              wake = () => {
+                if (concurrency - active.size >= claimBatch || stopping.signal.aborted) {
+                  clearTimeout(timer);
+                  resolve();
+                }
+              };
+            });
+            wake = undefined;
+          }
           continue;
         }
         let claimed: ClaimedRun[];
@@ -299,41 +346,50 @@ export function startAgent(options: AgentOptions): Agent {
     const entry: ActiveRun = {
       controller,
       abandoned: false,
-      finished: executeRun(claimed, controller, () => entry.abandoned)
-        .catch((error: unknown) => log.error(`run ${runId}: ${describe(error)}`))
-        .finally(() => {
-          active.delete(runId);
-          wake?.();
-          wake = undefined;
-        }),
+      finished: Promise.resolve(),
+      cancelled: undefined,
     };
+    entry.finished = executeRun(claimed, controller, entry)
+      .catch((error: unknown) => log.error(`run ${runId}: ${describe(error)}`))
+      .finally(() => {
+        active.delete(runId);
+        // The waiter decides whether this is enough to go on (it clears `wake` when it does).
+        wake?.();
+      });
     active.set(runId, entry);
   }
 
   async function executeRun(
     claimed: ClaimedRun,
     controller: AbortController,
-    abandoned: () => boolean,
+    entry: ActiveRun,
   ): Promise<void> {
+    const abandoned = () => entry.abandoned;
     const { run } = claimed;
     log.info(`run ${run.id} of flow ${claimed.flowName}: claimed (claim ${run.claimCount})`);
-    let detail: FlowRunDetail | undefined;
-    try {
-      detail = await retryTransient(() => api.getFlowRun(run.id), { deadlineMs: 60_000 });
-    } catch (error) {
-      log.warn(`run ${run.id}: could not read its task runs (${describe(error)}); every task runs`);
+    // The claim answer carries what earlier claims recorded; an older server's does not.
+    let taskRuns = claimed.taskRuns;
+    if (taskRuns === undefined) {
+      try {
+        taskRuns = (await retryTransient(() => api.getFlowRun(run.id), { deadlineMs: 60_000 }))
+          .taskRuns;
+      } catch (error) {
+        log.warn(
+          `run ${run.id}: could not read its task runs (${describe(error)}); every task runs`,
+        );
+      }
     }
     const versions = new Map<string, number>();
     const succeeded = new Set<string>();
-    for (const t of detail?.taskRuns ?? []) {
+    for (const t of taskRuns ?? []) {
       const key = taskRunKey(t.slug, t.mapIndex);
       versions.set(key, t.version);
       if (new State(t.state.type).isSuccessful()) succeeded.add(key);
     }
-    const restarted = detail?.taskRuns.some((t) => t.state.type === "Success") ?? false;
+    const restarted = taskRuns?.some((t) => t.state.type === "Success") ?? false;
 
     const reporter = createApiReporter({
-      api,
+      api: reporting,
       flowRunId: run.id,
       flowRunVersion: run.version,
       claim: run.claimCount,
@@ -354,18 +410,13 @@ export function startAgent(options: AgentOptions): Agent {
       parameters: run.parameters,
       taskCount: 0,
     };
-    const beat = setInterval(() => {
-      api
-        .heartbeatFlowRun(run.id)
-        .then(({ state, version }) => {
-          if (state.type !== "Cancelling" && state.type !== "Cancelled") return;
-          // Cancelling is a change this run accepts: its final Cancelled must carry the new version.
-          if (state.type === "Cancelling") reporter.adopt(version);
-          controller.abort(new Error("the run was cancelled"));
-        })
-        .catch((error: unknown) => log.warn(`run ${run.id}: heartbeat failed: ${describe(error)}`));
-    }, heartbeatMs);
-    beat.unref();
+    // The run's heartbeat is the agent's (one request for every run it holds), which answers
+    // the runs being cancelled.
+    entry.cancelled = (state, version) => {
+      // Cancelling is a change this run accepts: its final Cancelled must carry the new version.
+      if (state.type === "Cancelling") reporter.adopt(version);
+      controller.abort(new Error("the run was cancelled"));
+    };
 
     let environment: Environment | undefined;
     const ctx = {
@@ -428,8 +479,9 @@ export function startAgent(options: AgentOptions): Agent {
       const result = await environment.execute(storage, claimed.location, ctx);
       if (abandoned()) return;
       if (result.crashed) {
-        // No final state: heartbeats stop with this function, and run health reschedules the run.
-        clearInterval(beat);
+        // No final state: heartbeats stop with this run (the agent's list drops it), and run
+        // health reschedules the run.
+        entry.cancelled = undefined;
         const why = crashLogMessage(result.state.message ?? result.state.type);
         log.warn(`run ${run.id}: ${why}`);
         // Its logs keep why, for whoever reads the run (its final state will be run health's).
@@ -439,7 +491,7 @@ export function startAgent(options: AgentOptions): Agent {
       }
       reporter.flowState(info, result.state);
     } finally {
-      clearInterval(beat);
+      entry.cancelled = undefined;
       if (!abandoned()) await reporter.close();
       await environment
         ?.teardown?.(ctx)

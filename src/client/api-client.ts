@@ -18,9 +18,11 @@ import type { LogRecord } from "../core/reporter.ts";
 import {
   type AcquireSlotsRequest,
   type AcquireSlotsResponse,
+  type AgentHeartbeatResponse,
   type AgentRecord,
   type ApiToken,
   acquireSlotsResponseSchema,
+  agentHeartbeatResponseSchema,
   agentRecordSchema,
   apiErrorSchema,
   apiTokenSchema,
@@ -49,9 +51,12 @@ import {
   logEntrySchema,
   pageSchema,
   type RegisterFlowResponse,
+  type RunWrite,
+  type RunWriteResult,
   readyResponseSchema,
   registerFlowResponseSchema,
   releaseSlotsResponseSchema,
+  runWritesResponseSchema,
   type SessionResponse,
   sessionResponseSchema,
   setTaskRunStatesResponseSchema,
@@ -203,6 +208,12 @@ export interface ApiClient {
 
   /** Applies the writes all or none; answers each write's new version, in order. */
   setTaskRunStates(writes: readonly TaskRunStateWrite[]): Promise<number[]>;
+  /**
+   * Writes of many runs in one request and one transaction, each applied whole or
+   * refused alone; answers one result per write, in order (a refused one carries
+   * its error: {@link runWriteError} makes it the error its own route would throw).
+   */
+  writeRuns(writes: readonly RunWrite[]): Promise<RunWriteResult[]>;
   ingestLogs(records: readonly LogRecord[]): Promise<void>;
 
   registerAgent(input: {
@@ -216,7 +227,15 @@ export interface ApiClient {
    * Says the agent is alive; `runs` (the ids of the runs it holds) lets the
    * server give back claimed runs whose answer never reached it.
    */
-  heartbeatAgent(id: string, runs?: readonly string[]): Promise<AgentRecord>;
+  /**
+   * `runs`: the runs the agent holds; with `runStates`, their heartbeats are recorded too
+   * and the answer's `cancelling` lists those being cancelled.
+   */
+  heartbeatAgent(
+    id: string,
+    runs?: readonly string[],
+    options?: { runStates?: boolean },
+  ): Promise<AgentHeartbeatResponse>;
   /**
    * Claims up to `limit` due runs; with `waitMs`, the server holds the request
    * until one becomes due (long poll). `signal` ends the wait (the call then
@@ -356,6 +375,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
           states: writes,
         })
       ).versions,
+    writeRuns: async (writes) =>
+      (await call("POST", "/api/run-writes", runWritesResponseSchema, { writes })).results,
     ingestLogs: async (records) => {
       await call("POST", "/api/logs", ingestLogsResponseSchema, { logs: records });
     },
@@ -363,12 +384,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     registerAgent: (input) => call("POST", "/api/agents", agentRecordSchema, input),
     listAgents: async () => (await call("GET", "/api/agents", listSchema(agentRecordSchema))).items,
     getAgent: (agentId) => call("GET", `/api/agents/${id(agentId)}`, agentRecordSchema),
-    heartbeatAgent: (agentId, runs) =>
+    heartbeatAgent: (agentId, runs, o = {}) =>
       call(
         "POST",
         `/api/agents/${id(agentId)}/heartbeat`,
-        agentRecordSchema,
-        runs === undefined ? {} : { runs: [...runs] },
+        agentHeartbeatResponseSchema,
+        runs === undefined
+          ? {}
+          : { runs: [...runs], ...(o.runStates === true ? { runStates: true } : {}) },
       ),
     claimFlowRuns: async (agentId, o = {}) =>
       readClaimedRuns(
@@ -485,6 +508,19 @@ function unreachable(base: string, error: unknown): ApiError {
     cause: error,
     hint: "is `weft up` or `weft server start` running there? Set the address with --api or WEFT_API_URL",
   });
+}
+
+/** The error a refused write of a batch would have thrown from its own route. */
+export function runWriteError(result: Extract<RunWriteResult, { ok: false }>): ApiError {
+  const { code, message, hint } = result.error;
+  const extra = hint === undefined ? {} : { hint };
+  if (KNOWN_CODES.has(code)) return new ApiError(code as ErrorCode, message, result.status, extra);
+  return new ApiError(
+    "API_ERROR",
+    `${message} (${code}, HTTP ${result.status})`,
+    result.status,
+    extra,
+  );
 }
 
 function errorFrom(

@@ -315,6 +315,55 @@ export const ingestLogsRequestSchema = z.strictObject({
     .min(1)
     .max(10_000),
 });
+// ── batches of writes across runs ────────────────────────────────────────────
+
+/**
+ * One write of a batch (POST /api/run-writes): a flow run's state (as
+ * POST /api/flow-runs/:id/state), task-run states (as POST /api/task-run-states,
+ * all or none within the write) or log records (as POST /api/logs).
+ */
+export const runWriteSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    kind: z.literal("flowRunState"),
+    flowRunId: id,
+    state: stateSchema,
+    version: boundedInt(1),
+  }),
+  z.strictObject({
+    kind: z.literal("taskRunStates"),
+    states: setTaskRunStatesRequestSchema.shape.states,
+  }),
+  z.strictObject({ kind: z.literal("logs"), logs: ingestLogsRequestSchema.shape.logs }),
+]);
+export type RunWrite = z.infer<typeof runWriteSchema>;
+/** POST /api/run-writes: writes of many runs, each applied whole or refused alone. */
+export const runWritesRequestSchema = z.strictObject({
+  writes: z.array(runWriteSchema).min(1).max(1000),
+});
+/**
+ * The outcome of one write of a batch: `version` (a flow-run state's new row
+ * version), `versions` (each task-run state's) or `count` (log records stored); or
+ * the error and HTTP status it would have had alone.
+ */
+export const runWriteResultSchema = z.union([
+  z.strictObject({
+    ok: z.literal(true),
+    version: z.int().optional(),
+    versions: z.array(z.int()).optional(),
+    count: z.int().optional(),
+  }),
+  z.strictObject({
+    ok: z.literal(false),
+    status: z.int(),
+    error: apiErrorSchema.shape.error,
+  }),
+]);
+export type RunWriteResult = z.infer<typeof runWriteResultSchema>;
+/** Answer of POST /api/run-writes: one result per write, in order. */
+export const runWritesResponseSchema = z.strictObject({
+  results: z.array(runWriteResultSchema),
+});
+
 /** A stored log record. */
 export const logEntrySchema = logRecordSchema.extend({ id: z.string() });
 export type LogEntry = z.infer<typeof logEntrySchema>;
@@ -350,8 +399,23 @@ export type AgentRecord = z.infer<typeof agentRecordSchema>;
  */
 export const agentHeartbeatRequestSchema = z.strictObject({
   runs: z.array(id).max(10_000).optional(),
+  /**
+   * With `runs`: record each run's heartbeat too, and answer those being cancelled
+   * (`cancelling`), so one request beats for every run an agent holds.
+   */
+  runStates: z.boolean().optional(),
 });
 export type AgentHeartbeatRequest = z.infer<typeof agentHeartbeatRequestSchema>;
+/**
+ * POST /api/agents/:id/heartbeat answer: the agent; with `runStates`, the runs of the
+ * list that are Cancelling or Cancelled, with their state and row version.
+ */
+export const agentHeartbeatResponseSchema = agentRecordSchema.extend({
+  cancelling: z
+    .array(z.strictObject({ id, state: stateSchema, version: z.int().min(1) }))
+    .optional(),
+});
+export type AgentHeartbeatResponse = z.infer<typeof agentHeartbeatResponseSchema>;
 
 /** POST /api/agents/:id/claim: up to `limit` due runs; waits up to `waitMs` for one to become due. */
 export const claimRequestSchema = z.strictObject({
@@ -365,6 +429,11 @@ export const claimedRunSchema = z.strictObject({
   storage: typedObjectSchema.optional(),
   environment: typedObjectSchema.optional(),
   location: z.string().optional(),
+  /**
+   * The run's task runs as the server holds them (a rescheduled run's earlier work), so
+   * the agent need not read the run again; absent from servers before 0.x.
+   */
+  taskRuns: z.array(taskRunRecordSchema).optional(),
 });
 export type ClaimedRun = z.infer<typeof claimedRunSchema>;
 export const claimResponseSchema = z.strictObject({ runs: z.array(claimedRunSchema) });

@@ -24,6 +24,7 @@ import {
   acquireSlotsRequestSchema,
   acquireSlotsResponseSchema,
   agentHeartbeatRequestSchema,
+  agentHeartbeatResponseSchema,
   agentRecordSchema,
   apiTokenSchema,
   claimRequestSchema,
@@ -55,6 +56,8 @@ import {
   releaseSlotsRequestSchema,
   releaseSlotsResponseSchema,
   resumeFlowRunRequestSchema,
+  runWritesRequestSchema,
+  runWritesResponseSchema,
   sessionResponseSchema,
   setConcurrencyLimitRequestSchema,
   setFlowRunStateRequestSchema,
@@ -67,6 +70,7 @@ import type { SerializedFlow } from "../../serialization/schemas.ts";
 import type { ServerDb } from "../db/server-db.ts";
 import { allows, type Caller, type RequiredScope, widestScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
+import { statusOfCode } from "./errors.ts";
 import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
 import { acquireWithWait } from "./slot-wait.ts";
 
@@ -382,6 +386,20 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         return { count: body.logs.length };
       },
     }),
+    route({
+      method: "post",
+      path: "/api/run-writes",
+      operationId: "writeRuns",
+      summary:
+        "Apply writes of many runs in one transaction (flow-run states, task-run states, logs), each whole or refused alone: one stale or invalid write answers its own error and the others are applied; answers one result per write, in order.",
+      scope: "agent",
+      body: runWritesRequestSchema,
+      response: runWritesResponseSchema,
+      errors: [],
+      handle: async ({ body }) => ({
+        results: await db.runs.writeBatch(body.writes, statusOfCode),
+      }),
+    }),
 
     // ── agents ──
     route({
@@ -427,10 +445,10 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       path: "/api/agents/:id/heartbeat",
       operationId: "heartbeatAgent",
       summary:
-        "Record that an agent is alive; with `runs` (the runs it holds), its claimed runs missing from the list go back to Scheduled.",
+        "Record that an agent is alive; with `runs` (the runs it holds), its claimed runs missing from the list go back to Scheduled; with `runStates` too, every listed run's heartbeat is recorded and the listed runs being cancelled are answered in `cancelling` (each run's own answer, as its heartbeat route would give it).",
       scope: "agent",
       body: agentHeartbeatRequestSchema,
-      response: agentRecordSchema,
+      response: agentHeartbeatResponseSchema,
       errors: ["AGENT_NOT_FOUND"],
       handle: ({ params, body }) =>
         db.agents.heartbeat(
@@ -440,6 +458,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
             : {
                 holding: body.runs,
                 claimedBefore: new Date(Date.now() - (deps.claimAnswerGraceMs ?? 10_000)),
+                runStates: body.runStates === true,
               },
         ),
     }),

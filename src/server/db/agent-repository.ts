@@ -13,8 +13,9 @@
 //   own, as before the split: a run that started meanwhile is left alone.
 import { randomUUID } from "node:crypto";
 import { WeftError } from "../../core/errors.ts";
-import type { AgentRecord } from "../../serialization/api-schemas.ts";
-import { toAgentRecord, toFlowRunRecord } from "./records.ts";
+import type { AgentHeartbeatResponse, AgentRecord } from "../../serialization/api-schemas.ts";
+import type { SerializedState } from "../../serialization/schemas.ts";
+import { chunks, toAgentRecord, toFlowRunRecord } from "./records.ts";
 import type { RunRepository } from "./run-repository.ts";
 import { agentNotFound, type SqlContext } from "./sql-context.ts";
 
@@ -101,20 +102,59 @@ export class AgentRepository {
    * Records that an agent is alive. With `holding` (the ids of the runs the
    * agent executes or deploys now), its Submitted runs claimed before
    * `claimedBefore` that it does not hold go back to Scheduled at once: their
-   * claim committed but its answer never reached the agent.
+   * claim committed but its answer never reached the agent. With `runStates`,
+   * the held runs' heartbeats are recorded in the same transaction (one for all
+   * of them) and those being cancelled are answered in `cancelling`.
    */
   async heartbeat(
     id: string,
-    report?: { holding: readonly string[]; claimedBefore: Date },
-  ): Promise<AgentRecord> {
-    const row = await this.ctx.write((trx) =>
-      trx
+    report?: { holding: readonly string[]; claimedBefore: Date; runStates?: boolean },
+  ): Promise<AgentHeartbeatResponse> {
+    const now = this.ctx.now();
+    const beatRuns = report?.runStates === true && report.holding.length > 0;
+    const { row, cancelling } = await this.ctx.write(async (trx) => {
+      const row = await trx
         .updateTable("agents")
-        .set({ last_seen: this.ctx.now() })
+        .set({ last_seen: now })
         .where("id", "=", id)
         .returningAll()
-        .executeTakeFirst(),
-    );
+        .executeTakeFirst();
+      const cancelling: NonNullable<AgentHeartbeatResponse["cancelling"]> = [];
+      if (row === undefined || !beatRuns) return { row, cancelling };
+      // Every run it holds beats in one statement a chunk; those being cancelled are answered.
+      // In id order, locked first, as a batch of run writes locks its runs (run-batch.ts):
+      // two transactions touching many runs take their locks in one order, so cannot deadlock.
+      const sorted = [...report.holding].sort();
+      for (const ids of chunks(sorted, this.ctx.connection.maxParameters)) {
+        if (this.ctx.dialect === "postgres")
+          await trx
+            .selectFrom("flow_runs")
+            .select("id")
+            .where("id", "in", ids)
+            .orderBy("id")
+            .forUpdate()
+            .execute();
+        await trx
+          .updateTable("flow_runs")
+          .set({ heartbeat_at: now })
+          .where("id", "in", ids)
+          .where("agent_id", "=", id)
+          .execute();
+        const stopping = await trx
+          .selectFrom("flow_runs")
+          .select(["id", "state", "version"])
+          .where("id", "in", ids)
+          .where("state_type", "in", ["Cancelling", "Cancelled"])
+          .execute();
+        for (const r of stopping)
+          cancelling.push({
+            id: r.id,
+            state: JSON.parse(r.state) as SerializedState,
+            version: r.version,
+          });
+      }
+      return { row, cancelling };
+    });
     if (row === undefined) throw agentNotFound(id);
     if (report !== undefined) {
       const holding = new Set(report.holding);
@@ -131,7 +171,7 @@ export class AgentRepository {
         await this.runs.recoverStale({ run: toFlowRunRecord(r), reason: "not-held" }, 0);
       }
     }
-    return toAgentRecord(row);
+    return beatRuns ? { ...toAgentRecord(row), cancelling } : toAgentRecord(row);
   }
 
   /** An agent by id (AGENT_NOT_FOUND if none). */

@@ -2,9 +2,41 @@
 // stored. Invariant: a batch is one transaction and names only runs that exist
 // (FLOW_RUN_NOT_FOUND otherwise, nothing stored); the cursor is the serial id, so
 // a reader paging while records arrive misses none and sees none twice.
+import type { Kysely } from "kysely";
 import type { LogEntry, Page } from "../../serialization/api-schemas.ts";
+import type { DbConnection } from "./connection.ts";
 import { chunks, decodeCursor, encodeCursor } from "./records.ts";
 import { runNotFound, type SqlContext } from "./sql-context.ts";
+import type { Tables } from "./tables.ts";
+
+/** Stores log records inside `trx` (FLOW_RUN_NOT_FOUND naming a run that does not exist). */
+export async function insertLogs(
+  connection: DbConnection,
+  trx: Kysely<Tables>,
+  records: readonly Omit<LogEntry, "id">[],
+): Promise<void> {
+  const maxParameters = connection.maxParameters;
+  const runIds = [...new Set(records.map((r) => r.flowRunId))];
+  for (const ids of chunks(runIds, maxParameters)) {
+    const found = await trx.selectFrom("flow_runs").select("id").where("id", "in", ids).execute();
+    if (found.length !== ids.length) {
+      const known = new Set(found.map((f) => f.id));
+      throw runNotFound(ids.find((id) => !known.has(id))!);
+    }
+  }
+  const rows = records.map((r) => ({
+    flow_run_id: r.flowRunId,
+    task_slug: r.taskSlug ?? null,
+    map_index: r.mapIndex ?? null,
+    level: r.level,
+    time: r.time,
+    message: r.message,
+    fields: r.fields === undefined ? null : JSON.stringify(r.fields),
+  }));
+  for (const part of chunks(rows, Math.floor(maxParameters / 7))) {
+    await trx.insertInto("logs").values(part).execute();
+  }
+}
 
 /** Log records of flow runs. */
 export class LogRepository {
@@ -13,33 +45,7 @@ export class LogRepository {
   /** Stores log records in one transaction (FLOW_RUN_NOT_FOUND naming a run that does not exist). */
   async insert(records: readonly Omit<LogEntry, "id">[]): Promise<void> {
     if (records.length === 0) return;
-    const maxParameters = this.ctx.connection.maxParameters;
-    const runIds = [...new Set(records.map((r) => r.flowRunId))];
-    const rows = records.map((r) => ({
-      flow_run_id: r.flowRunId,
-      task_slug: r.taskSlug ?? null,
-      map_index: r.mapIndex ?? null,
-      level: r.level,
-      time: r.time,
-      message: r.message,
-      fields: r.fields === undefined ? null : JSON.stringify(r.fields),
-    }));
-    await this.ctx.write(async (trx) => {
-      for (const ids of chunks(runIds, maxParameters)) {
-        const found = await trx
-          .selectFrom("flow_runs")
-          .select("id")
-          .where("id", "in", ids)
-          .execute();
-        if (found.length !== ids.length) {
-          const known = new Set(found.map((f) => f.id));
-          throw runNotFound(ids.find((id) => !known.has(id))!);
-        }
-      }
-      for (const part of chunks(rows, Math.floor(maxParameters / 7))) {
-        await trx.insertInto("logs").values(part).execute();
-      }
-    });
+    await this.ctx.write((trx) => insertLogs(this.ctx.connection, trx, records));
   }
 
   /** A page of a run's log records, oldest first. */

@@ -32,6 +32,9 @@ import type {
   FlowRunRecord,
   ListFlowRunsQuery,
   Page,
+  RunWrite,
+  RunWriteResult,
+  TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import {
   isTimeInRange,
@@ -50,19 +53,14 @@ import {
   isoText,
   toChildRunSummary,
   toFlowRunRecord,
+  toTaskRunRecord,
 } from "./records.ts";
+import { applyRunWrites, type StatusOfCode } from "./run-batch.ts";
 import { findStaleRuns, recoverStaleRun, type StaleLimits, type StaleRun } from "./run-recovery.ts";
 import { resumeRun } from "./run-resume.ts";
-import { applyRunState } from "./run-state-write.ts";
-import {
-  agentNotFound,
-  runNotFound,
-  type SqlContext,
-  sameState,
-  serverState,
-} from "./sql-context.ts";
+import { applyRunState, writeRunState } from "./run-state-write.ts";
+import { agentNotFound, runNotFound, type SqlContext, serverState } from "./sql-context.ts";
 import type { TaskRunRepository } from "./task-run-repository.ts";
-import { transitionError } from "./transitions.ts";
 
 function parameterSpecs(flow: SerializedFlow): Map<string, ParameterSpec> {
   return new Map(
@@ -369,36 +367,19 @@ export class RunRepository {
    * start/end times; returns the run with its new version.
    */
   async setState(id: string, next: SerializedState, version: number): Promise<FlowRunRecord> {
-    const row = await this.ctx.write(async (trx) => {
-      const row = await this.ctx.runRow(id, trx, true);
-      if (row.version !== version) {
-        if (version < row.version) {
-          const applied = await trx
-            .selectFrom("flow_run_states")
-            .select("state")
-            .where("flow_run_id", "=", id)
-            .where("version", "=", version + 1)
-            .executeTakeFirst();
-          // The same write again (a retry): accepted, nothing changes.
-          if (applied !== undefined && sameState(applied.state, next)) return row;
-        }
-        throw new WeftError(
-          "STALE_VERSION",
-          `flow run ${id}: version ${version} is stale, the run is at version ${row.version} (${row.state_type})`,
-          { hint: "read the run again and retry with its current version" },
-        );
-      }
-      const why = transitionError(row.state_type as StateType, next.type);
-      if (why !== undefined) {
-        throw new WeftError(
-          "INVALID_TRANSITION",
-          `flow run ${id} cannot go from ${row.state_type} to ${next.type}: ${why}`,
-        );
-      }
-      return applyRunState(trx, row, next, this.ctx.now());
-    });
+    const row = await this.ctx.write((trx) => writeRunState(this.ctx, trx, id, next, version));
     if (isStateA(row.state_type as StateType, "Scheduled")) this.notify();
     return toFlowRunRecord(row);
+  }
+
+  /**
+   * Applies writes of many runs (flow-run states, task-run states, logs) in one
+   * transaction, each whole or refused alone with its error (run-batch.ts).
+   */
+  async writeBatch(writes: readonly RunWrite[], statusOf: StatusOfCode): Promise<RunWriteResult[]> {
+    const { results, rescheduled } = await applyRunWrites(this.ctx, writes, statusOf);
+    if (rescheduled) this.notify();
+    return results;
   }
 
   /** Scheduled/Submitted/Paused → Cancelled; Running → Cancelling; finished: INVALID_TRANSITION. */
@@ -523,6 +504,23 @@ export class RunRepository {
         .where("id", "in", [...new Set(rows.map((r) => r.flow_id))])
         .execute();
       const byId = new Map(flows.map((f) => [f.id, f]));
+      // What earlier claims recorded, in the same read, so the agent need not ask per run.
+      const taskRuns = new Map<string, TaskRunRecord[]>();
+      for (const ids of chunks(
+        rows.filter((r) => r.claim_count > 1).map((r) => r.id),
+        this.ctx.connection.maxParameters,
+      )) {
+        const found = await trx
+          .selectFrom("task_runs")
+          .selectAll()
+          .where("flow_run_id", "in", ids)
+          .execute();
+        for (const t of found) {
+          const list = taskRuns.get(t.flow_run_id) ?? [];
+          list.push(toTaskRunRecord(t));
+          taskRuns.set(t.flow_run_id, list);
+        }
+      }
       return rows
         .sort((a, b) =>
           a.scheduled_start === b.scheduled_start
@@ -541,6 +539,7 @@ export class RunRepository {
               ? {}
               : { environment: JSON.parse(f.environment) as TypedObject }),
             ...(f.location === null ? {} : { location: f.location }),
+            taskRuns: taskRuns.get(r.id) ?? [],
           };
         });
     });

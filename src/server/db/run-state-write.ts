@@ -11,11 +11,13 @@
 // write (limit-repository.ts).
 import type { Kysely } from "kysely";
 import { WeftError } from "../../core/errors.ts";
-import { isStateA } from "../../core/states.ts";
+import { isStateA, type StateType } from "../../core/states.ts";
 import type { SerializedState } from "../../serialization/schemas.ts";
 import { releaseRunSlots } from "./limit-repository.ts";
 import { type FlowRunRow, isoText } from "./records.ts";
+import { type SqlContext, sameState } from "./sql-context.ts";
 import type { FlowRunsTable, Tables } from "./tables.ts";
+import { transitionError } from "./transitions.ts";
 
 type StateChange = Partial<FlowRunsTable> & { state: string; state_type: string; version: number };
 
@@ -82,4 +84,45 @@ export async function applyRunState(
   if (isStateA(next.type, "Finished") || isStateA(next.type, "Scheduled"))
     await releaseRunSlots(trx, row.id);
   return updated;
+}
+
+/**
+ * A client's state write of run `id` inside `trx`: refused unless `version` is the
+ * run's current row version (STALE_VERSION; the same write again at `version` + 1
+ * is accepted and changes nothing) and the transition is valid (INVALID_TRANSITION).
+ * Answers the run's row after the write.
+ */
+export async function writeRunState(
+  ctx: SqlContext,
+  trx: Kysely<Tables>,
+  id: string,
+  next: SerializedState,
+  version: number,
+): Promise<FlowRunRow> {
+  const row = await ctx.runRow(id, trx, true);
+  if (row.version !== version) {
+    if (version < row.version) {
+      const applied = await trx
+        .selectFrom("flow_run_states")
+        .select("state")
+        .where("flow_run_id", "=", id)
+        .where("version", "=", version + 1)
+        .executeTakeFirst();
+      // The same write again (a retry): accepted, nothing changes.
+      if (applied !== undefined && sameState(applied.state, next)) return row;
+    }
+    throw new WeftError(
+      "STALE_VERSION",
+      `flow run ${id}: version ${version} is stale, the run is at version ${row.version} (${row.state_type})`,
+      { hint: "read the run again and retry with its current version" },
+    );
+  }
+  const why = transitionError(row.state_type as StateType, next.type);
+  if (why !== undefined) {
+    throw new WeftError(
+      "INVALID_TRANSITION",
+      `flow run ${id} cannot go from ${row.state_type} to ${next.type}: ${why}`,
+    );
+  }
+  return applyRunState(trx, row, next, ctx.now());
 }

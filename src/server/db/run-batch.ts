@@ -1,0 +1,118 @@
+// Writes of many runs in one transaction (POST /api/run-writes): an agent running many
+// short runs sends their flow-run states, task-run states and logs together, so a run
+// costs a share of one request and one transaction instead of several of each.
+//
+// Contract: each write is applied whole or refused alone. A write runs inside a
+// savepoint; a write refused for what it says (a stale version or claim, an invalid
+// transition, an unknown run, a bad time) rolls back to its savepoint and answers its
+// error, and the others go on, so one lost run never fails the runs batched beside it.
+// A failure of the database itself (anything that is not a WeftError, or
+// DATABASE_UNAVAILABLE) fails the whole batch, which the client retries.
+// On PostgreSQL the batch first locks every run it names, in id order (as the agent
+// heartbeat does), so that it cannot deadlock with another many-run transaction.
+// Each write keeps the rules of its single-write route: flow-run states are
+// versioned and checked against the state tree (run-state-write.ts), task-run states
+// are a batch of their own, all or none (task-run-batch.ts), logs name existing runs.
+import { type Kysely, sql } from "kysely";
+import { isWeftError } from "../../core/errors.ts";
+import { isStateA, type StateType } from "../../core/states.ts";
+import type { RunWrite, RunWriteResult } from "../../serialization/api-schemas.ts";
+import { insertLogs } from "./log-repository.ts";
+import { chunks } from "./records.ts";
+import { writeRunState } from "./run-state-write.ts";
+import type { SqlContext } from "./sql-context.ts";
+import type { Tables } from "./tables.ts";
+import { applyTaskRunStates } from "./task-run-batch.ts";
+
+/** The HTTP status of a refused write's code (the same as its single-write route's). */
+export type StatusOfCode = (code: string) => number;
+
+/** What a batch did: one result per write, and whether a run became claimable. */
+export interface RunBatchOutcome {
+  readonly results: RunWriteResult[];
+  readonly rescheduled: boolean;
+}
+
+/** Applies `writes` in one transaction, each whole or refused alone (see the header). */
+export function applyRunWrites(
+  ctx: SqlContext,
+  writes: readonly RunWrite[],
+  statusOf: StatusOfCode,
+): Promise<RunBatchOutcome> {
+  return ctx.write(async (trx) => {
+    await lockRuns(ctx, trx, writes);
+    const results: RunWriteResult[] = new Array(writes.length);
+    let rescheduled = false;
+    for (let i = 0; i < writes.length; i++) {
+      const write = writes[i]!;
+      await sql`savepoint w`.execute(trx);
+      try {
+        results[i] = await applyOne(ctx, trx, write);
+        await sql`release savepoint w`.execute(trx);
+        if (write.kind === "flowRunState" && isStateA(write.state.type as StateType, "Scheduled"))
+          rescheduled = true;
+      } catch (error) {
+        if (!isWeftError(error) || error.code === "DATABASE_UNAVAILABLE") throw error;
+        await sql`rollback to savepoint w`.execute(trx);
+        await sql`release savepoint w`.execute(trx);
+        results[i] = {
+          ok: false,
+          status: statusOf(error.code),
+          error: {
+            code: error.code,
+            message: error.message,
+            ...(error.hint === undefined ? {} : { hint: error.hint }),
+          },
+        };
+      }
+    }
+    return { results, rescheduled };
+  });
+}
+
+/**
+ * PostgreSQL: locks every run the batch names up front, in id order, as the agent
+ * heartbeat does (agent-repository.ts), so that two transactions touching many runs
+ * take their locks in one order and cannot deadlock. SQLite has one writer.
+ */
+async function lockRuns(
+  ctx: SqlContext,
+  trx: Kysely<Tables>,
+  writes: readonly RunWrite[],
+): Promise<void> {
+  if (ctx.dialect !== "postgres") return;
+  const ids = new Set<string>();
+  for (const w of writes) {
+    if (w.kind === "flowRunState") ids.add(w.flowRunId);
+    else if (w.kind === "taskRunStates") for (const t of w.states) ids.add(t.flowRunId);
+    else for (const l of w.logs) ids.add(l.flowRunId);
+  }
+  const sorted = [...ids].sort();
+  for (const part of chunks(sorted, ctx.connection.maxParameters)) {
+    await trx
+      .selectFrom("flow_runs")
+      .select("id")
+      .where("id", "in", part)
+      .orderBy("id")
+      .forUpdate()
+      .execute();
+  }
+}
+
+async function applyOne(
+  ctx: SqlContext,
+  trx: Kysely<Tables>,
+  write: RunWrite,
+): Promise<RunWriteResult> {
+  switch (write.kind) {
+    case "flowRunState": {
+      const row = await writeRunState(ctx, trx, write.flowRunId, write.state, write.version);
+      return { ok: true, version: row.version };
+    }
+    case "taskRunStates":
+      return { ok: true, versions: await applyTaskRunStates(ctx.connection, trx, write.states) };
+    case "logs":
+      await insertLogs(ctx.connection, trx, write.logs);
+      return { ok: true, count: write.logs.length };
+  }
+}
