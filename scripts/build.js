@@ -134,10 +134,11 @@ async function main() {
     process.exit(2);
   }
   const ifStale = args.includes("--if-stale");
-  const only = args.includes("--js") ? "js" : args.includes("--ui") ? "ui" : undefined;
-  const withJs = only === undefined || only === "js";
-  const withTypes = only === undefined;
-  const withUi = only === undefined || only === "ui";
+  // --js and --ui each choose a part (both may be given); neither means all three.
+  const chosen = args.filter((a) => a === "--js" || a === "--ui");
+  const withJs = chosen.length === 0 || chosen.includes("--js");
+  const withTypes = chosen.length === 0;
+  const withUi = chosen.length === 0 || chosen.includes("--ui");
   const sources = Math.max(
     newestIn(join(root, "src")),
     mtime(join(root, "package.json")),

@@ -61,7 +61,7 @@ async function dropTestSchemas() {
 const packs = files.some((f) => f.startsWith(join("test", "package") + sep));
 const build = spawnSync(
   process.execPath,
-  ["scripts/build.js", "--if-stale", ...(packs ? [] : ["--js"])],
+  ["scripts/build.js", "--if-stale", ...(packs ? [] : ["--js", "--ui"])],
   { stdio: "inherit" },
 );
 if (build.status !== 0) process.exit(build.status ?? 1);

@@ -341,6 +341,16 @@ forEachDialect("api fuzz", (ctx) => {
       listAgents: {},
       getAgent: {},
       heartbeatAgent: {},
+      writeRuns: {
+        body: {
+          writes: [
+            {
+              kind: "logs",
+              logs: [{ level: "info", message: "m", time: Date.now(), flowRunId: run.run.id }],
+            },
+          ],
+        },
+      },
       claimFlowRuns: { body: { limit: 1, waitMs: 0 } },
       listTokens: {},
       createToken: { body: { name: `token-${randomUUID()}`, scopes: ["read"] } },
