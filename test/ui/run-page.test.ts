@@ -13,7 +13,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { type ApiClient, createApiClient } from "../../src/client/api-client.ts";
-import { register, type ServerProcess, startUp, stopAll, waitForRun } from "../e2e/e2e-process.ts";
+import {
+  register,
+  type ServerProcess,
+  startUp,
+  stopAll,
+  summarize,
+  waitForRun,
+} from "../e2e/e2e-process.ts";
 import { runCli } from "../support/cli.ts";
 import { browserSkip, launchBrowser, openPage, screenshot } from "./support/browser.ts";
 
@@ -125,7 +132,7 @@ describe("the run page", { skip: browserSkip }, () => {
     await page.getByText("the disk is full (1)").first().waitFor();
     assert.ok(
       (await page.locator(".run-errors .run-stack").first().textContent())?.includes(
-        "run-flows.ts",
+        "Error: the disk is full (1)",
       ),
     );
     await screenshot(page, "run-graph-dark");
@@ -180,6 +187,27 @@ describe("the run page", { skip: browserSkip }, () => {
       (url) => url.pathname.startsWith("/runs/") && !url.pathname.endsWith(run.id),
     );
     await page.locator('.run-page[data-state="Success"]').waitFor();
+  });
+
+  test("a failed run is re-run from failure from the page", async () => {
+    const dir = join(home, "resume");
+    mkdirSync(dir, { recursive: true });
+    const run = await start("ui-resumable", { dir });
+    const failed = await waitForRun(api, run.id);
+    assert.equal(failed.state.type, "Failed", summarize(failed));
+    const { page, errors } = await openPage(browser, up.url, { token: admin });
+    await page.goto(`/runs/${run.id}`);
+    await page.locator('.flow-graph [data-task-slug="flaky-1"][data-state="Failed"]').waitFor();
+    writeFileSync(join(dir, "fixed"), "");
+    await page.getByRole("button", { name: "Re-run from failure" }).click();
+    await page.waitForURL(
+      (url) => url.pathname.startsWith("/runs/") && !url.pathname.endsWith(run.id),
+    );
+    const resumedId = new URL(page.url()).pathname.split("/").pop()!;
+    await page.locator('.run-page[data-state="Success"]').waitFor();
+    await page.locator('.flow-graph [data-task-slug="flaky-1"][data-state="Success"]').waitFor();
+    assert.equal((await api.getFlowRun(resumedId)).resumedFrom, run.id);
+    assert.deepEqual(unexpected(errors), []);
   });
 
   test("a mapped task of 10,000 children is one node with counts, its children a virtualized list", async () => {

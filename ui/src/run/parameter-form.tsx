@@ -5,6 +5,7 @@
 // The run page uses it to re-run with other parameters; the rules are those of the start form.
 import { useState } from "react";
 import type { SerializedParameter } from "../../../src/serialization/schemas.ts";
+import { ApiError } from "../api.ts";
 
 type Values = Record<string, string | boolean>;
 
@@ -63,6 +64,14 @@ export function readField(
   }
 }
 
+/** The parameter an API error is about (`details.parameter`, or a path under "parameters"). */
+function fieldOf(error: unknown): string | undefined {
+  if (!(error instanceof ApiError) || error.details === undefined) return undefined;
+  const { parameter, path } = error.details;
+  if (parameter !== undefined) return parameter;
+  return path?.[0] === "parameters" && typeof path[1] === "string" ? path[1] : undefined;
+}
+
 export function ParameterForm(props: {
   specs: readonly SerializedParameter[];
   initial: Readonly<Record<string, unknown>>;
@@ -95,9 +104,7 @@ export function ParameterForm(props: {
       await onSubmit(parameters);
     } catch (error) {
       const text = error instanceof Error ? error.message : String(error);
-      const field = specs.find((s) =>
-        new RegExp(`\\b${s.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\b`).test(text),
-      );
+      const field = specs.find((s) => s.name === fieldOf(error));
       if (field !== undefined) setErrors({ [field.name]: text });
       else setFormError(text);
     } finally {

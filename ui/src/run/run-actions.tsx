@@ -3,8 +3,8 @@
 // form prefilled with the run's), approve a Paused task. An action the scope forbids is not
 // shown at all.
 //
-// Resume and approve go through `resumeFlowRun`, which the API gains on the ui-actions branch;
-// until the client has it, those two are not offered (`resumeMethod` answers undefined).
+// Resume and approve are one route (POST /api/flow-runs/:id/resume): both answer a NEW run, which
+// the page then opens.
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useNavigate } from "react-router";
@@ -13,28 +13,13 @@ import type { SerializedFlow } from "../../../src/serialization/schemas.ts";
 import { api } from "../api.ts";
 import { useSession } from "../session.tsx";
 import { ParameterForm } from "./parameter-form.tsx";
-import { isCancellable, runKey } from "./run-data.ts";
+import { FINISHED_STATES, isCancellable, runKey } from "./run-data.ts";
 
-type Resume = (id: string, options?: { approve?: string[] }) => Promise<unknown>;
-
-/** The client's resume method, when this build's client has one. */
-export function resumeMethod(): Resume | undefined {
-  const client = api() as unknown as { resumeFlowRun?: Resume };
-  return typeof client.resumeFlowRun === "function" ? client.resumeFlowRun.bind(client) : undefined;
-}
-
+/** A run is resumed once finished badly, or while Paused (approving a task). */
 const RESUMABLE = new Set(["Failed", "TriggerFailed", "TimedOut", "Cancelled", "Paused"]);
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** The id of a run in an action's answer (a run record, or `{ run }`), if any. */
-function answeredRunId(answer: unknown): string | undefined {
-  if (answer === null || typeof answer !== "object") return undefined;
-  const a = answer as { id?: unknown; run?: { id?: unknown } };
-  if (typeof a.run?.id === "string") return a.run.id;
-  return typeof a.id === "string" ? a.id : undefined;
 }
 
 export function RunActions({
@@ -49,8 +34,6 @@ export function RunActions({
   const navigate = useNavigate();
   const [confirming, setConfirming] = useState(false);
   const [rerun, setRerun] = useState(false);
-  const resume = resumeMethod();
-
   const cancel = useMutation({
     mutationFn: () => api().cancelFlowRun(run.id),
     onSuccess: (record) => {
@@ -62,16 +45,16 @@ export function RunActions({
     },
   });
   const resumeRun = useMutation({
-    mutationFn: () => resume!(run.id, {}),
-    onSuccess: (answer) => {
-      const id = answeredRunId(answer);
-      if (id !== undefined && id !== run.id) navigate(`/runs/${encodeURIComponent(id)}`);
+    mutationFn: () => api().resumeFlowRun(run.id),
+    onSuccess: (created) => {
       void queries.invalidateQueries({ queryKey: runKey(run.id) });
+      navigate(`/runs/${encodeURIComponent(created.id)}`);
     },
   });
 
   const canCancel = session.can("cancel") && isCancellable(run.state.type);
-  const canResume = resume !== undefined && session.can("resume") && RESUMABLE.has(run.state.type);
+  const canResume =
+    session.can("resume") && RESUMABLE.has(run.state.type) && run.state.type !== "Paused";
   const canRerun = session.can("startRun") && flow !== undefined;
   if (!canCancel && !canResume && !canRerun) return null;
   return (
@@ -148,12 +131,17 @@ export function ApproveButton({
 }) {
   const session = useSession();
   const queries = useQueryClient();
-  const resume = resumeMethod();
+  const navigate = useNavigate();
   const approve = useMutation({
-    mutationFn: () => resume!(run.id, { approve: [slug] }),
-    onSuccess: () => void queries.invalidateQueries({ queryKey: runKey(run.id) }),
+    mutationFn: () => api().resumeFlowRun(run.id, { approve: [slug] }),
+    onSuccess: (created) => {
+      void queries.invalidateQueries({ queryKey: runKey(run.id) });
+      navigate(`/runs/${encodeURIComponent(created.id)}`);
+    },
   });
-  if (state !== "Paused" || resume === undefined || !session.can("approve")) return null;
+  // A waiting task is approved while its run is Paused, or once the run ended with it waiting.
+  const runWaits = run.state.type === "Paused" || FINISHED_STATES.has(run.state.type);
+  if (state !== "Paused" || !runWaits || !session.can("approve")) return null;
   return (
     <>
       <button type="button" disabled={approve.isPending} onClick={() => approve.mutate()}>

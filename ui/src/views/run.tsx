@@ -43,12 +43,28 @@ function RunView({ id }: { id: string }) {
   const run = query.data;
   const flow = useFlowDetail(run?.flowId);
   const logs = useRunLogs(id, logSink);
-  // Without the stream, logs follow the run's refetches (every second while it runs).
+  // Without the stream, logs follow the run's refetches (every second while it runs), then
+  // every 2 s for 10 s after it ends (its last lines arrive after its final state); and opening
+  // the logs tab reads them again.
   const refreshLogs = logs.refresh;
   const polled = status !== "live" ? query.dataUpdatedAt : 0;
   useEffect(() => {
     if (polled !== 0) refreshLogs();
   }, [polled, refreshLogs]);
+  const endedAt = run?.endTime;
+  useEffect(() => {
+    if (status === "live" || endedAt === undefined) return;
+    const until = Date.parse(endedAt) + 10_000;
+    if (Date.now() > until) return;
+    const timer = setInterval(() => {
+      if (Date.now() > until) clearInterval(timer);
+      refreshLogs();
+    }, 2000);
+    return () => clearInterval(timer);
+  }, [status, endedAt, refreshLogs]);
+  useEffect(() => {
+    if (tab === "logs" && status !== "live") refreshLogs();
+  }, [tab, status, refreshLogs]);
 
   const go = (next: { tab?: Tab; task?: string | undefined }) => {
     const params = new URLSearchParams(search);
