@@ -121,6 +121,8 @@ export function useRunDetail(id: string) {
   const pending = useRef<{ run?: FlowRunRecord; taskRuns: TaskRunRecord[] }>({ taskRuns: [] });
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const logSink = useRef<((logs: LogEntry[]) => void) | undefined>(undefined);
+  // Called on every `ready` (connected, reconnected, or events dropped): logs read again.
+  const onReady = useRef<(() => void) | undefined>(undefined);
 
   const query = useQuery({
     queryKey: runKey(id),
@@ -153,6 +155,7 @@ export function useRunDetail(id: string) {
       switch (event.type) {
         case "ready":
           void queries.invalidateQueries({ queryKey: runKey(id) });
+          onReady.current?.();
           return;
         case "run":
           pending.current.run = event.data as FlowRunRecord;
@@ -171,7 +174,7 @@ export function useRunDetail(id: string) {
     [flush, id, queries],
   );
   useLiveEvents(`/api/flow-runs/${encodeURIComponent(id)}/events`, onEvent, setStatus);
-  return { query, status, logSink };
+  return { query, status, logSink, onReady };
 }
 
 function asArray<T>(data: unknown): T[] {

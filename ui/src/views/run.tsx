@@ -39,7 +39,7 @@ function RunView({ id }: { id: string }) {
   const [search, setSearch] = useSearchParams();
   const tab = (TABS.find(([t]) => t === search.get("tab"))?.[0] ?? "graph") as Tab;
   const task = search.get("task") ?? undefined;
-  const { query, status, logSink } = useRunDetail(id);
+  const { query, status, logSink, onReady } = useRunDetail(id);
   const run = query.data;
   const flow = useFlowDetail(run?.flowId);
   const logs = useRunLogs(id, logSink);
@@ -47,6 +47,7 @@ function RunView({ id }: { id: string }) {
   // every 2 s for 10 s after it ends (its last lines arrive after its final state); and opening
   // the logs tab reads them again.
   const refreshLogs = logs.refresh;
+  onReady.current = refreshLogs;
   const polled = status !== "live" ? query.dataUpdatedAt : 0;
   useEffect(() => {
     if (polled !== 0) refreshLogs();
