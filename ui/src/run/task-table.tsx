@@ -30,6 +30,7 @@ export function TaskTable(props: {
   const shown = rows.slice(at * PAGE, at * PAGE + PAGE);
   return (
     <section className="task-table" aria-label="Task runs">
+      <h2 className="task-table-title">Task runs</h2>
       <div className="run-filters">
         <label>
           State{" "}

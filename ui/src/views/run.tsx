@@ -1,7 +1,7 @@
 // The run page, /runs/:id: the header (what, when, where, parameters, history), the actions the
-// user's scope allows, the errors of failed tasks, and four views of the tasks — graph,
-// timeline, table, logs — each with its own URL (`?tab=`), and a selected task (`?task=`)
-// that narrows the table and the logs. Everything stays live through the run's event stream
+// user's scope allows, the errors of failed tasks, and three views of the tasks — graph with
+// the task runs table, timeline, logs — each with its own URL (`?tab=graph|timeline|logs`), and
+// a selected task (`?task=`) that narrows the table and the logs. Everything stays live through the run's event stream
 // (run/run-data.ts).
 import { useEffect, useMemo } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
@@ -22,10 +22,11 @@ import { TaskTable } from "../run/task-table.tsx";
 import { Timeline } from "../run/timeline.tsx";
 import "../run/run.css";
 
+// The graph tab also holds the task runs table (below the graph, narrowed by the selected
+// node), so the page's first view answers both "where is it" and "what ran".
 const TABS = [
-  ["graph", "Graph"],
+  ["graph", "Graph and task runs"],
   ["timeline", "Timeline"],
-  ["tasks", "Task runs"],
   ["logs", "Logs"],
 ] as const;
 type Tab = (typeof TABS)[number][0];
@@ -154,7 +155,6 @@ function RunView({ id }: { id: string }) {
             onClick={() => go({ tab: t })}
           >
             {label}
-            {t === "tasks" && ` (${detail.taskRuns.length.toLocaleString("en-US")})`}
             {t === "logs" &&
               ` (${logs.entries.length.toLocaleString("en-US")}${logs.more ? "+" : ""})`}
           </button>
@@ -188,6 +188,12 @@ function RunView({ id }: { id: string }) {
                   onClose={() => go({ task: undefined })}
                 />
               )}
+              <TaskTable
+                taskRuns={detail.taskRuns}
+                task={task}
+                onSelect={(slug) => go({ task: slug })}
+                onLogs={(slug) => go({ tab: "logs", task: slug })}
+              />
             </>
           ))}
         {tab === "timeline" && (
@@ -197,14 +203,6 @@ function RunView({ id }: { id: string }) {
             runEnd={detail.endTime}
             live={!finished}
             onSelect={(slug) => go({ tab: "graph", task: slug })}
-          />
-        )}
-        {tab === "tasks" && (
-          <TaskTable
-            taskRuns={detail.taskRuns}
-            task={task}
-            onSelect={(slug) => go({ task: slug })}
-            onLogs={(slug) => go({ tab: "logs", task: slug })}
           />
         )}
         {tab === "logs" && (
