@@ -82,7 +82,13 @@ function capture(isTTY: boolean): Capture {
 // The settings a developer's shell may hold must not reach the commands here
 // (as they never reach the child processes of weft-process.ts).
 for (const name of Object.keys(process.env)) {
-  if (name.startsWith("WEFT_") && name !== "WEFT_HOME" && !name.startsWith("WEFT_TEST_"))
+  // WEFT_UI_SCREENSHOTS is a test setting (test/ui/support/browser.ts), not weft's.
+  if (
+    name.startsWith("WEFT_") &&
+    name !== "WEFT_HOME" &&
+    name !== "WEFT_UI_SCREENSHOTS" &&
+    !name.startsWith("WEFT_TEST_")
+  )
     delete process.env[name];
 }
 

@@ -1,20 +1,54 @@
 // Logs: records a flow-run process sends, read back in the order they were
 // stored. Invariant: a batch is one transaction and names only runs that exist
 // (FLOW_RUN_NOT_FOUND otherwise, nothing stored); the cursor is the serial id, so
-// a reader paging while records arrive misses none and sees none twice.
+// a reader paging while records arrive misses none and sees none twice. After the
+// commit, the records of runs someone follows go to the change feed as the list
+// route pages them (the insert returns their ids only then).
 import type { Kysely } from "kysely";
 import type { LogEntry, Page } from "../../serialization/api-schemas.ts";
+import type { ChangeFeed } from "./change-feed.ts";
 import type { DbConnection } from "./connection.ts";
 import { chunks, decodeCursor, encodeCursor } from "./records.ts";
 import { runNotFound, type SqlContext } from "./sql-context.ts";
 import type { Tables } from "./tables.ts";
 
-/** Stores log records inside `trx` (FLOW_RUN_NOT_FOUND naming a run that does not exist). */
+/** A stored log row. */
+export type LogRow = {
+  id: number;
+  flow_run_id: string;
+  task_slug: string | null;
+  map_index: number | null;
+  level: string;
+  time: number;
+  message: string;
+  fields: string | null;
+};
+
+/** A stored log row as the API shows it. */
+function toLogEntry(r: LogRow): LogEntry {
+  return {
+    id: String(r.id),
+    flowRunId: r.flow_run_id,
+    level: r.level as LogEntry["level"],
+    time: r.time,
+    message: r.message,
+    ...(r.task_slug === null ? {} : { taskSlug: r.task_slug }),
+    ...(r.map_index === null ? {} : { mapIndex: r.map_index }),
+    ...(r.fields === null ? {} : { fields: JSON.parse(r.fields) }),
+  };
+}
+
+/**
+ * Stores log records inside `trx` (FLOW_RUN_NOT_FOUND naming a run that does not exist).
+ * Answers the stored rows, with their ids, of the runs `wants` names (someone follows
+ * them): the change feed gets them once the transaction commits ({@link publishLogs}).
+ */
 export async function insertLogs(
   connection: DbConnection,
   trx: Kysely<Tables>,
   records: readonly Omit<LogEntry, "id">[],
-): Promise<void> {
+  wants?: (flowRunId: string) => boolean,
+): Promise<LogRow[]> {
   const maxParameters = connection.maxParameters;
   const runIds = [...new Set(records.map((r) => r.flowRunId))];
   for (const ids of chunks(runIds, maxParameters)) {
@@ -33,19 +67,47 @@ export async function insertLogs(
     message: r.message,
     fields: r.fields === undefined ? null : JSON.stringify(r.fields),
   }));
+  const wanted = wants !== undefined && runIds.some(wants);
+  const stored: LogRow[] = [];
   for (const part of chunks(rows, Math.floor(maxParameters / 7))) {
-    await trx.insertInto("logs").values(part).execute();
+    if (!wanted) await trx.insertInto("logs").values(part).execute();
+    else {
+      const ids = await trx.insertInto("logs").values(part).returning("id").execute();
+      for (let i = 0; i < part.length; i++)
+        if (wants(part[i]!.flow_run_id)) stored.push({ ...part[i]!, id: Number(ids[i]!.id) });
+    }
   }
+  return stored;
+}
+
+/** Publishes committed log rows to the change feed, one change per run still followed. */
+export function publishLogs(feed: ChangeFeed, stored: readonly LogRow[]): void {
+  if (stored.length === 0) return;
+  const byRun = new Map<string, LogEntry[]>();
+  for (const row of stored) {
+    if (!feed.wantsTasks(row.flow_run_id)) continue;
+    const list = byRun.get(row.flow_run_id);
+    if (list === undefined) byRun.set(row.flow_run_id, [toLogEntry(row)]);
+    else list.push(toLogEntry(row));
+  }
+  for (const [flowRunId, logs] of byRun) feed.publish({ kind: "logs", flowRunId, logs });
 }
 
 /** Log records of flow runs. */
 export class LogRepository {
-  constructor(private readonly ctx: SqlContext) {}
+  constructor(
+    private readonly ctx: SqlContext,
+    private readonly feed: ChangeFeed,
+  ) {}
 
   /** Stores log records in one transaction (FLOW_RUN_NOT_FOUND naming a run that does not exist). */
   async insert(records: readonly Omit<LogEntry, "id">[]): Promise<void> {
     if (records.length === 0) return;
-    await this.ctx.write((trx) => insertLogs(this.ctx.connection, trx, records));
+    const wants = (id: string) => this.feed.wantsTasks(id);
+    const stored = await this.ctx.write((trx) =>
+      insertLogs(this.ctx.connection, trx, records, wants),
+    );
+    publishLogs(this.feed, stored);
   }
 
   /** A page of a run's log records, oldest first. */
@@ -66,16 +128,7 @@ export class LogRepository {
     const items = rows.slice(0, query.limit);
     const last = items.at(-1);
     return {
-      items: items.map((r) => ({
-        id: String(r.id),
-        flowRunId: r.flow_run_id,
-        level: r.level as LogEntry["level"],
-        time: r.time,
-        message: r.message,
-        ...(r.task_slug === null ? {} : { taskSlug: r.task_slug }),
-        ...(r.map_index === null ? {} : { mapIndex: r.map_index }),
-        ...(r.fields === null ? {} : { fields: JSON.parse(r.fields) }),
-      })),
+      items: items.map(toLogEntry),
       ...(rows.length > query.limit && last ? { nextCursor: encodeCursor([last.id]) } : {}),
     };
   }

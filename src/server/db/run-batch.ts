@@ -17,12 +17,13 @@ import { type Kysely, sql } from "kysely";
 import { isWeftError } from "../../core/errors.ts";
 import { isStateA, type StateType } from "../../core/states.ts";
 import type { RunWrite, RunWriteResult } from "../../serialization/api-schemas.ts";
-import { insertLogs } from "./log-repository.ts";
-import { chunks } from "./records.ts";
+import type { ChangeFeed } from "./change-feed.ts";
+import { insertLogs, type LogRow } from "./log-repository.ts";
+import { chunks, type FlowRunRow, type TaskRunRow } from "./records.ts";
 import { writeRunState } from "./run-state-write.ts";
 import type { SqlContext } from "./sql-context.ts";
 import type { Tables } from "./tables.ts";
-import { applyTaskRunStates } from "./task-run-batch.ts";
+import { applyTaskRunStates, type ChangedTaskRuns } from "./task-run-batch.ts";
 
 /** The HTTP status of a refused write's code (the same as its single-write route's). */
 export type StatusOfCode = (code: string) => number;
@@ -31,6 +32,15 @@ export type StatusOfCode = (code: string) => number;
 export interface RunBatchOutcome {
   readonly results: RunWriteResult[];
   readonly rescheduled: boolean;
+  /** What the change feed gets once the batch committed: the writes applied, not those refused. */
+  readonly changed: BatchChanges;
+}
+
+/** Rows a batch changed that someone follows (the API's event streams). */
+export interface BatchChanges {
+  readonly runs: FlowRunRow[];
+  readonly taskRuns: TaskRunRow[];
+  readonly logs: LogRow[];
 }
 
 /** Applies `writes` in one transaction, each whole or refused alone (see the header). */
@@ -38,17 +48,24 @@ export function applyRunWrites(
   ctx: SqlContext,
   writes: readonly RunWrite[],
   statusOf: StatusOfCode,
+  feed?: ChangeFeed,
 ): Promise<RunBatchOutcome> {
   return ctx.write(async (trx) => {
     await lockRuns(ctx, trx, writes);
     const results: RunWriteResult[] = new Array(writes.length);
     let rescheduled = false;
+    // Made inside the transaction's callback: a retried transaction starts with none.
+    const changed: BatchChanges = { runs: [], taskRuns: [], logs: [] };
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i]!;
       await sql`savepoint w`.execute(trx);
       try {
-        results[i] = await applyOne(ctx, trx, write);
+        const one: BatchChanges = { runs: [], taskRuns: [], logs: [] };
+        results[i] = await applyOne(ctx, trx, write, feed, one);
         await sql`release savepoint w`.execute(trx);
+        changed.runs.push(...one.runs);
+        changed.taskRuns.push(...one.taskRuns);
+        changed.logs.push(...one.logs);
         if (write.kind === "flowRunState" && isStateA(write.state.type as StateType, "Scheduled"))
           rescheduled = true;
       } catch (error) {
@@ -66,7 +83,7 @@ export function applyRunWrites(
         };
       }
     }
-    return { results, rescheduled };
+    return { results, rescheduled, changed };
   });
 }
 
@@ -99,20 +116,33 @@ async function lockRuns(
   }
 }
 
+/** Applies one write; what it changed that `feed` wants goes to `changed`. */
 async function applyOne(
   ctx: SqlContext,
   trx: Kysely<Tables>,
   write: RunWrite,
+  feed: ChangeFeed | undefined,
+  changed: BatchChanges,
 ): Promise<RunWriteResult> {
   switch (write.kind) {
     case "flowRunState": {
       const row = await writeRunState(ctx, trx, write.flowRunId, write.state, write.version);
+      if (feed?.wantsRun(row.id)) changed.runs.push(row);
       return { ok: true, version: row.version };
     }
-    case "taskRunStates":
-      return { ok: true, versions: await applyTaskRunStates(ctx.connection, trx, write.states) };
-    case "logs":
-      await insertLogs(ctx.connection, trx, write.logs);
+    case "taskRunStates": {
+      const wanted: ChangedTaskRuns | undefined = feed?.wantsRun()
+        ? { wants: (id) => feed.wantsTasks(id), rows: changed.taskRuns }
+        : undefined;
+      return {
+        ok: true,
+        versions: await applyTaskRunStates(ctx.connection, trx, write.states, wanted),
+      };
+    }
+    case "logs": {
+      const wants = feed === undefined ? undefined : (id: string) => feed.wantsTasks(id);
+      changed.logs.push(...(await insertLogs(ctx.connection, trx, write.logs, wants)));
       return { ok: true, count: write.logs.length };
+    }
   }
 }
