@@ -33,6 +33,9 @@ import {
   concurrencyLimitRecordSchema,
   createFlowRunResponseSchema,
   createTokenResponseSchema,
+  type DashboardQuery,
+  type DashboardResponse,
+  dashboardResponseSchema,
   type FlowDetail,
   type FlowRunDetail,
   type FlowRunRecord,
@@ -159,6 +162,12 @@ export interface ListFlowRunsOptions {
   readonly agentId?: string;
   /** Runs whose id starts with this (4 to 36 hex digits or dashes). */
   readonly idPrefix?: string;
+  /** Runs scheduled at or after this ISO time. */
+  readonly since?: string;
+  /** Runs scheduled before this ISO time. */
+  readonly until?: string;
+  /** Runs carrying every one of these labels (comma-separated). */
+  readonly labels?: string;
   readonly limit?: number;
   readonly cursor?: string;
 }
@@ -239,6 +248,9 @@ export interface ApiClient {
   listTokens(): Promise<ApiToken[]>;
   createToken(request: CreateTokenRequest): Promise<CreatedToken>;
   revokeToken(idOrName: string): Promise<ApiToken>;
+
+  /** The web UI dashboard's aggregates (runs per bucket, failures, agents, waiting runs). */
+  getDashboard(query?: DashboardQuery): Promise<DashboardResponse>;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
@@ -399,6 +411,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     createToken: (request) => call("POST", "/api/tokens", createTokenResponseSchema, request),
     revokeToken: (idOrName) =>
       call("POST", `/api/tokens/${id(idOrName)}/revoke`, apiTokenSchema, {}),
+
+    getDashboard: (q = {}) => call("GET", `/api/dashboard${query(q)}`, dashboardResponseSchema),
   };
 }
 

@@ -51,6 +51,7 @@ import {
   toChildRunSummary,
   toFlowRunRecord,
 } from "./records.ts";
+import { labelFilter, likePattern, newestFirst } from "./run-list.ts";
 import { findStaleRuns, recoverStaleRun, type StaleLimits, type StaleRun } from "./run-recovery.ts";
 import { applyRunState } from "./run-state-write.ts";
 import {
@@ -326,28 +327,49 @@ export class RunRepository {
     };
   }
 
-  /** A page of runs, latest scheduled start first. */
+  /**
+   * A page of runs, latest scheduled start first. With a state filter, one query per state
+   * type, each a walk down the (state_type, scheduled_start, id) index that stops after a
+   * page, merged here: one query with `state_type in (…)` sorts every matching run instead.
+   */
   async list(query: ListFlowRunsQuery): Promise<Page<FlowRunRecord>> {
     const limit = query.limit ?? 50;
     let q = this.ctx.db.selectFrom("flow_runs").selectAll();
     if (query.flowId !== undefined) q = q.where("flow_id", "=", query.flowId);
     if (query.flowName !== undefined) q = q.where("flow_name", "=", query.flowName);
     if (query.agentId !== undefined) q = q.where("agent_id", "=", query.agentId);
-    if (query.state !== undefined) q = q.where("state_type", "in", stateFilter(query.state));
     // Hex digits and dashes only (the schema's rule), so no LIKE wildcard; ids are lowercase,
     // and lowercasing here makes PostgreSQL (case-sensitive LIKE) answer as SQLite does.
     if (query.idPrefix !== undefined) q = q.where("id", "like", `${query.idPrefix.toLowerCase()}%`);
+    if (query.since !== undefined)
+      q = q.where("scheduled_start", ">=", isoText(query.since, "since"));
+    if (query.until !== undefined)
+      q = q.where("scheduled_start", "<", isoText(query.until, "until"));
+    // Labels are a JSON array in text: each wanted label is its JSON string inside it, found with
+    // LIKE (both dialects; the pattern's own wildcards escaped). Not indexed: the walk down the
+    // (scheduled_start, id) index stops once a page of matching runs is found.
+    for (const label of labelFilter(query.labels))
+      q = q.where(sql<boolean>`labels like ${likePattern(JSON.stringify(label))} escape '\\'`);
     if (query.cursor !== undefined) {
       const [start, id] = decodeCursor<[string, string]>(query.cursor, ["string", "string"]);
       // A row-value comparison: PostgreSQL walks the (scheduled_start, id) index with it, where
       // the equivalent OR of two conditions made it scan and sort every run.
       q = q.where((eb) => eb(eb.refTuple("scheduled_start", "id"), "<", eb.tuple(start, id)));
     }
-    const rows = await q
-      .orderBy("scheduled_start", "desc")
-      .orderBy("id", "desc")
-      .limit(limit + 1)
-      .execute();
+    const page = (qq: typeof q) =>
+      qq
+        .orderBy("scheduled_start", "desc")
+        .orderBy("id", "desc")
+        .limit(limit + 1)
+        .execute();
+    const types = query.state === undefined ? undefined : stateFilter(query.state);
+    const rows =
+      types === undefined
+        ? await page(q)
+        : (await Promise.all(types.map((t) => page(q.where("state_type", "=", t)))))
+            .flat()
+            .sort((a, b) => newestFirst(a, b))
+            .slice(0, limit + 1);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return {
