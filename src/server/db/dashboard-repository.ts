@@ -59,14 +59,14 @@ export class DashboardRepository {
     const bucket: DashboardBucket = query.bucket ?? (nowMs - sinceMs <= 3 * DAY ? "hour" : "day");
     const since = new Date(sinceMs).toISOString();
     const dayAgo = new Date(nowMs - DAY).toISOString();
-    const [buckets, failures, failureCount, agents, waiting] = await Promise.all([
+    const agents = await this.agents();
+    const [buckets, failures, failureCount, waiting] = await Promise.all([
       this.buckets(since, bucket, sinceMs, nowMs),
       this.failures(dayAgo),
       this.count((eb) =>
         eb.and([eb("state_type", "in", FAILED_TYPES), eb("end_time", ">=", dayAgo)]),
       ),
-      this.agents(),
-      this.waiting(nowText, now),
+      this.waiting(nowText, now, agents.busy, agents.records),
     ]);
     return {
       since,
@@ -192,10 +192,12 @@ export class DashboardRepository {
   private async waiting(
     nowText: string,
     now: Date,
+    busy: ReadonlyMap<string, number>,
+    agents: DashboardResponse["agents"],
   ): Promise<{ items: DashboardResponse["waiting"]; count: number }> {
     const due: RunFilter = (eb) =>
       eb.and([eb("state_type", "=", "Scheduled"), eb("scheduled_start", "<=", nowText)]);
-    const [rows, count, agents] = await Promise.all([
+    const [rows, count] = await Promise.all([
       this.ctx.db
         .selectFrom("flow_runs")
         .selectAll()
@@ -205,9 +207,8 @@ export class DashboardRepository {
         .limit(LISTED)
         .execute(),
       this.count(due),
-      this.agents(),
     ]);
-    const facts = { agents: agents.records, busy: agents.busy, now };
+    const facts = { agents, busy, now };
     const items = rows.map((row) => {
       const run = toFlowRunRecord(row);
       return {

@@ -165,6 +165,11 @@ forEachDialect("dashboard", (ctx: DialectContext) => {
           ],
           ["state + cursor", `state_type = 'Failed' and ${cursor}`, "flow_runs_state_list"],
           ["flow + cursor", `flow_name = 'etl' and ${cursor}`, "flow_runs_flow_name_list"],
+          [
+            "flow + state",
+            "flow_name = 'etl' and state_type = 'Failed'",
+            "flow_runs_flow_state_list",
+          ],
         ] as const) {
           const p = plan(`select * from flow_runs where ${where} ${page}`);
           assert.match(p, new RegExp(`USING (COVERING )?INDEX ${index}`), `${what}: ${p}`);

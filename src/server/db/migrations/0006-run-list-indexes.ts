@@ -19,6 +19,13 @@ export const runListIndexesMigration: Migration = {
       .on("flow_runs")
       .columns(["flow_name", "scheduled_start", "id"])
       .execute();
+    // Both filters at once: walking either index alone may read every run of that state or
+    // flow to find a page of the few that match the other.
+    await db.schema
+      .createIndex("flow_runs_flow_state_list")
+      .on("flow_runs")
+      .columns(["flow_name", "state_type", "scheduled_start", "id"])
+      .execute();
     await db.schema.createIndex("flow_runs_ended").on("flow_runs").columns(["end_time"]).execute();
   },
 };
