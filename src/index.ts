@@ -8,6 +8,7 @@ export {
   ApiError,
   type ClaimOptions,
   createApiClient,
+  type FollowOptions,
   type UnreadableClaim,
 } from "./client/api-client.ts";
 export {

@@ -12,6 +12,8 @@
 // - A claim answer is read run by run: a run this client cannot read goes to
 //   `onUnreadable` (the agent fails it) and does not hide the others, so a newer
 //   server cannot strand a claimed run.
+// - The event streams are async iterators of typed events (event-stream.ts reads
+//   them), which end when the server ends the stream or the caller's signal aborts.
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, WeftError } from "../core/errors.ts";
 import type { LogRecord } from "../core/reporter.ts";
@@ -47,6 +49,7 @@ import {
   healthResponseSchema,
   heartbeatResponseSchema,
   ingestLogsResponseSchema,
+  type LiveEvent,
   type LogEntry,
   listSchema,
   logEntrySchema,
@@ -61,6 +64,7 @@ import {
   type TaskRunStateWrite,
 } from "../serialization/api-schemas.ts";
 import type { SerializedFlow, SerializedState } from "../serialization/schemas.ts";
+import { readLiveEvents } from "./event-stream.ts";
 
 /** How a client reaches the API. */
 export interface ApiClientOptions {
@@ -172,6 +176,12 @@ export interface ListFlowRunsOptions {
   readonly cursor?: string;
 }
 
+/** How a stream is followed. */
+export interface FollowOptions {
+  /** Ends the stream (the iteration then ends without an error). */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * The typed client of the weft API: one method per route (named as the route's
  * OpenAPI operationId), answers parsed with the same schemas the server uses.
@@ -251,6 +261,21 @@ export interface ApiClient {
 
   /** The web UI dashboard's aggregates (runs per bucket, failures, agents, waiting runs). */
   getDashboard(query?: DashboardQuery): Promise<DashboardResponse>;
+  /**
+   * Follows GET /api/events: `ready` first (fetch what you show then, and again at
+   * each later `ready`), then `run` for every run created or changed and `agent`
+   * for every agent heard from, as the server replica this client talks to writes
+   * them. Ends when the server ends the stream or `signal` aborts.
+   * @example
+   * for await (const event of api.followEvents({ signal })) if (event.type === "run") show(event.data);
+   */
+  followEvents(options?: FollowOptions): AsyncIterable<LiveEvent>;
+  /**
+   * Follows one run (GET /api/flow-runs/:id/events): `ready` first, then `run`
+   * (its record), `task-runs` (the task runs a write changed) and `logs` (new log
+   * records). FLOW_RUN_NOT_FOUND when there is no such run.
+   */
+  followFlowRun(id: string, options?: FollowOptions): AsyncIterable<LiveEvent>;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
@@ -314,6 +339,35 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   }
 
   const id = (value: string) => encodeURIComponent(value);
+
+  async function* follow(path: string, signal: AbortSignal | undefined): AsyncGenerator<LiveEvent> {
+    const url = `${base}${path}`;
+    let response: Response;
+    try {
+      response = await doFetch(url, {
+        method: "GET",
+        headers: { ...headers, accept: "text/event-stream" },
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw unreachable(base, error);
+    }
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.ok || !type.startsWith("text/event-stream") || response.body === null) {
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        if (signal?.aborted) return;
+        throw unreachable(base, error);
+      }
+      const json = parseJson(text);
+      if (json === undefined && text !== "") throw notWeft(base, "GET", path, response);
+      throw errorFrom(base, "GET", path, response.status, json, text);
+    }
+    yield* readLiveEvents(response.body, `GET ${url}`, signal);
+  }
 
   return {
     url: base,
@@ -413,6 +467,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       call("POST", `/api/tokens/${id(idOrName)}/revoke`, apiTokenSchema, {}),
 
     getDashboard: (q = {}) => call("GET", `/api/dashboard${query(q)}`, dashboardResponseSchema),
+    followEvents: (o = {}) => follow("/api/events", o.signal),
+    followFlowRun: (runId, o = {}) => follow(`/api/flow-runs/${id(runId)}/events`, o.signal),
   };
 }
 

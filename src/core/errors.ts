@@ -80,6 +80,7 @@ export const ERROR_CODES = [
   "AMBIGUOUS_RUN_ID",
   "API_NOT_CONFIGURED",
   "CHILD_FLOW_RUN_FAILED",
+  "TOO_MANY_STREAMS",
   // distributed execution
   "REDIS_UNREACHABLE",
   "NO_LIVE_WORKER",

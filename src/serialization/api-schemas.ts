@@ -537,3 +537,40 @@ export const dashboardResponseSchema = z.strictObject({
   runningCount: z.int().min(0),
 });
 export type DashboardResponse = z.infer<typeof dashboardResponseSchema>;
+
+// ── live events (server-sent events) ─────────────────────────────────────────
+
+/**
+ * The event types of the API's streams: `ready` first on every connection and again
+ * after the server dropped events for a slow reader (refetch then), `run` (a
+ * FlowRunRecord), `task-runs` (the TaskRunRecords a write changed), `logs` (log
+ * records as GET /api/flow-runs/:id/logs pages them), `agent` (an AgentRecord).
+ */
+export const LIVE_EVENT_TYPES = ["ready", "run", "task-runs", "logs", "agent"] as const;
+export type LiveEventType = (typeof LIVE_EVENT_TYPES)[number];
+/** Why a stream says `ready`: it connected, or it dropped events a slow reader did not take. */
+export const LIVE_READY_REASONS = ["connected", "overflow"] as const;
+/** The `ready` event's data. */
+export const liveReadySchema = z.strictObject({ reason: z.enum(LIVE_READY_REASONS) });
+export type LiveReady = z.infer<typeof liveReadySchema>;
+/** Each event type's data. */
+export const liveEventSchemas = {
+  ready: liveReadySchema,
+  run: flowRunRecordSchema,
+  "task-runs": z.array(taskRunRecordSchema),
+  logs: z.array(logEntrySchema),
+  agent: agentRecordSchema,
+} as const satisfies Record<LiveEventType, z.ZodType>;
+/** One event of a stream, typed by its name. */
+export type LiveEvent = {
+  [K in LiveEventType]: { readonly type: K; readonly data: z.infer<(typeof liveEventSchemas)[K]> };
+}[LiveEventType];
+/** The events GET /api/events sends. */
+export const ALL_RUNS_EVENT_TYPES = ["ready", "run", "agent"] as const satisfies LiveEventType[];
+/** The events GET /api/flow-runs/:id/events sends. */
+export const FLOW_RUN_EVENT_TYPES = [
+  "ready",
+  "run",
+  "task-runs",
+  "logs",
+] as const satisfies LiveEventType[];

@@ -7,6 +7,7 @@ import type { Logger } from "../core/reporter.ts";
 import type { DeploymentRules } from "../serialization/deployment.ts";
 import { createApp } from "./api/app.ts";
 import { errorBody } from "./api/errors.ts";
+import { type LiveStreamOptions, type LiveStreamStats, LiveStreams } from "./api/live-streams.ts";
 import { type UiStatus, uiStatus } from "./api/ui-assets.ts";
 import { openServerDb } from "./db/open-server-db.ts";
 import type { ServerDb } from "./db/server-db.ts";
@@ -61,6 +62,12 @@ export interface ServerOptions {
    * @default the package's dist/ui
    */
   readonly ui?: string | false;
+  /**
+   * The event streams (GET /api/events, /api/flow-runs/:id/events): how many may
+   * be open, how often a keepalive goes out, how much a slow reader may leave queued.
+   * @default { maxStreams: 1000, keepaliveMs: 15000, queueLimit: 10000 }
+   */
+  readonly eventStreams?: LiveStreamOptions;
 }
 
 /** A server that is listening. */
@@ -74,7 +81,9 @@ export interface RunningServer {
   readonly open: boolean;
   /** The web UI it serves at `/` and whether it is built; undefined when started with `ui: false`. */
   readonly ui: UiStatus | undefined;
-  /** Stops the loops, lets requests in flight finish, closes the HTTP server and the database. Idempotent. */
+  /** The open event streams' counters. */
+  eventStreamStats(): LiveStreamStats;
+  /** Stops the loops, ends the event streams, lets requests in flight finish, closes the HTTP server and the database. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -127,8 +136,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     let listening: AddressInfo | undefined;
     const allowedHosts = options.allowedHosts ?? [];
     const ui = options.ui === false ? undefined : uiStatus(options.ui ?? DEFAULT_UI_DIR);
+    const live = new LiveStreams(db.changes, options.eventStreams, closing.signal);
     const app = createApp({
       db,
+      live,
       ...(ui === undefined ? {} : { uiDir: ui.dir }),
       guard: {
         // Beyond loopback every request needs a token, which a rebound page has not got;
@@ -204,8 +215,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db,
       open: loopback && tokens === 0,
       ui,
+      eventStreamStats: () => live.stats(),
       close() {
         closed ??= (async () => {
+          // First: waiting claims answer and event streams end, so their connections go idle.
           closing.abort();
           await Promise.all(loops.map((loop) => loop.stop()));
           await new Promise<void>((resolve) => {

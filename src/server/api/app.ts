@@ -13,8 +13,11 @@
 // - JSON is refused above MAX_JSON_DEPTH before it is parsed (schema checks and
 //   error previews recurse once per level), and a "__proto__" key is refused rather
 //   than silently dropped.
-// The app's only state is the OpenAPI document (built once, on first use) and the
-// authenticator's short token cache (auth.ts). An AbortSignal is made only for the routes that use
+// Event-stream routes (kind "events") go through the same guard, auth and checks,
+// then answer `text/event-stream` with the stream their handler opened
+// (live-streams.ts; the streams end when `signal` aborts, the server closing).
+// The app's state is the OpenAPI document (built once, on first use), the
+// authenticator's short token cache (auth.ts) and the open event streams. An AbortSignal is made only for the routes that use
 // one (long-poll claims), so ordinary requests add no listeners.
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -28,6 +31,7 @@ import type { ServerDb } from "../db/server-db.ts";
 import { type Authenticator, type AuthOptions, createAuthenticator } from "./auth.ts";
 import { errorResponse, invalidRequest, routeNotFound } from "./errors.ts";
 import { jsonDeeperThan, MAX_JSON_DEPTH } from "./json-depth.ts";
+import { type LiveStreamOptions, LiveStreams } from "./live-streams.ts";
 import { openApiDocument } from "./openapi.ts";
 import { type RequestGuardOptions, requestGuard } from "./request-guard.ts";
 import { type AnyRoute, apiRoutes } from "./routes.ts";
@@ -65,7 +69,25 @@ export interface ApiAppOptions {
    * @default none: the app serves the API only
    */
   readonly uiDir?: string;
+  /**
+   * The event streams (GET /api/events, /api/flow-runs/:id/events): a registry
+   * made by the caller (to read its stats), or its options.
+   * @default a registry over `db.changes` with its defaults, ended by `signal`
+   */
+  readonly live?: LiveStreams | LiveStreamOptions;
 }
+
+/**
+ * The headers of an event stream: not cached, not transformed, not buffered by a
+ * proxy; and its connection closes when it ends (so the server's close, which
+ * ends the streams, does not wait for those connections to time out idle).
+ */
+const EVENT_STREAM_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+  connection: "close",
+} as const;
 
 /** The default request body limit: 16 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -86,8 +108,13 @@ export function createApp(options: ApiAppOptions): Hono {
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const auth = createAuthenticator(options.db, options.auth);
   let document: unknown;
+  const live =
+    options.live instanceof LiveStreams
+      ? options.live
+      : new LiveStreams(options.db.changes, options.live, options.signal);
   const routes = apiRoutes({
     db: options.db,
+    live,
     openapi: () => {
       document ??= openApiDocument(routes, packageVersion());
       return document;
@@ -135,6 +162,17 @@ async function serve(
   );
   const params = checkParams(c.req.param());
   const query = r.query === undefined ? undefined : check(r.query, c.req.query(), "query");
+  if (r.kind === "events") {
+    // The stream lives past this call: it ends when the client goes away or the server closes.
+    const stream = await r.handle({
+      body: undefined,
+      query,
+      params,
+      signal: c.req.raw.signal,
+      caller,
+    });
+    return new Response(stream, { status: 200, headers: EVENT_STREAM_HEADERS });
+  }
   const body = r.body === undefined ? undefined : check(r.body, await readJson(c), "body");
   const watch = whileServing(c.req.raw.signal, closing);
   let result: unknown;

@@ -44,6 +44,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   HEADERS_TOO_LARGE: 431,
   DATABASE_UNAVAILABLE: 503,
   MIGRATION_FAILED: 503,
+  TOO_MANY_STREAMS: 503,
 };
 
 /** The HTTP status the API answers an error code with (500 for codes it does not expect). */
@@ -67,7 +68,8 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
     if (
       status < 500 ||
       error.code === "DATABASE_UNAVAILABLE" ||
-      error.code === "MIGRATION_FAILED"
+      error.code === "MIGRATION_FAILED" ||
+      error.code === "TOO_MANY_STREAMS"
     ) {
       if (status >= 500) {
         logger.warn(`${c.req.method} ${c.req.path}: ${error.message}`, { code: error.code });

@@ -3,6 +3,7 @@ import type {
   FlowRunDetail,
   FlowRunRecord,
   Page,
+  TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
 import { isCredentialName, MASKED, maskCredentials } from "../../serialization/credentials.ts";
 import { type Caller, widestScope } from "./auth.ts";
@@ -48,14 +49,14 @@ export function maskFlowRunPage(page: Page<FlowRunRecord>): Page<FlowRunRecord> 
   return { ...page, items: page.items.map(maskFlowRun) };
 }
 
-/** A run with its task runs, masked (a parameter task's result is the parameter's value). */
+/** A task run with its credential-looking result masked (a parameter task's result is the parameter's value). */
+export function maskTaskRun(t: TaskRunRecord): TaskRunRecord {
+  return t.state.result === undefined
+    ? t
+    : { ...t, state: { ...t.state, result: maskCredentials(t.state.result, t.slug) as never } };
+}
+
+/** A run with its task runs, masked. */
 export function maskFlowRunDetail(detail: FlowRunDetail): FlowRunDetail {
-  return {
-    ...maskFlowRun(detail),
-    taskRuns: detail.taskRuns.map((t) =>
-      t.state.result === undefined
-        ? t
-        : { ...t, state: { ...t.state, result: maskCredentials(t.state.result, t.slug) as never } },
-    ),
-  };
+  return { ...maskFlowRun(detail), taskRuns: detail.taskRuns.map(maskTaskRun) };
 }

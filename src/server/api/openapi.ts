@@ -9,7 +9,9 @@ export function openApiDocument(
   version: string,
 ): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of routes) {
+  for (const raw of routes) {
+    // An event-stream route is documented as a GET answering text/event-stream.
+    const r = raw.kind === "events" ? { ...raw, body: undefined, created: undefined } : raw;
     const path = r.path.replace(/:([A-Za-z]+)/g, "{$1}");
     const parameters: unknown[] = [...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
       name: m[1],
@@ -51,9 +53,10 @@ export function openApiDocument(
         content: { "application/json": { schema: { $ref: "#/components/schemas/ApiError" } } },
       };
     }
-    const success = {
-      content: { "application/json": { schema: jsonSchema(r.response, "output") } },
-    };
+    const success =
+      raw.kind === "events"
+        ? { content: { "text/event-stream": eventStreamContent(raw.events) } }
+        : { content: { "application/json": { schema: jsonSchema(raw.response, "output") } } };
     const operation: Record<string, unknown> = {
       operationId: r.operationId,
       summary: r.summary,
@@ -93,6 +96,34 @@ export function openApiDocument(
       schemas: { ApiError: jsonSchema(apiErrorSchema, "output") },
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
     },
+  };
+}
+
+/**
+ * An event stream's content: a string of `event: <name>` + `data: <JSON>` blocks
+ * (OpenAPI 3.1 has no way to say more), its events and their data's schemas under
+ * `x-weft-events`, and each event as OpenAPI 3.2's `itemSchema` would read it.
+ */
+function eventStreamContent(events: Readonly<Record<string, z.ZodType>>): Record<string, unknown> {
+  const schemas = Object.fromEntries(
+    Object.entries(events).map(([name, schema]) => [name, jsonSchema(schema, "output")]),
+  );
+  return {
+    schema: {
+      type: "string",
+      description: `server-sent events: ${Object.keys(events).join(", ")}; a comment line (": keepalive") every 15 s`,
+    },
+    itemSchema: {
+      oneOf: Object.entries(schemas).map(([name, data]) => ({
+        type: "object",
+        required: ["event", "data"],
+        properties: {
+          event: { const: name },
+          data: { type: "string", contentMediaType: "application/json", contentSchema: data },
+        },
+      })),
+    },
+    "x-weft-events": schemas,
   };
 }
 

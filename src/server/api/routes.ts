@@ -7,7 +7,8 @@
 // the input, call one ServerDb repository (src/server/db/) and shape the answer. The
 // rules (row versions, state transitions, claims, recovery) live in the repositories,
 // not here. Responses are not validated again on the way out; the client parses them
-// with the same schemas (src/client/api-client.ts).
+// with the same schemas (src/client/api-client.ts). Over 600 lines on purpose: it is
+// the one list of every route, which serving, auth and the OpenAPI document read.
 //
 // Decisions that are not obvious:
 // - Registration runs `checkFlow`: a flow an agent would refuse to deploy (bad
@@ -18,9 +19,14 @@
 // - An agent heartbeat that lists the runs it holds frees the runs claimed for it
 //   that it does not list, but only claims older than `claimAnswerGraceMs`: the
 //   answer of a younger claim may still be on its way to the agent.
+// - Two kinds of route share the list: JSON routes (`route`) and event-stream
+//   routes (`eventRoute`, kind "events"), whose handler answers a stream of
+//   server-sent events (live-streams.ts) and whose `events` document each event's
+//   data. Auth, the request guard and validation are the same for both.
 import { z } from "zod";
 import { type ErrorCode, isWeftError, WeftError } from "../../core/errors.ts";
 import {
+  ALL_RUNS_EVENT_TYPES,
   acquireSlotsRequestSchema,
   acquireSlotsResponseSchema,
   agentHeartbeatRequestSchema,
@@ -36,6 +42,7 @@ import {
   dashboardQuerySchema,
   dashboardResponseSchema,
   deleteConcurrencyLimitRequestSchema,
+  FLOW_RUN_EVENT_TYPES,
   flowDetailSchema,
   flowRunDetailSchema,
   flowRunRecordSchema,
@@ -44,10 +51,12 @@ import {
   heartbeatResponseSchema,
   ingestLogsRequestSchema,
   ingestLogsResponseSchema,
+  type LIVE_EVENT_TYPES,
   listFlowRunsQuerySchema,
   listFlowsQuerySchema,
   listLogsQuerySchema,
   listSchema,
+  liveEventSchemas,
   logEntrySchema,
   pageSchema,
   readyResponseSchema,
@@ -68,6 +77,7 @@ import type { SerializedFlow } from "../../serialization/schemas.ts";
 import type { ServerDb } from "../db/server-db.ts";
 import { allows, type Caller, type RequiredScope, widestScope } from "./auth.ts";
 import { claimWithWait } from "./claim-wait.ts";
+import { LiveStreams } from "./live-streams.ts";
 import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
 import { acquireWithWait } from "./slot-wait.ts";
 
@@ -106,11 +116,41 @@ export interface Route<B = unknown, Q = unknown, R = unknown> {
   readonly handle: (request: RouteRequest<B, Q>) => Promise<R>;
 }
 
-/** A route with its types erased, as the app holds it. */
-export type AnyRoute = Route<unknown, unknown, unknown>;
+/**
+ * A route that answers a stream of server-sent events (`text/event-stream`): its
+ * handler checks what it must (an unknown run is 404) and opens the stream; a
+ * refusal before that is an ordinary JSON error.
+ */
+export interface EventRoute<Q = unknown> {
+  readonly kind: "events";
+  readonly method: "get";
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly scope: RequiredScope;
+  readonly query?: z.ZodType<Q>;
+  /** Each event the stream may send, by name, with its data's schema. */
+  readonly events: Readonly<Record<string, z.ZodType>>;
+  readonly errors: readonly ErrorCode[];
+  readonly handle: (request: RouteRequest<undefined, Q>) => Promise<ReadableStream<Uint8Array>>;
+}
+
+/** A route with its types erased, as the app holds it: JSON or an event stream. */
+export type AnyRoute =
+  | (Route<unknown, unknown, unknown> & { readonly kind?: undefined })
+  | EventRoute;
 
 function route<B = undefined, Q = undefined, R = unknown>(spec: Route<B, Q, R>): AnyRoute {
   return spec as unknown as AnyRoute;
+}
+
+function eventRoute<Q = undefined>(spec: Omit<EventRoute<Q>, "kind" | "method">): AnyRoute {
+  return { ...spec, kind: "events", method: "get" } as unknown as AnyRoute;
+}
+
+/** The documented events of a stream, by name. */
+function eventsOf(types: readonly (typeof LIVE_EVENT_TYPES)[number][]): Record<string, z.ZodType> {
+  return Object.fromEntries(types.map((t) => [t, liveEventSchemas[t]]));
 }
 
 /** What the routes need. */
@@ -127,11 +167,14 @@ export interface RouteDeps {
   readonly claimAnswerGraceMs?: number;
   /** What a registered flow's storage and environment may be. @default {} (weft's own type tags; no module storage) */
   readonly deployment?: DeploymentRules;
+  /** The event streams' registry (cap, keepalive, queue bound). @default one over `db.changes` with its defaults */
+  readonly live?: LiveStreams;
 }
 
 /** Every route of the API. */
 export function apiRoutes(deps: RouteDeps): AnyRoute[] {
   const { db } = deps;
+  const live = deps.live ?? new LiveStreams(db.changes);
   return [
     // ── health ──
     route({
@@ -555,6 +598,31 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: dashboardResponseSchema,
       errors: [],
       handle: ({ query }) => db.dashboard.summary(query),
+    }),
+
+    // ── live events (server-sent events) ──
+    eventRoute({
+      path: "/api/events",
+      operationId: "followEvents",
+      summary:
+        "A stream of server-sent events: `ready` first (fetch what you show then), then `run` for each run created or changed and `agent` for each agent registered or heard from, as this server replica writes them.",
+      scope: "read",
+      events: eventsOf(ALL_RUNS_EVENT_TYPES),
+      errors: ["TOO_MANY_STREAMS"],
+      handle: async ({ caller }) => live.openStream({ kind: "all" }, readsOnly(caller)),
+    }),
+    eventRoute({
+      path: "/api/flow-runs/:id/events",
+      operationId: "followFlowRun",
+      summary:
+        "A stream of server-sent events of one run: `ready` first (fetch the run then), then `run` (its record), `task-runs` (the task runs a write changed) and `logs` (new log records), as this server replica writes them.",
+      scope: "read",
+      events: eventsOf(FLOW_RUN_EVENT_TYPES),
+      errors: ["FLOW_RUN_NOT_FOUND", "TOO_MANY_STREAMS"],
+      handle: async ({ params, caller }) => {
+        await db.runs.get(params.id!);
+        return live.openStream({ kind: "run", runId: params.id! }, readsOnly(caller));
+      },
     }),
   ];
 }

@@ -11,9 +11,11 @@
 //   repository's versioned recovery, the Submitted runs whose claim answer never
 //   reached it. That is one transaction per run given back, after the heartbeat's
 //   own, as before the split: a run that started meanwhile is left alone.
+// - Registrations and heartbeats go to the change feed after they committed.
 import { randomUUID } from "node:crypto";
 import { WeftError } from "../../core/errors.ts";
 import type { AgentRecord } from "../../serialization/api-schemas.ts";
+import type { ChangeFeed } from "./change-feed.ts";
 import { toAgentRecord, toFlowRunRecord } from "./records.ts";
 import type { RunRepository } from "./run-repository.ts";
 import { agentNotFound, type SqlContext } from "./sql-context.ts";
@@ -30,6 +32,7 @@ export class AgentRepository {
   constructor(
     private readonly ctx: SqlContext,
     private readonly runs: RunRepository,
+    private readonly feed: ChangeFeed,
   ) {}
 
   /**
@@ -94,7 +97,9 @@ export class AgentRepository {
         },
       );
     }
-    return toAgentRecord(row);
+    const agent = toAgentRecord(row);
+    if (this.feed.wantsAgents()) this.feed.publish({ kind: "agent", agent });
+    return agent;
   }
 
   /**
@@ -116,6 +121,8 @@ export class AgentRepository {
         .executeTakeFirst(),
     );
     if (row === undefined) throw agentNotFound(id);
+    const agent = toAgentRecord(row);
+    if (this.feed.wantsAgents()) this.feed.publish({ kind: "agent", agent });
     if (report !== undefined) {
       const holding = new Set(report.holding);
       const submitted = await this.ctx.db
@@ -131,7 +138,7 @@ export class AgentRepository {
         await this.runs.recoverStale({ run: toFlowRunRecord(r), reason: "not-held" }, 0);
       }
     }
-    return toAgentRecord(row);
+    return agent;
   }
 
   /** An agent by id (AGENT_NOT_FOUND if none). */

@@ -1,5 +1,6 @@
 import { isWeftError, WeftError } from "../../core/errors.ts";
 import { AgentRepository } from "./agent-repository.ts";
+import { ChangeFeed } from "./change-feed.ts";
 import type { DbConnection } from "./connection.ts";
 import { DashboardRepository } from "./dashboard-repository.ts";
 import { FlowRepository } from "./flow-repository.ts";
@@ -45,11 +46,12 @@ export async function openServerDb(options: ServerDbOptions): Promise<ServerDb> 
 function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb {
   const ctx = new SqlContext(connection, clock);
   const flows = new FlowRepository(ctx);
-  const taskRuns = new TaskRunRepository(ctx);
+  const changes = new ChangeFeed();
+  const taskRuns = new TaskRunRepository(ctx, changes);
   const runsChanged = new Set<() => void>();
-  const runs = new RunRepository(ctx, flows, taskRuns, runsChanged);
-  const agents = new AgentRepository(ctx, runs);
-  const logs = new LogRepository(ctx);
+  const runs = new RunRepository(ctx, flows, taskRuns, runsChanged, changes);
+  const agents = new AgentRepository(ctx, runs, changes);
+  const logs = new LogRepository(ctx, changes);
   const tokens = new TokenRepository(ctx);
   const limits = new LimitRepository(ctx);
   const dashboard = new DashboardRepository(ctx);
@@ -65,6 +67,8 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
     tokens: guard(tokens),
     limits: guard(limits),
     dashboard: guard(dashboard),
+    // Not guarded: it never touches the database.
+    changes,
     asLeader: (name, body) => connection.asLeader(name, body),
     async ready() {
       try {
@@ -76,6 +80,7 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
     async close() {
       state.closed = true;
       runsChanged.clear();
+      changes.clear();
       await connection.close();
     },
   });

@@ -18,7 +18,9 @@
 // - Recovery is versioned: a stale run that moved on since it was found is left
 //   alone, so run health on several replicas acts once.
 // Every write that may make a run claimable notifies `onChanged` listeners after
-// it committed, so waiting claims wake at once (claim-wait.ts).
+// it committed, so waiting claims wake at once (claim-wait.ts); every write that
+// changes a run publishes its record to the change feed after it committed
+// (change-feed.ts), for the API's event streams.
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { WeftError } from "../../core/errors.ts";
@@ -39,6 +41,7 @@ import {
   type SerializedState,
   type TypedObject,
 } from "../../serialization/schemas.ts";
+import type { ChangeFeed } from "./change-feed.ts";
 import { canonicalJson } from "./content-hash.ts";
 import type { FlowRepository } from "./flow-repository.ts";
 import {
@@ -153,7 +156,14 @@ export class RunRepository {
     private readonly flows: FlowRepository,
     private readonly taskRuns: TaskRunRepository,
     private readonly listeners: Set<() => void>,
+    private readonly feed: ChangeFeed,
   ) {}
+
+  /** Publishes a committed run to the change feed, when anyone listens to it. */
+  private publish(run: FlowRunRow | FlowRunRecord): void {
+    if (!this.feed.wantsRun(run.id)) return;
+    this.feed.publish({ kind: "run", run: "flow_id" in run ? toFlowRunRecord(run) : run });
+  }
 
   /**
    * Calls `listener` after any write of this database that may make a run
@@ -242,6 +252,7 @@ export class RunRepository {
       return { run: toFlowRunRecord(row), created: true };
     });
     if (result.created) this.notify();
+    if (result.created) this.publish(result.run);
     return result;
   }
 
@@ -270,14 +281,14 @@ export class RunRepository {
     const columns = Object.keys(rows[0]!).length;
     const maxParameters = this.ctx.connection.maxParameters;
     const created = await this.ctx.write(async (trx) => {
-      const inserted: { id: string; state: string }[] = [];
+      const inserted: FlowRunRow[] = [];
       for (const part of chunks(rows, Math.floor(maxParameters / columns))) {
         inserted.push(
           ...(await trx
             .insertInto("flow_runs")
             .values(part)
             .onConflict((oc) => oc.doNothing())
-            .returning(["id", "state"])
+            .returningAll()
             .execute()),
         );
       }
@@ -289,10 +300,11 @@ export class RunRepository {
           )
           .execute();
       }
-      return inserted.length;
+      return inserted;
     });
-    if (created > 0) this.notify();
-    return created;
+    if (created.length > 0) this.notify();
+    for (const row of created) this.publish(row);
+    return created.length;
   }
 
   /** A run by id (FLOW_RUN_NOT_FOUND if none). */
@@ -415,6 +427,7 @@ export class RunRepository {
       return applyRunState(trx, row, next, this.ctx.now());
     });
     if (isStateA(row.state_type as StateType, "Scheduled")) this.notify();
+    this.publish(row);
     return toFlowRunRecord(row);
   }
 
@@ -439,6 +452,7 @@ export class RunRepository {
         this.ctx.now(),
       );
     });
+    this.publish(row);
     return toFlowRunRecord(row);
   }
 
@@ -466,7 +480,7 @@ export class RunRepository {
    */
   async claim(agentId: string, limit: number): Promise<ClaimedRun[]> {
     const now = this.ctx.now();
-    return this.ctx.write(async (trx) => {
+    const claimed = await this.ctx.write(async (trx) => {
       const agent = await trx
         .updateTable("agents")
         .set({ last_seen: now })
@@ -547,6 +561,8 @@ export class RunRepository {
           };
         });
     });
+    for (const c of claimed) this.publish(c.run);
+    return claimed;
   }
 
   /** The earliest scheduled start of a Scheduled run this agent could claim (undefined: none). */
@@ -592,6 +608,8 @@ export class RunRepository {
       recoverStaleRun(this.ctx, trx, stale, maxReschedules),
     );
     if (row?.state_type === "Scheduled") this.notify();
-    return row === undefined ? undefined : toFlowRunRecord(row);
+    if (row === undefined) return undefined;
+    this.publish(row);
+    return toFlowRunRecord(row);
   }
 }

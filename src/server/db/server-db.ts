@@ -19,6 +19,7 @@
 // Named `ServerDb`, not "store", so it is never mistaken for a flow's `Storage`.
 import type { Logger } from "../../core/reporter.ts";
 import type { AgentRepository } from "./agent-repository.ts";
+import type { ChangeFeed } from "./change-feed.ts";
 import type { Dialect } from "./connection.ts";
 import type { DashboardRepository } from "./dashboard-repository.ts";
 import type { FlowRepository } from "./flow-repository.ts";
@@ -29,6 +30,7 @@ import type { TaskRunRepository } from "./task-run-repository.ts";
 import type { TokenRepository } from "./token-repository.ts";
 
 export type { AgentOwner } from "./agent-repository.ts";
+export type { Change, ChangeFeed, ChangeListener } from "./change-feed.ts";
 export { DIALECTS, type Dialect } from "./connection.ts";
 export type { StaleReason, StaleRun } from "./run-recovery.ts";
 
@@ -53,6 +55,12 @@ export interface ServerDb {
   readonly tokens: TokenRepository;
   readonly limits: LimitRepository;
   readonly dashboard: DashboardRepository;
+  /**
+   * What this process's writes changed (runs, task runs, logs, agents), published
+   * after each commit; the API's event streams follow it. Writes of other
+   * processes on the same database are not in it.
+   */
+  readonly changes: ChangeFeed;
   /**
    * Runs `body` only if this process holds the named leader lock (PostgreSQL:
    * an advisory lock held on one connection; SQLite: one process owns the

@@ -5,7 +5,7 @@ import type { TaskRunStateWrite } from "../../serialization/api-schemas.ts";
 import type { BulkType, DbConnection } from "./connection.ts";
 import { canonicalJson } from "./content-hash.ts";
 import { releaseTaskRunSlots } from "./limit-repository.ts";
-import { chunks, isoText } from "./records.ts";
+import { chunks, isoText, type TaskRunRow } from "./records.ts";
 import type { Tables, TaskRunsTable } from "./tables.ts";
 import { transitionError } from "./transitions.ts";
 
@@ -13,7 +13,9 @@ import { transitionError } from "./transitions.ts";
 // JS, write each touched task run once with one upsert whose rows are bound as
 // arrays (see DbConnection.selectRows): a constant, short statement whatever the
 // batch size, so nothing nears a parameter limit and SQLite reuses the prepared
-// statement. One transaction, all or none.
+// statement. One transaction, all or none. When the caller asks (someone follows a
+// run's events), the upsert also returns the rows' ids, so the changed task runs can
+// be published as records after the commit without another query.
 
 type NewRow = Insertable<TaskRunsTable>;
 
@@ -49,6 +51,7 @@ export async function applyTaskRunStates(
   connection: DbConnection,
   trx: Kysely<Tables>,
   writes: readonly TaskRunStateWrite[],
+  changes?: ChangedTaskRuns,
 ): Promise<number[]> {
   const runIds = [...new Set(writes.map((w) => w.flowRunId))];
   // Lock the flow runs, so that concurrent batches of one run (and claims) serialize.
@@ -168,9 +171,27 @@ export async function applyTaskRunStates(
   if (changed.size > 0) {
     const rows = [...changed].map(({ row }) => COLUMNS.map((c) => row[c]));
     const excluded = UPDATED.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`);
-    await sql`insert into task_runs (${sql.join(COLUMNS.map((c) => sql.ref(c)))})
+    const wanted =
+      changes === undefined ? [] : [...changed].filter(({ row }) => changes.wants(row.flow_run_id));
+    const upsert = sql`insert into task_runs (${sql.join(COLUMNS.map((c) => sql.ref(c)))})
       ${connection.selectRows(TYPES, rows)} where true
-      on conflict (flow_run_id, slug, map_index) do update set ${sql.join(excluded)}`.execute(trx);
+      on conflict (flow_run_id, slug, map_index) do update set ${sql.join(excluded)}`;
+    if (wanted.length === 0) await upsert.execute(trx);
+    else {
+      const ids = await sql<{
+        id: number | string;
+        flow_run_id: string;
+        slug: string;
+        map_index: number;
+      }>`${upsert}
+        returning id, flow_run_id, slug, map_index`.execute(trx);
+      const idOf = new Map<string, number>();
+      for (const r of ids.rows) idOf.set(keyOf(r.flow_run_id, r.slug, r.map_index), Number(r.id));
+      for (const { row } of wanted) {
+        const id = idOf.get(keyOf(row.flow_run_id, row.slug, row.map_index ?? -1));
+        if (id !== undefined) changes!.rows.push({ ...(row as Omit<TaskRunRow, "id">), id });
+      }
+    }
     // A finished task run holds no concurrency slot (the engine releases it too; this
     // covers a release call that was lost). One read per run when nothing is held.
     const finished = new Map<string, { slug: string; mapIndex: number }[]>();
@@ -183,6 +204,14 @@ export async function applyTaskRunStates(
     for (const [runId, taskRuns] of finished) await releaseTaskRunSlots(trx, runId, taskRuns);
   }
   return versions;
+}
+
+/** Where the task runs a batch changed go, for the runs someone follows. */
+export interface ChangedTaskRuns {
+  /** True when the changes of this flow run are wanted. */
+  readonly wants: (flowRunId: string) => boolean;
+  /** Filled with the changed rows of wanted runs, as stored (with their ids). */
+  readonly rows: TaskRunRow[];
 }
 
 const COLUMNS = [

@@ -7,18 +7,44 @@
 // batch is idempotent) and, from an agent, the run's claim, so a process of an
 // older claim cannot write over a rescheduled run.
 import type { TaskRunRecord, TaskRunStateWrite } from "../../serialization/api-schemas.ts";
-import { toTaskRunRecord } from "./records.ts";
+import type { ChangeFeed } from "./change-feed.ts";
+import { type TaskRunRow, toTaskRunRecord } from "./records.ts";
 import type { SqlContext } from "./sql-context.ts";
-import { applyTaskRunStates } from "./task-run-batch.ts";
+import { applyTaskRunStates, type ChangedTaskRuns } from "./task-run-batch.ts";
 
 /** Task runs of flow runs. */
 export class TaskRunRepository {
-  constructor(private readonly ctx: SqlContext) {}
+  constructor(
+    private readonly ctx: SqlContext,
+    private readonly feed: ChangeFeed,
+  ) {}
 
-  /** Applies many task-run state writes in one transaction, all or none; returns each new version. */
+  /**
+   * Applies many task-run state writes in one transaction, all or none; returns
+   * each new version. After the commit, the changed task runs of the runs someone
+   * follows go to the change feed, one change per flow run.
+   */
   async setStates(writes: readonly TaskRunStateWrite[]): Promise<number[]> {
     if (writes.length === 0) return [];
-    return this.ctx.write((trx) => applyTaskRunStates(this.ctx.connection, trx, writes));
+    const changes: ChangedTaskRuns | undefined = this.feed.wantsRun()
+      ? { wants: (id) => this.feed.wantsTasks(id), rows: [] }
+      : undefined;
+    const versions = await this.ctx.write((trx) => {
+      // A retried transaction (SQLite busy, a lost race) starts with no rows collected.
+      if (changes !== undefined) changes.rows.length = 0;
+      return applyTaskRunStates(this.ctx.connection, trx, writes, changes);
+    });
+    if (changes !== undefined && changes.rows.length > 0) {
+      const byRun = new Map<string, TaskRunRow[]>();
+      for (const row of changes.rows) {
+        const list = byRun.get(row.flow_run_id);
+        if (list === undefined) byRun.set(row.flow_run_id, [row]);
+        else list.push(row);
+      }
+      for (const [flowRunId, rows] of byRun)
+        this.feed.publish({ kind: "task-runs", flowRunId, taskRuns: rows.map(toTaskRunRecord) });
+    }
+    return versions;
   }
 
   /** The task runs of a flow run by slug and map index (FLOW_RUN_NOT_FOUND if the run is not there). */

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import type { Hono } from "hono";
+import { z } from "zod";
 import { createApp } from "../../../src/server/api/app.ts";
 import { apiRoutes } from "../../../src/server/api/routes.ts";
 import { serializedFlow, st } from "../db/store-fixtures.ts";
@@ -198,6 +199,27 @@ function* bodyProbes(base: Json, random: () => number): Generator<[string, strin
   }
 }
 
+/** The text of a stream's first event, read before the stream is cancelled. */
+async function firstEvent(res: Response): Promise<string> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!text.includes("\n\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+  } finally {
+    await reader.cancel();
+  }
+  return JSON.stringify({ stream: text });
+}
+
+/** What a 2xx of an event stream must be: its first event is `ready`. */
+const eventStreamAnswer = z.strictObject({
+  stream: z.string().regex(/^event: ready\ndata: \{"reason":"connected"\}\n\n/),
+});
+
 forEachDialect("api fuzz", (ctx) => {
   test("every route of the OpenAPI document answers malformed input with a 4xx JSON error, never a 5xx", {
     timeout: 180_000,
@@ -222,7 +244,10 @@ forEachDialect("api fuzz", (ctx) => {
           ? {}
           : { body: probe.body.replaceAll("UNIQUE", () => String(unique++)) }),
       });
-      const text = await res.text();
+      // An event stream's answer is its first event (`ready`); then the stream is closed.
+      const text = res.headers.get("content-type")?.startsWith("text/event-stream")
+        ? await firstEvent(res)
+        : await res.text();
       let body: unknown;
       try {
         body = JSON.parse(text);
@@ -358,6 +383,8 @@ forEachDialect("api fuzz", (ctx) => {
       deleteConcurrencyLimit: { body: { tag: "fuzz-delete" } },
       acquireTaskSlots: { body: { slug: "inc-1", mapIndex: 0, tags: ["fuzz"], waitMs: 0 } },
       releaseTaskSlots: { body: { slug: "inc-1", mapIndex: 0 } },
+      followEvents: {},
+      followFlowRun: {},
     };
 
     const openapi = await send("GET", { label: "openapi", path: "/api/openapi.json" });
@@ -374,7 +401,10 @@ forEachDialect("api fuzz", (ctx) => {
     const started = Date.now();
     // Each route's answer schema (the client parses answers with it): a 2xx must match it.
     const answers = new Map(
-      apiRoutes({ db: store, openapi: () => ({}) }).map((r) => [r.operationId, r.response]),
+      apiRoutes({ db: store, openapi: () => ({}) }).map((r) => [
+        r.operationId,
+        r.kind === "events" ? eventStreamAnswer : r.response,
+      ]),
     );
     /** Sends a probe and records what is wrong with its answer. */
     const judged = async (method: string, docPath: string, operationId: string, probe: Probe) => {
