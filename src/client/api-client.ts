@@ -15,7 +15,7 @@
 // - The event streams are async iterators of typed events (event-stream.ts reads
 //   them), which end when the server ends the stream or the caller's signal aborts.
 import { z } from "zod";
-import { ERROR_CODES, type ErrorCode, WeftError } from "../core/errors.ts";
+import { ERROR_CODES, type ErrorCode, type ErrorDetails, WeftError } from "../core/errors.ts";
 import type { LogRecord } from "../core/reporter.ts";
 import {
   type AcquireSlotsRequest,
@@ -85,7 +85,7 @@ export class ApiError extends WeftError {
     code: ErrorCode,
     message: string,
     status: number,
-    options?: { cause?: unknown; hint?: string },
+    options?: { cause?: unknown; hint?: string; details?: ErrorDetails },
   ) {
     super(code, message, options);
     this.name = "ApiError";
@@ -206,6 +206,15 @@ export interface ApiClient {
   listFlowRuns(options?: ListFlowRunsOptions): Promise<ApiPage<FlowRunRecord>>;
   getFlowRun(id: string): Promise<FlowRunDetail>;
   cancelFlowRun(id: string): Promise<FlowRunRecord>;
+  /**
+   * Re-runs a finished or Paused run from where it stopped: answers the NEW run
+   * (`resumedFrom` = `id`), whose tasks with results the given run persisted are
+   * not run again. `approve` (task slugs) approves `manual_only` or `Pause`
+   * tasks: approving a waiting task is `resumeFlowRun(pausedRunId, { approve: [slug] })`.
+   * Refused: INVALID_TRANSITION (not finished nor Paused), UNKNOWN_TASK (`details.task`),
+   * RESULT_NOT_PERSISTED (no results to resume from, and nothing to approve).
+   */
+  resumeFlowRun(id: string, options?: { approve?: string[] }): Promise<FlowRunRecord>;
   /** Refused with STALE_VERSION unless `version` is the run's current row version. */
   setFlowRunState(id: string, state: SerializedState, version: number): Promise<FlowRunRecord>;
   heartbeatFlowRun(id: string): Promise<{ state: SerializedState; version: number }>;
@@ -393,6 +402,13 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     getFlowRun: (runId) => call("GET", `/api/flow-runs/${id(runId)}`, flowRunDetailSchema),
     cancelFlowRun: (runId) =>
       call("POST", `/api/flow-runs/${id(runId)}/cancel`, flowRunRecordSchema, {}),
+    resumeFlowRun: (runId, o = {}) =>
+      call(
+        "POST",
+        `/api/flow-runs/${id(runId)}/resume`,
+        flowRunRecordSchema,
+        o.approve === undefined ? {} : { approve: o.approve },
+      ),
     setFlowRunState: (runId, state, version) =>
       call("POST", `/api/flow-runs/${id(runId)}/state`, flowRunRecordSchema, { state, version }),
     heartbeatFlowRun: (runId) =>
@@ -561,8 +577,11 @@ function errorFrom(
       { hint: `is ${base} a weft server?` },
     );
   }
-  const { code, message, hint } = parsed.data.error;
-  const extra = hint === undefined ? {} : { hint };
+  const { code, message, hint, details } = parsed.data.error;
+  const extra = {
+    ...(hint === undefined ? {} : { hint }),
+    ...(details === undefined ? {} : { details }),
+  };
   if (KNOWN_CODES.has(code)) return new ApiError(code as ErrorCode, message, status, extra);
   return new ApiError("API_ERROR", `${message} (${code}, HTTP ${status})`, status, extra);
 }

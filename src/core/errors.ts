@@ -111,13 +111,30 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export class WeftError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
+  /** Which input the error is about, as data (the API answers it, a form shows it by field). */
+  readonly details: ErrorDetails | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; hint?: string }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; hint?: string; details?: ErrorDetails },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "WeftError";
     this.code = code;
     this.hint = options?.hint;
+    this.details = options?.details;
   }
+}
+
+/**
+ * Which input an error is about, for a program to act on (the message says the
+ * same for people): a flow parameter's name, a request field's path, a task's slug.
+ */
+export interface ErrorDetails {
+  readonly parameter?: string | undefined;
+  readonly path?: readonly (string | number)[] | undefined;
+  readonly task?: string | undefined;
 }
 
 /** True for any error carrying a weft error code, whichever copy of weft made it. */

@@ -139,6 +139,7 @@ export function unknownParameter(
   const known = [...specs.keys()];
   return new WeftError("UNKNOWN_PARAMETER", `flow "${flowName}" has no parameter "${name}"`, {
     hint: known.length ? `its parameters: ${known.join(", ")}` : "this flow takes no parameters",
+    details: { parameter: name },
   });
 }
 
@@ -168,6 +169,7 @@ export function resolveParameters(
           `flow "${flowName}" needs parameter "${spec.name}"`,
           {
             hint: `pass it with --param ${spec.name}=…`,
+            details: { parameter: spec.name },
           },
         );
       }
@@ -179,6 +181,7 @@ export function resolveParameters(
       throw new WeftError(
         "INVALID_PARAMETER",
         `parameter "${spec.name}" of flow "${flowName}" must be ${article(spec.type)}, got ${show(value)}`,
+        { details: { parameter: spec.name } },
       );
     }
     if (spec.validate !== undefined) {
@@ -188,6 +191,7 @@ export function resolveParameters(
         throw new WeftError(
           "INVALID_PARAMETER",
           `parameter "${spec.name}" of flow "${flowName}" refused ${show(value)}${why}`,
+          { details: { parameter: spec.name } },
         );
       }
     }

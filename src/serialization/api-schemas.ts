@@ -37,12 +37,27 @@ const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
 // In a module of their own, which the CLI's option parsing loads without zod.
 export { TOKEN_SCOPES, type TokenScope } from "./token-scopes.ts";
 
-/** The body of every error response: `{ error: { code, message } }`. */
+/**
+ * Which input an error is about, so that a form can show it by its field:
+ * `parameter`, a flow parameter's name (INVALID_PARAMETER, MISSING_PARAMETER,
+ * UNKNOWN_PARAMETER); `path`, the request field's path as zod gives it
+ * (INVALID_REQUEST: `["parameters", "n"]`, `["approve", 0]`); `task`, a task's
+ * slug (UNKNOWN_TASK).
+ */
+export const apiErrorDetailsSchema = z.strictObject({
+  parameter: z.string().optional(),
+  path: z.array(z.union([z.string(), z.number()])).optional(),
+  task: z.string().optional(),
+});
+export type ApiErrorDetails = z.infer<typeof apiErrorDetailsSchema>;
+
+/** The body of every error response: `{ error: { code, message, hint?, details? } }`. */
 export const apiErrorSchema = z.strictObject({
   error: z.strictObject({
     code: z.string(),
     message: z.string(),
     hint: z.string().optional(),
+    details: apiErrorDetailsSchema.optional(),
   }),
 });
 export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
@@ -165,6 +180,10 @@ export const flowRunRecordSchema = z.strictObject({
   parentRunId: id.optional(),
   /** That task run: `slug`, or `slug[i]` for a mapped child. */
   parentTaskRun: z.string().optional(),
+  /** The run this one resumes (POST /api/flow-runs/:id/resume): its persisted results are reused. */
+  resumedFrom: id.optional(),
+  /** The tasks approved for this run (`manual_only`, or a task that raised `Pause`), by slug. */
+  approved: z.array(z.string()).optional(),
 });
 export type FlowRunRecord = z.infer<typeof flowRunRecordSchema>;
 
@@ -173,6 +192,16 @@ export const createFlowRunResponseSchema = z.strictObject({
   run: flowRunRecordSchema,
   created: z.boolean(),
 });
+
+/**
+ * POST /api/flow-runs/:id/resume: a new run of the same flow version and
+ * parameters that resumes the given one (tasks whose results it persisted are
+ * not run again), with `approve` (task slugs) approved to run.
+ */
+export const resumeFlowRunRequestSchema = z.strictObject({
+  approve: z.array(slug).max(1000).default([]),
+});
+export type ResumeFlowRunRequest = z.input<typeof resumeFlowRunRequestSchema>;
 
 /** A task run (one unmapped task, or one mapped child) as the API shows it. */
 export const taskRunRecordSchema = z.strictObject({

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { z } from "zod";
-import { isWeftError, WeftError } from "../../core/errors.ts";
+import { type ErrorDetails, isWeftError, WeftError } from "../../core/errors.ts";
 import type { Logger } from "../../core/reporter.ts";
 import type { ApiErrorBody } from "../../serialization/api-schemas.ts";
 
@@ -23,6 +23,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   STORAGE_NOT_SHAREABLE: 400,
   STORAGE_LOCATION_ESCAPE: 400,
   STORAGE_LOCATION_INVALID: 400,
+  UNKNOWN_TASK: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   HOST_NOT_ALLOWED: 403,
@@ -39,6 +40,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   INVALID_TRANSITION: 409,
   STALE_VERSION: 409,
   IDEMPOTENCY_CONFLICT: 409,
+  RESULT_NOT_PERSISTED: 409,
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   HEADERS_TOO_LARGE: 431,
@@ -53,8 +55,29 @@ export function statusOfCode(code: string): number {
 }
 
 /** The JSON body of an error response. */
-export function errorBody(code: string, message: string, hint?: string): ApiErrorBody {
-  return { error: hint === undefined ? { code, message } : { code, message, hint } };
+export function errorBody(
+  code: string,
+  message: string,
+  hint?: string,
+  details?: ErrorDetails,
+): ApiErrorBody {
+  return {
+    error: {
+      code,
+      message,
+      ...(hint === undefined ? {} : { hint }),
+      ...(details === undefined ? {} : { details: detailsBody(details) }),
+    },
+  };
+}
+
+/** An error's details as the API answers them (only the fields that are set). */
+function detailsBody(details: ErrorDetails): NonNullable<ApiErrorBody["error"]["details"]> {
+  return {
+    ...(details.parameter === undefined ? {} : { parameter: details.parameter }),
+    ...(details.path === undefined ? {} : { path: [...details.path] }),
+    ...(details.task === undefined ? {} : { task: details.task }),
+  };
 }
 
 /**
@@ -76,7 +99,7 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
         // The database is gone for now: a client may try again shortly (the server reconnects by itself).
         c.header("Retry-After", String(RETRY_AFTER_SECONDS));
       }
-      return c.json(errorBody(error.code, error.message, error.hint), status as 400);
+      return c.json(errorBody(error.code, error.message, error.hint, error.details), status as 400);
     }
   } else if (c.req.raw.signal.aborted) {
     // The client went away (mid-body, say): no one reads this answer, and nothing was written.
@@ -130,11 +153,16 @@ export function invalidRequest(
     return `${field}: ${issue.message}${shown}`;
   });
   const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : "";
+  // The first problem's field, as data: a form shows the error by its input.
+  const first = error.issues[0]?.path.filter(
+    (p): p is string | number => typeof p === "string" || typeof p === "number",
+  );
   return new WeftError(
     "INVALID_REQUEST",
     `invalid request ${where}: ${problems.join("; ")}${more}`,
     {
       hint: "GET /api/openapi.json has the schema of every request",
+      ...(first === undefined || first.length === 0 ? {} : { details: { path: first } }),
     },
   );
 }

@@ -65,6 +65,7 @@ import {
   registerFlowResponseSchema,
   releaseSlotsRequestSchema,
   releaseSlotsResponseSchema,
+  resumeFlowRunRequestSchema,
   sessionResponseSchema,
   setConcurrencyLimitRequestSchema,
   setFlowRunStateRequestSchema,
@@ -384,6 +385,19 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
         if (page.items.length === 0 && query.cursor === undefined) await db.runs.get(params.id!);
         return page;
       },
+    }),
+    route({
+      method: "post",
+      path: "/api/flow-runs/:id/resume",
+      operationId: "resumeFlowRun",
+      summary:
+        "Re-run a finished or Paused run from where it stopped (201): a new run of the same flow version and parameters, `resumedFrom` the given one, whose tasks with results the given run persisted do not run again; `approve` (task slugs) approves manual_only or Pause tasks, which is how a waiting task is approved. A Paused run given here ends Cancelled, naming the new run. Refused: a run not finished nor Paused (INVALID_TRANSITION), a slug that is not a task of the flow (UNKNOWN_TASK), and, without `approve`, a flow that persists no results under its run id (RESULT_NOT_PERSISTED: everything would run again; create a run instead).",
+      scope: "agent",
+      body: resumeFlowRunRequestSchema,
+      response: flowRunRecordSchema,
+      errors: ["FLOW_RUN_NOT_FOUND", "INVALID_TRANSITION", "UNKNOWN_TASK", "RESULT_NOT_PERSISTED"],
+      created: "always",
+      handle: ({ params, body }) => db.runs.resume(params.id!, body.approve),
     }),
 
     // ── task runs, logs ──

@@ -8,7 +8,7 @@
 // - Buckets group on a prefix of the stored time text (`YYYY-MM-DDTHH` for hours,
 //   `YYYY-MM-DD` for days): times are fixed-width UTC text (records.ts), so `substr` is a
 //   bucket on both dialects alike, with no date functions that differ between them. The
-//   range on `end_time` walks the `flow_runs_ended` index (migration 0006).
+//   range on `end_time` walks the `flow_runs_ended` index (migration 0007).
 // - A failure's task is the first task run that failed by end time, preferring one that
 //   failed itself over a TriggerFailed one (that is only the consequence of another).
 // - Why a run waits is `explainPending` (serialization/pending-reason.ts), the same

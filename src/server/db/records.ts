@@ -105,6 +105,8 @@ export function toFlowRunRecord(row: FlowRunRow): FlowRunRecord {
     createdAt: row.created_at,
     ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
     ...(row.parent_task_run === null ? {} : { parentTaskRun: row.parent_task_run }),
+    ...(row.resumed_from == null ? {} : { resumedFrom: row.resumed_from }),
+    ...(row.approved == null ? {} : { approved: JSON.parse(row.approved) as string[] }),
   };
 }
 

@@ -56,6 +56,7 @@ import {
 } from "./records.ts";
 import { labelFilter, likePattern, newestFirst } from "./run-list.ts";
 import { findStaleRuns, recoverStaleRun, type StaleLimits, type StaleRun } from "./run-recovery.ts";
+import { resumeRun } from "./run-resume.ts";
 import { applyRunState } from "./run-state-write.ts";
 import {
   agentNotFound,
@@ -113,6 +114,8 @@ function newRunRow(
     autoScheduled: boolean;
     parentRunId?: string | undefined;
     parentTaskRun?: string | undefined;
+    resumedFrom?: string | undefined;
+    approved?: readonly string[] | undefined;
   },
 ): FlowRunRow {
   const id = randomUUID();
@@ -142,6 +145,8 @@ function newRunRow(
     created_at: fields.now,
     parent_run_id: fields.parentRunId ?? null,
     parent_task_run: fields.parentTaskRun ?? null,
+    resumed_from: fields.resumedFrom ?? null,
+    approved: fields.approved?.length ? JSON.stringify(fields.approved) : null,
   };
 }
 
@@ -453,6 +458,32 @@ export class RunRepository {
       );
     });
     this.publish(row);
+    return toFlowRunRecord(row);
+  }
+
+  /**
+   * A new Scheduled run of `id`'s flow version and parameters that resumes it,
+   * with the `approve` slugs approved (run-resume.ts has the rules and refusals).
+   */
+  async resume(id: string, approve: readonly string[]): Promise<FlowRunRecord> {
+    const row = await this.ctx.write((trx) =>
+      resumeRun(this.ctx, trx, id, approve, async (flowId, fields) => {
+        const now = this.ctx.now();
+        const row = newRunRow(await this.ctx.flowRow(flowId, trx), {
+          ...fields,
+          scheduledStart: now,
+          now,
+          autoScheduled: false,
+        });
+        await trx.insertInto("flow_runs").values(row).execute();
+        await trx
+          .insertInto("flow_run_states")
+          .values({ flow_run_id: row.id, version: 1, state: row.state, created_at: now })
+          .execute();
+        return row;
+      }),
+    );
+    this.notify();
     return toFlowRunRecord(row);
   }
 

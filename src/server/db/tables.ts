@@ -55,6 +55,10 @@ export interface FlowRunsTable {
   parent_run_id: string | null;
   /** That task run: `slug`, or `slug[i]` for a mapped child. */
   parent_task_run: string | null;
+  /** The run this one resumes (its persisted results are reused), if any. */
+  resumed_from: string | null;
+  /** JSON array of the task slugs approved for this run, if any. */
+  approved: string | null;
 }
 
 /** Every state a flow run went through, oldest first. */

@@ -335,6 +335,7 @@ forEachDialect("api fuzz", (ctx) => {
       },
       heartbeatFlowRun: {},
       listLogs: { query: { limit: "10" } },
+      resumeFlowRun: { body: { approve: ["inc-1"] } },
       setTaskRunStates: {
         body: {
           states: [
