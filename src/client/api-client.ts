@@ -35,9 +35,6 @@ import {
   concurrencyLimitRecordSchema,
   createFlowRunResponseSchema,
   createTokenResponseSchema,
-  type DashboardQuery,
-  type DashboardResponse,
-  dashboardResponseSchema,
   type FlowDetail,
   type FlowRunDetail,
   type FlowRunRecord,
@@ -63,6 +60,11 @@ import {
   setTaskRunStatesResponseSchema,
   type TaskRunStateWrite,
 } from "../serialization/api-schemas.ts";
+import {
+  type DashboardQuery,
+  type DashboardResponse,
+  dashboardResponseSchema,
+} from "../serialization/dashboard-schemas.ts";
 import type { SerializedFlow, SerializedState } from "../serialization/schemas.ts";
 import { readLiveEvents } from "./event-stream.ts";
 

@@ -39,8 +39,6 @@ import {
   createFlowRunResponseSchema,
   createTokenRequestSchema,
   createTokenResponseSchema,
-  dashboardQuerySchema,
-  dashboardResponseSchema,
   deleteConcurrencyLimitRequestSchema,
   FLOW_RUN_EVENT_TYPES,
   flowDetailSchema,
@@ -72,6 +70,10 @@ import {
   setTaskRunStatesRequestSchema,
   setTaskRunStatesResponseSchema,
 } from "../../serialization/api-schemas.ts";
+import {
+  dashboardQuerySchema,
+  dashboardResponseSchema,
+} from "../../serialization/dashboard-schemas.ts";
 import { checkDeployment, type DeploymentRules } from "../../serialization/deployment.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";

@@ -21,7 +21,7 @@ import type {
   DashboardFailure,
   DashboardQuery,
   DashboardResponse,
-} from "../../serialization/api-schemas.ts";
+} from "../../serialization/dashboard-schemas.ts";
 import { explainPending } from "../../serialization/pending-reason.ts";
 import type { SerializedState } from "../../serialization/schemas.ts";
 import { toAgentRecord, toFlowRunRecord } from "./records.ts";

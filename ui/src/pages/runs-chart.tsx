@@ -1,7 +1,7 @@
 // Finished runs over time as stacked bars by final state, drawn in SVG (no chart library:
 // it is a few rectangles). The bars group the state types by tone (components/state.tsx),
 // so the colours are the ones every state has elsewhere.
-import type { DashboardResponse } from "../../../src/serialization/api-schemas.ts";
+import type { DashboardResponse } from "../../../src/serialization/dashboard-schemas.ts";
 import { stateTone } from "../components/state.tsx";
 
 const TONES = ["ok", "fail", "skip"] as const;
