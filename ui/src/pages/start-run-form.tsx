@@ -1,8 +1,9 @@
 // "Start a run": a form generated from a flow's parameter specs (type, default, required,
 // description). Values are checked here before sending, by the same rules the server applies
 // (src/core/parameter.ts: JSON types, integers whole); what the server still refuses (a
-// validate function in the flow's code, a parameter it does not know) is shown by the field
-// its message names. On success the browser goes to the new run's page.
+// version registered since the form was drawn, a parameter it does not know) is shown by the
+// field its `details.parameter` (or, from an older server, its message) names. On success
+// the browser goes to the new run's page.
 //
 // Inputs by type: text for strings and numbers (so a wrong value can be typed and explained,
 // rather than silently refused by a number input), a checkbox for booleans, JSON in a text
@@ -64,7 +65,7 @@ export function readField(
   }
 }
 
-/** The parameter a server error names (`parameter "x"`), if it names one of `names`. */
+/** The parameter a server error's message names (`parameter "x"`): for a server without `details`. */
 function fieldOf(message: string, names: readonly string[]): string | undefined {
   const m = /parameter "([^"]+)"/.exec(message);
   return m !== null && names.includes(m[1]!) ? m[1] : undefined;
@@ -92,10 +93,10 @@ export function StartRunForm({
     },
     onError: (error) => {
       const message = error instanceof ApiError ? error.message : errorText(error);
-      const field = fieldOf(
-        message,
-        parameters.map((p) => p.name),
-      );
+      const names = parameters.map((p) => p.name);
+      const named = error instanceof ApiError ? error.details?.parameter : undefined;
+      const field =
+        typeof named === "string" && names.includes(named) ? named : fieldOf(message, names);
       if (field !== undefined) setErrors({ [field]: message });
       else setFormError(errorText(error));
     },

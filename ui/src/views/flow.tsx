@@ -6,7 +6,7 @@ import { useParams } from "react-router";
 import { api } from "../api.ts";
 import { formatRelative, formatTime } from "../format.ts";
 import { Labels, Panel, QueryState, RunLink } from "../pages/common.tsx";
-import { GraphList, kindText, scheduleText } from "../pages/flow-parts.tsx";
+import { FlowGraphPanel, kindText, scheduleText } from "../pages/flow-parts.tsx";
 import { useLiveRefresh } from "../pages/live-refresh.ts";
 import { RunsTable } from "../pages/runs-table.tsx";
 import { StartRunForm } from "../pages/start-run-form.tsx";
@@ -129,7 +129,7 @@ export function FlowPage() {
             {detail.data === undefined ? (
               <QueryState error={detail.error} loading={detail.isPending} />
             ) : (
-              <GraphList flow={detail.data.flow} />
+              <FlowGraphPanel flow={detail.data.flow} />
             )}
           </Panel>
         </div>
