@@ -65,6 +65,11 @@ import {
   setTaskRunStatesResponseSchema,
   type TaskRunStateWrite,
 } from "../serialization/api-schemas.ts";
+import {
+  type DashboardQuery,
+  type DashboardResponse,
+  dashboardResponseSchema,
+} from "../serialization/dashboard-schemas.ts";
 import type { SerializedFlow, SerializedState } from "../serialization/schemas.ts";
 import { readLiveEvents } from "./event-stream.ts";
 
@@ -168,6 +173,12 @@ export interface ListFlowRunsOptions {
   readonly agentId?: string;
   /** Runs whose id starts with this (4 to 36 hex digits or dashes). */
   readonly idPrefix?: string;
+  /** Runs scheduled at or after this ISO time. */
+  readonly since?: string;
+  /** Runs scheduled before this ISO time. */
+  readonly until?: string;
+  /** Runs carrying every one of these labels (comma-separated). */
+  readonly labels?: string;
   readonly limit?: number;
   readonly cursor?: string;
 }
@@ -278,6 +289,8 @@ export interface ApiClient {
   createToken(request: CreateTokenRequest): Promise<CreatedToken>;
   revokeToken(idOrName: string): Promise<ApiToken>;
 
+  /** The web UI dashboard's aggregates (runs per bucket, failures, agents, waiting runs). */
+  getDashboard(query?: DashboardQuery): Promise<DashboardResponse>;
   /**
    * Follows GET /api/events: `ready` first (fetch what you show then, and again at
    * each later `ready`), then `run` for every run created or changed and `agent`
@@ -494,6 +507,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     revokeToken: (idOrName) =>
       call("POST", `/api/tokens/${id(idOrName)}/revoke`, apiTokenSchema, {}),
 
+    getDashboard: (q = {}) => call("GET", `/api/dashboard${query(q)}`, dashboardResponseSchema),
     followEvents: (o = {}) => follow("/api/events", o.signal),
     followFlowRun: (runId, o = {}) => follow(`/api/flow-runs/${id(runId)}/events`, o.signal),
   };

@@ -256,6 +256,14 @@ export const listFlowRunsQuerySchema = z.strictObject({
     .string()
     .regex(/^[0-9a-fA-F-]{4,36}$/, "4 to 36 hex digits or dashes (the start of a run's id)")
     .optional(),
+  /** Only runs scheduled at or after this time. */
+  since: isoTime.optional(),
+  /** Only runs scheduled before this time. */
+  until: isoTime.optional(),
+  /** Only runs carrying every one of these labels (comma-separated). */
+  labels: boundedString(LIMITS.name * 4)
+    .min(1)
+    .optional(),
   limit: pageLimit,
   cursor: cursor.optional(),
 });

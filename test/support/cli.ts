@@ -80,9 +80,9 @@ function capture(isTTY: boolean): Capture {
 }
 
 // The settings a developer's shell may hold must not reach the commands here
-// (as they never reach the child processes of weft-process.ts).
+// (as they never reach the child processes of weft-process.ts). WEFT_UI_SCREENSHOTS is the
+// browser tests' own switch (test/ui/support/browser.ts), read after this module loaded.
 for (const name of Object.keys(process.env)) {
-  // WEFT_UI_SCREENSHOTS is a test setting (test/ui/support/browser.ts), not weft's.
   if (
     name.startsWith("WEFT_") &&
     name !== "WEFT_HOME" &&

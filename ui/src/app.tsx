@@ -1,6 +1,7 @@
 // The app shell: navigation, theme, and one route per view. Every view has a URL that can be
 // shared and bookmarked; the server answers these paths with index.html (history routing).
 import { NavLink, Route, Routes } from "react-router";
+import { SessionCorner } from "./pages/sign-in-watch.tsx";
 import { Theme } from "./theme.tsx";
 import { Dashboard } from "./views/dashboard.tsx";
 import { FlowPage } from "./views/flow.tsx";
@@ -26,6 +27,7 @@ export function App() {
           <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/settings">Settings</NavLink>
         </nav>
+        <SessionCorner />
         <Theme />
       </header>
       <main className="content">

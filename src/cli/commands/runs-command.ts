@@ -10,11 +10,11 @@ import type {
   FlowSummary,
   TaskRunRecord,
 } from "../../serialization/api-schemas.ts";
+import { explainPending } from "../../serialization/pending-reason.ts";
 import { type ApiFlags, addApiFlags, clientFromFlags, collectPages } from "../api-flags.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { EXIT, exitCodeFor, table, writeRows } from "../output.ts";
 import type { ParameterFlags } from "../parameter-flags.ts";
-import { explainPending } from "../pending-reason.ts";
 import { resolveRunId } from "../run-ids.ts";
 import { between, remoteRunJson } from "../run-json.ts";
 

@@ -73,6 +73,10 @@ import {
   setTaskRunStatesRequestSchema,
   setTaskRunStatesResponseSchema,
 } from "../../serialization/api-schemas.ts";
+import {
+  dashboardQuerySchema,
+  dashboardResponseSchema,
+} from "../../serialization/dashboard-schemas.ts";
 import { checkDeployment, type DeploymentRules } from "../../serialization/deployment.ts";
 import { scheduleFromJSON } from "../../serialization/flow-serializer.ts";
 import type { SerializedFlow } from "../../serialization/schemas.ts";
@@ -615,6 +619,20 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       response: apiTokenSchema,
       errors: ["TOKEN_NOT_FOUND"],
       handle: ({ params }) => db.tokens.revoke(params.id!),
+    }),
+
+    // ── web UI ──
+    route({
+      method: "get",
+      path: "/api/dashboard",
+      operationId: "getDashboard",
+      summary:
+        "The dashboard's aggregates: finished runs per time bucket and final state since `since`, the last 24 h's failures with their failing task, agents with the runs they hold, due Scheduled runs with why they wait.",
+      scope: "read",
+      query: dashboardQuerySchema,
+      response: dashboardResponseSchema,
+      errors: [],
+      handle: ({ query }) => db.dashboard.summary(query),
     }),
 
     // ── live events (server-sent events) ──

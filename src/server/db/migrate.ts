@@ -8,6 +8,7 @@ import { agentTokensMigration } from "./migrations/0003-agent-tokens.ts";
 import { parentRunsMigration } from "./migrations/0004-parent-runs.ts";
 import { concurrencyLimitsMigration } from "./migrations/0005-concurrency-limits.ts";
 import { resumedRunsMigration } from "./migrations/0006-resumed-runs.ts";
+import { runListIndexesMigration } from "./migrations/0007-run-list-indexes.ts";
 
 /** How long start-up waits for another process migrating the same SQLite file. @default 10000 */
 const BUSY_WAIT_MS = 10_000;
@@ -21,6 +22,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     "0004-parent-runs": parentRunsMigration,
     "0005-concurrency-limits": concurrencyLimitsMigration,
     "0006-resumed-runs": resumedRunsMigration,
+    "0007-run-list-indexes": runListIndexesMigration,
   };
 }
 

@@ -2,6 +2,7 @@ import { isWeftError, WeftError } from "../../core/errors.ts";
 import { AgentRepository } from "./agent-repository.ts";
 import { ChangeFeed } from "./change-feed.ts";
 import type { DbConnection } from "./connection.ts";
+import { DashboardRepository } from "./dashboard-repository.ts";
 import { FlowRepository } from "./flow-repository.ts";
 import { LimitRepository } from "./limit-repository.ts";
 import { LogRepository } from "./log-repository.ts";
@@ -53,6 +54,7 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
   const logs = new LogRepository(ctx, changes);
   const tokens = new TokenRepository(ctx);
   const limits = new LimitRepository(ctx);
+  const dashboard = new DashboardRepository(ctx);
   const state = { closed: false };
   const guard = <T extends object>(target: T) => guarded(target, connection, state);
   return guard<ServerDb>({
@@ -64,6 +66,7 @@ function composeServerDb(connection: DbConnection, clock: () => Date): ServerDb 
     agents: guard(agents),
     tokens: guard(tokens),
     limits: guard(limits),
+    dashboard: guard(dashboard),
     // Not guarded: it never touches the database.
     changes,
     asLeader: (name, body) => connection.asLeader(name, body),

@@ -26,7 +26,7 @@ import { sql } from "kysely";
 import { WeftError } from "../../core/errors.ts";
 import type { ParameterSpec } from "../../core/graph.ts";
 import { resolveParameters } from "../../core/parameter.ts";
-import { isStateA, STATE_TYPES, type StateType } from "../../core/states.ts";
+import { isStateA, type StateType } from "../../core/states.ts";
 import type {
   ClaimedRun,
   CreateFlowRunRequest,
@@ -50,8 +50,6 @@ import type { FlowRepository } from "./flow-repository.ts";
 import { publishLogs } from "./log-repository.ts";
 import {
   chunks,
-  decodeCursor,
-  encodeCursor,
   type FlowRow,
   type FlowRunRow,
   isoText,
@@ -60,6 +58,7 @@ import {
   toTaskRunRecord,
 } from "./records.ts";
 import { applyRunWrites, type StatusOfCode } from "./run-batch.ts";
+import { listRuns } from "./run-list.ts";
 import { findStaleRuns, recoverStaleRun, type StaleLimits, type StaleRun } from "./run-recovery.ts";
 import { resumeRun } from "./run-resume.ts";
 import { applyRunState, writeRunState } from "./run-state-write.ts";
@@ -81,24 +80,6 @@ function parameterSpecs(flow: SerializedFlow): Map<string, ParameterSpec> {
       },
     ]),
   );
-}
-
-/** The state types a filter names, each with the types below it in the tree. */
-function stateFilter(text: string): string[] {
-  const out = new Set<string>();
-  for (const name of text.split(",").map((s) => s.trim())) {
-    if (!(STATE_TYPES as readonly string[]).includes(name)) {
-      throw new WeftError(
-        "INVALID_REQUEST",
-        `state filter: unknown state ${JSON.stringify(name)}`,
-        {
-          hint: `known states: ${STATE_TYPES.join(", ")}`,
-        },
-      );
-    }
-    for (const t of STATE_TYPES) if (isStateA(t, name as StateType)) out.add(t);
-  }
-  return [...out];
 }
 
 function newRunRow(
@@ -343,36 +324,12 @@ export class RunRepository {
     };
   }
 
-  /** A page of runs, latest scheduled start first. */
-  async list(query: ListFlowRunsQuery): Promise<Page<FlowRunRecord>> {
-    const limit = query.limit ?? 50;
-    let q = this.ctx.db.selectFrom("flow_runs").selectAll();
-    if (query.flowId !== undefined) q = q.where("flow_id", "=", query.flowId);
-    if (query.flowName !== undefined) q = q.where("flow_name", "=", query.flowName);
-    if (query.agentId !== undefined) q = q.where("agent_id", "=", query.agentId);
-    if (query.state !== undefined) q = q.where("state_type", "in", stateFilter(query.state));
-    // Hex digits and dashes only (the schema's rule), so no LIKE wildcard; ids are lowercase,
-    // and lowercasing here makes PostgreSQL (case-sensitive LIKE) answer as SQLite does.
-    if (query.idPrefix !== undefined) q = q.where("id", "like", `${query.idPrefix.toLowerCase()}%`);
-    if (query.cursor !== undefined) {
-      const [start, id] = decodeCursor<[string, string]>(query.cursor, ["string", "string"]);
-      // A row-value comparison: PostgreSQL walks the (scheduled_start, id) index with it, where
-      // the equivalent OR of two conditions made it scan and sort every run.
-      q = q.where((eb) => eb(eb.refTuple("scheduled_start", "id"), "<", eb.tuple(start, id)));
-    }
-    const rows = await q
-      .orderBy("scheduled_start", "desc")
-      .orderBy("id", "desc")
-      .limit(limit + 1)
-      .execute();
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return {
-      items: items.map(toFlowRunRecord),
-      ...(rows.length > limit && last
-        ? { nextCursor: encodeCursor([last.scheduled_start, last.id]) }
-        : {}),
-    };
+  /**
+   * A page of runs, latest scheduled start first, filtered by flow, agent, state, id prefix,
+   * time range and labels (run-list.ts: each filter an index walk that stops after a page).
+   */
+  list(query: ListFlowRunsQuery): Promise<Page<FlowRunRecord>> {
+    return listRuns(this.ctx, query);
   }
 
   /**

@@ -8,6 +8,7 @@
 //   db.agents     agents and their names (agent-repository.ts)
 //   db.tokens     API tokens (token-repository.ts)
 //   db.limits     concurrency limits by task tag and their slots (limit-repository.ts)
+//   db.dashboard  the web UI dashboard's read-only aggregates (dashboard-repository.ts)
 //
 // Transactions never span repositories: a write that must be atomic across tables
 // is one method of the repository owning the invariant (a claim is `runs.claim`,
@@ -20,6 +21,7 @@ import type { Logger } from "../../core/reporter.ts";
 import type { AgentRepository } from "./agent-repository.ts";
 import type { ChangeFeed } from "./change-feed.ts";
 import type { Dialect } from "./connection.ts";
+import type { DashboardRepository } from "./dashboard-repository.ts";
 import type { FlowRepository } from "./flow-repository.ts";
 import type { LimitRepository } from "./limit-repository.ts";
 import type { LogRepository } from "./log-repository.ts";
@@ -52,6 +54,7 @@ export interface ServerDb {
   readonly agents: AgentRepository;
   readonly tokens: TokenRepository;
   readonly limits: LimitRepository;
+  readonly dashboard: DashboardRepository;
   /**
    * What this process's writes changed (runs, task runs, logs, agents), published
    * after each commit; the API's event streams follow it. Writes of other

@@ -295,6 +295,7 @@ forEachDialect("api fuzz", (ctx) => {
     const seeds: Record<string, { body?: Json; query?: Record<string, string> }> = {
       health: {},
       getSession: {},
+      getDashboard: { query: { since: "2020-01-01T00:00:00.000Z", bucket: "day" } },
       ready: {},
       openapi: {},
       registerFlow: {
@@ -317,7 +318,15 @@ forEachDialect("api fuzz", (ctx) => {
         },
       },
       listFlowRuns: {
-        query: { flowName: flow.name, state: "Scheduled,Running", agentId: agent.id, limit: "5" },
+        query: {
+          flowName: flow.name,
+          state: "Scheduled,Running",
+          agentId: agent.id,
+          since: "2020-01-01T00:00:00.000Z",
+          until: "2100-01-01T00:00:00.000Z",
+          labels: "fuzz",
+          limit: "5",
+        },
       },
       getFlowRun: {},
       cancelFlowRun: {},

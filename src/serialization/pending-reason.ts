@@ -1,4 +1,8 @@
-import type { AgentRecord, FlowRunRecord } from "../serialization/api-schemas.ts";
+// Why a Scheduled run waits, in one sentence: the reason `weft runs inspect` prints and the
+// web UI's dashboard shows (through GET /api/dashboard). Pure: it reads the run, the agents
+// and how many runs each holds, so the CLI (from API answers) and the server (from SQL
+// aggregates) explain a run with the same words.
+import type { AgentRecord, FlowRunRecord } from "./api-schemas.ts";
 
 /** What explaining a pending run needs to know besides the run. */
 export interface PendingFacts {

@@ -1,8 +1,8 @@
 // Why a pending run is not starting: the three reasons `weft runs inspect` gives.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { explainPending } from "../../src/cli/pending-reason.ts";
 import type { AgentRecord, FlowRunRecord } from "../../src/serialization/api-schemas.ts";
+import { explainPending } from "../../src/serialization/pending-reason.ts";
 
 const now = new Date("2026-11-27T10:00:00.000Z");
 const at = (offsetMs: number) => new Date(now.getTime() + offsetMs).toISOString();
