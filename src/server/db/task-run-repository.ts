@@ -8,7 +8,8 @@
 // older claim cannot write over a rescheduled run.
 import type { TaskRunRecord, TaskRunStateWrite } from "../../serialization/api-schemas.ts";
 import type { ChangeFeed } from "./change-feed.ts";
-import { type TaskRunRow, toTaskRunRecord } from "./records.ts";
+
+import { toTaskRunRecord } from "./records.ts";
 import type { SqlContext } from "./sql-context.ts";
 import { applyTaskRunStates, type ChangedTaskRuns, publishTaskRuns } from "./task-run-batch.ts";
 

@@ -48,7 +48,7 @@ export function RunActions({
     mutationFn: () => api().resumeFlowRun(run.id),
     onSuccess: (created) => {
       void queries.invalidateQueries({ queryKey: runKey(run.id) });
-      navigate(`/runs/${encodeURIComponent(created.id)}`);
+      void navigate(`/runs/${encodeURIComponent(created.id)}`);
     },
   });
 
@@ -111,7 +111,7 @@ export function RunActions({
               flowId: run.flowId,
               parameters: parameters as FlowRunDetail["parameters"],
             });
-            navigate(`/runs/${encodeURIComponent(created.id)}`);
+            void navigate(`/runs/${encodeURIComponent(created.id)}`);
           }}
         />
       )}
@@ -136,7 +136,7 @@ export function ApproveButton({
     mutationFn: () => api().resumeFlowRun(run.id, { approve: [slug] }),
     onSuccess: (created) => {
       void queries.invalidateQueries({ queryKey: runKey(run.id) });
-      navigate(`/runs/${encodeURIComponent(created.id)}`);
+      void navigate(`/runs/${encodeURIComponent(created.id)}`);
     },
   });
   // A waiting task is approved while its run is Paused, or once the run ended with it waiting.
