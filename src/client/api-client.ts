@@ -9,6 +9,8 @@
 //   match the schema. Callers branch on `code`.
 // - The client does not retry: callers that can retry safely do so (the reporter's
 //   versioned writes, the agent's registration and claims; see backoff.ts).
+// - Over 600 lines on purpose: it mirrors routes.ts, one method per route, and a reader
+//   looks a route's method up here by its path.
 // - A claim answer is read run by run: a run this client cannot read goes to
 //   `onUnreadable` (the agent fails it) and does not hide the others, so a newer
 //   server cannot strand a claimed run.

@@ -17,6 +17,7 @@ import {
 } from "./task-host.ts";
 import { handleStates, RunExtras, TaskSubject, then } from "./task-run-extras.ts";
 import { runToTarget } from "./task-target.ts";
+import { retryDelayOf, withSoftTimeout } from "./task-timing.ts";
 
 /** A state, now or later. Synchronous task bodies finish without a promise. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -559,55 +560,9 @@ export class TaskRunner {
   }
 }
 
-/** The delay before retrying after failed `attempt` (0 when it is not a finite, positive number), or the Failed state when retryDelay threw. */
-function retryDelayOf(node: Ref<unknown>, attempt: number, startedAt: number): number | State {
-  const options = node.task.options;
-  let delay: number;
-  try {
-    delay =
-      typeof options.retryDelay === "function"
-        ? Number(options.retryDelay(attempt))
-        : options.retryDelay;
-  } catch (thrown) {
-    const why = toErrorData(thrown);
-    return new State(
-      "Failed",
-      `retryDelay of task ${node.task.name} threw: ${why.message}`,
-      undefined,
-      why,
-      startedAt,
-      attempt,
-    );
-  }
-  return !Number.isFinite(delay) || delay < 0 ? 0 : delay;
-}
-
 /** A failure's error as a state keeps it: `retryable` is for the task runner, not the state's wire form. */
 function stateError(data: ErrorData): ErrorData {
   if (data.retryable === undefined) return data;
   const { retryable: _, ...rest } = data;
   return rest;
-}
-
-/** Races an attempt against its timeout; on timeout the task is abandoned and its signal fires. */
-function withSoftTimeout(
-  pending: PromiseLike<TaskOutcome>,
-  ms: number,
-  ctx: TaskRunContext,
-): Promise<TaskOutcome> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      const error = new TaskTimeout(
-        false,
-        ms,
-        "the task was abandoned and its abort signal fired; in-process code cannot be stopped (use the worker-threads executor for a hard timeout)",
-      );
-      ctx.abort(error);
-      resolve(failure(error));
-    }, ms);
-    pending.then((outcome) => {
-      clearTimeout(timer);
-      resolve(outcome);
-    });
-  });
 }
