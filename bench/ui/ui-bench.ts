@@ -51,6 +51,8 @@ const RUNS = option("--runs", 100_000);
 const TASKS = option("--tasks", 1000);
 const CHANGES = option("--changes", 50);
 const REPEAT = option("--repeat", 5);
+/** --profile: a CPU profile of the last load of each run page tab; its top functions go to stderr. */
+const PROFILE = process.argv.includes("--profile");
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const load = () =>
@@ -295,6 +297,12 @@ async function runPage(browser: Browser, up: ServerProcess, runId: string, tab: 
   let open: Page | undefined;
   for (let i = 0; i < REPEAT; i++) {
     const page = await freshPage(browser);
+    const cdp = PROFILE && i === REPEAT - 1 ? await page.context().newCDPSession(page) : undefined;
+    if (cdp !== undefined) {
+      await cdp.send("Profiler.enable");
+      await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+      await cdp.send("Profiler.start");
+    }
     await page.goto(`${up.url}/runs/${runId}${tab === "table" ? "?tab=tasks" : ""}`);
     await page
       .waitForFunction(
@@ -316,6 +324,7 @@ async function runPage(browser: Browser, up: ServerProcess, runId: string, tab: 
       tab,
       { polling: 100 },
     );
+    if (cdp !== undefined) topFunctions(tab, (await cdp.send("Profiler.stop")).profile);
     const m = await marksOf(page);
     const ready = m.marks[tab]!;
     content.push(ready);
@@ -325,6 +334,33 @@ async function runPage(browser: Browser, up: ServerProcess, runId: string, tab: 
   }
   if (tab === "table") await open!.context().close();
   return { content, interactive, page: open! };
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** Logs the functions that took the most self time in a page's CPU profile. */
+function topFunctions(what: string, profile: CpuProfile): void {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  let total = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const frame = byNode.get(samples[i]!)?.callFrame;
+    const ms = (deltas[i] ?? 0) / 1000;
+    total += ms;
+    if (frame === undefined) continue;
+    const file = frame.url.split("/").pop() ?? "";
+    const key = `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + ms);
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  log(`profile of the run page (${what}), ${total.toFixed(0)} ms sampled; self time:`);
+  for (const [key, ms] of top) log(`  ${ms.toFixed(0).padStart(6)} ms  ${key}`);
 }
 
 /** (c) */
