@@ -150,9 +150,19 @@ describe("the weftflow package, installed from npm pack's tarball", {
         "dist/worker-threads-worker.js",
         "dist/require.cjs",
         "dist/types/index.d.ts",
+        "dist/ui/index.html",
       ]) {
         assert.ok(paths.includes(file), `${file} is in the tarball`);
       }
+      // The web UI's built assets ship too (weft up and weft server start serve them at /).
+      assert.ok(
+        paths.some((p) => /^dist\/ui\/assets\/[^/]+\.js$/.test(p)),
+        `the web UI's JavaScript is in the tarball: ${paths.filter((p) => p.startsWith("dist/ui/")).join(", ")}`,
+      );
+      assert.ok(
+        paths.some((p) => /^dist\/ui\/assets\/[^/]+\.css$/.test(p)),
+        "the web UI's styles are in the tarball",
+      );
     });
 
     test("holds every file package.json names (exports, types, bin)", () => {
@@ -361,6 +371,13 @@ describe("the weftflow package, installed from npm pack's tarball", {
           stream: "stdout",
           timeoutMs: 120_000,
         });
+        // The installed package serves its web UI at / (and its history routes), as HTML.
+        for (const path of ["/", "/runs"]) {
+          const page = await fetch(`${url}${path}`);
+          assert.equal(page.status, 200, `GET ${path} of weft up`);
+          assert.match(page.headers.get("content-type") ?? "", /^text\/html/, `GET ${path}`);
+          assert.match(await page.text(), /<script[^>]+src="\/assets\/[^"]+\.js"/, `GET ${path}`);
+        }
         const weft = (...args: string[]) =>
           runOk("npx", npx("weft", ...args, "--api", url!, "--json"), {
             cwd: ts,
