@@ -19,7 +19,11 @@ export default defineConfig({
   plugins: [react()],
   // The typed API client and its schemas come from src/ (client, serialization, core/errors):
   // the same code the CLI and agents use, bundled for the browser.
-  resolve: { conditions: ["weftflow-source", "browser"] },
+  // core/states.ts imports node:util for one message: the browser gets a small stand-in.
+  resolve: {
+    conditions: ["weftflow-source", "browser"],
+    alias: { "node:util": fileURLToPath(new URL("src/shims/node-util.ts", import.meta.url)) },
+  },
   build: {
     outDir: fileURLToPath(new URL("../dist/ui", import.meta.url)),
     emptyOutDir: true,
