@@ -5,6 +5,9 @@
 // - One query per run (`["flow-run", id]`) holds the detail; stream events patch it in place
 //   (task runs merged by slug and map index, newer versions win), batched per 50 ms so a burst
 //   of 10,000 task-run changes costs one merge and one render, well inside the 500 ms budget.
+// - The stream's `ready` never cancels a read in flight (that would put the run's detail, then
+//   the flow's graph, one after another behind the stream's connection): the read finishes,
+//   the flow query starts from it, and the detail is read once more after `ready`.
 // - While the stream is not live (server without it, reconnecting), an unfinished run is
 //   refetched every second, so the page never freezes on a stale state.
 // - Logs are paged oldest first through the logs route's cursor; live log events are appended
@@ -153,10 +156,19 @@ export function useRunDetail(id: string) {
   const onEvent = useCallback(
     (event: LiveEvent) => {
       switch (event.type) {
-        case "ready":
-          void queries.invalidateQueries({ queryKey: runKey(id) });
+        case "ready": {
+          const key = runKey(id);
+          if (queries.isFetching({ queryKey: key }) > 0) {
+            // The page's first read is still in flight: let it finish (the flow's graph waits
+            // on its flowId), then read once more, since the server may have answered it
+            // before this stream was subscribed.
+            void queries
+              .refetchQueries({ queryKey: key }, { cancelRefetch: false })
+              .then(() => queries.invalidateQueries({ queryKey: key }));
+          } else void queries.invalidateQueries({ queryKey: key });
           onReady.current?.();
           return;
+        }
         case "run":
           pending.current.run = event.data as FlowRunRecord;
           break;
