@@ -49,6 +49,7 @@ import {
   testKubeconfig,
 } from "../support/kubernetes.ts";
 import { testRuntimeImage } from "../support/runtime-image.ts";
+import { waitUntil } from "../support/weft-process.ts";
 import { expectCode, repoRoot } from "./environment-helpers.ts";
 
 /** A resolve hook that fails any import of the Kubernetes client (ESM: not in require's cache). */
@@ -440,11 +441,14 @@ describe("kubernetes environment", { skip: noKubernetes || noRegistry, concurren
     );
     assert.equal(result.state.type, "Cancelled", result.state.message);
     assert.equal(result.crashed, undefined);
-    const pods = await client.listPods(namespace, `${KUBE_RUN_LABEL}=${flowRunId}`);
-    assert.deepEqual(
-      pods.map((p) => p.metadata?.name),
-      [],
-      "the Pod went with the cancel",
+    // Deleted means marked for deletion: the Job's foreground deletion marks its Pod through
+    // the garbage collector, which may come just after the run has answered.
+    const live = async () =>
+      (await client.listPods(namespace, `${KUBE_RUN_LABEL}=${flowRunId}`))
+        .filter((p) => p.metadata?.deletionTimestamp === undefined)
+        .map((p) => p.metadata?.name);
+    await waitUntil("the Pod to go with the cancel", async () =>
+      (await live()).length === 0 ? true : undefined,
     );
   });
 
