@@ -14,6 +14,7 @@
 //   once the pages are caught up (before that, paging brings them), deduplicated by id.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { isStateA, STATE_TYPES } from "../../../src/core/states.ts";
 import type {
   FlowRunDetail,
   FlowRunRecord,
@@ -24,18 +25,10 @@ import { api } from "../api.ts";
 import type { GraphNodeState } from "../components/flow-graph.tsx";
 import { type LiveEvent, type LiveStatus, useLiveEvents } from "../live.ts";
 
-/** States after which a run or task run changes no more. */
-export const FINISHED_STATES: ReadonlySet<string> = new Set([
-  "Finished",
-  "Success",
-  "Cached",
-  "Mapped",
-  "Skipped",
-  "Failed",
-  "TriggerFailed",
-  "TimedOut",
-  "Cancelled",
-]);
+/** States after which a run or task run changes no more: Finished and its descendants in core's tree. */
+export const FINISHED_STATES: ReadonlySet<string> = new Set(
+  STATE_TYPES.filter((type) => isStateA(type, "Finished")),
+);
 
 /** States a run can be cancelled in. */
 export function isCancellable(type: string): boolean {
