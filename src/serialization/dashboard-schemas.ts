@@ -63,6 +63,35 @@ export const dashboardWaitingSchema = z.strictObject({
 });
 export type DashboardWaiting = z.infer<typeof dashboardWaitingSchema>;
 
+/** A live worker of the distributed executor, as it describes itself in Redis. */
+export const dashboardWorkerSchema = z.strictObject({
+  name: z.string(),
+  /** The queues it serves (what its tasks' `queue` option names). */
+  queues: z.array(z.string()),
+  /** Jobs it runs at once per queue. */
+  concurrency: z.int().min(0),
+  /** Jobs it was running at its last heartbeat; absent when the worker does not say. */
+  active: z.int().min(0).optional(),
+  host: z.string(),
+  pid: z.int(),
+  startedAt: isoTime,
+  /** Its last heartbeat; absent when the worker does not say. */
+  lastHeartbeat: isoTime.optional(),
+});
+export type DashboardWorker = z.infer<typeof dashboardWorkerSchema>;
+
+/**
+ * The distributed executor's workers. The server lists them only when it was
+ * given their Redis (`--redis`): `source` then says which (address and key
+ * prefix, never a password), and `error` why they could not be read this time.
+ */
+export const dashboardWorkersSchema = z.strictObject({
+  source: z.string().optional(),
+  items: z.array(dashboardWorkerSchema),
+  error: z.string().optional(),
+});
+export type DashboardWorkers = z.infer<typeof dashboardWorkersSchema>;
+
 /** GET /api/dashboard: the dashboard's aggregates in one answer. */
 export const dashboardResponseSchema = z.strictObject({
   since: isoTime,
@@ -76,6 +105,8 @@ export const dashboardResponseSchema = z.strictObject({
   failureCount: z.int().min(0),
   /** Every agent with the runs it holds now (Submitted or Running). */
   agents: z.array(agentRecordSchema.extend({ running: z.int().min(0) })),
+  /** The distributed executor's live workers, when the server knows their Redis. */
+  workers: dashboardWorkersSchema,
   /** Scheduled runs that are due, oldest first (at most 20), each with its reason. */
   waiting: z.array(dashboardWaitingSchema),
   /** How many Scheduled runs are due now. */

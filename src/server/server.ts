@@ -9,6 +9,7 @@ import { createApp } from "./api/app.ts";
 import { errorBody } from "./api/errors.ts";
 import { type LiveStreamOptions, type LiveStreamStats, LiveStreams } from "./api/live-streams.ts";
 import { type UiStatus, uiStatus } from "./api/ui-assets.ts";
+import type { WorkerDirectory } from "./api/worker-directory.ts";
 import { openServerDb } from "./db/open-server-db.ts";
 import type { ServerDb } from "./db/server-db.ts";
 import { createRunHealth, type RunHealthOptions } from "./loops/run-health.ts";
@@ -68,6 +69,11 @@ export interface ServerOptions {
    * @default { maxStreams: 1000, keepaliveMs: 15000, queueLimit: 10000 }
    */
   readonly eventStreams?: LiveStreamOptions;
+  /**
+   * Where the dashboard lists the distributed executor's workers (the CLI makes
+   * one from `--redis`); closed with the server. @default none
+   */
+  readonly workers?: WorkerDirectory;
 }
 
 /** A server that is listening. */
@@ -162,6 +168,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ? {}
         : { claimAnswerGraceMs: options.claimAnswerGraceMs }),
       ...(options.deployment === undefined ? {} : { deployment: options.deployment }),
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
     });
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({
@@ -231,6 +238,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             });
             (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
           });
+          await options.workers?.close();
           await db.close();
         })();
         return closed;
@@ -238,6 +246,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
   } catch (error) {
     closing.abort();
+    await options.workers?.close().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

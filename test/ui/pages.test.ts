@@ -1,9 +1,10 @@
 // The dashboard, flows, a flow, and runs pages in a real browser against a real `weft up`
 // (SQLite, its own agent, no tokens): example flows registered and run; the dashboard shows
-// a failure with its failing task and message; a run started from the form generated from
-// the flow's parameters (a wrong type refused by that field in the browser, a value only the
-// server refuses shown by its field, then the right values → the run's page); the runs list
-// filters by state and flow in the URL; a run made meanwhile appears in the list.
+// a failure with its failing task and message, and (with a test Redis) a distributed worker;
+// a run started from the form generated from the flow's parameters (a wrong type refused by
+// that field in the browser, a value only the server refuses shown by its field, then the
+// right values → the run's page); the runs list filters by state and flow in the URL; a run
+// made meanwhile appears in the list.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +12,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { register, type ServerProcess, startUp, stopAll, waitForRun } from "../e2e/e2e-process.ts";
+import {
+  dropPrefix,
+  reapWorkers,
+  redisUrl,
+  startWorkers,
+  uniquePrefix,
+  type WorkerProcess,
+} from "../fixtures/distributed/worker-processes.ts";
 import { browserSkip, launchBrowser, openPage, screenshot } from "./support/browser.ts";
 
 const FIXTURE = "test/fixtures/ui/pages-flows.ts";
@@ -21,8 +30,16 @@ describe("the web UI's pages", { skip: browserSkip }, () => {
   const home = mkdtempSync(join(tmpdir(), "weft-ui-pages-"));
   let failedId = "";
   let okId = "";
+  // With a test Redis, a distributed worker the dashboard lists (the server is given its Redis).
+  const prefix = uniquePrefix("ui-pages");
+  let workers: WorkerProcess[] = [];
   before(async () => {
-    [browser, up] = await Promise.all([launchBrowser(), startUp({ home })]);
+    const redis = redisUrl === undefined ? [] : ["--redis", redisUrl, "--redis-prefix", prefix];
+    [browser, up, workers] = await Promise.all([
+      launchBrowser(),
+      startUp({ home, args: redis }),
+      redisUrl === undefined ? [] : startWorkers(1, { prefix, home, queues: ["default", "gpu"] }),
+    ]);
     await register(FIXTURE, [], { api: up.url, home });
     const [failed, ok] = await Promise.all([
       up.api.createFlowRun({ flowName: "ui-failing" }),
@@ -40,6 +57,8 @@ describe("the web UI's pages", { skip: browserSkip }, () => {
   after(async () => {
     await browser?.close();
     await stopAll();
+    reapWorkers();
+    await dropPrefix(prefix);
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -52,6 +71,16 @@ describe("the web UI's pages", { skip: browserSkip }, () => {
     assert.match((await failure.textContent()) ?? "", /load-1/);
     assert.match((await failure.textContent()) ?? "", /no rows in warehouse\.sales/);
     await page.locator("#agents tbody tr").first().waitFor();
+    const worker = workers[0];
+    if (worker === undefined) await page.getByText("Start the server with").waitFor();
+    else {
+      const row = page.locator(`#workers tr[data-worker="${worker.name}"]`);
+      await row.waitFor();
+      assert.match(
+        (await row.textContent()) ?? "",
+        new RegExp(`default.*gpu.*0 / 4.*pid ${worker.pid}`),
+      );
+    }
     // Every finished run is in some bar of the chart.
     let total = 0;
     for (const bar of await page.locator("[data-bucket]").all())

@@ -2,12 +2,12 @@ import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { weftHome } from "../../core/home.ts";
 import type { DeploymentRules } from "../../serialization/deployment.ts";
-
+import type { WorkerDirectory } from "../../server/api/worker-directory.ts";
 import { type CliContext, positiveInt } from "../context.ts";
 import { uiLine } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 
-interface ServerFlags extends LoopFlags, EdgeFlags {
+interface ServerFlags extends LoopFlags, EdgeFlags, WorkerListFlags {
   db?: string;
   host: string;
   port: number;
@@ -118,6 +118,43 @@ export function addLoopFlags(command: Command): Command {
         .env("WEFT_MAX_RESCHEDULES")
         .argParser(count),
     );
+}
+
+/** The flags of where the dashboard finds the distributed executor's workers (`weft server start`, `weft up`). */
+export interface WorkerListFlags {
+  redis?: string;
+  redisPrefix: string;
+}
+
+/** Adds --redis and --redis-prefix (WEFT_REDIS_URL, WEFT_REDIS_PREFIX) to a command. */
+export function addWorkerListFlags(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        "--redis <url>",
+        "the Redis of the distributed executor's workers, to list them on the web UI's dashboard",
+      ).env("WEFT_REDIS_URL"),
+    )
+    .addOption(
+      new Option("--redis-prefix <prefix>", "the workers' BullMQ key prefix (as their --prefix)")
+        .env("WEFT_REDIS_PREFIX")
+        .default("weft"),
+    );
+}
+
+/** The `startServer` worker directory the flags give: none without --redis. */
+export async function workerListOptions(
+  flags: WorkerListFlags,
+): Promise<{ workers?: WorkerDirectory }> {
+  if (flags.redis === undefined || flags.redis === "") return {};
+  const { redisWorkerDirectory } = await import("../worker-directory.ts");
+  return {
+    workers: await redisWorkerDirectory(
+      flags.redis,
+      flags.redisPrefix,
+      "the dashboard's worker list",
+    ),
+  };
 }
 
 /** The `startServer` loop options the flags give. */
@@ -257,10 +294,10 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         "accept flows in module storage (agents import a module by path or package name: only when everyone who may register flows may choose code for agents)",
       ),
     );
-  addEdgeFlags(addLoopFlags(start))
+  addWorkerListFlags(addEdgeFlags(addLoopFlags(start)))
     .addHelpText(
       "after",
-      "\nExamples:\n  weft server start\n  weft server start --db postgres://weft@db:5432/weft --host 0.0.0.0 --port 4200\n  weft server start --allowed-host weft.internal --allowed-origin https://ui.internal\n  WEFT_DB=/var/lib/weft/weft.db weft server start --port 0\n",
+      "\nExamples:\n  weft server start\n  weft server start --db postgres://weft@db:5432/weft --host 0.0.0.0 --port 4200\n  weft server start --allowed-host weft.internal --allowed-origin https://ui.internal\n  weft server start --redis redis://redis:6379   # the dashboard lists the distributed workers\n  WEFT_DB=/var/lib/weft/weft.db weft server start --port 0\n",
     )
     .action(async (flags: ServerFlags, command: Command) => {
       const verbose = command.optsWithGlobals<{ verbose?: boolean }>().verbose === true;
@@ -276,6 +313,7 @@ export function registerServerCommand(program: Command, cli: CliContext): void {
         ...edgeOptions(flags),
         ...(flags.bodyLimit === undefined ? {} : { bodyLimitBytes: flags.bodyLimit }),
         deployment: await deploymentRules(moduleStorageAllowed(command)),
+        ...(await workerListOptions(flags)),
       });
       cli.stderr.write(
         `weft server listening on ${running.url} (${describeDb(db)}; ${

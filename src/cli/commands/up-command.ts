@@ -9,6 +9,7 @@ import { parseLabels } from "./agent-command.ts";
 import {
   addEdgeFlags,
   addLoopFlags,
+  addWorkerListFlags,
   allowModuleStorageOption,
   dbOption,
   deploymentRules,
@@ -19,9 +20,11 @@ import {
   loopOptions,
   moduleStorageAllowed,
   resolveDb,
+  type WorkerListFlags,
+  workerListOptions,
 } from "./server-command.ts";
 
-interface UpFlags extends LoopFlags, EdgeFlags, AgentHostFlags {
+interface UpFlags extends LoopFlags, EdgeFlags, AgentHostFlags, WorkerListFlags {
   db?: string;
   host: string;
   port: number;
@@ -66,7 +69,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
       positiveInt,
       5000,
     );
-  addAgentHostFlags(addEdgeFlags(addLoopFlags(command)))
+  addAgentHostFlags(addWorkerListFlags(addEdgeFlags(addLoopFlags(command))))
     .addHelpText(
       "after",
       "\nExamples:\n  weft up\n  weft up --allow-module-storage   # flows in module storage, registered and run on this machine\n  weft register examples/etl.ts && weft run --remote etl --wait\n  weft up --db postgres://weft@db.internal/weft --host 0.0.0.0\n",
@@ -111,6 +114,7 @@ export function registerUpCommand(program: Command, cli: CliContext): void {
         ...loopOptions(flags),
         ...edgeOptions(flags),
         deployment: await deploymentRules(allowModuleStorage),
+        ...(await workerListOptions(flags)),
       });
       const url = server.url;
       logger.info(`server on ${url} (${describeDb(db)}), scheduler and run health running`);

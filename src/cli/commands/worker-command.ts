@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import { type CliContext, positiveInt } from "../context.ts";
-import { CliError, EXIT } from "../output.ts";
+import { CliError, EXIT, writeRows } from "../output.ts";
 import { stderrLogger } from "../stderr-logger.ts";
 
 interface WorkerFlags {
@@ -90,5 +90,55 @@ export function registerWorkerCommand(program: Command, cli: CliContext): void {
         });
       });
       cli.exitCode = EXIT.ok;
+    });
+
+  worker
+    .command("list")
+    .alias("ls")
+    .summary("list the live workers")
+    .description(
+      "List the workers alive on a Redis (their liveness records under --prefix): name, queues, jobs running at their last heartbeat out of their concurrency, host and pid, when they started and last beat.",
+    )
+    .addOption(new Option("--redis <url>", "the workers' Redis URL").env("WEFT_REDIS_URL"))
+    .option("--prefix <prefix>", "the BullMQ key prefix (as the workers' --prefix)", "weft")
+    .option("--json", "print {items: [...]} as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  weft worker list --redis redis://127.0.0.1:6379\n  WEFT_REDIS_URL=redis://redis:6379 weft worker list --prefix staging --json\n",
+    )
+    .action(async (flags: { redis?: string; prefix: string; json?: boolean }) => {
+      if (flags.redis === undefined || flags.redis === "") {
+        throw new CliError(
+          "weft worker list needs a Redis URL",
+          EXIT.usage,
+          "USAGE",
+          "pass --redis redis://host:6379 or set WEFT_REDIS_URL",
+        );
+      }
+      const { redisWorkerDirectory } = await import("../worker-directory.ts");
+      const directory = await redisWorkerDirectory(flags.redis, flags.prefix, "weft worker list");
+      try {
+        const items = [...(await directory.list())].sort((a, b) => a.name.localeCompare(b.name));
+        if (flags.json === true) {
+          cli.stdout.write(`${JSON.stringify({ items })}\n`);
+          return;
+        }
+        writeRows(
+          cli,
+          ["NAME", "QUEUES", "ACTIVE", "HOST", "PID", "STARTED", "LAST HEARTBEAT"],
+          items.map((w) => [
+            w.name,
+            w.queues.join(","),
+            `${w.active ?? "?"}/${w.concurrency * w.queues.length}`,
+            w.host,
+            String(w.pid),
+            w.startedAt,
+            w.lastHeartbeat ?? "-",
+          ]),
+          `no live worker on ${directory.source} (start one with weft worker start)`,
+        );
+      } finally {
+        await directory.close();
+      }
     });
 }

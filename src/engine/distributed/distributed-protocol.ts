@@ -57,6 +57,10 @@ export const workerInfoSchema = z.object({
   pid: z.int(),
   host: z.string(),
   startedAt: z.number(),
+  /** Jobs it ran at its last beat (older workers leave it out: unknown). */
+  active: z.int().min(0).optional(),
+  /** When it last refreshed this record (ms since the epoch). */
+  beatAt: z.number().optional(),
 });
 /** A live worker's record. */
 export type WorkerInfo = z.infer<typeof workerInfoSchema>;

@@ -193,12 +193,21 @@ class WorkerLoop implements DistributedWorker {
       pid: process.pid,
       host: hostname(),
       startedAt: this.startedAt,
+      active: this.activeJobs(),
+      beatAt: Date.now(),
     };
     await this.redis
       .multi()
       .set(workerInfoKey(this.prefix, this.name), JSON.stringify(info), "PX", ttl)
       .zadd(workersKey(this.prefix), Date.now() + ttl, this.name)
       .exec();
+  }
+
+  /** Jobs running now: one abort controller each, grouped by flow run. */
+  private activeJobs(): number {
+    let n = 0;
+    for (const set of this.running.values()) n += set.size;
+    return n;
   }
 
   private async process(job: Job, signal: AbortSignal | undefined): Promise<JobReply> {

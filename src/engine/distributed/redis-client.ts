@@ -71,7 +71,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
   const why = last instanceof Error ? last.message : String(last);
   throw new WeftError(
     "REDIS_UNREACHABLE",
-    `${options.who ?? "weft"} cannot reach Redis at ${address} after ${attempts} attempts: ${why}`,
+    `${options.who ?? "weft"} cannot reach Redis at ${address} after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${why}`,
     { hint: "check that Redis runs there and that --redis / WEFT_REDIS_URL points at it" },
   );
 }

@@ -36,6 +36,7 @@ import { openApiDocument } from "./openapi.ts";
 import { type RequestGuardOptions, requestGuard } from "./request-guard.ts";
 import { type AnyRoute, apiRoutes } from "./routes.ts";
 import { serveUi } from "./ui-assets.ts";
+import type { WorkerDirectory } from "./worker-directory.ts";
 
 /** How the API app is made. */
 export interface ApiAppOptions {
@@ -75,6 +76,8 @@ export interface ApiAppOptions {
    * @default a registry over `db.changes` with its defaults, ended by `signal`
    */
   readonly live?: LiveStreams | LiveStreamOptions;
+  /** Where the dashboard lists the distributed executor's workers. @default none */
+  readonly workers?: WorkerDirectory;
 }
 
 /**
@@ -124,6 +127,7 @@ export function createApp(options: ApiAppOptions): Hono {
       ? {}
       : { claimAnswerGraceMs: options.claimAnswerGraceMs }),
     ...(options.deployment === undefined ? {} : { deployment: options.deployment }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
   });
 
   const app = new Hono();

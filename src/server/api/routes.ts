@@ -87,6 +87,7 @@ import { statusOfCode } from "./errors.ts";
 import { LiveStreams } from "./live-streams.ts";
 import { maskFlowDetail, maskFlowRunDetail, maskFlowRunPage, readsOnly } from "./masking.ts";
 import { acquireWithWait } from "./slot-wait.ts";
+import { listWorkers, type WorkerDirectory } from "./worker-directory.ts";
 
 /** What a route handler gets: the validated body and query, the path parameters, and who called. */
 export interface RouteRequest<B, Q> {
@@ -176,6 +177,8 @@ export interface RouteDeps {
   readonly deployment?: DeploymentRules;
   /** The event streams' registry (cap, keepalive, queue bound). @default one over `db.changes` with its defaults */
   readonly live?: LiveStreams;
+  /** Where the dashboard lists the distributed executor's workers. @default none (the dashboard says so) */
+  readonly workers?: WorkerDirectory;
 }
 
 /** Every route of the API. */
@@ -627,12 +630,18 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       path: "/api/dashboard",
       operationId: "getDashboard",
       summary:
-        "The dashboard's aggregates: finished runs per time bucket and final state since `since`, the last 24 h's failures with their failing task, agents with the runs they hold, due Scheduled runs with why they wait.",
+        "The dashboard's aggregates: finished runs per time bucket and final state since `since`, the last 24 h's failures with their failing task, agents with the runs they hold, due Scheduled runs with why they wait, and the distributed executor's live workers when the server was given their Redis.",
       scope: "read",
       query: dashboardQuerySchema,
       response: dashboardResponseSchema,
       errors: [],
-      handle: ({ query }) => db.dashboard.summary(query),
+      handle: async ({ query }) => {
+        const [summary, workers] = await Promise.all([
+          db.dashboard.summary(query),
+          listWorkers(deps.workers),
+        ]);
+        return { ...summary, workers };
+      },
     }),
 
     // ── live events (server-sent events) ──

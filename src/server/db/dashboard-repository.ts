@@ -49,8 +49,8 @@ const LISTED = 20;
 export class DashboardRepository {
   constructor(private readonly ctx: SqlContext) {}
 
-  /** Everything the dashboard shows, as of now. */
-  async summary(query: DashboardQuery = {}): Promise<DashboardResponse> {
+  /** Everything the dashboard shows from the database, as of now (workers live in Redis). */
+  async summary(query: DashboardQuery = {}): Promise<Omit<DashboardResponse, "workers">> {
     const now = new Date(this.ctx.now());
     const nowMs = now.getTime();
     const nowText = now.toISOString();

@@ -1,9 +1,10 @@
 // The dashboard (/): finished runs over time by final state, the last 24 h's failures with
-// the task that failed and its message, the agents with their load and last heartbeat, and
-// the runs waiting with why they wait. One request (GET /api/dashboard), refetched when the
+// the task that failed and its message, the agents and the distributed executor's workers
+// with their load and last heartbeat, and the runs waiting with why they wait. One request (GET /api/dashboard), refetched when the
 // live stream says runs or agents changed (at most every 2 s) and every 30 s for the clocks.
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
+import type { DashboardResponse } from "../../../src/serialization/dashboard-schemas.ts";
 import { api } from "../api.ts";
 import { StateBadge } from "../components/state.tsx";
 import { formatRelative, formatTime } from "../format.ts";
@@ -119,10 +120,9 @@ export function Dashboard() {
                   </tbody>
                 </table>
               )}
-              <p className="note">
-                Workers of the distributed executor report to their runs, not to the server, so they
-                are not listed here.
-              </p>
+            </Panel>
+            <Panel title="Workers">
+              <Workers workers={data.workers} />
             </Panel>
             <Panel title="Waiting runs">
               {data.waiting.length === 0 ? (
@@ -159,6 +159,65 @@ export function Dashboard() {
         </>
       )}
     </div>
+  );
+}
+
+/** The distributed executor's workers (Redis): listed when the server was given their Redis. */
+function Workers({ workers }: { workers: DashboardResponse["workers"] }) {
+  if (workers.source === undefined)
+    return (
+      <p className="note">
+        Workers of the distributed executor live on Redis. Start the server with{" "}
+        <code>--redis &lt;url&gt;</code> (or <code>WEFT_REDIS_URL</code>) to list them here.
+      </p>
+    );
+  return (
+    <>
+      {workers.error === undefined ? null : (
+        <p className="note note-error" role="alert">
+          {workers.error}
+        </p>
+      )}
+      {workers.items.length === 0 ? (
+        workers.error === undefined ? (
+          <p className="note">
+            No live worker on {workers.source}. Start one with <code>weft worker start</code>.
+          </p>
+        ) : null
+      ) : (
+        <table className="data" id="workers">
+          <thead>
+            <tr>
+              <th scope="col">Worker</th>
+              <th scope="col">Queues</th>
+              <th scope="col">Jobs running</th>
+              <th scope="col">Host</th>
+              <th scope="col">Last heartbeat</th>
+            </tr>
+          </thead>
+          <tbody>
+            {workers.items.map((w) => (
+              <tr key={w.name} data-worker={w.name}>
+                <td>{w.name}</td>
+                <td>
+                  <Labels labels={w.queues} />
+                </td>
+                <td>
+                  {w.active ?? "?"} / {w.concurrency * w.queues.length}
+                </td>
+                <td className="mono">
+                  {w.host} (pid {w.pid})
+                </td>
+                <td title={w.lastHeartbeat === undefined ? undefined : formatTime(w.lastHeartbeat)}>
+                  {w.lastHeartbeat === undefined ? "–" : formatRelative(w.lastHeartbeat)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p className="note">From {workers.source}.</p>
+    </>
   );
 }
 
