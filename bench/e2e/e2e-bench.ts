@@ -27,7 +27,7 @@ import { loadavg } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../src/client/api-client.ts";
-import type { FlowRunRecord } from "../../src/serialization/api-schemas.ts";
+import type { FlowRunDetail, FlowRunRecord } from "../../src/serialization/api-schemas.ts";
 import {
   describeOutput,
   register,
@@ -69,9 +69,24 @@ const load = () =>
     .map((l) => l.toFixed(1))
     .join(" ");
 
+/**
+ * Where create → first task goes, one run: the create request until the server stored the run
+ * (its Scheduled state's time), until an agent's claim committed (Submitted), until the agent
+ * started it (the flow's Running), until the first task ran (the task's Running). One clock:
+ * every process runs on this machine.
+ */
+const PHASES = ["create", "claim", "deploy", "first task"] as const;
+
+function phases(sent: number, run: FlowRunDetail, taskStart: string): number[] {
+  const at = (type: string) => Date.parse(run.history.find((s) => s.type === type)!.timestamp);
+  const marks = [sent, at("Scheduled"), at("Submitted"), at("Running"), Date.parse(taskStart)];
+  return PHASES.map((_, i) => marks[i + 1]! - marks[i]!);
+}
+
 /** Create → first task Running, in ms, for `runs` runs one after the other (plus one warm-up). */
 async function latency(up: ServerProcess, flowId: string, runs: number): Promise<number[]> {
   const samples: number[] = [];
+  const parts: number[][] = PHASES.map(() => []);
   for (let i = 0; i <= runs; i++) {
     const sent = Date.now();
     const { run } = await up.api.createFlowRun({ flowId });
@@ -79,8 +94,13 @@ async function latency(up: ServerProcess, flowId: string, runs: number): Promise
     if (done.state.type !== "Success") throw new Error(`run ${run.id} ended ${done.state.type}`);
     const task = done.taskRuns.find((t) => t.slug === "one-1");
     if (task?.startTime === undefined) throw new Error(`run ${run.id}: no start time of one-1`);
-    if (i > 0) samples.push(Date.parse(task.startTime) - sent);
+    if (i === 0) continue;
+    samples.push(Date.parse(task.startTime) - sent);
+    for (const [p, ms] of phases(sent, done, task.startTime).entries()) parts[p]!.push(ms);
   }
+  log(
+    `  where it goes (p50 ms): ${PHASES.map((name, p) => `${name} ${percentile(parts[p]!, 50)}`).join(", ")}`,
+  );
   return samples;
 }
 
