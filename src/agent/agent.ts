@@ -19,6 +19,11 @@
 //   reschedules the run.
 // - Stopping gives back runs claimed but not started, waits up to the grace period,
 //   then leaves the rest to run health without writing their states (`abandoned`).
+// - `concurrency` counts runs whose code executes: a run done executing whose final
+//   writes await the server's answer frees its slot (at most `concurrency` of those
+//   besides), so claims and execution overlap the server's work instead of waiting on it.
+// - One log line a claim answer (at info), not one a run: at hundreds of runs a second,
+//   a stderr write each costs the agent.
 import { hostname } from "node:os";
 import type { UnreadableClaim } from "../client/api-client.ts";
 import { createApiReporter, type ReportingApi, taskRunKey } from "../client/api-reporter.ts";
@@ -142,7 +147,7 @@ export function apiVariables(url: string, token: string | undefined): Record<str
 export interface Agent {
   /** Its id once registered. */
   readonly id: string | undefined;
-  /** Runs it is executing now. */
+  /** Runs it holds now: executing, or done and sending their last writes. */
   readonly active: number;
   /** Resolves when it stopped (after `stop()`), rejects only on a bug. */
   readonly done: Promise<void>;
@@ -156,6 +161,8 @@ export interface Agent {
 
 interface ActiveRun {
   readonly controller: AbortController;
+  /** True until the run's code is done (its environment answered, or deploying failed). */
+  executing: boolean;
   finished: Promise<void>;
   /** Hears that the server is cancelling the run (the agent heartbeat's answer). */
   cancelled: ((state: SerializedState, version: number) => void) | undefined;
@@ -184,7 +191,16 @@ export function startAgent(options: AgentOptions): Agent {
   const heartbeatMs = options.heartbeatIntervalMs ?? 5000;
   const claimBatch = Math.max(1, Math.floor(concurrency / 4));
   const stopping = new AbortController();
+  /** Runs it holds: executing, or done executing and sending their last writes. */
   const active = new Map<string, ActiveRun>();
+  let executing = 0;
+  /**
+   * Slots free to claim for. A run takes one while its code executes; once it is done, its last
+   * writes (the final state) are on their way to the server and the slot goes to the next run,
+   * so the server's answer to those writes never holds up new work. At most `concurrency` such
+   * runs wait for their answers besides the executing ones.
+   */
+  const freeSlots = () => Math.min(concurrency - executing, 2 * concurrency - active.size);
   let id: string | undefined;
   let wake: (() => void) | undefined;
   const host: EnvironmentHost & { owner: string } = { ...options.host, owner: name };
@@ -250,7 +266,7 @@ export function startAgent(options: AgentOptions): Agent {
     let failures = 0;
     try {
       while (!stopping.signal.aborted) {
-        const free = concurrency - active.size;
+        const free = freeSlots();
         if (free <= 0) {
           await new Promise<void>((resolve) => {
             wake = resolve;
@@ -259,11 +275,11 @@ export function startAgent(options: AgentOptions): Agent {
           // Claims in batches across runs: a busy agent whose runs end one by one claims
           // when a quarter of its slots are free, or 2 ms after the first one was, not
           // once per ended run (each claim is a request and a transaction).
-          if (concurrency - active.size < claimBatch) {
+          if (freeSlots() < claimBatch) {
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, CLAIM_GATHER_MS);
               wake = () => {
-                if (concurrency - active.size >= claimBatch || stopping.signal.aborted) {
+                if (freeSlots() >= claimBatch || stopping.signal.aborted) {
                   clearTimeout(timer);
                   resolve();
                 }
@@ -293,6 +309,8 @@ export function startAgent(options: AgentOptions): Agent {
           await sleep(delay, stopping.signal);
           continue;
         }
+        if (claimed.length > 0 && !stopping.signal.aborted)
+          log.info(`claimed ${claimed.length} run(s): ${claimed.map((c) => c.run.id).join(", ")}`);
         for (const run of claimed) {
           if (stopping.signal.aborted) await giveBack(run);
           else deploy(run);
@@ -345,6 +363,7 @@ export function startAgent(options: AgentOptions): Agent {
     const controller = new AbortController();
     const entry: ActiveRun = {
       controller,
+      executing: true,
       abandoned: false,
       finished: Promise.resolve(),
       cancelled: undefined,
@@ -352,11 +371,22 @@ export function startAgent(options: AgentOptions): Agent {
     entry.finished = executeRun(claimed, controller, entry)
       .catch((error: unknown) => log.error(`run ${runId}: ${describe(error)}`))
       .finally(() => {
+        doneExecuting(entry);
         active.delete(runId);
         // The waiter decides whether this is enough to go on (it clears `wake` when it does).
         wake?.();
       });
     active.set(runId, entry);
+    executing++;
+  }
+
+  /** The run's code is done: its slot goes to the next run (see `freeSlots`). */
+  function doneExecuting(entry: ActiveRun): void {
+    if (!entry.executing) return;
+    entry.executing = false;
+    executing--;
+    // The waiter decides whether this is enough to go on (it clears `wake` when it does).
+    wake?.();
   }
 
   async function executeRun(
@@ -366,7 +396,7 @@ export function startAgent(options: AgentOptions): Agent {
   ): Promise<void> {
     const abandoned = () => entry.abandoned;
     const { run } = claimed;
-    log.info(`run ${run.id} of flow ${claimed.flowName}: claimed (claim ${run.claimCount})`);
+    log.debug(`run ${run.id} of flow ${claimed.flowName}: claimed (claim ${run.claimCount})`);
     // The claim answer carries what earlier claims recorded; an older server's does not.
     let taskRuns = claimed.taskRuns;
     if (taskRuns === undefined) {
@@ -474,9 +504,11 @@ export function startAgent(options: AgentOptions): Agent {
           info,
           new State("Failed", `deploy failed: ${data.message}`, undefined, data),
         );
+        doneExecuting(entry);
         return;
       }
       const result = await environment.execute(storage, claimed.location, ctx);
+      doneExecuting(entry);
       if (abandoned()) return;
       if (result.crashed) {
         // No final state: heartbeats stop with this run (the agent's list drops it), and run

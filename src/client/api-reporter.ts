@@ -17,13 +17,19 @@
 //   dropped with a warning; later versions of its task run count past it.
 // - A restarted run does not send states of task runs the server holds as succeeded
 //   (a finished task run takes no further state).
+// - Through an API that applies writes in order (`writeInOrder`, the agent's batcher), the
+//   writes queued when one is sent go with it in one request (a short run's Running, task
+//   states and final state: one answer to wait for, not three). The server takes each only
+//   if the one before it was taken, so order and barriers hold as if sent one by one; a
+//   flow state's version is the one the flow state before it in the group leads to.
 import { isWeftError } from "../core/errors.ts";
 import type { FlowRunInfo, Logger, LogRecord, Reporter, TaskInfo } from "../core/reporter.ts";
 import { ERROR_TEXT_LIMIT, type State, truncateText } from "../core/states.ts";
-import type { TaskRunStateWrite } from "../serialization/api-schemas.ts";
+import type { RunWrite, RunWriteResult, TaskRunStateWrite } from "../serialization/api-schemas.ts";
 import { stateToWire, type WireReporter } from "../serialization/flow-run-protocol.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
-import { retryTransient } from "./backoff.ts";
+import { runWriteError } from "./api-client.ts";
+import { isTransient, retryTransient } from "./backoff.ts";
 
 /** The part of the API a reporter writes to (the API client has it). */
 export interface ReportingApi {
@@ -34,6 +40,12 @@ export interface ReportingApi {
     version: number,
   ): Promise<{ version: number }>;
   ingestLogs(records: LogRecord[]): Promise<void>;
+  /**
+   * Writes of one run in one request, applied in order, each only if the one before it was
+   * taken (refused RUN_WRITE_SKIPPED otherwise); one result per write. When present, the
+   * reporter sends what it has queued together.
+   */
+  writeInOrder?(writes: readonly RunWrite[]): Promise<RunWriteResult[]>;
 }
 
 /** How an API reporter batches and retries. */
@@ -106,6 +118,9 @@ type Op =
   | { kind: "logs"; records: LogRecord[] }
   | { kind: "flow"; state: SerializedState; shrunk?: boolean };
 
+/** Ops sent together in one request at most (`writeInOrder`). */
+const MAX_GROUP = 64;
+
 /** How long a message stays in a state the server refused and that is sent again shrunk. */
 const SHRUNK_MESSAGE_LIMIT = 2048;
 
@@ -168,6 +183,7 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
   };
 
   async function pump(): Promise<void> {
+    if (options.api.writeInOrder !== undefined) return pumpInOrder(options.api.writeInOrder);
     for (let op = ops.shift(); op !== undefined; op = ops.shift()) {
       if (stopped !== undefined) continue;
       try {
@@ -181,6 +197,80 @@ export function createApiReporter(options: ApiReporterOptions): ApiReporter {
       } catch (error) {
         handleFailure(op, error as Error);
       }
+    }
+  }
+
+  /**
+   * Sends every queued op in one request (see the header). Ops taken answer in order; at the
+   * first refused one, the ops after it (skipped by the server) go back to the queue, and
+   * the refusal is dealt with as a single write's would be.
+   */
+  async function pumpInOrder(writeInOrder: NonNullable<ReportingApi["writeInOrder"]>) {
+    // Writes made in this turn of the event loop (a short run's whole life) go together.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (ops.length > 0) {
+      if (stopped !== undefined) {
+        ops.length = 0;
+        return;
+      }
+      const group = ops.splice(0, MAX_GROUP);
+      try {
+        await retryTransient(() => sendInOrder(writeInOrder, group), {
+          deadlineMs: options.retryDeadlineMs ?? 600_000,
+          onRetry: (error, attempt, delay) =>
+            options.logger?.warn(
+              `the server did not take run ${options.flowRunId}'s ${group.map((o) => o.kind).join(", ")} (try ${attempt}): ${(error as Error).message}; retrying in ${delay} ms`,
+            ),
+        });
+      } catch (error) {
+        // Transient until the deadline: the first op not taken fails, the rest go back.
+        const op = group.shift()!;
+        ops.unshift(...group);
+        handleFailure(op, error as Error);
+      }
+    }
+  }
+
+  /**
+   * One request for `group`; removes from it the ops taken. A refused op is removed too and
+   * handled, the skipped ones after it go back to the queue; a transient refusal throws
+   * (retried with what is left).
+   */
+  async function sendInOrder(
+    writeInOrder: NonNullable<ReportingApi["writeInOrder"]>,
+    group: Op[],
+  ): Promise<void> {
+    let version = flowVersion;
+    const writes = group.map((op): RunWrite => {
+      if (op.kind === "tasks") return { kind: "taskRunStates", states: op.writes };
+      if (op.kind === "logs")
+        return { kind: "logs", logs: op.records as Extract<RunWrite, { kind: "logs" }>["logs"] };
+      const write = { kind: "flowRunState" as const, flowRunId: options.flowRunId };
+      return { ...write, state: op.state, version: version++ };
+    });
+    const results = await writeInOrder(writes);
+    while (group.length > 0) {
+      const op = group[0]!;
+      const result = results.shift();
+      if (result?.ok) {
+        group.shift();
+        if (op.kind === "flow") flowVersion = result.version ?? flowVersion + 1;
+        continue;
+      }
+      const error =
+        result === undefined
+          ? new Error("the server answered fewer results than writes")
+          : runWriteError(result);
+      if (isTransient(error)) throw error;
+      if (isWeftError(error) && error.code === "RUN_WRITE_SKIPPED") {
+        // Another write of this run in the same batch was refused (not one of these): again.
+        ops.unshift(...group.splice(0));
+        return;
+      }
+      group.shift();
+      // Not applied: they go again once the refusal is dealt with (which may queue before them).
+      ops.unshift(...group.splice(0));
+      handleFailure(op, error);
     }
   }
 

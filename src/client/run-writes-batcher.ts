@@ -18,6 +18,10 @@
 // - A batch carries at most `maxItems` task states and log lines (and at least one
 //   write), so it stays near one reporter batch in size; a request refused as too
 //   large is sent again one write a request, so one large write fails only itself.
+// - `writeInOrder`: a run's writes that must follow one another (Running, task states,
+//   the final state) go in one request, never split, and the server applies each only
+//   if the one before it was taken (RUN_WRITE_SKIPPED otherwise). A run then waits for one
+//   answer, not one per write.
 import type { LogRecord } from "../core/reporter.ts";
 import type { RunWrite, RunWriteResult, TaskRunStateWrite } from "../serialization/api-schemas.ts";
 import type { SerializedState } from "../serialization/schemas.ts";
@@ -38,8 +42,9 @@ export interface RunWritesBatcherOptions {
 }
 
 interface Pending {
-  readonly write: RunWrite;
-  readonly resolve: (result: Extract<RunWriteResult, { ok: true }>) => void;
+  /** One write, or a run's writes that go together in order (`writeInOrder`). */
+  readonly writes: readonly RunWrite[];
+  readonly resolve: (results: RunWriteResult[]) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -49,6 +54,13 @@ function itemsOf(write: RunWrite): number {
     : write.kind === "logs"
       ? write.logs.length
       : 1;
+}
+
+/** The write's own outcome: its result when taken, else the error its own route would throw. */
+function outcome(result: RunWriteResult | undefined): Extract<RunWriteResult, { ok: true }> {
+  if (result === undefined) throw new Error("the server answered fewer results than writes");
+  if (!result.ok) throw runWriteError(result);
+  return result;
 }
 
 /**
@@ -67,11 +79,14 @@ export function createRunWritesBatcher(
 
   const take = (): Pending[] => {
     let items = 0;
+    let writes = 0;
     let n = 0;
-    while (n < queue.length && n < maxWrites) {
-      const size = itemsOf(queue[n]!.write);
-      if (n > 0 && items + size > maxItems) break;
+    while (n < queue.length) {
+      const next = queue[n]!.writes;
+      const size = next.reduce((sum, w) => sum + itemsOf(w), 0);
+      if (n > 0 && (items + size > maxItems || writes + next.length > maxWrites)) break;
       items += size;
+      writes += next.length;
       n++;
     }
     const batch = queue.slice(0, n);
@@ -82,7 +97,7 @@ export function createRunWritesBatcher(
   async function send(batch: readonly Pending[]): Promise<void> {
     let results: RunWriteResult[];
     try {
-      results = await api.writeRuns(batch.map((p) => p.write));
+      results = await api.writeRuns(batch.flatMap((p) => p.writes));
     } catch (error) {
       if (batch.length > 1 && (error as { status?: unknown }).status === 413) {
         // Too large together: each alone, so a write too large by itself fails only itself.
@@ -92,13 +107,10 @@ export function createRunWritesBatcher(
       for (const p of batch) p.reject(error);
       return;
     }
-    for (let i = 0; i < batch.length; i++) {
-      const result = results[i];
-      const p = batch[i]!;
-      if (result === undefined)
-        p.reject(new Error("the server answered fewer results than writes"));
-      else if (result.ok) p.resolve(result);
-      else p.reject(runWriteError(result));
+    let at = 0;
+    for (const p of batch) {
+      p.resolve(results.slice(at, at + p.writes.length));
+      at += p.writes.length;
     }
   }
 
@@ -113,25 +125,27 @@ export function createRunWritesBatcher(
     }
   };
 
-  const enqueue = (write: RunWrite): Promise<Extract<RunWriteResult, { ok: true }>> =>
+  const enqueue = (writes: readonly RunWrite[]): Promise<RunWriteResult[]> =>
     new Promise((resolve, reject) => {
-      queue.push({ write, resolve, reject });
+      queue.push({ writes, resolve, reject });
       if (!inFlight && !scheduled) {
         scheduled = true;
         setImmediate(() => void pump());
       }
     });
+  const one = async (write: RunWrite) => outcome((await enqueue([write]))[0]);
 
   return {
     async setTaskRunStates(states: TaskRunStateWrite[]): Promise<number[]> {
-      return (await enqueue({ kind: "taskRunStates", states })).versions ?? [];
+      return (await one({ kind: "taskRunStates", states })).versions ?? [];
     },
     async setFlowRunState(flowRunId: string, state: SerializedState, version: number) {
-      const result = await enqueue({ kind: "flowRunState", flowRunId, state, version });
+      const result = await one({ kind: "flowRunState", flowRunId, state, version });
       return { version: result.version ?? version };
     },
     async ingestLogs(records: LogRecord[]): Promise<void> {
-      await enqueue({ kind: "logs", logs: records as Extract<RunWrite, { kind: "logs" }>["logs"] });
+      await one({ kind: "logs", logs: records as Extract<RunWrite, { kind: "logs" }>["logs"] });
     },
+    writeInOrder: (writes) => enqueue(writes),
   };
 }

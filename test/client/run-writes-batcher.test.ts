@@ -80,6 +80,90 @@ describe("run-writes batcher", () => {
       "a request carried several runs' writes",
     );
   });
+
+  test("a run's writes made together go in one request, in order", async () => {
+    const s = await startTestServer("sqlite");
+    servers.push(s);
+    await s.register(chain);
+    const { run: created } = await s.api.createFlowRun({
+      flowName: "agent-chain",
+      parameters: { marks: "/dev/null" },
+    });
+    const agent = await s.api.registerAgent({ name: `batcher-order-${Date.now()}` });
+    const [claimed] = await s.api.claimFlowRuns(agent.id, { limit: 1 });
+    assert.equal(claimed?.run.id, created.id);
+    const requests: RunWrite[][] = [];
+    const batcher = createRunWritesBatcher({
+      writeRuns: (writes) => {
+        requests.push([...writes]);
+        return s.api.writeRuns(writes);
+      },
+    });
+    const reporter = createApiReporter({
+      api: batcher,
+      flowRunId: created.id,
+      flowRunVersion: claimed!.run.version,
+      claim: claimed!.run.claimCount,
+    });
+    const info = { id: created.id, flowName: "agent-chain", parameters: {}, taskCount: 1 };
+    const task = { slug: "a-1", name: "a", mapped: false };
+    reporter.flowState(info, new State("Running"));
+    reporter.taskState(info, task, undefined, new State("Running"));
+    reporter.taskState(info, task, undefined, new State("Success"));
+    reporter.flowState(info, new State("Success"));
+    await reporter.close();
+    assert.equal(reporter.error, undefined);
+    assert.deepEqual(
+      requests.map((r) => r.map((w) => w.kind)),
+      [["flowRunState", "taskRunStates", "flowRunState"]],
+      "one request, in order",
+    );
+    const detail = await s.api.getFlowRun(created.id);
+    assert.deepEqual(
+      detail.history.map((h) => h.type),
+      ["Scheduled", "Submitted", "Running", "Success"],
+    );
+    assert.deepEqual(
+      detail.taskRuns.map((t) => [t.slug, t.state.type, t.version]),
+      [["a-1", "Success", 2]],
+    );
+  });
+
+  test("a group whose Running is stale: the run is lost, and its later writes are not applied", async () => {
+    const s = await startTestServer("sqlite");
+    servers.push(s);
+    await s.register(chain);
+    const { run: created } = await s.api.createFlowRun({
+      flowName: "agent-chain",
+      parameters: { marks: "/dev/null" },
+    });
+    const agent = await s.api.registerAgent({ name: `batcher-stale-${Date.now()}` });
+    const [claimed] = await s.api.claimFlowRuns(agent.id, { limit: 1 });
+    // Someone else moves it on first (a cancel): the reporter's version is stale.
+    await s.api.setFlowRunState(
+      created.id,
+      { schemaVersion: 1, type: "Cancelled", timestamp: new Date().toISOString() },
+      claimed!.run.version,
+    );
+    const lost: string[] = [];
+    const reporter = createApiReporter({
+      api: createRunWritesBatcher({ writeRuns: (writes) => s.api.writeRuns(writes) }),
+      flowRunId: created.id,
+      flowRunVersion: claimed!.run.version,
+      claim: claimed!.run.claimCount,
+      onLost: () => lost.push(created.id),
+    });
+    const info = { id: created.id, flowName: "agent-chain", parameters: {}, taskCount: 1 };
+    const task = { slug: "a-1", name: "a", mapped: false };
+    reporter.flowState(info, new State("Running"));
+    reporter.taskState(info, task, undefined, new State("Success"));
+    reporter.flowState(info, new State("Success"));
+    await reporter.close();
+    assert.deepEqual(lost, [created.id]);
+    const detail = await s.api.getFlowRun(created.id);
+    assert.equal(detail.state.type, "Cancelled");
+    assert.deepEqual(detail.taskRuns, []);
+  });
 });
 
 function runOf(write: RunWrite): string {

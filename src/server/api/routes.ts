@@ -441,7 +441,7 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       path: "/api/run-writes",
       operationId: "writeRuns",
       summary:
-        "Apply writes of many runs in one transaction (flow-run states, task-run states, logs), each whole or refused alone: one stale or invalid write answers its own error and the others are applied; answers one result per write, in order.",
+        "Apply writes of many runs in one transaction (flow-run states, task-run states, logs), each whole or refused alone: one stale or invalid write answers its own error and the others are applied, in order, except the later writes of the same run, which are not applied (RUN_WRITE_SKIPPED); answers one result per write, in order.",
       scope: "agent",
       body: runWritesRequestSchema,
       response: runWritesResponseSchema,

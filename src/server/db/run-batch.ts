@@ -2,10 +2,14 @@
 // short runs sends their flow-run states, task-run states and logs together, so a run
 // costs a share of one request and one transaction instead of several of each.
 //
-// Contract: each write is applied whole or refused alone. A write runs inside a
+// Contract: each write is applied whole or refused alone, in order. A write runs inside a
 // savepoint; a write refused for what it says (a stale version or claim, an invalid
 // transition, an unknown run, a bad time) rolls back to its savepoint and answers its
 // error, and the others go on, so one lost run never fails the runs batched beside it.
+// The later writes of a run one write refused are not applied (RUN_WRITE_SKIPPED): a
+// client may send a run's writes in one batch (its Running state, task states and final
+// state) as it would one after the other, each only if the one before it was taken, and
+// send the skipped ones again once it dealt with the refusal.
 // A failure of the database itself (anything that is not a WeftError, or
 // DATABASE_UNAVAILABLE) fails the whole batch, which the client retries.
 // On PostgreSQL the batch first locks every run it names, in id order (as the agent
@@ -56,8 +60,23 @@ export function applyRunWrites(
     let rescheduled = false;
     // Made inside the transaction's callback: a retried transaction starts with none.
     const changed: BatchChanges = { runs: [], taskRuns: [], logs: [] };
+    /** Runs with a refused write in this batch: their later writes are skipped. */
+    const refused = new Set<string>();
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i]!;
+      const skippedFor = refused.size === 0 ? undefined : runsOf(write).find((r) => refused.has(r));
+      if (skippedFor !== undefined) {
+        results[i] = {
+          ok: false,
+          status: statusOf("RUN_WRITE_SKIPPED"),
+          error: {
+            code: "RUN_WRITE_SKIPPED",
+            message: `flow run ${skippedFor}: not applied, an earlier write of this run in the batch was refused`,
+            hint: "send it again once the refused write is dealt with",
+          },
+        };
+        continue;
+      }
       await sql`savepoint w`.execute(trx);
       try {
         const one: BatchChanges = { runs: [], taskRuns: [], logs: [] };
@@ -72,6 +91,7 @@ export function applyRunWrites(
         if (!isWeftError(error) || error.code === "DATABASE_UNAVAILABLE") throw error;
         await sql`rollback to savepoint w`.execute(trx);
         await sql`release savepoint w`.execute(trx);
+        for (const r of runsOf(write)) refused.add(r);
         results[i] = {
           ok: false,
           status: statusOf(error.code),
@@ -87,6 +107,15 @@ export function applyRunWrites(
   });
 }
 
+/** The flow runs a write touches. */
+function runsOf(write: RunWrite): string[] {
+  if (write.kind === "flowRunState") return [write.flowRunId];
+  const ids = new Set<string>();
+  if (write.kind === "taskRunStates") for (const t of write.states) ids.add(t.flowRunId);
+  else for (const l of write.logs) ids.add(l.flowRunId);
+  return [...ids];
+}
+
 /**
  * PostgreSQL: locks every run the batch names up front, in id order, as the agent
  * heartbeat does (agent-repository.ts), so that two transactions touching many runs
@@ -99,11 +128,7 @@ async function lockRuns(
 ): Promise<void> {
   if (ctx.dialect !== "postgres") return;
   const ids = new Set<string>();
-  for (const w of writes) {
-    if (w.kind === "flowRunState") ids.add(w.flowRunId);
-    else if (w.kind === "taskRunStates") for (const t of w.states) ids.add(t.flowRunId);
-    else for (const l of w.logs) ids.add(l.flowRunId);
-  }
+  for (const w of writes) for (const r of runsOf(w)) ids.add(r);
   const sorted = [...ids].sort();
   for (const part of chunks(sorted, ctx.connection.maxParameters)) {
     await trx

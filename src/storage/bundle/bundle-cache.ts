@@ -18,6 +18,14 @@ import { sha256 } from "./flow-bundler.ts";
 
 const BUNDLE_FILE = /^[0-9a-f]{64}\.mjs$/;
 
+/**
+ * Bundles this process imported, by absolute path: Node caches a module by its URL, so once
+ * one was verified and imported, the code that runs is that verified code whatever the
+ * file holds later. Shared by every cache (a storage rebuilt from JSON per run makes a new
+ * one), so an agent reads and hashes a bundle once per process, not once per run.
+ */
+const imported = new Map<string, Promise<Record<string, unknown>>>();
+
 /** The default cache directory: `$WEFT_HOME/cache`. */
 export function defaultCacheDir(): string {
   return join(weftHome(), "cache");
@@ -27,10 +35,16 @@ export function defaultCacheDir(): string {
  * Verified bundles on local disk, ready to import. The cache root holds a
  * `node_modules/weftflow` link to the running weft, so a bundle's `import … from
  * "weftflow"` resolves (by Node's own rules) to the weft of the process loading it.
+ *
+ * Decisions: a bundle is named by the hash of its code and verified (read and hashed)
+ * before this process imports it, once per process and path. Later runs reuse the
+ * imported module without reading the file: Node would not read it again either (its
+ * module cache is keyed by URL), so what runs is always the verified code. A file changed
+ * after that is noticed by the next process that reads it (a new agent, a `weft execute`
+ * child), which removes the corrupt entry and fetches the bundle again.
  */
 export class BundleCache {
   readonly bundlesDir: string;
-  private readonly loaded = new Map<string, Promise<Record<string, unknown>>>();
 
   constructor(readonly root: string = defaultCacheDir()) {
     this.bundlesDir = join(root, "bundles");
@@ -45,6 +59,11 @@ export class BundleCache {
       );
     }
     return join(this.bundlesDir, file);
+  }
+
+  /** True when this process already imported the verified bundle (no need to read it again). */
+  isImported(file: string): boolean {
+    return imported.has(this.pathOf(file));
   }
 
   /** The verified code of a cached bundle, or undefined when absent; a corrupt entry is removed. */
@@ -83,7 +102,8 @@ export class BundleCache {
 
   /** Imports a cached bundle (once per process) and returns the flow named `flowName`. */
   async load(file: string, flowName: string, source: string): Promise<Flow<unknown>> {
-    let loading = this.loaded.get(file);
+    const path = this.pathOf(file);
+    let loading = imported.get(path);
     if (loading === undefined) {
       if (this.read(file) === undefined) {
         throw new WeftError(
@@ -92,9 +112,12 @@ export class BundleCache {
         );
       }
       ensureRuntimeLink(this.root);
-      loading = import(pathToFileURL(this.pathOf(file)).href) as Promise<Record<string, unknown>>;
-      this.loaded.set(file, loading);
-      loading.catch(() => this.loaded.delete(file));
+      const started = import(pathToFileURL(path).href) as Promise<Record<string, unknown>>;
+      loading = started;
+      imported.set(path, started);
+      started.catch(() => {
+        if (imported.get(path) === started) imported.delete(path);
+      });
     }
     let namespace: Record<string, unknown>;
     try {

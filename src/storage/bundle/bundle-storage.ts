@@ -92,8 +92,8 @@ export abstract class BundleStorage implements Storage {
 
   async getRunner(location: string): Promise<FlowRunner> {
     const { artifact, flowName } = parseLocation(location, this.describe());
-    this.cache.pathOf(artifact);
-    if (this.cache.read(artifact) === undefined) {
+    // A bundle this process already verified and imported is not read again (bundle-cache.ts).
+    if (!this.cache.isImported(artifact) && this.cache.read(artifact) === undefined) {
       const code = await this.download(artifact);
       this.cache.write(artifact, code, `${this.describe()} ${artifact}`);
     }

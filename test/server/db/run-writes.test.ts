@@ -79,6 +79,7 @@ forEachDialect("run writes", (ctx) => {
           ],
         },
         { kind: "logs", logs: [{ flowRunId: randomUUID(), level: "info", time: 1, message: "x" }] },
+        // A later write of a run whose earlier write in the batch was refused is not applied.
         { kind: "flowRunState", flowRunId: c!.id, state: st("Running"), version: c!.version },
       ],
       statusOfCode,
@@ -87,11 +88,17 @@ forEachDialect("run writes", (ctx) => {
     assert.equal(results[1]!.ok, false);
     assert.deepEqual(
       results.map((r) => (r.ok ? "ok" : `${r.error.code} ${r.status}`)),
-      ["ok", "STALE_VERSION 409", "STALE_VERSION 409", "FLOW_RUN_NOT_FOUND 404", "ok"],
+      [
+        "ok",
+        "STALE_VERSION 409",
+        "STALE_VERSION 409",
+        "FLOW_RUN_NOT_FOUND 404",
+        "RUN_WRITE_SKIPPED 409",
+      ],
     );
     assert.equal((await store.runs.get(a!.id)).state.type, "Running");
     assert.equal((await store.runs.get(b!.id)).state.type, "Submitted");
-    assert.equal((await store.runs.get(c!.id)).state.type, "Running");
+    assert.equal((await store.runs.get(c!.id)).state.type, "Submitted");
     assert.deepEqual((await store.runs.getDetail(c!.id)).taskRuns, []);
     // The applied write sent again (a retried batch) is a repeat: accepted, nothing changes.
     const again = await store.runs.writeBatch(
@@ -99,6 +106,41 @@ forEachDialect("run writes", (ctx) => {
       statusOfCode,
     );
     assert.deepEqual(again, [{ ok: true, version: a!.version + 1 }]);
+  });
+
+  test("a run's writes in one batch apply in order, each only if the one before it was taken", async () => {
+    const store = await ctx.open();
+    const { claimed } = await claimedRuns(store, 2);
+    const [a, b] = claimed.map((r) => r.run);
+    const life = (run: typeof a, version: number): RunWrite[] => [
+      { kind: "flowRunState", flowRunId: run!.id, state: st("Running"), version },
+      {
+        kind: "taskRunStates",
+        states: [{ flowRunId: run!.id, slug: "inc-1", state: st("Success"), version: 0 }],
+      },
+      { kind: "flowRunState", flowRunId: run!.id, state: st("Success"), version: version + 1 },
+    ];
+    // b's Running is stale: its task state and final state are skipped, not applied.
+    const results = await store.runs.writeBatch(
+      [...life(a, a!.version), ...life(b, b!.version - 1)],
+      statusOfCode,
+    );
+    assert.deepEqual(
+      results.map((r) => (r.ok ? "ok" : r.error.code)),
+      ["ok", "ok", "ok", "STALE_VERSION", "RUN_WRITE_SKIPPED", "RUN_WRITE_SKIPPED"],
+    );
+    const doneA = await store.runs.getDetail(a!.id);
+    assert.deepEqual(
+      doneA.history.map((s) => s.type),
+      ["Scheduled", "Submitted", "Running", "Success"],
+    );
+    assert.deepEqual(
+      doneA.taskRuns.map((t) => t.state.type),
+      ["Success"],
+    );
+    const leftB = await store.runs.getDetail(b!.id);
+    assert.equal(leftB.state.type, "Submitted");
+    assert.deepEqual(leftB.taskRuns, []);
   });
 
   test("an agent heartbeat with run states beats for every run it holds and answers only the cancelled one", async () => {
