@@ -11,7 +11,9 @@
 //   string: an array per call and a slug per call cost more than the tasks), and
 //   one message brings outcomes back (worker-threads-worker.ts).
 // - The pool starts with the run (`start`): each thread imports the flow's module
-//   while the walk begins, instead of when the first calls already wait for it.
+//   while the walk begins, instead of when the first calls already wait for it; the
+//   runner starts the executor before it builds the graph, so a run that builds it
+//   has one thread boot meanwhile (how many more the graph needs is not known yet).
 // - A thread runs the calls it is given one after another, as it ran one call at a
 //   time before batches: an async body holds its thread until it settles.
 // - A thread does not build the flow's graph: it gets each task once (`TaskDef`:
@@ -195,7 +197,9 @@ export class WorkerThreadsExecutor implements Executor {
     this.moduleUrl = url;
     this.flowName = flow.name;
     // Threads start (and import the flow's module) now, not when the first calls wait for them.
-    const wanted = Math.min(this.maxWorkers, flow.graph.size);
+    // Before the graph is built (which the runner does meanwhile) its size is unknown: one
+    // thread starts, the others when calls queue (pump).
+    const wanted = flow.isBuilt ? Math.min(this.maxWorkers, flow.graph.size) : 1;
     while (this.all.length < wanted) this.spawn();
   }
 
