@@ -240,6 +240,20 @@ describe("worker-threads executor", { timeout: 60_000 }, () => {
     assert.ok((osThreads() ?? 0) <= (threadsBefore ?? 0), "the spinning thread is gone");
   });
 
+  test("a flow defined outside a module file is refused with INVALID_EXECUTOR", async () => {
+    const local = flow(`worker-local-${randomUUID()}`, () => task("t", () => 1)());
+    // This test file is a module file, so pretend the flow came from eval'd code.
+    Object.defineProperty(local, "moduleUrl", { value: "data:text/javascript,0" });
+    await assert.rejects(
+      local.run({ executor: workers }),
+      (e: unknown) =>
+        isWeftError(e) && e.code === "INVALID_EXECUTOR" && /not a file/.test(e.message),
+    );
+  });
+});
+
+// Runs whose graph is not built yet: the executor starts first (flow-runner.ts).
+describe("worker-threads executor: a run that builds the graph", { timeout: 60_000 }, () => {
   test("a run that builds the graph starts a thread first, which boots meanwhile", async (t) => {
     if (osThreads() === undefined) return t.skip("counts threads in /proc/self/task (Linux)");
     // The same flow on an in-process executor: the threads the process has anyway.
@@ -266,16 +280,5 @@ describe("worker-threads executor", { timeout: 60_000 }, () => {
         isWeftError(e) && e.code === "FLOW_BUILD_FAILED" && /no graph today/.test(e.message),
     );
     assert.ok((osThreads() ?? 0) <= (threadsBefore ?? 0), "no worker thread is left behind");
-  });
-
-  test("a flow defined outside a module file is refused with INVALID_EXECUTOR", async () => {
-    const local = flow(`worker-local-${randomUUID()}`, () => task("t", () => 1)());
-    // This test file is a module file, so pretend the flow came from eval'd code.
-    Object.defineProperty(local, "moduleUrl", { value: "data:text/javascript,0" });
-    await assert.rejects(
-      local.run({ executor: workers }),
-      (e: unknown) =>
-        isWeftError(e) && e.code === "INVALID_EXECUTOR" && /not a file/.test(e.message),
-    );
   });
 });
