@@ -3,7 +3,10 @@
 //   npm run -s bench -- <workload> <executor> <n>   one row, in this process
 //   npm run -s bench [-- <workload> [<executor>]] [--quick] [--timeout S]
 //                                                   a table: one child process per row
-import { spawn } from "node:child_process";
+//   --dist: weft runs from its build (dist/), as installed; else from src/ (the npm script's
+//           --conditions=weftflow-source). Rows in child processes get the same choice.
+//   --unbuilt: flow.run() builds the graph (as a flow's first run does), inside wall_s.
+import { spawn, spawnSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -24,6 +27,8 @@ const SKIP_AFTER_S = 60;
 const DEFAULT_TIMEOUT_S = 120;
 /** Heap limit of every row's process, so that the 1M rows are bounded by the engine. */
 const NODE_FLAGS = ["--max-old-space-size=4096"];
+/** How a row's process finds weft's source (without it, `weftflow` resolves to dist/). */
+const SOURCE_FLAGS = ["--conditions=weftflow-source"];
 
 const HEADER = ["workload", "executor", "n", "wall_s", "peak_rss_mb", "tasks_per_s", "build_s"];
 const SELF = fileURLToPath(import.meta.url);
@@ -33,6 +38,9 @@ const USAGE = `usage:
   npm run -s bench -- <workload> <executor> <n>     one row (TSV, no header)
   npm run -s bench [-- [<workload> [<executor>]] [--quick] [--timeout SECONDS]]
                                                    header + table, one child process per row
+  --dist: run weft's build (dist/, built first when older than src/), as an installation does;
+          without it weft runs from src/ through tsx
+  --unbuilt: the run builds the graph (as a flow's first run does): wall_s includes it, build_s is -
 workloads: ${WORKLOAD_NAMES.join(", ")}
 executors: ${EXECUTORS.join(", ")}
 n: a positive integer (1k, 10k, 1M are accepted too); the table uses ${SIZES.join(", ")}
@@ -60,7 +68,18 @@ function parseN(s: string): number {
 
 // ------------------------------------------------------------------- one row
 
-async function runRow(workload: WorkloadName, executor: ExecutorName, n: number): Promise<void> {
+/** How rows run: weft from dist/ or from src/; the graph built before the run or by it. */
+interface Mode {
+  readonly dist: boolean;
+  readonly unbuilt: boolean;
+}
+
+async function runRow(
+  workload: WorkloadName,
+  executor: ExecutorName,
+  n: number,
+  mode: Mode,
+): Promise<void> {
   // The flows read N from the environment when they are built, here and in
   // worker threads (which copy this environment when they are spawned).
   process.env.WEFT_BENCH_N = String(n);
@@ -76,9 +95,11 @@ async function runRow(workload: WorkloadName, executor: ExecutorName, n: number)
     expected = reference(workload, n);
   } else {
     const f = FLOWS[workload];
-    const b0 = performance.now();
-    f.build();
-    build = (performance.now() - b0) / 1000;
+    if (!mode.unbuilt) {
+      const b0 = performance.now();
+      f.build();
+      build = (performance.now() - b0) / 1000;
+    }
     const t0 = performance.now();
     const run = await f.run({ executor });
     wall = (performance.now() - t0) / 1000;
@@ -127,12 +148,24 @@ function spawnRow(
   executor: ExecutorName,
   n: number,
   timeoutS: number,
+  mode: Mode,
 ): Promise<Outcome> {
   return new Promise((done) => {
     const started = performance.now();
     const child = spawn(
       process.execPath,
-      [...NODE_FLAGS, "--import", "tsx", SELF, workload, executor, String(n)],
+      [
+        ...NODE_FLAGS,
+        ...(mode.dist ? [] : SOURCE_FLAGS),
+        "--import",
+        "tsx",
+        SELF,
+        workload,
+        executor,
+        String(n),
+        ...(mode.dist ? ["--dist"] : []),
+        ...(mode.unbuilt ? ["--unbuilt"] : []),
+      ],
       {
         cwd: REPO,
         env: { ...process.env, WEFT_BENCH_N: String(n) },
@@ -185,6 +218,7 @@ async function runTable(
   executors: readonly ExecutorName[],
   maxN: number,
   timeoutS: number,
+  mode: Mode,
 ): Promise<void> {
   process.stdout.write(`${HEADER.join("\t")}\n`);
   for (const workload of workloads) {
@@ -199,7 +233,7 @@ async function runTable(
           );
           continue;
         }
-        const outcome = await spawnRow(workload, executor, n, timeoutS);
+        const outcome = await spawnRow(workload, executor, n, timeoutS, mode);
         if (outcome.line !== undefined) {
           process.stdout.write(`${outcome.line}\n`);
           const wallS = Number(outcome.line.split("\t")[3]);
@@ -219,11 +253,15 @@ async function runTable(
 
 async function main(argv: readonly string[]): Promise<void> {
   let quick = false;
+  let dist = false;
+  let unbuilt = false;
   let timeoutS = DEFAULT_TIMEOUT_S;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--quick") quick = true;
+    else if (arg === "--dist") dist = true;
+    else if (arg === "--unbuilt") unbuilt = true;
     else if (arg === "--timeout" || arg.startsWith("--timeout=")) {
       const value = arg === "--timeout" ? argv[++i] : arg.slice("--timeout=".length);
       timeoutS = Number(value);
@@ -238,8 +276,23 @@ async function main(argv: readonly string[]): Promise<void> {
   const [workload, executor, n] = positional;
   if (workload !== undefined && !isWorkload(workload)) usageError(`unknown workload "${workload}"`);
   if (executor !== undefined && !isExecutor(executor)) usageError(`unknown executor "${executor}"`);
+  const mode: Mode = { dist, unbuilt };
+  if (dist) buildDist();
   if (n !== undefined) {
-    await runRow(workload as WorkloadName, executor as ExecutorName, parseN(n));
+    if (dist === runsFromDist()) {
+      await runRow(workload as WorkloadName, executor as ExecutorName, parseN(n), mode);
+      return;
+    }
+    // This process loaded weft from src/: the row runs in a child that loads dist/.
+    const outcome = await spawnRow(
+      workload as WorkloadName,
+      executor as ExecutorName,
+      parseN(n),
+      timeoutS,
+      mode,
+    );
+    if (outcome.line === undefined) process.exit(1);
+    process.stdout.write(`${outcome.line}\n`);
     return;
   }
   await runTable(
@@ -247,7 +300,22 @@ async function main(argv: readonly string[]): Promise<void> {
     executor === undefined ? EXECUTORS : [executor as ExecutorName],
     quick ? QUICK_MAX_N : Number.POSITIVE_INFINITY,
     timeoutS,
+    mode,
   );
+}
+
+/** Whether this process's `weftflow` is the build (dist/) rather than the source. */
+function runsFromDist(): boolean {
+  return !import.meta.resolve("weftflow").endsWith(".ts");
+}
+
+/** Builds dist/ when a file of src/ is newer than it (scripts/build.js --if-stale). */
+function buildDist(): void {
+  const built = spawnSync(process.execPath, ["scripts/build.js", "--js", "--if-stale"], {
+    cwd: REPO,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (built.status !== 0) fail("building dist/ failed (node scripts/build.js --js)");
 }
 
 await main(process.argv.slice(2));

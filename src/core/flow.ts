@@ -163,6 +163,11 @@ export class Flow<Out = unknown> {
     return this.built;
   }
 
+  /** @internal Whether the graph is built (reading `graph` would not build it). */
+  get isBuilt(): boolean {
+    return this.built !== undefined;
+  }
+
   /** Builds the graph now (it is otherwise built on first use) and returns it. */
   build(): FlowGraph<Out> {
     return this.graph;

@@ -23,16 +23,22 @@ export async function runFlow<Out>(
   flow: Flow<Out>,
   options: RunOptions = {},
 ): Promise<FlowRun<Out>> {
-  const graph = flow.graph;
-  const parameters = resolveParameters(flow.name, graph.parameters, options.parameters);
-  for (const slug of options.approve ?? []) graph.node(slug);
-  checkResumable(flow as Flow<unknown>, options);
-  checkTargets(flow as Flow<unknown>, options);
   const executor = createExecutor(options.executor ?? flow.options.executor);
+  // The executor starts before the graph is built: worker threads boot and import the
+  // flow's module meanwhile. Its error, if any, comes after those of the flow's input.
+  const started = executor.start(flow as Flow<unknown>);
+  started.catch(() => {});
   try {
-    await executor.start(flow as Flow<unknown>);
+    const graph = flow.graph;
+    const parameters = resolveParameters(flow.name, graph.parameters, options.parameters);
+    for (const slug of options.approve ?? []) graph.node(slug);
+    checkResumable(flow as Flow<unknown>, options);
+    checkTargets(flow as Flow<unknown>, options);
+    await started;
     return await new GraphWalk(flow, graph, parameters, executor, options).run();
   } finally {
+    // Closing waits for the start to end, so that nothing it opens outlives the run.
+    await started.catch(() => {});
     await executor.close();
   }
 }

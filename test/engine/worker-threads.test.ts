@@ -6,12 +6,16 @@ import { threadId } from "node:worker_threads";
 import { type ExecutorSpec, flow, isWeftError, task } from "../../src/index.ts";
 import { RecordingReporter } from "../fixtures/engine/recording-reporter.ts";
 import {
+  buildsInProcess,
+  buildsOnThreads,
   contextFlow,
   endless,
   hardTimeout,
   parity,
   shortTimeouts,
   signals,
+  threadsWhileBuilding,
+  unbuildable,
   uncloneable,
 } from "../fixtures/engine/worker-flows.ts";
 
@@ -245,5 +249,36 @@ describe("worker-threads executor", { timeout: 60_000 }, () => {
       (e: unknown) =>
         isWeftError(e) && e.code === "INVALID_EXECUTOR" && /not a file/.test(e.message),
     );
+  });
+});
+
+// Runs whose graph is not built yet: the executor starts first (flow-runner.ts).
+describe("worker-threads executor: a run that builds the graph", { timeout: 60_000 }, () => {
+  test("a run that builds the graph starts a thread first, which boots meanwhile", async (t) => {
+    if (osThreads() === undefined) return t.skip("counts threads in /proc/self/task (Linux)");
+    // The same flow on an in-process executor: the threads the process has anyway.
+    assert.equal(
+      (await buildsInProcess.run({ executor: "concurrent" })).result(buildsInProcess.outputs),
+      21,
+    );
+    const run = await buildsOnThreads.run({ executor: { type: "worker-threads", maxWorkers: 2 } });
+    assert.equal(run.result(buildsOnThreads.outputs), 21);
+    const inProcess = threadsWhileBuilding.get(buildsInProcess.name)!;
+    const onThreads = threadsWhileBuilding.get(buildsOnThreads.name)!;
+    assert.ok(
+      onThreads > inProcess,
+      `${onThreads} OS threads while building, ${inProcess} without a pool`,
+    );
+  });
+
+  test("a flow whose graph cannot be built rejects with that error; its thread is terminated", async () => {
+    const threadsBefore = osThreads();
+    // The thread imports the fixture module while the graph fails to build.
+    await assert.rejects(
+      unbuildable.run({ executor: workers }),
+      (e: unknown) =>
+        isWeftError(e) && e.code === "FLOW_BUILD_FAILED" && /no graph today/.test(e.message),
+    );
+    assert.ok((osThreads() ?? 0) <= (threadsBefore ?? 0), "no worker thread is left behind");
   });
 });

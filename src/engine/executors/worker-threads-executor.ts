@@ -11,7 +11,10 @@
 //   string: an array per call and a slug per call cost more than the tasks), and
 //   one message brings outcomes back (worker-threads-worker.ts).
 // - The pool starts with the run (`start`): each thread imports the flow's module
-//   while the walk begins, instead of when the first calls already wait for it.
+//   while the walk begins, instead of when the first calls already wait for it; the
+//   runner starts the executor before it builds the graph, so a run that builds it
+//   has one thread boot meanwhile (how many more the graph needs is not known yet:
+//   they start with the first call, not when the first wide level of calls queues).
 // - A thread runs the calls it is given one after another, as it ran one call at a
 //   time before batches: an async body holds its thread until it settles.
 // - A thread does not build the flow's graph: it gets each task once (`TaskDef`:
@@ -168,6 +171,8 @@ export class WorkerThreadsExecutor implements Executor {
     this.pump();
   };
   private moduleUrl = "";
+  /** The run's flow; its graph is built by the first call (see start). */
+  private flow: Flow<unknown> | undefined;
   private flowName = "";
   private closed = false;
   /** The tasks sent to threads, and each one's index there. */
@@ -193,10 +198,13 @@ export class WorkerThreadsExecutor implements Executor {
       );
     }
     this.moduleUrl = url;
+    this.flow = flow;
     this.flowName = flow.name;
     // Threads start (and import the flow's module) now, not when the first calls wait for them.
-    const wanted = Math.min(this.maxWorkers, flow.graph.size);
-    while (this.all.length < wanted) this.spawn();
+    // Before the graph is built (which the runner does meanwhile) its size is unknown: one
+    // thread starts, the others with the first call.
+    if (flow.isBuilt) this.startPool();
+    else this.spawn();
   }
 
   invoke(
@@ -206,7 +214,10 @@ export class WorkerThreadsExecutor implements Executor {
   ): TaskOutcome | Promise<TaskOutcome> {
     // Built-in nodes (conditions) are tiny closures: run them here.
     if (node.task.kind !== "task") return hostTask(ctx, node.task.fn, args);
-    this.run ??= ctx.scope;
+    if (this.run === undefined) {
+      this.run = ctx.scope;
+      this.startPool();
+    }
     const task = this.defIndex.get(node.task) ?? this.define(node);
     return new Promise((resolve) => {
       this.queue.push({ id: this.nextId++, node, task, args, ctx, resolve, orphaned: 0 });
@@ -215,6 +226,12 @@ export class WorkerThreadsExecutor implements Executor {
         queueMicrotask(this.pumpNow);
       }
     });
+  }
+
+  /** Starts threads up to the pool's size for the run's graph (built by now). */
+  private startPool(): void {
+    const wanted = Math.min(this.maxWorkers, this.flow!.graph.size);
+    while (this.all.length < wanted) this.spawn();
   }
 
   /** Makes the def of a task the threads have not seen yet. */
