@@ -5,18 +5,22 @@
 // serves, a bad Redis URL, a value that cannot be serialized and an input too
 // large to travel inline each fail with a message that names them. A worker
 // holding several jobs of synchronous bodies sends each job's completion before
-// it starts the next one.
+// it starts the next one, and a job of another protocol version fails there,
+// naming the version the worker speaks.
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Queue } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import type { DistributedExecutorOptions } from "../../../src/core/executor-spec.ts";
 import type { Flow } from "../../../src/core/flow.ts";
 import type { LogRecord } from "../../../src/core/reporter.ts";
-import type { JobData } from "../../../src/engine/distributed/distributed-protocol.ts";
+import {
+  type JobData,
+  PROTOCOL_VERSION,
+} from "../../../src/engine/distributed/distributed-protocol.ts";
 import { createLocalResultBackend } from "../../../src/engine/results/local-result-backend.ts";
 import { createLocalStorage } from "../../../src/storage/local-storage.ts";
 import {
@@ -147,6 +151,24 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
       await redis.quit();
       await worker!.stop();
       await dropPrefix(spinPrefix);
+    }
+  });
+
+  test("a job of another protocol version fails on the worker, naming the version it speaks", async () => {
+    const redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+    const queue = new Queue("default", { connection: redis, prefix });
+    const events = new QueueEvents("default", { connection: redis.duplicate(), prefix });
+    try {
+      await events.waitUntilReady();
+      const job = await queue.add("weft-tasks", { v: PROTOCOL_VERSION + 1, items: [] });
+      await assert.rejects(
+        job.waitUntilFinished(events),
+        new RegExp(`job ${job.id} is not a weft job of protocol ${PROTOCOL_VERSION}: v: `),
+      );
+    } finally {
+      await events.close();
+      await queue.close();
+      await redis.quit();
     }
   });
 
