@@ -51,7 +51,7 @@ export interface DistributedExecutorOptions {
   prefix?: string;
   /** Task runs in flight at once. @default 1000 */
   maxInFlight?: number;
-  /** Most task runs in one job. @default 100 */
+  /** Most task runs in one job (jobs are also sized by what a task costs on a worker). @default 1000 */
   maxChunk?: number;
   /** Inputs and results above this many bytes go by result reference. @default 1 MiB */
   inlineLimitBytes?: number;

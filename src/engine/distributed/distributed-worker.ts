@@ -119,6 +119,8 @@ class WorkerLoop implements DistributedWorker {
   private liveness: NodeJS.Timeout | undefined;
   private subscriber: Redis | undefined;
   private closing: Promise<void> | undefined;
+  /** The turn of the event loop the latest job starts on (see {@link ownTurn}). */
+  private lastTurn: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
 
   constructor(
@@ -228,6 +230,7 @@ class WorkerLoop implements DistributedWorker {
     try {
       const flow = await this.flowFor(data.origin);
       const results = data.results === undefined ? undefined : this.backendFor(data.results);
+      await this.ownTurn();
       const itemsStarted = performance.now();
       replies = await this.runItems(flow, results, data, stalls, signal);
       ms = performance.now() - itemsStarted;
@@ -248,6 +251,19 @@ class WorkerLoop implements DistributedWorker {
       items: replies,
       ...(ms === undefined ? {} : { ms }),
     };
+  }
+
+  /**
+   * Resolves on a turn of the event loop that no other job of this worker starts
+   * on. The jobs a worker holds would otherwise start back to back in one turn
+   * (each a microtask, or each an immediate of one check phase): with synchronous
+   * bodies, no completion would leave, nor the next job arrive, before the last
+   * of them ended, and a worker would finish its jobs in batches of `concurrency`.
+   */
+  private ownTurn(): Promise<void> {
+    const turn = this.lastTurn.then(() => yieldToEventLoop());
+    this.lastTurn = turn;
+    return turn;
   }
 
   private flowFor(origin: JobData["origin"]): Promise<Flow<unknown>> {

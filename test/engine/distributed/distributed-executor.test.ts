@@ -3,21 +3,32 @@
 // worker killed with kill -9 mid-task does not stop the flow, nor one killed
 // mid-batch (each task of the batch reported once, by the re-run); a queue no worker
 // serves, a bad Redis URL, a value that cannot be serialized and an input too
-// large to travel inline each fail with a message that names them.
+// large to travel inline each fail with a message that names them. A worker
+// holding several jobs of synchronous bodies sends each job's completion before
+// it starts the next one, and a job of another protocol version fails there,
+// naming the version the worker speaks.
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Queue, QueueEvents } from "bullmq";
+import { Redis } from "ioredis";
 import type { DistributedExecutorOptions } from "../../../src/core/executor-spec.ts";
 import type { Flow } from "../../../src/core/flow.ts";
 import type { LogRecord } from "../../../src/core/reporter.ts";
+import {
+  type JobData,
+  PROTOCOL_VERSION,
+} from "../../../src/engine/distributed/distributed-protocol.ts";
 import { createLocalResultBackend } from "../../../src/engine/results/local-result-backend.ts";
 import { createLocalStorage } from "../../../src/storage/local-storage.ts";
 import {
   bigInputFlow,
+  type Spun,
   type Squared,
   slowFlow,
+  spinFlow,
   squaresFlow,
   staggeredFlow,
   unserializableFlow,
@@ -88,6 +99,77 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
     for (const pid of pids) assert.ok(workerPids.has(pid), `pid ${pid} is one of the workers`);
     assert.equal(pids.size, 3, `every worker ran some children: ${[...pids].join(", ")}`);
     assert.ok(!pids.has(process.pid), "no child ran in the flow-run process");
+  });
+
+  test("a worker holding several jobs of synchronous bodies completes each before it starts the next", async () => {
+    const spinPrefix = uniquePrefix("spin");
+    const [worker] = await startWorkers(1, {
+      prefix: spinPrefix,
+      home: join(tmp, "spin-home"),
+      concurrency: 4,
+    });
+    const redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+    const queue = new Queue("default", { connection: redis, prefix: spinPrefix });
+    try {
+      // 8 children, one a job (before a measure, jobs are sized for 4 per worker slot).
+      const executor = await executorFor(spinFlow, { prefix: spinPrefix });
+      const run = await spinFlow.run({ parameters: { count: 8, ms: 20 }, executor });
+      assert.equal(run.state.type, "Success", run.state.message);
+      const jobs = (await queue.getJobs(["completed"]))
+        .filter(
+          (job) =>
+            job.id?.startsWith(`${run.id}.`) &&
+            (job.data as JobData).items[0]!.slug.startsWith("spin"),
+        )
+        .map((job) => {
+          const reply = (
+            typeof job.returnvalue === "string" ? JSON.parse(job.returnvalue) : job.returnvalue
+          ) as { items: { value: { j: Spun } }[] };
+          const spun = reply.items.map((item) => item.value.j);
+          return {
+            id: job.id,
+            finishedOn: job.finishedOn!,
+            start: Math.min(...spun.map((s) => s.start)),
+            pid: spun[0]!.pid,
+          };
+        })
+        .sort((a, b) => a.start - b.start);
+      assert.ok(jobs.length >= 4, `the children travelled in several jobs (${jobs.length})`);
+      for (const job of jobs) assert.equal(job.pid, worker!.pid);
+      // Run back to back in one turn of the event loop, the jobs a worker holds would all
+      // complete after the last of them ran: a job's completion after the next one's start.
+      for (let k = 1; k < jobs.length; k++) {
+        const before = jobs[k - 1]!;
+        const next = jobs[k]!;
+        assert.ok(
+          before.finishedOn <= next.start,
+          `job ${before.id} should complete (${before.finishedOn}) before job ${next.id} starts (${next.start})`,
+        );
+      }
+    } finally {
+      await queue.close();
+      await redis.quit();
+      await worker!.stop();
+      await dropPrefix(spinPrefix);
+    }
+  });
+
+  test("a job of another protocol version fails on the worker, naming the version it speaks", async () => {
+    const redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+    const queue = new Queue("default", { connection: redis, prefix });
+    const events = new QueueEvents("default", { connection: redis.duplicate(), prefix });
+    try {
+      await events.waitUntilReady();
+      const job = await queue.add("weft-tasks", { v: PROTOCOL_VERSION + 1, items: [] });
+      await assert.rejects(
+        job.waitUntilFinished(events),
+        new RegExp(`job ${job.id} is not a weft job of protocol ${PROTOCOL_VERSION}: v: `),
+      );
+    } finally {
+      await events.close();
+      await queue.close();
+      await redis.quit();
+    }
   });
 
   test("a task whose value cannot be serialized fails, naming the task and the worker", async () => {
