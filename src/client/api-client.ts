@@ -213,7 +213,11 @@ export interface ApiClient {
 
   createFlowRun(request: CreateFlowRunRequest): Promise<{ run: FlowRunRecord; created: boolean }>;
   listFlowRuns(options?: ListFlowRunsOptions): Promise<ApiPage<FlowRunRecord>>;
-  getFlowRun(id: string): Promise<FlowRunDetail>;
+  /**
+   * One run with its task runs, state history and child runs; `include: "flow"` adds its
+   * flow version with the graph (`flow`) to the same answer.
+   */
+  getFlowRun(id: string, options?: { include?: "flow" }): Promise<FlowRunDetail>;
   cancelFlowRun(id: string): Promise<FlowRunRecord>;
   /**
    * Re-runs a finished or Paused run from where it stopped: answers the NEW run
@@ -422,7 +426,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       call("POST", "/api/flow-runs", createFlowRunResponseSchema, request),
     listFlowRuns: (o = {}) =>
       call("GET", `/api/flow-runs${query(o)}`, pageSchema(flowRunRecordSchema)),
-    getFlowRun: (runId) => call("GET", `/api/flow-runs/${id(runId)}`, flowRunDetailSchema),
+    getFlowRun: (runId, o = {}) =>
+      call("GET", `/api/flow-runs/${id(runId)}${query(o)}`, flowRunDetailSchema),
     cancelFlowRun: (runId) =>
       call("POST", `/api/flow-runs/${id(runId)}/cancel`, flowRunRecordSchema, {}),
     resumeFlowRun: (runId, o = {}) =>

@@ -233,14 +233,26 @@ export type ChildRunSummary = z.infer<typeof childRunSummarySchema>;
 
 /**
  * GET /api/flow-runs/:id: the run, its task runs, its state history (oldest
- * first) and the runs its tasks created (oldest first).
+ * first) and the runs its tasks created (oldest first); with `?include=flow`,
+ * also its flow version with the graph.
  */
 export const flowRunDetailSchema = flowRunRecordSchema.extend({
   taskRuns: z.array(taskRunRecordSchema),
   history: z.array(stateSchema),
   childRuns: z.array(childRunSummarySchema),
+  /**
+   * The run's flow version (`GET /api/flows/:flowId`'s answer), only with
+   * `?include=flow`: a page that shows the run's graph reads both in one request.
+   */
+  flow: flowDetailSchema.optional(),
 });
 export type FlowRunDetail = z.infer<typeof flowRunDetailSchema>;
+
+/** GET /api/flow-runs/:id query: `include=flow` adds the run's flow version to the detail. */
+export const getFlowRunQuerySchema = z.strictObject({
+  include: z.enum(["flow"]).optional(),
+});
+export type GetFlowRunQuery = z.infer<typeof getFlowRunQuerySchema>;
 
 /** GET /api/flow-runs query (newest scheduled start first). `state` is a comma-separated list. */
 export const listFlowRunsQuerySchema = z.strictObject({

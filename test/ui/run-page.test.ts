@@ -213,6 +213,9 @@ describe("the run page", { skip: browserSkip }, () => {
     await square.waitFor();
     assert.equal(await square.count(), 1);
     assert.equal(await square.getAttribute("data-children"), "10000");
+    // Its tooltip (a <title>, made only while the pointer is over the node) gives the counts.
+    assert.equal(await page.locator(".flow-graph [data-task-slug] title").count(), 0);
+    await square.hover();
     assert.match((await square.locator("title").textContent()) ?? "", /Success 10,000/);
     assert.equal(
       await page.locator(".flow-graph [data-task-slug]").count(),

@@ -56,7 +56,8 @@ export function maskTaskRun(t: TaskRunRecord): TaskRunRecord {
     : { ...t, state: { ...t.state, result: maskCredentials(t.state.result, t.slug) as never } };
 }
 
-/** A run with its task runs, masked. */
+/** A run with its task runs (and its flow version, when included), masked. */
 export function maskFlowRunDetail(detail: FlowRunDetail): FlowRunDetail {
-  return { ...maskFlowRun(detail), taskRuns: detail.taskRuns.map(maskTaskRun) };
+  const masked = { ...maskFlowRun(detail), taskRuns: detail.taskRuns.map(maskTaskRun) };
+  return detail.flow === undefined ? masked : { ...masked, flow: maskFlowDetail(detail.flow) };
 }

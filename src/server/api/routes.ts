@@ -46,6 +46,7 @@ import {
   flowRunDetailSchema,
   flowRunRecordSchema,
   flowSummarySchema,
+  getFlowRunQuerySchema,
   healthResponseSchema,
   heartbeatResponseSchema,
   ingestLogsRequestSchema,
@@ -336,12 +337,16 @@ export function apiRoutes(deps: RouteDeps): AnyRoute[] {
       method: "get",
       path: "/api/flow-runs/:id",
       operationId: "getFlowRun",
-      summary: "One run with its task runs and its state history (oldest first).",
+      summary:
+        "One run with its task runs and its state history (oldest first); `include=flow` adds its flow version with the graph (`flow`, as GET /api/flows/:id answers it).",
       scope: "read",
+      query: getFlowRunQuerySchema,
       response: flowRunDetailSchema,
       errors: ["FLOW_RUN_NOT_FOUND"],
-      handle: async ({ params, caller }) => {
-        const detail = await db.runs.getDetail(params.id!);
+      handle: async ({ params, query, caller }) => {
+        const run = await db.runs.getDetail(params.id!);
+        const detail =
+          query.include === "flow" ? { ...run, flow: await db.flows.get(run.flowId) } : run;
         return readsOnly(caller) ? maskFlowRunDetail(detail) : detail;
       },
     }),

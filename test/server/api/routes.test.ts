@@ -185,6 +185,27 @@ forEachDialect("api routes", (ctx) => {
     );
   });
 
+  test("a run's detail with include=flow carries its flow version, as GET /api/flows/:id answers it", async () => {
+    const api = testApi(await ctx.open());
+    const { summary } = await registered(api);
+    const run = await newRun(api, summary.name);
+    const plain = await api.call("GET", `/api/flow-runs/${run.id}`);
+    assert.equal(plain.status, 200);
+    assert.equal("flow" in plain.body, false, "no flow unless asked");
+    const both = await api.call("GET", `/api/flow-runs/${run.id}?include=flow`);
+    assert.equal(both.status, 200, JSON.stringify(both.body));
+    const { flow, ...detail } = both.body;
+    assert.deepEqual(detail, plain.body);
+    assert.deepEqual(flow, (await api.call("GET", `/api/flows/${summary.id}`)).body);
+    assert.ok(flow.flow.tasks.length > 0, "the graph is there");
+    assertError(
+      await api.call("GET", `/api/flow-runs/${run.id}?include=logs`),
+      400,
+      "INVALID_REQUEST",
+      ["include"],
+    );
+  });
+
   test("parameters are checked against the flow's (400 naming the parameter)", async () => {
     const api = testApi(await ctx.open());
     const { summary } = await registered(api);

@@ -88,11 +88,12 @@ forEachDialect("secrets at registration", (ctx) => {
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
     const id = registered.body.flow.id as string;
 
+    const defaultsOf = (parameters: { name: string; default: unknown }[]) =>
+      Object.fromEntries(parameters.map((p) => [p.name, p.default]));
     const defaults = async (auth: string) =>
-      Object.fromEntries(
-        (
-          await api.call("GET", `/api/flows/${id}`, undefined, { authorization: auth })
-        ).body.flow.parameters.map((p: { name: string; default: unknown }) => [p.name, p.default]),
+      defaultsOf(
+        (await api.call("GET", `/api/flows/${id}`, undefined, { authorization: auth })).body.flow
+          .parameters,
       );
     assert.deepEqual(await defaults(read), {
       repo: "weft/weft",
@@ -131,5 +132,19 @@ forEachDialect("secrets at registration", (ctx) => {
     });
     assert.equal(full.body.parameters.repo, aws);
     assert.equal(full.body.parameters.gh, github);
+
+    // The flow version a run's detail carries (include=flow) is masked as GET /api/flows/:id.
+    const withFlow = async (auth: string) =>
+      (
+        await api.call("GET", `/api/flow-runs/${runId}?include=flow`, undefined, {
+          authorization: auth,
+        })
+      ).body;
+    const masked = await withFlow(read);
+    assert.equal(masked.parameters.repo, MASKED);
+    assert.deepEqual(defaultsOf(masked.flow.flow.parameters), await defaults(read));
+    const shown = await withFlow(admin);
+    assert.equal(shown.parameters.repo, aws);
+    assert.equal(defaultsOf(shown.flow.flow.parameters).gh, github);
   });
 });

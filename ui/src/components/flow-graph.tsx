@@ -9,8 +9,13 @@
 // - A mapped task is ONE node; its children's states arrive as counts (`children`) and are
 //   drawn as a stacked bar, never as a node per child.
 // - Stable hooks for tests and automation: `data-task-slug` and `data-state` on each node.
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "./graph-layout.ts";
+// - The browser lays the nodes out once. The view that fits the graph in the frame is computed
+//   (a layout effect measures the frame, still empty) before any node is drawn: drawing them at
+//   scale 1 and then fitting changed the frame's height and the transform, and Chromium laid out
+//   1,000 nodes' text a second time (0.6–1.3 s on the loaded machine). A node's tooltip
+//   (`<title>`) exists only while the pointer is over it, not as 1,000 more elements to build.
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { type GraphLayout, layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "./graph-layout.ts";
 import { STATE_TONES, stateTone } from "./state.tsx";
 import "./flow-graph.css";
 
@@ -49,6 +54,8 @@ interface View {
   readonly scale: number;
   readonly x: number;
   readonly y: number;
+  /** The layout this view was fitted to: a new layout is fitted again before it is drawn. */
+  readonly layout: GraphLayout;
 }
 
 const MIN_SCALE = 0.05;
@@ -59,7 +66,8 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
   const layout = useMemo(() => layoutGraph(graph), [graph]);
   const byslug = useMemo(() => new Map(graph.tasks.map((t) => [t.slug, t])), [graph]);
   const frame = useRef<HTMLDivElement>(null);
-  const [view, setView] = useState<View>({ scale: 1, x: 0, y: 0 });
+  const [fitted, setView] = useState<View | undefined>(undefined);
+  const view = fitted?.layout === layout ? fitted : undefined;
 
   const fit = useCallback(() => {
     const box = frame.current?.getBoundingClientRect();
@@ -69,9 +77,10 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
       MIN_SCALE,
       Math.min(1, width / Math.max(layout.width, 1), height / Math.max(layout.height, 1)),
     );
-    setView({ scale, x: (width - layout.width * scale) / 2, y: 0 });
+    setView({ scale, x: (width - layout.width * scale) / 2, y: 0, layout });
   }, [layout]);
-  useEffect(fit, [fit]);
+  // Before the browser paints the empty frame: the nodes are then drawn once, already fitted.
+  useLayoutEffect(fit, [fit]);
 
   // Wheel zoom around the pointer (a non-passive listener, so the page does not scroll).
   useEffect(() => {
@@ -82,7 +91,7 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
       const box = el.getBoundingClientRect();
       const px = event.clientX - box.left;
       const py = event.clientY - box.top;
-      setView((v) => zoomAt(v, Math.exp(-event.deltaY * 0.0015), px, py));
+      setView((v) => v && zoomAt(v, Math.exp(-event.deltaY * 0.0015), px, py));
     };
     el.addEventListener("wheel", onWheel, { passive: false });
     return () => el.removeEventListener("wheel", onWheel);
@@ -103,7 +112,7 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
     d.moved = true;
     d.x = event.clientX;
     d.y = event.clientY;
-    setView((v) => ({ ...v, x: v.x + dx, y: v.y + dy }));
+    setView((v) => v && { ...v, x: v.x + dx, y: v.y + dy });
   };
   const onPointerUp = () => {
     // A click after a drag must not select the node under the pointer.
@@ -125,9 +134,9 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
 
   const zoomBy = (factor: number) => {
     const box = frame.current?.getBoundingClientRect();
-    setView((v) => zoomAt(v, factor, (box?.width ?? 0) / 2, (box?.height ?? 0) / 2));
+    setView((v) => v && zoomAt(v, factor, (box?.width ?? 0) / 2, (box?.height ?? 0) / 2));
   };
-  const frameHeight = Math.min(Math.max(layout.height * Math.min(1, view.scale), 160), 560);
+  const frameHeight = Math.min(Math.max(layout.height * Math.min(1, view?.scale ?? 1), 160), 560);
 
   return (
     <div className="flow-graph" data-layout={layout.engine} data-tasks={graph.tasks.length}>
@@ -166,39 +175,41 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
               <path d="M0 0 L10 5 L0 10 z" className="flow-graph-arrow" />
             </marker>
           </defs>
-          <g transform={`translate(${view.x} ${view.y}) scale(${view.scale})`}>
-            <g className="flow-graph-edges">
-              {layout.edges.map((e) => (
-                <path
-                  key={`${e.from}>${e.to}`}
-                  d={e.path}
-                  className={
-                    selected !== undefined && (e.from === selected || e.to === selected)
-                      ? "flow-graph-edge is-near"
-                      : "flow-graph-edge"
-                  }
-                  markerEnd="url(#flow-graph-arrow)"
-                />
-              ))}
+          {view !== undefined && (
+            <g transform={`translate(${view.x} ${view.y}) scale(${view.scale})`}>
+              <g className="flow-graph-edges">
+                {layout.edges.map((e) => (
+                  <path
+                    key={`${e.from}>${e.to}`}
+                    d={e.path}
+                    className={
+                      selected !== undefined && (e.from === selected || e.to === selected)
+                        ? "flow-graph-edge is-near"
+                        : "flow-graph-edge"
+                    }
+                    markerEnd="url(#flow-graph-arrow)"
+                  />
+                ))}
+              </g>
+              {layout.nodes.map((n) => {
+                const task = byslug.get(n.slug);
+                return (
+                  <GraphNode
+                    key={n.slug}
+                    slug={n.slug}
+                    name={task?.name ?? n.slug}
+                    mapped={task?.mapped === true}
+                    x={n.x}
+                    y={n.y}
+                    state={states?.[n.slug]}
+                    stateful={states !== undefined}
+                    selected={selected === n.slug}
+                    onSelect={onSelect === undefined ? undefined : select}
+                  />
+                );
+              })}
             </g>
-            {layout.nodes.map((n) => {
-              const task = byslug.get(n.slug);
-              return (
-                <GraphNode
-                  key={n.slug}
-                  slug={n.slug}
-                  name={task?.name ?? n.slug}
-                  mapped={task?.mapped === true}
-                  x={n.x}
-                  y={n.y}
-                  state={states?.[n.slug]}
-                  stateful={states !== undefined}
-                  selected={selected === n.slug}
-                  onSelect={onSelect === undefined ? undefined : select}
-                />
-              );
-            })}
-          </g>
+          )}
         </svg>
       </div>
     </div>
@@ -208,7 +219,7 @@ export function FlowGraph({ graph, states, onSelect, selected }: FlowGraphProps)
 function zoomAt(v: View, factor: number, px: number, py: number): View {
   const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, v.scale * factor));
   const k = scale / v.scale;
-  return { scale, x: px - (px - v.x) * k, y: py - (py - v.y) * k };
+  return { ...v, scale, x: px - (px - v.x) * k, y: py - (py - v.y) * k };
 }
 
 interface NodeProps {
@@ -233,11 +244,14 @@ const GraphNode = memo(function GraphNode(props: NodeProps) {
   const total = children === undefined ? 0 : sum(children);
   const label = name.length > 24 ? `${name.slice(0, 23)}…` : name;
   const interactive = onSelect !== undefined;
-  const title = [
-    name === slug ? slug : `${name} (${slug})`,
-    type === undefined ? "" : `: ${type}${state?.message ? ` — ${state.message}` : ""}`,
-    children === undefined ? "" : `\n${describeCounts(children)}`,
-  ].join("");
+  const [hovered, setHovered] = useState(false);
+  const title =
+    hovered &&
+    [
+      name === slug ? slug : `${name} (${slug})`,
+      type === undefined ? "" : `: ${type}${state?.message ? ` — ${state.message}` : ""}`,
+      children === undefined ? "" : `\n${describeCounts(children)}`,
+    ].join("");
   return (
     // An SVG group cannot be a <button>; when selectable it has the role, focus and keys of one.
     // biome-ignore lint/a11y/noStaticElementInteractions: the role is given when handlers are.
@@ -248,6 +262,8 @@ const GraphNode = memo(function GraphNode(props: NodeProps) {
       data-state={type}
       data-children={children === undefined ? undefined : total}
       transform={`translate(${left} ${top})`}
+      onPointerEnter={() => setHovered(true)}
+      onPointerLeave={() => setHovered(false)}
       role={interactive ? "button" : undefined}
       tabIndex={interactive ? 0 : undefined}
       aria-label={interactive ? `${name}${type === undefined ? "" : `, ${type}`}` : undefined}
@@ -264,7 +280,7 @@ const GraphNode = memo(function GraphNode(props: NodeProps) {
           : undefined
       }
     >
-      <title>{title}</title>
+      {title && <title>{title}</title>}
       {mapped && (
         <rect
           className="flow-graph-stack"

@@ -5,9 +5,11 @@
 // - One query per run (`["flow-run", id]`) holds the detail; stream events patch it in place
 //   (task runs merged by slug and map index, newer versions win), batched per 50 ms so a burst
 //   of 10,000 task-run changes costs one merge and one render, well inside the 500 ms budget.
-// - The stream's `ready` never cancels a read in flight (that would put the run's detail, then
-//   the flow's graph, one after another behind the stream's connection): the read finishes,
-//   the flow query starts from it, and the detail is read once more after `ready`.
+// - The page's first read brings the run's flow version along (`GET /api/flow-runs/:id?include=flow`)
+//   and puts it in the flow's query: one request for the run and its graph, not the run and then,
+//   knowing its flowId, the flow. Later reads leave it out: a flow version never changes.
+// - The stream's `ready` never cancels a read in flight (the page would wait for the stream's
+//   connection, then read again): the read finishes, and the detail is read once more after `ready`.
 // - While the stream is not live (server without it, reconnecting), an unfinished run is
 //   refetched every second, so the page never freezes on a stale state.
 // - Logs are paged oldest first through the logs route's cursor; live log events are appended
@@ -36,6 +38,7 @@ export function isCancellable(type: string): boolean {
 }
 
 export const runKey = (id: string) => ["flow-run", id] as const;
+const flowKey = (flowId: string | undefined) => ["flow", flowId] as const;
 
 /** A task run's key: its slug, and `[i]` for a mapped child. */
 export function taskRunKey(t: { slug: string; mapIndex?: number | undefined }): string {
@@ -122,7 +125,13 @@ export function useRunDetail(id: string) {
 
   const query = useQuery({
     queryKey: runKey(id),
-    queryFn: () => api().getFlowRun(id),
+    queryFn: async () => {
+      const flowId = queries.getQueryData<FlowRunDetail>(runKey(id))?.flowId;
+      const known = flowId !== undefined && queries.getQueryData(flowKey(flowId)) !== undefined;
+      const { flow, ...detail } = await api().getFlowRun(id, known ? {} : { include: "flow" });
+      if (flow !== undefined) queries.setQueryData(flowKey(flow.id), flow);
+      return detail;
+    },
     refetchInterval: (q) =>
       status !== "live" &&
       q.state.data !== undefined &&
@@ -152,9 +161,9 @@ export function useRunDetail(id: string) {
         case "ready": {
           const key = runKey(id);
           if (queries.isFetching({ queryKey: key }) > 0) {
-            // The page's first read is still in flight: let it finish (the flow's graph waits
-            // on its flowId), then read once more, since the server may have answered it
-            // before this stream was subscribed.
+            // The page's first read (with the flow's graph) is still in flight: let it finish,
+            // then read once more, since the server may have answered it before this stream
+            // was subscribed.
             void queries
               .refetchQueries({ queryKey: key }, { cancelRefetch: false })
               .then(() => queries.invalidateQueries({ queryKey: key }));
@@ -193,10 +202,14 @@ function asArray<T>(data: unknown): T[] {
   return [];
 }
 
-/** The flow version a run runs (its graph and parameters); versions never change. */
+/**
+ * The flow version a run runs (its graph and parameters); versions never change. The run's
+ * first read fills it; it is fetched on its own only when that read did not bring it (an older
+ * server).
+ */
 export function useFlowDetail(flowId: string | undefined) {
   return useQuery({
-    queryKey: ["flow", flowId],
+    queryKey: flowKey(flowId),
     queryFn: () => api().getFlow(flowId!),
     enabled: flowId !== undefined,
     staleTime: Number.POSITIVE_INFINITY,
