@@ -167,6 +167,12 @@ async function listLatency(dialect: string, api: ApiClient, db: string): Promise
   } finally {
     await store.close();
   }
+  // The store's synchronous SQLite inserts ran as one chain of settled promises, which
+  // starves this process's I/O for seconds: the server closed the pooled connection of
+  // registerFlow (idle past its 5 s keep-alive) and the client has not yet read the FIN,
+  // so the next request would go out on a closed socket ("other side closed"). A timer
+  // lets the client read it and drop that socket first.
+  await new Promise((r) => setTimeout(r, 100));
   if (dialect === "postgres") {
     // A bulk load outruns autovacuum's statistics; without them the planner sorts every run
     // for each page. A database that has lived a while has them: measure that.

@@ -311,10 +311,14 @@ export const taskRunStateWriteSchema = z.strictObject({
 });
 export type TaskRunStateWrite = z.infer<typeof taskRunStateWriteSchema>;
 
+/** The most task-run state writes one request may carry. */
+export const MAX_TASK_RUN_WRITES = 10_000;
+
 /** POST /api/task-run-states: many writes, applied all or none. */
 export const setTaskRunStatesRequestSchema = z.strictObject({
-  states: z.array(taskRunStateWriteSchema).min(1).max(10_000),
+  states: z.array(taskRunStateWriteSchema).min(1).max(MAX_TASK_RUN_WRITES),
 });
+export type SetTaskRunStatesRequest = z.infer<typeof setTaskRunStatesRequestSchema>;
 /** Answer: the new version of each write, in order. */
 export const setTaskRunStatesResponseSchema = z.strictObject({ versions: z.array(z.int()) });
 

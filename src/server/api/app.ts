@@ -177,7 +177,11 @@ async function serve(
     });
     return new Response(stream, { status: 200, headers: EVENT_STREAM_HEADERS });
   }
-  const body = r.body === undefined ? undefined : check(r.body, await readJson(c), "body");
+  let body: unknown;
+  if (r.body !== undefined) {
+    const json = await readJson(c);
+    body = r.quickBody?.(json) ?? check(r.body, json, "body");
+  }
   const watch = whileServing(c.req.raw.signal, closing);
   let result: unknown;
   try {

@@ -9,6 +9,16 @@ export type Dialect = (typeof DIALECTS)[number];
 /** The SQL types of bulk-bound values. */
 export type BulkType = "text" | "integer";
 
+/** An INSERT of many rows (see {@link DbConnection.insertRows}). */
+export interface RowsInsert {
+  /** The table and its columns: `task_runs (flow_run_id, slug, …)`. */
+  readonly into: string;
+  /** The SQL type of each column, in order. */
+  readonly types: readonly BulkType[];
+  /** What follows the rows: `on conflict … do update set …`, then `returning …` when rows are wanted back. */
+  readonly rest: string;
+}
+
 /**
  * What differs between SQLite and PostgreSQL, kept in one narrow interface so
  * that every repository is one implementation: opening, the few SQL fragments
@@ -26,14 +36,18 @@ export interface DbConnection {
   /** SQL: the JSON array in text column `column` is a subset of the JSON array `labels`. */
   labelsWithin(column: RawBuilder<unknown>, labels: string): RawBuilder<boolean>;
   /**
-   * SQL: a SELECT yielding `rows` (one array per row, `types` per column), bound
-   * as one parameter per column (PostgreSQL `unnest`) or one in all (SQLite
-   * `json_each`), so a batch of any size is one short statement with a constant text.
+   * Runs `insert into <into> <rows> <rest>` for `rows` (one array per row, `types`
+   * per column) inside the open transaction `trx`, and answers what `rest`'s
+   * `returning` names, one object per row (none without it). SQLite runs one
+   * cached prepared statement per row (a few µs each, no text to build or parse);
+   * PostgreSQL one statement whose rows are one JSON parameter, so a batch is
+   * one round trip with a constant statement text whatever its size.
    */
-  selectRows(
-    types: readonly BulkType[],
+  insertRows(
+    trx: Kysely<Tables>,
+    insert: RowsInsert,
     rows: readonly (readonly unknown[])[],
-  ): RawBuilder<unknown>;
+  ): Promise<readonly Record<string, unknown>[]>;
   /** SQL: `<column> in <values>`, the list bound as one parameter. */
   inList(
     column: RawBuilder<unknown>,

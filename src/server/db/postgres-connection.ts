@@ -126,10 +126,16 @@ export async function openPostgres(url: string, logger?: Logger): Promise<DbConn
     maxParameters: 65_000,
     migrationSchema: schema,
     labelsWithin: (column, labels) => sql<boolean>`(${column})::jsonb <@ (${labels})::jsonb`,
-    selectRows: (types, rows) =>
-      sql`select * from unnest(${sql.join(
-        types.map((type, i) => sql`${rows.map((r) => r[i])}::${sql.raw(type)}[]`),
-      )})`,
+    // The rows as one jsonb parameter: pg writes one string instead of escaping every
+    // element of one text array per column (half the client's CPU a row), and the server
+    // reads jsonb as fast as it unnests arrays.
+    async insertRows(trx, insert, rows) {
+      const columns = insert.types.map((type, i) => `(e->>${i})::${type}`).join(", ");
+      const result = await sql<Record<string, unknown>>`insert into ${sql.raw(insert.into)}
+        select ${sql.raw(columns)} from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) as e
+        where true ${sql.raw(insert.rest)}`.execute(trx);
+      return result.rows;
+    },
     inList: (column, values, type) => sql<boolean>`${column} = any(${values}::${sql.raw(type)}[])`,
     async asLeader(name, body) {
       // The lock lives on one dedicated connection, held while the body runs; if that

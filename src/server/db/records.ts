@@ -124,7 +124,7 @@ export function toChildRunSummary(
 }
 
 /** A task run as the API shows it (map index -1 in the table means "none"). */
-export function toTaskRunRecord(row: TaskRunRow): TaskRunRecord {
+export function toTaskRunRecord(row: Omit<TaskRunRow, "history">): TaskRunRecord {
   return {
     id: String(row.id),
     flowRunId: row.flow_run_id,

@@ -129,6 +129,51 @@ forEachDialect("task runs", (ctx) => {
     );
   });
 
+  test("a history grown over several batches answers repeats of each of its versions", async () => {
+    const store = await ctx.open();
+    const run = await newRun(store);
+    const running = st("Running", "2030-01-01T00:00:00.000Z", { attempts: 1 });
+    const retrying = st("Retrying", "2030-01-01T00:00:01.000Z");
+    const success = st("Success", "2030-01-01T00:00:02.000Z", { attempts: 2 });
+    const w = (state: typeof running, version: number): TaskRunStateWrite => ({
+      flowRunId: run,
+      slug: "h-1",
+      mapIndex: 3,
+      state,
+      version,
+    });
+    // Version 1 alone, then 2 and 3 in one batch: the stored history is spliced, not rewritten.
+    assert.deepEqual(await store.taskRuns.setStates([w(running, 0)]), [1]);
+    assert.deepEqual(await store.taskRuns.setStates([w(retrying, 1)]), [2]);
+    // A repeat of a stored version, a new version, and a repeat of the version just added.
+    assert.deepEqual(
+      await store.taskRuns.setStates([w(running, 0), w(success, 2), w(success, 2)]),
+      [1, 3, 3],
+    );
+    assert.deepEqual(
+      await store.taskRuns.setStates([w(retrying, 1), w(running, 0), w(success, 2)]),
+      [2, 1, 3],
+    );
+    const [row] = await store.taskRuns.list(run);
+    assert.equal(row?.version, 3);
+    assert.equal(row?.state.type, "Success");
+    assert.equal(row?.startTime, "2030-01-01T00:00:00.000Z");
+    assert.equal(row?.endTime, "2030-01-01T00:00:02.000Z");
+    // Each stored version is what a repeat is compared with: another state there is stale.
+    for (const [state, version] of [
+      [success, 0],
+      [running, 1],
+      [retrying, 2],
+    ] as const) {
+      const stale = await expectCode(
+        () => store.taskRuns.setStates([w(state, version)]),
+        "STALE_VERSION",
+        `another state at version ${version + 1}`,
+      );
+      assert.match(stale.message, new RegExp(`version ${version + 1} holds another state`));
+    }
+  });
+
   test("one bad write in a batch leaves nothing written", async () => {
     const store = await ctx.open();
     const run = await newRun(store);
