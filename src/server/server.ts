@@ -101,6 +101,16 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** The most a request's line and headers may take (Node's default, made explicit): a longer URL is 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
+/**
+ * How long an idle kept-alive connection stays open (Node's default is 5 s). A client
+ * that reuses a connection the server has just closed gets "other side closed" for a
+ * request the server never saw; clients drop idle connections a second or two before
+ * the time the server announces (`Keep-Alive: timeout=30`), so the race needs a client
+ * whose event loop is blocked across that moment: at 5 s a busy agent or a loaded
+ * machine met it, at 30 s it is rare.
+ */
+export const KEEP_ALIVE_MS = 30_000;
+
 /** True for an address only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
@@ -175,7 +185,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         fetch: app.fetch,
         hostname: host,
         port,
-        serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
+        serverOptions: { maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: KEEP_ALIVE_MS },
       });
       s.on("clientError", answerClientError);
       s.once("listening", () => {
