@@ -124,6 +124,10 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   private readonly unsettled: string[] = [];
   /** Set when this run resumes an earlier one. */
   private readonly resume: Resume | undefined;
+  /** Whether task bodies run in this thread, where their promises are watched (unsettled-watch.ts). */
+  private readonly watchable: boolean;
+  /** Ends the watch, once the walk has waited for a task's promise. */
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly flow: Flow<Out>,
@@ -162,6 +166,8 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       env: options.env,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache, options.taskGate);
+    // Task bodies on other threads or machines keep this process busy (or are watched there).
+    this.watchable = EXECUTOR_SPECS[executor.kind].capabilities.sameThread;
   }
 
   async run(): Promise<FlowRun<Out>> {
@@ -187,15 +193,12 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       this.remaining[i] = up;
       if (up === 0) this.queue[this.qTail++] = i;
     }
-    // Task bodies on other threads or machines keep this process busy (or are watched there).
-    const inThread = EXECUTOR_SPECS[this.executor.kind].capabilities.sameThread;
-    const unwatch = inThread ? watchUnsettled(this) : undefined;
     try {
       await this.loop();
     } catch (error) {
       this.crash = error;
     } finally {
-      unwatch?.();
+      this.unwatch?.();
       signal?.removeEventListener("abort", onAbort);
     }
     if (this.crash === undefined && this.cancelled)
@@ -304,6 +307,9 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       if (this.cancelled) return;
       if (this.inFlight === 0 && this.mapHead === this.mapJobs.length && this.qHead === this.qTail)
         return;
+      // Only now can the event loop empty under the walk: tasks are in flight and it waits for them.
+      // A run whose task bodies are all synchronous never gets here, and never adds the listener.
+      if (this.unwatch === undefined && this.watchable) this.unwatch = watchUnsettled(this);
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
