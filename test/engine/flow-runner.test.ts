@@ -153,6 +153,26 @@ describe("a flow run", () => {
     assert.equal(ran, 0);
   });
 
+  test("the watch for tasks that never settle starts only when the walk waits for a task's promise", async () => {
+    // The walk's listener is the one "beforeExit" listener added while its run is under way.
+    const before = process.listenerCount("beforeExit");
+    const seen: number[] = [];
+    const look = task("look", (_after?: unknown) => {
+      seen.push(process.listenerCount("beforeExit") - before);
+    });
+    const later = task("later", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return 1;
+    });
+    const sync = await flow(unique("sync-only"), () => look(look())).run();
+    assert.equal(sync.state.type, "Success");
+    assert.deepEqual(seen, [0, 0], "synchronous bodies: no listener");
+    const waits = await flow(unique("waits"), () => look(later())).run();
+    assert.equal(waits.state.type, "Success");
+    assert.deepEqual(seen.slice(2), [1], "after a wait for a promise: watched until the run ends");
+    assert.equal(process.listenerCount("beforeExit"), before, "and removed when it ended");
+  });
+
   test("a flow that cannot be built rejects its run with the build error", async () => {
     const f = flow(unique("unbuildable"), () => {
       throw new Error("no graph today");

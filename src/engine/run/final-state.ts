@@ -31,6 +31,12 @@ export interface WalkOutcome {
   readonly referenceNodes: readonly number[];
   /** How many tasks ended Paused. */
   readonly paused: number;
+  /**
+   * How many task runs (mapped children one by one) ended in a failed state,
+   * counted by the walk as they ended, so that the states are searched for
+   * their names only when there are some.
+   */
+  readonly failed: number;
   /** The run's (or else the flow's) strict option. */
   readonly strict: boolean;
 }
@@ -104,7 +110,7 @@ export function decideFinalState(run: WalkOutcome): State {
       started,
     );
   }
-  const failed = failedTasks(run.nodes, run.states);
+  const failed = run.failed === 0 ? NONE_FAILED : failedTasks(run.nodes, run.states);
   if (failed.count > 0 && run.strict) {
     return new State(
       "Failed",
@@ -133,6 +139,8 @@ export function decideFinalState(run: WalkOutcome): State {
     started,
   );
 }
+
+const NONE_FAILED = { count: 0, shown: "" } as const;
 
 /** How many task runs (mapped children one by one) ended Failed, and the first few of them. */
 function failedTasks(

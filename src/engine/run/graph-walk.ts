@@ -79,6 +79,7 @@ import {
   mappedState,
   nothingToMap,
   openMapJob,
+  recordChild,
   summarizeChild,
 } from "./map-jobs.ts";
 import { alignMappedConditions, mergeMapped, withMappedConditions } from "./mapped-branches.ts";
@@ -102,10 +103,14 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   /** Map jobs in the order they opened; mapJobs[mapHead..] still have children to start. */
   private readonly mapJobs: MapJob[] = [];
   private mapHead = 0;
+  /** The map job of each mapped node that opened one: its tally counts the node's children once. */
+  private readonly jobOf = new Map<number, MapJob>();
   private inFlight = 0;
   private wake: (() => void) | undefined;
   private cancelled = false;
   private paused = 0;
+  /** Task runs (mapped children one by one) that ended in a failed state, counted as they end. */
+  private failed = 0;
   private readonly controller = new AbortController();
   private readonly mappedResults = new Map<number, unknown[]>();
   /** Scratch tally, refilled for every task judged (see upstream.ts). */
@@ -119,6 +124,10 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   private readonly unsettled: string[] = [];
   /** Set when this run resumes an earlier one. */
   private readonly resume: Resume | undefined;
+  /** Whether task bodies run in this thread, where their promises are watched (unsettled-watch.ts). */
+  private readonly watchable: boolean;
+  /** Ends the watch, once the walk has waited for a task's promise. */
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly flow: Flow<Out>,
@@ -157,6 +166,8 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       env: options.env,
     };
     this.tasks = new TaskRunner(scope, executor, this.reporter, processCache, options.taskGate);
+    // Task bodies on other threads or machines keep this process busy (or are watched there).
+    this.watchable = EXECUTOR_SPECS[executor.kind].capabilities.sameThread;
   }
 
   async run(): Promise<FlowRun<Out>> {
@@ -182,15 +193,12 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       this.remaining[i] = up;
       if (up === 0) this.queue[this.qTail++] = i;
     }
-    // Task bodies on other threads or machines keep this process busy (or are watched there).
-    const inThread = EXECUTOR_SPECS[this.executor.kind].capabilities.sameThread;
-    const unwatch = inThread ? watchUnsettled(this) : undefined;
     try {
       await this.loop();
     } catch (error) {
       this.crash = error;
     } finally {
-      unwatch?.();
+      this.unwatch?.();
       signal?.removeEventListener("abort", onAbort);
     }
     if (this.crash === undefined && this.cancelled)
@@ -204,6 +212,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       states: this.states,
       referenceNodes: this.graph.referenceNodes,
       paused: this.paused,
+      failed: this.failed,
       strict: (this.options.strict ?? this.flow.options.strict) === true,
     });
     if (handled !== undefined) final = await handled.change(final);
@@ -298,6 +307,9 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       if (this.cancelled) return;
       if (this.inFlight === 0 && this.mapHead === this.mapJobs.length && this.qHead === this.qTail)
         return;
+      // Only now can the event loop empty under the walk: tasks are in flight and it waits for them.
+      // A run whose task bodies are all synchronous never gets here, and never adds the listener.
+      if (this.unwatch === undefined && this.watchable) this.unwatch = watchUnsettled(this);
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
@@ -354,7 +366,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       this.startMapped(i);
       return;
     }
-    summarize(this.summary, this.states, node.upstream, undefined);
+    summarize(this.summary, this.states, node.upstream, undefined, this.jobOf);
     const verdict =
       kind === "cleanup"
         ? cleanupVerdict(node, this.states)
@@ -409,7 +421,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
     // A merge takes its branches child by child and passes over a branch skipped whole.
     const listless = node.task.kind === "merge" ? undefined : listlessArgument(node, this.states);
     if (listless !== undefined) {
-      summarize(this.summary, this.states, node.upstream, undefined);
+      summarize(this.summary, this.states, node.upstream, undefined, this.jobOf);
       const verdict = judge(node, this.summary, this.approved);
       const from = this.states[listless.index]!;
       this.judged(i, verdict ?? nothingToMap(node, listless, from, startedAt));
@@ -421,6 +433,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       this.states,
       node.upstream,
       withMappedConditions(node, this.nodes, this.states, aligned),
+      this.jobOf,
     );
     // A merge is judged whole on its branches (each branch is one upstream); manual_only waits once.
     const whole =
@@ -441,8 +454,10 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
       return;
     }
     const misaligned = alignMappedConditions(job, node, this.nodes, this.states);
-    if (misaligned === undefined) this.mapJobs.push(job);
-    else this.judged(i, misaligned);
+    if (misaligned === undefined) {
+      this.mapJobs.push(job);
+      this.jobOf.set(i, job);
+    } else this.judged(i, misaligned);
   }
 
   /** Starts the next child of `job`, judged on its own upstream (map-jobs.ts). */
@@ -469,10 +484,10 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   }
 
   private childDone(job: MapJob, c: number, state: State): void {
-    job.childStates[c] = state;
+    if (state.type !== "Success" && state.isFailed()) this.failed++;
+    const last = recordChild(job, c, state);
     this.reporter?.taskState?.(this.info, this.nodes[job.index]!, c, state);
-    if (++job.done < job.count) return;
-    this.judged(job.index, mappedState(job));
+    if (last) this.judged(job.index, mappedState(job));
   }
 
   /** Node `i` ends in `state` without a task run; a task with state handlers lets them see it first. */
@@ -485,6 +500,7 @@ export class GraphWalk<Out> implements Abandonable, MapSource {
   /** Node `i` ends in `state`: report it and release its downstreams (Kahn's step). */
   private finish(i: number, state: State): void {
     this.states[i] = state;
+    if (state.type !== "Success" && state.isFailed()) this.failed++;
     this.reporter?.taskState?.(this.info, this.nodes[i]!, undefined, state);
     if (state.type === "Paused") {
       this.paused++;

@@ -30,7 +30,9 @@
 //
 // Invariants: 0 <= done <= next <= count; the job is finished (mappedState)
 // exactly when done === count, and only then does the node get its state.
-// childStates[c] is set once, when child c finishes (or is cancelled).
+// childStates[c] is set once, when child c finishes (recordChild, which also
+// counts it into the job's tally, so neither the Mapped state nor a downstream
+// judged on it walks the children again) or is cancelled.
 import { Ref, RefList, Unmapped } from "../../core/graph.ts";
 import { State } from "../../core/states.ts";
 import type { UpstreamSummary } from "../../core/triggers.ts";
@@ -53,6 +55,10 @@ export interface MapJob {
   /** Children states of mapped upstreams that line up with this node's children. */
   readonly aligned: (readonly State[])[];
   readonly childStates: State[];
+  /** The finished children, counted as they finish (see {@link recordChild}). */
+  readonly tally: UpstreamSummary;
+  /** How many finished children are Paused. */
+  paused: number;
 }
 
 /** What opening a job and building a child's arguments read from the walk. */
@@ -192,6 +198,8 @@ export function openMapJob(
     consts,
     aligned,
     childStates: new Array(length),
+    tally: { total: 0, successful: 0, failed: 0, skipped: 0 },
+    paused: 0,
   };
 }
 
@@ -220,14 +228,18 @@ export function childArgs(job: MapJob, c: number, source: MapSource): unknown[] 
   return args;
 }
 
+/** Child `c` of `job` finished in `state`: keeps and counts it; true when it was the last child. */
+export function recordChild(job: MapJob, c: number, state: State): boolean {
+  job.childStates[c] = state;
+  countState(job.tally, state);
+  if (state.type === "Paused") job.paused++;
+  return ++job.done === job.count;
+}
+
 /** The mapped node's state once every child finished: Mapped, with the children's tally. */
 export function mappedState(job: MapJob): State {
-  const s: UpstreamSummary = { total: 0, successful: 0, failed: 0, skipped: 0 };
-  let paused = 0;
-  for (const child of job.childStates) {
-    countState(s, child);
-    if (child.type === "Paused") paused++;
-  }
+  const s = job.tally;
+  const paused = job.paused;
   const message = `${s.total} children: ${s.successful - s.skipped} succeeded, ${s.failed} failed, ${s.skipped} skipped${paused === 0 ? "" : `, ${paused} paused`}`;
   // A child waiting for approval holds the whole node (and so its downstreams) Paused.
   return new State(

@@ -3,7 +3,9 @@
 // nothing is left that could settle them (Node would end the process with
 // exit code 13 and no word), so the run abandons them (they end Failed) and
 // finishes. One "beforeExit" listener serves every watched run, and is removed
-// when none is left, so an idle process holds no listener.
+// when none is left, so an idle process holds no listener. A walk starts its
+// watch the first time it waits for a task's promise (graph-walk.ts), so a run
+// of synchronous task bodies never touches the listener.
 
 /** A run that can give up on its tasks in flight. */
 export interface Abandonable {

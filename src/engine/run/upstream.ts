@@ -8,7 +8,9 @@
 // the task ends in without running (Skipped, TriggerFailed, Paused for
 // manual_only), or undefined: run it.
 // These run once per task (once per child of a mapped task), so they
-// write into a summary the caller owns and allocate only the verdict state.
+// write into a summary the caller owns and allocate only the verdict state. A
+// mapped upstream whose children the walk already counted (its map job's
+// tally) adds that tally instead of counting its children again.
 import type { Ref } from "../../core/graph.ts";
 import { signalOf } from "../../core/signals.ts";
 import { State, toErrorData } from "../../core/states.ts";
@@ -32,15 +34,23 @@ export function countState(s: UpstreamSummary, state: State): void {
   }
 }
 
+/** Children states already counted: a finished map job's (map-jobs.ts). */
+export interface CountedChildren {
+  readonly childStates: readonly State[];
+  readonly tally: UpstreamSummary;
+}
+
 /**
  * Fills `s` from the states of `upstream` (all finished), leaving out those in
- * `skip`; a mapped upstream counts child by child.
+ * `skip`; a mapped upstream counts child by child, or adds its tally from
+ * `counted` (by node index) when that tally is of the very children it holds.
  */
 export function summarize(
   s: UpstreamSummary,
   states: readonly (State | undefined)[],
   upstream: readonly number[],
   skip: ReadonlySet<number> | undefined,
+  counted?: ReadonlyMap<number, CountedChildren>,
 ): void {
   s.total = 0;
   s.successful = 0;
@@ -51,8 +61,17 @@ export function summarize(
     if (skip?.has(u)) continue;
     const state = states[u]!;
     const children = state.children;
-    if (children === undefined) countState(s, state);
-    else for (let c = 0; c < children.length; c++) countState(s, children[c]!);
+    if (children === undefined) {
+      countState(s, state);
+      continue;
+    }
+    const known = counted?.get(u);
+    if (known !== undefined && known.childStates === children) {
+      s.total += known.tally.total;
+      s.successful += known.tally.successful;
+      s.failed += known.tally.failed;
+      s.skipped += known.tally.skipped;
+    } else for (let c = 0; c < children.length; c++) countState(s, children[c]!);
   }
 }
 

@@ -26,8 +26,9 @@ const failed = () => new State("Failed", "boom");
 const mapped = (...children: State[]) =>
   new State("Mapped", "m", undefined, undefined, 0, 0, undefined, children);
 
-function outcome(over: Partial<WalkOutcome>): WalkOutcome {
-  return {
+/** The walk's outcome; `failed` counts the failed runs among the states, as the walk does. */
+function outcome(over: Partial<Omit<WalkOutcome, "failed">>): WalkOutcome {
+  const base = {
     started: 1000,
     crash: undefined,
     cancelled: false,
@@ -39,6 +40,8 @@ function outcome(over: Partial<WalkOutcome>): WalkOutcome {
     strict: false,
     ...over,
   };
+  const runs = base.states.flatMap((s) => (s === undefined ? [] : (s.children ?? [s])));
+  return { ...base, failed: runs.filter((s) => s.isFailed()).length };
 }
 
 describe("the final state", () => {
@@ -129,6 +132,8 @@ describe("cancelling what did not finish", () => {
       consts: [undefined],
       aligned: [],
       childStates,
+      tally: { total: 1, successful: 1, failed: 0, skipped: 0 },
+      paused: 0,
     };
     const states: (State | undefined)[] = [ok(), undefined, undefined];
     const seen: string[] = [];

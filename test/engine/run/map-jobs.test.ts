@@ -13,6 +13,7 @@ import {
   mappedState,
   nothingToMap,
   openMapJob,
+  recordChild,
   summarizeChild,
 } from "../../../src/engine/run/map-jobs.ts";
 import { judge, summarize } from "../../../src/engine/run/upstream.ts";
@@ -88,6 +89,31 @@ describe("a map job", () => {
     assert.deepEqual(summary, { total: 4, successful: 4, failed: 0, skipped: 1 });
   });
 
+  test("a mapped upstream adds its job's tally, but only when that tally is of the children it holds", () => {
+    const states = ready();
+    const children = states[2]!.children!;
+    const summary = { total: 0, successful: 0, failed: 0, skipped: 0 };
+    // A tally that disagrees with the children shows which one was read.
+    const tally = { total: 3, successful: 1, failed: 2, skipped: 0 };
+    summarize(
+      summary,
+      states,
+      node.upstream,
+      undefined,
+      new Map([[2, { childStates: children, tally }]]),
+    );
+    assert.deepEqual(summary, { total: 4, successful: 2, failed: 2, skipped: 0 });
+    // Other children (a state handler answered another Mapped state): counted one by one.
+    summarize(
+      summary,
+      states,
+      node.upstream,
+      undefined,
+      new Map([[2, { childStates: [], tally }]]),
+    );
+    assert.deepEqual(summary, { total: 4, successful: 4, failed: 0, skipped: 1 });
+  });
+
   test("an argument whose upstream ended without a list is found, and named in the Failed state", () => {
     const states = ready();
     assert.equal(listlessArgument(node, states), undefined);
@@ -138,9 +164,10 @@ describe("a map job", () => {
 
   test("a finished job tallies its children into the Mapped state", () => {
     const job = openMapJob(node, source(ready()), base, 5) as MapJob;
-    job.childStates[0] = ok(112);
-    job.childStates[1] = new State("Skipped", "no");
-    job.childStates[2] = new State("Failed", "boom");
+    assert.equal(recordChild(job, 0, ok(112)), false);
+    assert.equal(recordChild(job, 2, new State("Failed", "boom")), false);
+    assert.equal(recordChild(job, 1, new State("Skipped", "no")), true);
+    assert.equal(job.childStates[2]?.type, "Failed");
     const state = mappedState(job);
     assert.equal(state.type, "Mapped");
     assert.equal(state.message, "3 children: 1 succeeded, 1 failed, 1 skipped");
