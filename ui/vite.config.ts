@@ -2,11 +2,6 @@
 // (src/server/api/ui-assets.ts). Assets get content-hashed names under /assets/, so the
 // server can let browsers keep them for a year; index.html is never cached.
 //
-// Two chunks: the entry (main.tsx, under 4 KB), which starts the first view's API read
-// (first-read.ts) and imports the app (root.tsx), the other chunk. index.html preloads the app's
-// chunk (`preloadApp`), so the browser fetches both at once and the API read starts before the
-// app's 500 KB are compiled and run. One stylesheet, linked from index.html as before.
-//
 // Development: `npx vite --config ui/vite.config.ts` serves the UI with hot reload and
 // proxies /api (JSON routes and event streams) to a running `weft up` (WEFT_API_URL,
 // default http://127.0.0.1:4200). The proxy sends the server's own Host (changeOrigin),
@@ -14,38 +9,14 @@
 // weft up with `--allowed-origin http://localhost:5173` (docs/ui.md, "Develop").
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
-import { defineConfig, type Plugin } from "vite";
+import { defineConfig } from "vite";
 
 const ui = fileURLToPath(new URL(".", import.meta.url));
-
-/** Adds `<link rel="modulepreload">` for the app's chunk, which the entry imports dynamically. */
-function preloadApp(): Plugin {
-  return {
-    name: "weft-preload-app",
-    apply: "build",
-    transformIndexHtml: {
-      order: "post",
-      handler(_html, ctx) {
-        const app = Object.values(ctx.bundle ?? {}).find(
-          (c) => c.type === "chunk" && c.isDynamicEntry && c.facadeModuleId?.endsWith("/root.tsx"),
-        );
-        if (app === undefined) throw new Error("the UI's build has no app chunk (root.tsx)");
-        return [
-          {
-            tag: "link",
-            attrs: { rel: "modulepreload", crossorigin: true, href: `/${app.fileName}` },
-            injectTo: "head",
-          },
-        ];
-      },
-    },
-  };
-}
 
 export default defineConfig({
   root: ui,
   base: "/",
-  plugins: [react(), preloadApp()],
+  plugins: [react()],
   // The typed API client and its schemas come from src/ (client, serialization, core/errors):
   // the same code the CLI and agents use, bundled for the browser.
   // core/states.ts imports node:util for one message: the browser gets a small stand-in.
@@ -58,10 +29,6 @@ export default defineConfig({
     emptyOutDir: true,
     target: "es2022",
     sourcemap: false,
-    // One stylesheet, linked from index.html: the app's chunk must not wait for its own.
-    cssCodeSplit: false,
-    // Browsers without `modulepreload` (none the UI supports) would only fetch the app later.
-    modulePreload: { polyfill: false },
     reportCompressedSize: false,
     chunkSizeWarningLimit: 600,
   },

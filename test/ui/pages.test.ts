@@ -181,47 +181,4 @@ describe("the web UI's pages", { skip: browserSkip }, () => {
     const { run } = await up.api.createFlowRun({ flowName: "ui-params", parameters: { times: 1 } });
     await page.locator(`tr[data-run-id="${run.id}"]`).waitFor({ timeout: 15_000 });
   });
-
-  test("the first view's read is asked for before the app's code has loaded, and once", async () => {
-    const views = [
-      {
-        path: "/runs?state=Failed&flow=ui-failing",
-        read: "/api/flow-runs?",
-        shown: "tr[data-run-id]",
-      },
-      {
-        path: `/runs/${failedId}`,
-        read: `/api/flow-runs/${failedId}?include=flow`,
-        shown: ".flow-graph [data-task-slug]",
-      },
-    ];
-    for (const view of views) {
-      const { page, errors } = await openPage(browser, up.url);
-      const reads: string[] = [];
-      let asked: () => void = () => {};
-      const readAsked = new Promise<void>((resolve) => {
-        asked = resolve;
-      });
-      page.on("request", (request) => {
-        const url = new URL(request.url());
-        if (!url.pathname.startsWith("/api/")) return;
-        reads.push(`${url.pathname}${url.search}`);
-        if (`${url.pathname}${url.search}`.startsWith(view.read)) asked();
-      });
-      // The event streams are held unanswered: their `ready` would read the view's data again.
-      await page.route(/\/events$/, () => {});
-      // The app's chunk is held until the view's read was asked for: only the entry can ask.
-      await page.route(/\/assets\/root-[^/]*\.js$/, async (route) => {
-        await readAsked;
-        await route.continue();
-      });
-      await page.goto(view.path);
-      await page.locator(view.shown).first().waitFor();
-      const same = reads.filter((r) => r.startsWith(view.read));
-      assert.equal(same.length, 1, `the view took the entry's read: ${reads.join(", ")}`);
-      assert.ok(!reads.some((r) => r.startsWith("/api/flows/")), "the graph came with the run");
-      assert.deepEqual(errors, []);
-      await page.context().close();
-    }
-  });
 });

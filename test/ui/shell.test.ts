@@ -37,8 +37,6 @@ describe("the web UI's shell", { skip: browserSkip }, () => {
     const { page } = await openPage(browser, up.url);
     await page.goto("/");
     const theme = () => page.locator("html").getAttribute("data-theme");
-    // The app renders after the page's load event (its chunk is imported by the entry).
-    await page.getByRole("button", { name: /dark theme/ }).waitFor();
     assert.equal(await theme(), "light");
     await page.getByRole("button", { name: /dark theme/ }).click();
     assert.equal(await theme(), "dark");

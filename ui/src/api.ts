@@ -2,18 +2,24 @@
 // origin that served the page, with the token the user signed in with. The UI never
 // reaches into the server's internals; everything it shows comes through these calls.
 //
-// The token lives in sessionStorage (session-token.ts): it is kept for the tab's session,
-// never put in a URL, and gone when the tab closes.
+// The token lives in sessionStorage: it is kept for the tab's session, never put in a URL,
+// and gone when the tab closes.
 import { type ApiClient, ApiError, createApiClient } from "../../src/client/api-client.ts";
-import { takeFirstRead } from "./first-read.ts";
-import { currentToken, storeToken } from "./session-token.ts";
 
 export type { ApiClient };
-export { ApiError, currentToken };
+export { ApiError };
+
+const TOKEN_KEY = "weft.token";
+
+/** The token this tab signed in with, if any. */
+export function currentToken(): string | undefined {
+  return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+}
 
 /** Keeps (or, with undefined, forgets) the tab's token and makes a new client for it. */
 export function setToken(token: string | undefined): void {
-  storeToken(token);
+  if (token === undefined) sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
   client = makeClient();
 }
 
@@ -21,8 +27,7 @@ function makeClient(): ApiClient {
   return createApiClient({
     url: window.location.origin,
     token: currentToken(),
-    // The first view's read may be on its way already, started by the entry (first-read.ts).
-    fetch: (input, init) => takeFirstRead(input, init) ?? globalThis.fetch(input, init),
+    fetch: (input, init) => globalThis.fetch(input, init),
   });
 }
 

@@ -11,7 +11,6 @@ import type { FlowRunRecord } from "../../../src/serialization/api-schemas.ts";
 import { api } from "../api.ts";
 import { Panel, QueryState } from "../pages/common.tsx";
 import { useLiveRefresh } from "../pages/live-refresh.ts";
-import { RUN_FILTERS, type RunFilter, runFilters, runsPageOptions } from "../pages/runs-query.ts";
 import { RunsTable } from "../pages/runs-table.tsx";
 
 /** The state filters offered (a parent state selects its children too). */
@@ -25,15 +24,37 @@ const STATES = [
   "Cancelled",
   "Skipped",
 ] as const;
+const FILTERS = ["flow", "state", "since", "until", "labels"] as const;
+type Filter = (typeof FILTERS)[number];
+const PAGE_SIZE = 50;
+
+/** A `datetime-local` value (local time, minutes) as an ISO time, or undefined. */
+function isoOf(local: string | null): string | undefined {
+  if (local === null || local === "") return undefined;
+  const ms = Date.parse(local);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
 
 export function Runs() {
   const [params, setParams] = useSearchParams();
-  const filters = runFilters(params);
+  const filters = Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? ""])) as Record<
+    Filter,
+    string
+  >;
   const cursor = params.get("cursor") ?? undefined;
   const queryKey = ["runs", filters, cursor ?? null] as const;
   const runs = useQuery({
     queryKey,
-    queryFn: () => api().listFlowRuns(runsPageOptions(params)),
+    queryFn: () =>
+      api().listFlowRuns({
+        limit: PAGE_SIZE,
+        ...(filters.flow ? { flowName: filters.flow } : {}),
+        ...(filters.state ? { state: filters.state } : {}),
+        ...optional("since", isoOf(filters.since)),
+        ...optional("until", isoOf(filters.until)),
+        ...(filters.labels ? { labels: filters.labels } : {}),
+        ...(cursor ? { cursor } : {}),
+      }),
     placeholderData: keepPreviousData,
   });
   const flows = useQuery({ queryKey: ["flows"], queryFn: () => api().listFlows({ limit: 500 }) });
@@ -53,10 +74,10 @@ export function Runs() {
       return cursor === undefined && matches(run, filters) ? "refetch" : "patched";
     },
   });
-  const setFilters = (next: Partial<Record<RunFilter, string>>) => {
+  const setFilters = (next: Partial<Record<Filter, string>>) => {
     const merged = { ...filters, ...next };
     const search = new URLSearchParams();
-    for (const f of RUN_FILTERS) if (merged[f]) search.set(f, merged[f]);
+    for (const f of FILTERS) if (merged[f]) search.set(f, merged[f]);
     setParams(search);
   };
   const older = () => {
@@ -109,8 +130,12 @@ export function Runs() {
   );
 }
 
+function optional<K extends string>(key: K, value: string | undefined): { [k in K]?: string } {
+  return value === undefined ? {} : ({ [key]: value } as { [k in K]?: string });
+}
+
 /** True when `run` would be listed under `filters` (as far as the browser can tell). */
-function matches(run: FlowRunRecord, filters: Record<RunFilter, string>): boolean {
+function matches(run: FlowRunRecord, filters: Record<Filter, string>): boolean {
   if (filters.flow && run.flowName !== filters.flow) return false;
   if (filters.labels && !filters.labels.split(",").every((l) => run.labels.includes(l.trim())))
     return false;
@@ -122,9 +147,9 @@ function Filters({
   flowNames,
   onChange,
 }: {
-  filters: Record<RunFilter, string>;
+  filters: Record<Filter, string>;
   flowNames: readonly string[];
-  onChange: (next: Partial<Record<RunFilter, string>>) => void;
+  onChange: (next: Partial<Record<Filter, string>>) => void;
 }) {
   const [labels, setLabels] = useState(filters.labels);
   const submitLabels = (event: FormEvent) => {
