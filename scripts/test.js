@@ -30,6 +30,11 @@ const reporter = process.stdout.isTTY ? [] : ["--test-reporter=spec"];
 const concurrency = flags.some((f) => f.startsWith("--test-concurrency"))
   ? []
   : [`--test-concurrency=${process.env.WEFT_TEST_CONCURRENCY ?? 2}`];
+// A file whose process does not end (a connection or timer left open after its last test)
+// fails after this long, naming itself, instead of holding the whole run for ever.
+const fileTimeout = flags.some((f) => f.startsWith("--test-timeout"))
+  ? []
+  : [`--test-timeout=${process.env.WEFT_TEST_FILE_TIMEOUT_MS ?? 15 * 60_000}`];
 // PostgreSQL tests each get a schema; they are dropped here, after every file ended (see
 // test/server/dialects.ts for why not during the run).
 const schemaPrefix = `weft_t${process.pid}_`;
@@ -77,6 +82,7 @@ const result = spawnSync(
     "--test",
     ...reporter,
     ...concurrency,
+    ...fileTimeout,
     ...flags,
     ...files,
   ],

@@ -156,8 +156,11 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
 
   test("a job of another protocol version fails on the worker, naming the version it speaks", async () => {
     const redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+    // BullMQ never closes a connection it was given: each is quit below (a forgotten one
+    // kept this file's process alive after its last test).
+    const eventsRedis = redis.duplicate();
     const queue = new Queue("default", { connection: redis, prefix });
-    const events = new QueueEvents("default", { connection: redis.duplicate(), prefix });
+    const events = new QueueEvents("default", { connection: eventsRedis, prefix });
     try {
       await events.waitUntilReady();
       const job = await queue.add("weft-tasks", { v: PROTOCOL_VERSION + 1, items: [] });
@@ -168,6 +171,7 @@ describe("distributed executor", { skip: noRedis, concurrency: 1 }, () => {
     } finally {
       await events.close();
       await queue.close();
+      await eventsRedis.quit();
       await redis.quit();
     }
   });
