@@ -1,3 +1,8 @@
+// The API's request and response schemas, shared by the server (validation, the OpenAPI
+// document) and the typed client, in the order of the route list (src/server/api/routes.ts).
+//
+// Over 600 lines on purpose: one schema per body, kept beside the records they share so a
+// reader finds a route's shapes in one place; the dashboard's are apart (dashboard-schemas.ts).
 import { z } from "zod";
 import { boundedInt, boundedString, LIMITS } from "./limits.ts";
 import {

@@ -239,14 +239,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           closing.abort();
           await Promise.all(loops.map((loop) => loop.stop()));
           await new Promise<void>((resolve) => {
-            const grace = setTimeout(() => {
-              (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-            }, options.closeGraceMs ?? 5000);
+            const s = server as { closeIdleConnections?(): void; closeAllConnections?(): void };
+            const grace = setTimeout(() => s.closeAllConnections?.(), options.closeGraceMs ?? 5000);
+            // Connections go idle as their last answers (the waiting claims') go out; kept
+            // alive KEEP_ALIVE_MS, each is closed as soon as it is idle, not at the grace.
+            const idle = setInterval(() => s.closeIdleConnections?.(), 20);
             server.close(() => {
               clearTimeout(grace);
+              clearInterval(idle);
               resolve();
             });
-            (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+            s.closeIdleConnections?.();
           });
           await options.workers?.close();
           await db.close();

@@ -6,6 +6,10 @@
 // the task host, with the same context as anywhere else. The task runner
 // (retries, timeouts, triggers, caches) stays in the flow-run process; a reply
 // carries each attempt's outcome as data (distributed-protocol.ts).
+//
+// Over 600 lines on purpose: the job loop, liveness beats, the cancel subscription
+// and shutdown all read the loop's one state (the jobs running, by flow run); split,
+// each piece would take that state apart again.
 import { hostname } from "node:os";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Job, Worker } from "bullmq";
