@@ -54,7 +54,7 @@ export async function redisWorkerDirectory(
       }
       const connected = client;
       const workers = await readLiveWorkers(await connected, prefix);
-      return workers.map(workerRecord);
+      return workers.map(workerRecord).sort((a, b) => a.name.localeCompare(b.name));
     },
     async close() {
       closed = true;

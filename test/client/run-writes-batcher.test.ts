@@ -81,7 +81,8 @@ describe("run-writes batcher", () => {
     );
   });
 
-  test("a run's writes made together go in one request, in order", async () => {
+  /** A server with a run of the chain flow, claimed by a new agent named `name`-<time>. */
+  async function claimedChainRun(name: string) {
     const s = await startTestServer("sqlite");
     servers.push(s);
     await s.register(chain);
@@ -89,8 +90,13 @@ describe("run-writes batcher", () => {
       flowName: "agent-chain",
       parameters: { marks: "/dev/null" },
     });
-    const agent = await s.api.registerAgent({ name: `batcher-order-${Date.now()}` });
+    const agent = await s.api.registerAgent({ name: `${name}-${Date.now()}` });
     const [claimed] = await s.api.claimFlowRuns(agent.id, { limit: 1 });
+    return { s, created, claimed, agent };
+  }
+
+  test("a run's writes made together go in one request, in order", async () => {
+    const { s, created, claimed } = await claimedChainRun("batcher-order");
     assert.equal(claimed?.run.id, created.id);
     const requests: RunWrite[][] = [];
     const batcher = createRunWritesBatcher({
@@ -130,15 +136,7 @@ describe("run-writes batcher", () => {
   });
 
   test("a group whose Running is stale: the run is lost, and its later writes are not applied", async () => {
-    const s = await startTestServer("sqlite");
-    servers.push(s);
-    await s.register(chain);
-    const { run: created } = await s.api.createFlowRun({
-      flowName: "agent-chain",
-      parameters: { marks: "/dev/null" },
-    });
-    const agent = await s.api.registerAgent({ name: `batcher-stale-${Date.now()}` });
-    const [claimed] = await s.api.claimFlowRuns(agent.id, { limit: 1 });
+    const { s, created, claimed } = await claimedChainRun("batcher-stale");
     // Someone else moves it on first (a cancel): the reporter's version is stale.
     await s.api.setFlowRunState(
       created.id,

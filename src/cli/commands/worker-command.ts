@@ -118,7 +118,7 @@ export function registerWorkerCommand(program: Command, cli: CliContext): void {
       const { redisWorkerDirectory } = await import("../worker-directory.ts");
       const directory = await redisWorkerDirectory(flags.redis, flags.prefix, "weft worker list");
       try {
-        const items = [...(await directory.list())].sort((a, b) => a.name.localeCompare(b.name));
+        const items = await directory.list();
         if (flags.json === true) {
           cli.stdout.write(`${JSON.stringify({ items })}\n`);
           return;

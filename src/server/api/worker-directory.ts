@@ -16,7 +16,7 @@ import type { DashboardWorker, DashboardWorkers } from "../../serialization/dash
 export interface WorkerDirectory {
   /** Which Redis and prefix, for people (an address, never a password). */
   readonly source: string;
-  /** The workers alive now. */
+  /** The workers alive now, by name. */
   list(): Promise<readonly DashboardWorker[]>;
   /** Releases its connection. Idempotent. */
   close(): Promise<void>;
@@ -39,7 +39,7 @@ export async function listWorkers(
     const items = await Promise.race([directory.list(), late]);
     return {
       source: directory.source,
-      items: [...items].sort((a, b) => a.name.localeCompare(b.name)),
+      items: [...items],
     };
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
